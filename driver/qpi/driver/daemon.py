@@ -1,0 +1,374 @@
+"""The driver daemon: job bookkeeping between the server stream and the worker process.
+
+Invariants:
+    * At most one job runs in the worker; accepted jobs wait in `pending` in arrival order.
+    * A result stays in `unacked` until the server acknowledges it and is re-sent after
+      every reconnect, so results survive stream losses.
+    * A job is never executed twice for the same driver: a re-assignment (new attempt) of a
+      job that is running or already finished is answered from that run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from qpi.driver import __version__
+from qpi.driver.bootstrap import Endpoint, discover
+from qpi.driver.link import ServerLink
+from qpi.driver.payload import JobPayload
+from qpi.driver.settings import DriverSettings
+from qpi.driver.worker import WorkerConfig
+from qpi.driver.worker_handle import WorkerHandle, WorkerResult
+from qpi.v1 import driver_service_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_REASON = "driver shutting down"
+ACK_WAIT = 3.0
+STALE_RESULTS_KEPT = 64
+
+
+@dataclass
+class Lease:
+    """An accepted assignment. `orphan` marks a job the server no longer recognises."""
+
+    job_id: str
+    attempt: int
+    payload: JobPayload
+    orphan: bool = False
+
+    def held(self) -> pb.HeldJob:
+        """The lease as sent in hello/heartbeats."""
+        return pb.HeldJob(job_id=self.job_id, attempt=self.attempt)
+
+
+class DriverDaemon:
+    """Runs the driver until SIGTERM/SIGINT or a fatal error.
+
+    Args:
+        settings: Driver settings.
+        discover_fn: Bootstrap function (tests replace it to skip HTTP discovery).
+    """
+
+    def __init__(
+        self, settings: DriverSettings, discover_fn: Callable[..., Endpoint] = discover
+    ) -> None:
+        self.settings = settings
+        self.link = ServerLink(settings, self, discover_fn)
+        data_dir = settings.data_dir.resolve()
+        config = WorkerConfig(
+            executor=settings.executor,
+            options=settings.executor_kwargs(),
+            data_dir=data_dir,
+            workdir=data_dir / "work",
+            save_raw_data=settings.save_raw_data,
+            log_level=settings.log_level,
+        )
+        self.worker = WorkerHandle(config, self._on_worker_result, self._on_worker_exit)
+        self.pending: deque[Lease] = deque()
+        self.running: Lease | None = None
+        self.unacked: dict[str, pb.JobResult] = {}
+        self._stale: OrderedDict[str, pb.JobResult] = OrderedDict()
+        self._capabilities: dict[str, object] = {}
+        self._worker_ready = False
+        self._timeout: asyncio.TimerHandle | None = None
+        self._idle = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self.stopping = False
+        self._worker_failed = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def run(self, handle_signals: bool = True) -> int:
+        """Starts the worker, serves the stream, and shuts down gracefully.
+
+        Args:
+            handle_signals: Install SIGTERM/SIGINT handlers (off when embedded, e.g. tests).
+
+        Returns:
+            The process exit code.
+        """
+        from qpi.driver.worker_handle import WorkerStartError
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        try:
+            self._capabilities = await self.worker.start()
+        except WorkerStartError as exc:
+            log.critical("the %s executor failed to start: %s", self.settings.executor, exc)
+            return 1
+        self._worker_ready = True
+        self._idle.set()
+        link_task = asyncio.create_task(self.link.run())
+        stop_task = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({link_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if link_task.done():
+            self.worker.kill()
+            error = link_task.exception()
+            if error is not None:
+                log.critical("%s", error)
+                return 2
+            return 0
+        await self._shutdown()
+        link_task.cancel()
+        await asyncio.gather(link_task, return_exceptions=True)
+        return 3 if self._worker_failed else 0
+
+    def request_stop(self) -> None:
+        """Begins a graceful shutdown; a second request skips the grace period."""
+        if self._stop.is_set():
+            log.warning("second stop request: abandoning the running job")
+            self._force.set()
+        log.info("shutdown requested")
+        self._stop.set()
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        while self.pending:
+            self._release(self.pending.popleft())
+        if self.running is not None:
+            grace = self.settings.shutdown_grace
+            log.info("waiting up to %.0f s for job %s", grace, self.running.job_id)
+            done = asyncio.create_task(self._idle.wait())
+            forced = asyncio.create_task(self._force.wait())
+            await asyncio.wait({done, forced}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            done.cancel()
+            forced.cancel()
+        if self.running is not None:
+            lease = self.running
+            self._clear_running()
+            self.worker.kill()
+            self._release(lease)
+        if self.unacked:
+            # Results live only in memory: give a dropped link the grace period to come
+            # back and acknowledge them, or the server will run those jobs again.
+            wait = (
+                ACK_WAIT
+                if self.link.connected.is_set()
+                else max(ACK_WAIT, self.settings.shutdown_grace)
+            )
+            deadline = time.monotonic() + wait
+            while self.unacked and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        await self.link.close(SHUTDOWN_REASON)
+        await self.worker.stop()
+        log.info("driver stopped")
+
+    def _release(self, lease: Lease) -> None:
+        if not lease.orphan:
+            release = pb.JobRelease(
+                job_id=lease.job_id, attempt=lease.attempt, reason=SHUTDOWN_REASON
+            )
+            self.link.send(pb.ConnectRequest(job_release=release))
+
+    # ----------------------------------------------------------------- link callbacks
+
+    def hello(self) -> pb.DriverHello:
+        """Builds the hello, listing every lease and unacknowledged result."""
+        held = [lease.held() for lease in self._leases() if not lease.orphan]
+        held += [pb.HeldJob(job_id=r.job_id, attempt=r.attempt) for r in self.unacked.values()]
+        num_qubits = self._capabilities.get("num_qubits")
+        gates = self._capabilities.get("native_gates") or []
+        return pb.DriverHello(
+            name=self.settings.name,
+            version=__version__,
+            executor=self.settings.executor,
+            capacity=1,
+            host=socket.gethostname(),
+            executes_jobs=True,
+            num_qubits=num_qubits if isinstance(num_qubits, int) else 0,
+            native_gates=[str(g) for g in gates] if isinstance(gates, list) else [],
+            held_jobs=held,
+        )
+
+    def heartbeat(self) -> pb.DriverHeartbeat:
+        """Lists the leases this driver holds (running first)."""
+        return pb.DriverHeartbeat(
+            running_jobs=[lease.held() for lease in self._leases() if not lease.orphan]
+        )
+
+    def on_welcome(self, welcome: pb.ServerWelcome) -> None:
+        """Drops what the server forgot and re-sends the results it still expects."""
+        resumed = {(h.job_id, h.attempt) for h in welcome.resumed_jobs}
+        kept: deque[Lease] = deque(
+            lease for lease in self.pending if (lease.job_id, lease.attempt) in resumed
+        )
+        self.pending = kept
+        if self.running is not None and (self.running.job_id, self.running.attempt) not in resumed:
+            # The server no longer holds this lease (requeued, or cancelled while we were
+            # away): stop it so the QPU serves what the scheduler decides next.
+            log.info(
+                "job %s attempt %d was not resumed; stopping it",
+                self.running.job_id,
+                self.running.attempt,
+            )
+            self._clear_running()
+            self._restart_worker()
+        for job_id, result in list(self.unacked.items()):
+            if (job_id, result.attempt) in resumed:
+                self.link.send(pb.ConnectRequest(job_result=result))
+            else:
+                self._keep_stale(self.unacked.pop(job_id))
+
+    def on_message(self, message: pb.ConnectResponse) -> None:
+        """Dispatches one server message."""
+        kind = message.WhichOneof("message")
+        if kind == "job_assignment":
+            self._on_assignment(message.job_assignment)
+        elif kind == "job_cancellation":
+            self._on_cancellation(message.job_cancellation)
+        elif kind == "result_ack":
+            ack = message.result_ack
+            held = self.unacked.get(ack.job_id)
+            if held is not None and held.attempt == ack.attempt:
+                del self.unacked[ack.job_id]
+        elif kind == "ping":
+            self.link.send(pb.ConnectRequest(heartbeat=self.heartbeat()))
+
+    # ----------------------------------------------------------------- jobs
+
+    def _leases(self) -> list[Lease]:
+        return ([self.running] if self.running is not None else []) + list(self.pending)
+
+    def _accept(self, job_id: str, attempt: int) -> None:
+        accepted = pb.JobAccepted(job_id=job_id, attempt=attempt)
+        self.link.send(pb.ConnectRequest(job_accepted=accepted))
+
+    def _on_assignment(self, assignment: pb.JobAssignment) -> None:
+        job_id, attempt = assignment.job_id, assignment.attempt
+        if self.stopping:
+            release = pb.JobRelease(job_id=job_id, attempt=attempt, reason=SHUTDOWN_REASON)
+            self.link.send(pb.ConnectRequest(job_release=release))
+            return
+        previous = self.unacked.pop(job_id, None) or self._stale.pop(job_id, None)
+        if previous is not None:
+            # Already executed under an earlier lease: answer from that run.
+            self._accept(job_id, attempt)
+            previous.attempt = attempt
+            self._send_result(previous)
+            return
+        for lease in self._leases():
+            if lease.job_id == job_id:
+                lease.attempt, lease.orphan = attempt, False
+                self._accept(job_id, attempt)
+                return
+        self._accept(job_id, attempt)
+        try:
+            payload = JobPayload.from_proto(job_id, assignment.payload)
+        except ValueError as exc:
+            self._send_result(pb.JobResult(job_id=job_id, attempt=attempt, error=str(exc)))
+            return
+        self.pending.append(Lease(job_id, attempt, payload))
+        self._dispatch()
+
+    def _on_cancellation(self, cancellation: pb.JobCancellation) -> None:
+        job_id = cancellation.job_id
+        log.info("job %s cancelled: %s", job_id, cancellation.reason or "no reason given")
+        self.pending = deque(lease for lease in self.pending if lease.job_id != job_id)
+        self.unacked.pop(job_id, None)
+        self._stale.pop(job_id, None)
+        if self.running is not None and self.running.job_id == job_id:
+            self._clear_running()
+            self._restart_worker()
+
+    def _dispatch(self) -> None:
+        if self.running is not None or not self._worker_ready or not self.pending:
+            return
+        if self.stopping:
+            return
+        lease = self.pending.popleft()
+        self.running = lease
+        self._idle.clear()
+        try:
+            self.worker.submit(lease.job_id, lease.attempt, lease.payload)
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.error("could not hand job %s to the worker: %s", lease.job_id, exc)
+            self._finish_running(f"worker process unavailable: {exc}", 0.0)
+            self._restart_worker()
+            return
+        if self.settings.job_timeout > 0:
+            loop = asyncio.get_running_loop()
+            self._timeout = loop.call_later(self.settings.job_timeout, self._on_timeout, lease)
+
+    def _clear_running(self) -> None:
+        self.running = None
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+        self._idle.set()
+
+    def _send_result(self, result: pb.JobResult) -> None:
+        self.unacked[result.job_id] = result
+        self.link.send(pb.ConnectRequest(job_result=result))
+
+    def _keep_stale(self, result: pb.JobResult) -> None:
+        self._stale[result.job_id] = result
+        while len(self._stale) > STALE_RESULTS_KEPT:
+            self._stale.popitem(last=False)
+
+    def _finish_running(self, error: str | None, seconds: float, result_json: str = "") -> None:
+        lease = self.running
+        if lease is None:
+            return
+        self._clear_running()
+        result = pb.JobResult(job_id=lease.job_id, attempt=lease.attempt, execution_seconds=seconds)
+        if error is not None:
+            result.error = error
+        else:
+            result.result_json = result_json
+        if lease.orphan:
+            self._keep_stale(result)
+        else:
+            self._send_result(result)
+
+    def _on_worker_result(self, done: WorkerResult) -> None:
+        if self.running is None or self.running.job_id != done.job_id:
+            return  # a job cancelled while its result was already in the pipe
+        self._finish_running(done.error, done.seconds, done.result_json or "")
+        self._dispatch()
+
+    def _on_worker_exit(self, code: int | None) -> None:
+        if self.running is not None:
+            message = f"worker process crashed (exit code {code}) while running the job"
+            self._finish_running(message, 0.0)
+        self._restart_worker()
+
+    def _on_timeout(self, lease: Lease) -> None:
+        if self.running is not lease:
+            return
+        limit = self.settings.job_timeout
+        log.error("job %s exceeded the job timeout of %g s", lease.job_id, limit)
+        message = f"job exceeded the driver's job timeout of {limit:g} s and was stopped"
+        self._finish_running(message, limit)
+        self._restart_worker()
+
+    def _restart_worker(self) -> None:
+        self._worker_ready = False
+        self.worker.kill()
+        if not self.stopping:
+            asyncio.get_running_loop().create_task(self._start_worker())
+
+    async def _start_worker(self) -> None:
+        from qpi.driver.worker_handle import WorkerStartError
+
+        try:
+            self._capabilities = await self.worker.start()
+        except WorkerStartError as exc:
+            log.critical("the worker could not be restarted: %s", exc)
+            self._worker_failed = True
+            self.request_stop()
+            return
+        self._worker_ready = True
+        self._dispatch()

@@ -1,0 +1,165 @@
+"""The worker process: owns the executor and runs one job at a time.
+
+The daemon talks to it over a multiprocessing pipe (the same primitive that backs
+`multiprocessing.Queue`), because a pipe exposes a file descriptor the asyncio loop can
+watch directly: results reach the event loop without a helper thread or polling.
+
+Messages, all plain tuples of builtins so pickling stays cheap:
+    parent -> worker: ("job", job_id, attempt, JobPayload) or None (stop)
+    worker -> parent: ("ready", {"num_qubits": int | None, "native_gates": [...]})
+                      ("init_error", message)
+                      ("result", job_id, attempt, result_json | None, error | None, seconds)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What the worker needs to build its executor (picklable).
+
+    Attributes:
+        executor: Registry name or "pkg.module:ClassName".
+        options: Keyword options for the executor constructor.
+        data_dir: Driver data directory.
+        workdir: Working directory of the process (vendor tools write temp files to CWD).
+        save_raw_data: Write each job's dataset as NetCDF after the result is sent.
+        log_level: Logging level name.
+    """
+
+    executor: str
+    options: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path = Path("bin/data")
+    workdir: Path | None = None
+    save_raw_data: bool = True
+    log_level: str = "INFO"
+
+
+def describe_error(exc: BaseException) -> str:
+    """Formats an exception for the user: ValueError text verbatim, else "<Class>: <text>"."""
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+PARENT_CHECK_SECONDS = 0.2
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Kills this worker's process group as soon as the daemon that started it is gone.
+
+    The worker leads its own process group, so a SIGKILL of the daemon does not reach it;
+    without this it would keep driving the instruments while a restarted daemon starts a
+    new worker. A watcher thread notices the re-parenting within PARENT_CHECK_SECONDS.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="qpi-parent-watch", daemon=True).start()
+
+
+def worker_main(conn: Connection, config: WorkerConfig) -> None:
+    """Entry point of the worker process.
+
+    Args:
+        conn: The worker's end of the pipe.
+        config: Executor settings.
+    """
+    # Own process group: the daemon can kill the worker and anything it spawned (e.g. the
+    # Q1ASM assembler) in one call, and a terminal Ctrl-C reaches only the daemon.
+    os.setpgrp()
+    _exit_with_parent(os.getppid())
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s [worker] %(name)s: %(message)s",
+    )
+    if config.workdir is not None:
+        config.workdir.mkdir(parents=True, exist_ok=True)
+        os.chdir(config.workdir)
+    try:
+        from qpi.driver.executors.registry import resolve_executor
+
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        executor = resolve_executor(config.executor)(data_dir=config.data_dir, **config.options)
+        warm_up = getattr(executor, "warm_up", None)
+        if callable(warm_up):
+            warm_up()
+    except Exception as exc:  # noqa: BLE001 - reported to the daemon, which decides to exit
+        log.exception("executor %s failed to start", config.executor)
+        conn.send(("init_error", describe_error(exc)))
+        return
+    info = {
+        "num_qubits": executor.num_qubits,
+        "native_gates": list(executor.native_gates),
+    }
+    log.info("Worker process started (executor %s)", config.executor)
+    conn.send(("ready", info))
+    try:
+        _serve(conn, executor, config)
+    finally:
+        try:
+            executor.close()
+        except Exception:  # noqa: BLE001 - closing must not mask the exit reason
+            log.exception("executor close failed")
+
+
+def _serve(conn: Connection, executor: Any, config: WorkerConfig) -> None:
+    # Raw data is written by a background thread so the next job never waits for the disk.
+    saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-data")
+    try:
+        _loop(conn, executor, config, saver)
+    finally:
+        saver.shutdown(wait=True)
+
+
+def _loop(conn: Connection, executor: Any, config: WorkerConfig, saver: ThreadPoolExecutor) -> None:
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the daemon is gone; exiting avoids an orphan
+        if message is None:
+            return
+        _, job_id, attempt, payload = message
+        started = time.perf_counter()
+        dataset = None
+        reply: tuple[str, str, int, str | None, str | None, float]
+        try:
+            dataset = executor.execute(payload)
+            result = executor.process_result(dataset, job_id)
+            seconds = time.perf_counter() - started
+            reply = ("result", job_id, attempt, json.dumps(result), None, seconds)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a job error
+            seconds = time.perf_counter() - started
+            log.warning("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, ValueError))
+            reply = ("result", job_id, attempt, None, describe_error(exc), seconds)
+        conn.send(reply)
+        # Saving happens after the result left, so disk speed never delays a result.
+        if dataset is not None and config.save_raw_data:
+            saver.submit(_save_raw, dataset, config.data_dir / "raw" / f"{job_id}-{attempt}.nc")
+
+
+def _save_raw(dataset: Any, path: Path) -> None:
+    from qpi.driver.results import save_dataset
+
+    try:
+        save_dataset(dataset, path)
+    except Exception:  # noqa: BLE001 - raw data is a convenience, never a job failure
+        log.exception("could not save raw data to %s", path)

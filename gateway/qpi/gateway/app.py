@@ -1,0 +1,76 @@
+"""FastAPI application factory: ``create_app(GatewayConfig) -> FastAPI``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from qpi.gateway import handlers, rpc
+from qpi.gateway.config import GatewayConfig
+from qpi.gateway.limits import BodyLimitMiddleware
+from qpi.gateway.routes import (
+    admin_users,
+    auth_records,
+    collections,
+    dashboard,
+    jobs,
+    notifications,
+    ops,
+    pub,
+    qpus,
+    realtime,
+    tokens,
+)
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = (
+    "REST and live-update gateway of QPI. Every route calls the gRPC services; errors use "
+    'the envelope `{"data": {...}, "message": "...", "status": <code>}`.'
+)
+
+
+def create_app(config: GatewayConfig) -> FastAPI:
+    """Build the gateway application.
+
+    One ``grpc.aio`` channel to ``config.grpc_target`` is opened in the lifespan (or on first
+    use when the app is mounted where its lifespan does not run) and closed at shutdown.
+
+    Args:
+        config: Gateway configuration.
+
+    Returns:
+        The FastAPI app, with OpenAPI at ``/openapi.json`` and docs at ``/docs``.
+    """
+    clients = rpc.GrpcClients(config.grpc_target)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        clients.open()
+        try:
+            yield
+        finally:
+            await clients.close()
+
+    app = FastAPI(
+        title="QPI gateway",
+        version="1.0.0",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.grpc_clients = clients
+    app.state.gateway_config = config
+    handlers.install(app)
+    for module in (pub, ops, jobs, qpus, tokens, admin_users, notifications, auth_records):
+        app.include_router(module.router)
+    app.include_router(collections.build_router(config))
+    app.include_router(realtime.router)
+    app.include_router(dashboard.build_router(config))
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    return app

@@ -1,0 +1,1 @@
+"""PocketBase-style collections, each backed by gRPC calls."""

@@ -1,0 +1,157 @@
+"""``users`` and ``api_tokens`` collections (AccountService)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import field_mask_pb2
+
+from qpi.gateway import errors, records
+from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway.context import Ctx
+from qpi.gateway.paging import fetch_all
+from qpi.v1 import account_pb2, account_service_pb2
+
+
+class UsersCollection(Collection):
+    """Users: administrators see everyone, users themselves; balances change by admins only."""
+
+    fields = frozenset(
+        {"id", "email", "name", "qpu_seconds", "verified", "emailVisibility", "created", "updated"}
+    )
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """Users visible to the caller."""
+        users = await fetch_all(
+            ctx, ctx.stubs.accounts.ListUsers, account_service_pb2.ListUsersRequest(), "users"
+        )
+        return [records.user_record(u) for u in users]
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One user (own record, or any for administrators)."""
+        resp = await ctx.call(
+            ctx.stubs.accounts.GetUser, account_service_pb2.GetUserRequest(id=record_id)
+        )
+        return records.user_record(resp.user)
+
+    async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Register a user (administrators, or anyone when sign-up is enabled)."""
+        reader = BodyReader(body, "create")
+        email = reader.text("email", required=True, max_len=255)
+        password = reader.text("password", required=True, max_len=255)
+        confirm = reader.text("passwordConfirm", max_len=255)
+        name = reader.text("name", max_len=255) or ""
+        seconds = reader.number("qpu_seconds") or 0.0
+        if confirm is not None and password is not None and confirm != password:
+            reader.errors["passwordConfirm"] = errors.field_error(
+                "validation_values_mismatch", "Values don't match."
+            )
+        reader.check()
+        resp = await ctx.call(
+            ctx.stubs.accounts.CreateUser,
+            account_service_pb2.CreateUserRequest(
+                email=email or "", password=password or "", name=name, qpu_seconds=seconds
+            ),
+        )
+        return records.user_record(resp.user)
+
+    async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change name, password or (administrators) ``qpu_seconds`` (absolute value)."""
+        reader = BodyReader(body, "update")
+        user = account_pb2.User(id=record_id)
+        paths: list[str] = []
+        if (name := reader.text("name", max_len=255)) is not None:
+            user.name = name
+            paths.append("name")
+        if (seconds := reader.number("qpu_seconds")) is not None:
+            user.qpu_seconds = seconds
+            paths.append("qpu_seconds")
+        password = reader.text("password", max_len=255)
+        if password is not None:
+            if reader.text("passwordConfirm", max_len=255) not in (None, password):
+                reader.errors["passwordConfirm"] = errors.field_error(
+                    "validation_values_mismatch", "Values don't match."
+                )
+            paths.append("password")
+        reader.check()
+        if not paths:
+            return await self.view(ctx, record_id)
+        resp = await ctx.call(
+            ctx.stubs.accounts.UpdateUser,
+            account_service_pb2.UpdateUserRequest(
+                user=user,
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+                password=password or "",
+            ),
+        )
+        return records.user_record(resp.user)
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        """Delete a user (administrators)."""
+        await ctx.call(
+            ctx.stubs.accounts.DeleteUser, account_service_pb2.DeleteUserRequest(id=record_id)
+        )
+
+
+class ApiTokensCollection(Collection):
+    """API tokens: owners manage their own; the hash is never exposed."""
+
+    fields = frozenset({"id", "name", "user", "expires_at", "created"})
+    relations = {"user": "users"}
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """The caller's tokens (administrators: everyone's)."""
+        request = account_service_pb2.ListApiTokensRequest(all_users=await ctx.is_admin())
+        tokens = await fetch_all(ctx, ctx.stubs.accounts.ListApiTokens, request, "api_tokens")
+        return [records.token_record(t) for t in tokens]
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One token's metadata."""
+        resp = await ctx.call(
+            ctx.stubs.accounts.GetApiToken, account_service_pb2.GetApiTokenRequest(id=record_id)
+        )
+        return records.token_record(resp.api_token)
+
+    async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a token for the caller; the raw value is returned once as ``token``."""
+        reader = BodyReader(body, "create")
+        name = reader.text("name", max_len=255) or ""
+        expires = reader.date("expires_at")
+        reader.check()
+        request = account_service_pb2.CreateApiTokenRequest(name=name)
+        if expires is not None:
+            request.expire_time.CopyFrom(expires)
+        resp = await ctx.call(ctx.stubs.accounts.CreateApiToken, request)
+        return {**records.token_record(resp.api_token), "token": resp.token}
+
+    async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename a token or change its expiry."""
+        reader = BodyReader(body, "update")
+        token = account_pb2.ApiToken(id=record_id)
+        paths: list[str] = []
+        if (name := reader.text("name", max_len=255)) is not None:
+            token.name = name
+            paths.append("name")
+        if reader.has("expires_at"):
+            expires = reader.date("expires_at")
+            if expires is not None:
+                token.expire_time.CopyFrom(expires)
+            paths.append("expire_time")
+        reader.check()
+        if not paths:
+            return await self.view(ctx, record_id)
+        resp = await ctx.call(
+            ctx.stubs.accounts.UpdateApiToken,
+            account_service_pb2.UpdateApiTokenRequest(
+                api_token=token, update_mask=field_mask_pb2.FieldMask(paths=paths)
+            ),
+        )
+        return records.token_record(resp.api_token)
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        """Revoke a token."""
+        await ctx.call(
+            ctx.stubs.accounts.DeleteApiToken,
+            account_service_pb2.DeleteApiTokenRequest(id=record_id),
+        )

@@ -1,0 +1,154 @@
+"""The collection interface and a validating reader for loosely typed JSON bodies."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from qpi.gateway import errors
+from qpi.gateway.context import Ctx
+from qpi.gateway.timefmt import DateFormatError, to_timestamp
+
+INT32_MAX = 2**31 - 1
+MAX_TEXT = 5000
+
+
+class BodyReader:
+    """Reads typed values out of a JSON object, collecting per-field errors.
+
+    Call :meth:`check` after reading: it raises one 400 envelope naming every bad field.
+    """
+
+    def __init__(self, body: Mapping[str, Any], action: str) -> None:
+        """Wrap ``body``; ``action`` is "create" or "update" (used in the error message)."""
+        self.body = body
+        self.action = action
+        self.errors: dict[str, Any] = {}
+
+    def has(self, key: str) -> bool:
+        """Whether the body contains ``key``."""
+        return key in self.body
+
+    def _fail(self, key: str, message: str, code: str = "validation_invalid_value") -> None:
+        self.errors.setdefault(key, errors.field_error(code, message))
+
+    def text(self, key: str, required: bool = False, max_len: int = MAX_TEXT) -> str | None:
+        """A string value (None when absent or invalid)."""
+        value = self.body.get(key)
+        if value is None:
+            if required:
+                self._fail(key, "Cannot be blank.", "validation_required")
+            return None
+        if not isinstance(value, str):
+            self._fail(key, "Must be a string.")
+            return None
+        if required and not value.strip():
+            self._fail(key, "Cannot be blank.", "validation_required")
+            return None
+        if len(value) > max_len:
+            self._fail(key, f"Must be at most {max_len} characters.")
+            return None
+        return value
+
+    def number(self, key: str, required: bool = False, minimum: float = 0.0) -> float | None:
+        """A finite number ≥ ``minimum``."""
+        value = self.body.get(key)
+        if value is None or value == "":
+            if required:
+                self._fail(key, "Cannot be blank.", "validation_required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._fail(key, "Must be a number.")
+            return None
+        if not math.isfinite(value) or value < minimum or abs(value) > 1e15:
+            self._fail(key, f"Must be a finite number no less than {minimum:g}.")
+            return None
+        return float(value)
+
+    def int32(self, key: str) -> int | None:
+        """A non-negative integer that fits in int32."""
+        number = self.number(key)
+        if number is None:
+            return None
+        if not number.is_integer() or number > INT32_MAX:
+            self._fail(key, "Must be a whole number.")
+            return None
+        return int(number)
+
+    def flag(self, key: str) -> bool | None:
+        """A boolean."""
+        value = self.body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self._fail(key, "Must be a boolean.")
+            return None
+        return value
+
+    def date(self, key: str, required: bool = False) -> timestamp_pb2.Timestamp | None:
+        """A date string; ``""`` (or absent) gives None."""
+        value = self.text(key, required=required, max_len=64)
+        if not value:
+            return None
+        try:
+            return to_timestamp(value)
+        except DateFormatError:
+            self._fail(key, "Must be a valid date.")
+            return None
+
+    def id_list(self, key: str) -> list[str] | None:
+        """A list of ids (a single id string is accepted as a one-element list)."""
+        value = self.body.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return [value] if value else []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self._fail(key, "Must be a list of ids.")
+            return None
+        return [v for v in value if v]
+
+    def check(self) -> None:
+        """Raise the collected field errors as one 400 envelope, if any.
+
+        Raises:
+            errors.ApiError: When any field was invalid.
+        """
+        if self.errors:
+            raise errors.ApiError(400, f"Failed to {self.action} record.", dict(self.errors))
+
+
+class Collection:
+    """One REST collection. Subclasses implement the operations they support."""
+
+    fields: frozenset[str] = frozenset()
+    """Fields usable in ``filter`` and ``sort``."""
+    relations: Mapping[str, str] = {}
+    """Relation field → target kind ("users" or "qpus"), for ``expand``."""
+
+    def __init__(self, name: str) -> None:
+        """Name the collection (from the config)."""
+        self.name = name
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """Every record the caller may see."""
+        raise errors.ApiError(403, "Only administrators can list these records.")
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One record."""
+        raise errors.ApiError(404, "The requested resource wasn't found.")
+
+    async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a record from a JSON body."""
+        raise errors.ApiError(403, "Only administrators can create these records.")
+
+    async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Change a record (PATCH semantics)."""
+        raise errors.ApiError(403, "Only administrators can update these records.")
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        """Delete a record."""
+        raise errors.ApiError(403, "Only administrators can delete these records.")

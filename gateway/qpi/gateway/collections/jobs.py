@@ -1,0 +1,98 @@
+"""``quantum_jobs`` collection (JobService): reading, balance-checked creation, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from qpi.gateway import errors, records
+from qpi.gateway.collections.base import Collection
+from qpi.gateway.context import Ctx
+from qpi.gateway.handlers import validation_data
+from qpi.gateway.models import JobCreate
+from qpi.gateway.paging import fetch_all
+from qpi.gateway.routes.jobs import payload_message
+from qpi.v1 import job_pb2, job_service_pb2
+
+
+def _job(ctx: Ctx, job: job_pb2.Job) -> dict[str, Any]:
+    if job.user_email:
+        ctx.known_emails[job.user_id] = job.user_email
+    return records.job_record(job)
+
+
+class JobsCollection(Collection):
+    """Jobs: own jobs for users, all for administrators; state changes only by cancel."""
+
+    fields = frozenset(
+        {
+            "id",
+            "user_id",
+            "qpu_target",
+            "qpu_name",
+            "status",
+            "finished_at",
+            "duration",
+            "created",
+            "updated",
+        }
+    )
+    relations = {"user_id": "users", "qpu_target": "qpus"}
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """The caller's jobs (administrators: everyone's)."""
+        request = job_service_pb2.ListJobsRequest(all_users=await ctx.is_admin())
+        jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, request, "jobs")
+        return [_job(ctx, j) for j in jobs]
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One job."""
+        resp = await ctx.call(ctx.stubs.jobs.GetJob, job_service_pb2.GetJobRequest(id=record_id))
+        return _job(ctx, resp.job)
+
+    async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Submit through JobService (balance checked; ``status``/``user_id`` are ignored)."""
+        raw = body.get("payload", body)
+        if not isinstance(raw, Mapping):
+            raise errors.ApiError(
+                400,
+                "Failed to create record.",
+                {"payload": errors.field_error("validation_invalid_value", "Must be an object.")},
+            )
+        try:
+            payload = JobCreate.model_validate(dict(raw))
+        except ValidationError as exc:
+            data, _ = validation_data([{**e, "loc": ("payload", *e["loc"])} for e in exc.errors()])
+            raise errors.ApiError(400, "Failed to create record.", data) from exc
+        target = body.get("qpu_target") or payload.qpu_target
+        if not isinstance(target, str):
+            raise errors.ApiError(
+                400,
+                "Failed to create record.",
+                {"qpu_target": errors.field_error("validation_invalid_value", "Must be an id.")},
+            )
+        resp = await ctx.call(
+            ctx.stubs.jobs.CreateJob,
+            job_service_pb2.CreateJobRequest(payload=payload_message(payload), qpu=target),
+        )
+        return _job(ctx, resp.job)
+
+    async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Administrators may set ``status`` to ``cancelled``; nothing else changes a job."""
+        if not await ctx.is_admin():
+            raise errors.ApiError(403, "Only administrators can update jobs.")
+        changes = {k: v for k, v in body.items() if k not in ("id", "collectionName")}
+        if changes != {"status": "cancelled"}:
+            raise errors.ApiError(400, "Job state changes only through cancel.")
+        resp = await ctx.call(
+            ctx.stubs.jobs.CancelJob, job_service_pb2.CancelJobRequest(id=record_id)
+        )
+        return _job(ctx, resp.job)
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        """Jobs are kept for accounting; administrators cancel instead."""
+        if not await ctx.is_admin():
+            raise errors.ApiError(403, "Only administrators can delete jobs.")
+        raise errors.ApiError(400, "Jobs cannot be deleted; cancel them instead.")

@@ -1,0 +1,102 @@
+"""``notifications`` collection (NotificationService); dismissals are never exposed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import field_mask_pb2
+
+from qpi.gateway import records
+from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway.context import Ctx
+from qpi.gateway.paging import fetch_all
+from qpi.v1 import notification_pb2, notification_service_pb2
+
+_SIMPLE = (("title", "title"), ("description", "description"))
+_DATES = (("start_time", "start_time"), ("end_time", "end_time"))
+
+
+class NotificationsCollection(Collection):
+    """Announcements: users see those addressed to them and in their window."""
+
+    fields = frozenset(
+        {
+            "id",
+            "title",
+            "description",
+            "target_users",
+            "start_time",
+            "end_time",
+            "created",
+            "updated",
+        }
+    )
+    relations = {"target_users": "users"}
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """Visible notifications (administrators: all of them)."""
+        request = notification_service_pb2.ListNotificationsRequest(all=await ctx.is_admin())
+        notes = await fetch_all(
+            ctx, ctx.stubs.notifications.ListNotifications, request, "notifications"
+        )
+        return [records.notification_record(n) for n in notes]
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One visible notification."""
+        resp = await ctx.call(
+            ctx.stubs.notifications.GetNotification,
+            notification_service_pb2.GetNotificationRequest(id=record_id),
+        )
+        return records.notification_record(resp.notification)
+
+    def _read(
+        self, reader: BodyReader, note: notification_pb2.Notification, creating: bool
+    ) -> list[str]:
+        paths: list[str] = []
+        for key, attr in _SIMPLE:
+            value = reader.text(key, required=creating and key == "title")
+            if value is not None:
+                setattr(note, attr, value)
+                paths.append(attr)
+        for key, attr in _DATES:
+            if reader.has(key):
+                stamp = reader.date(key)
+                if stamp is not None:
+                    getattr(note, attr).CopyFrom(stamp)
+                paths.append(attr)
+        targets = reader.id_list("target_users")
+        if targets is not None:
+            note.target_user_ids.extend(targets)
+            paths.append("target_user_ids")
+        reader.check()
+        return paths
+
+    async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create (administrators); empty ``target_users`` broadcasts."""
+        note = notification_pb2.Notification()
+        self._read(BodyReader(body, "create"), note, creating=True)
+        resp = await ctx.call(
+            ctx.stubs.notifications.CreateNotification,
+            notification_service_pb2.CreateNotificationRequest(notification=note),
+        )
+        return records.notification_record(resp.notification)
+
+    async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Update (administrators)."""
+        note = notification_pb2.Notification(id=record_id)
+        paths = self._read(BodyReader(body, "update"), note, creating=False)
+        resp = await ctx.call(
+            ctx.stubs.notifications.UpdateNotification,
+            notification_service_pb2.UpdateNotificationRequest(
+                notification=note, update_mask=field_mask_pb2.FieldMask(paths=paths)
+            ),
+        )
+        return records.notification_record(resp.notification)
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        """Delete (administrators)."""
+        await ctx.call(
+            ctx.stubs.notifications.DeleteNotification,
+            notification_service_pb2.DeleteNotificationRequest(id=record_id),
+        )

@@ -1,0 +1,109 @@
+"""Sorting and pagination of record lists, PocketBase style (``sort=-created,name``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qpi.gateway.filters import FilterError
+
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One sort criterion."""
+
+    field: str
+    descending: bool
+
+
+def parse_sort(text: str | None, fields: Collection[str]) -> list[SortKey]:
+    """Parse a PocketBase sort expression.
+
+    Args:
+        text: e.g. ``"-created,+name"``; empty/None means no sorting.
+        fields: Names that may be sorted on.
+
+    Returns:
+        The sort keys, most significant first.
+
+    Raises:
+        FilterError: On an unknown field or an empty term.
+    """
+    if not text or not text.strip():
+        return []
+    keys: list[SortKey] = []
+    for raw in text.split(","):
+        term = raw.strip()
+        descending = term.startswith("-")
+        name = term.lstrip("+-").strip()
+        if not name:
+            raise FilterError("empty sort field")
+        if name not in fields:
+            raise FilterError(f"unknown sort field {name!r}")
+        keys.append(SortKey(name, descending))
+    return keys
+
+
+def _sort_value(value: Any) -> tuple[int, Any]:
+    """Key that orders None/empty first, then numbers, then strings, never mixing types."""
+    if value is None or value == "":
+        return (0, 0)
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, int | float):
+        return (1, float(value))
+    if isinstance(value, str):
+        return (2, value)
+    return (3, str(value))
+
+
+def sort_records(
+    records: Sequence[Mapping[str, Any]], keys: Sequence[SortKey]
+) -> list[Mapping[str, Any]]:
+    """Return the records sorted by ``keys`` (stable)."""
+    result = list(records)
+    for key in reversed(keys):
+        name = key.field
+
+        def sort_key(record: Mapping[str, Any], name: str = name) -> tuple[int, Any]:
+            return _sort_value(record.get(name))
+
+        result.sort(key=sort_key, reverse=key.descending)
+    return result
+
+
+def slice_records(
+    records: Sequence[Mapping[str, Any]], skip: int = 0, limit: int = 0
+) -> list[Mapping[str, Any]]:
+    """Apply ``skip`` and ``limit`` (0 = unlimited) as the custom list routes do."""
+    start = max(skip, 0)
+    return list(records[start : start + limit] if limit > 0 else records[start:])
+
+
+def page_envelope(records: Sequence[Mapping[str, Any]], page: int, per_page: int) -> dict[str, Any]:
+    """Build the collection list response for one page.
+
+    Args:
+        records: All matching records, already sorted.
+        page: 1-based page number (values below 1 count as 1).
+        per_page: Page size; clamped to 1..500.
+
+    Returns:
+        ``{"page", "perPage", "totalItems", "totalPages", "items"}``.
+    """
+    page = max(page, 1)
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    total = len(records)
+    start = (page - 1) * per_page
+    return {
+        "page": page,
+        "perPage": per_page,
+        "totalItems": total,
+        "totalPages": math.ceil(total / per_page) if total else 0,
+        "items": list(records[start : start + per_page]),
+    }

@@ -1,0 +1,87 @@
+"""``/api/jobs``: submit, list, inspect and cancel the caller's jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from qpi.gateway import errors, records
+from qpi.gateway.context import CtxDep
+from qpi.gateway.listing import parse_sort, slice_records, sort_records
+from qpi.gateway.models import ERROR_RESPONSES, JobCreate, JobOut, StatusOut
+from qpi.gateway.paging import fetch_all
+from qpi.v1 import job_pb2, job_service_pb2
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+
+JOB_FIELDS = frozenset(
+    {"id", "user_id", "qpu_target", "status", "finished_at", "duration", "created", "updated"}
+)
+_NOT_CANCELLABLE = "Job not found, maybe it was already completed or cancelled?"
+
+
+def payload_message(body: JobCreate) -> job_pb2.JobPayload:
+    """Convert the REST submit body into a :class:`job_pb2.JobPayload`."""
+    circuits = [
+        job_pb2.Circuit(
+            qasm=c.circuit,
+            parameter_values=[job_pb2.ParameterSet(values=v) for v in c.parameter_values or []],
+            shots=c.shots or 0,
+        )
+        for c in body.circuits
+    ]
+    return job_pb2.JobPayload(
+        circuits=circuits,
+        shots=body.shots,
+        meas_level=body.meas_level,
+        meas_return=(
+            job_pb2.MEAS_RETURN_AVG if body.meas_return == "avg" else job_pb2.MEAS_RETURN_SINGLE
+        ),
+    )
+
+
+@router.post("", status_code=201, response_model=JobOut)
+async def submit_job(body: JobCreate, ctx: CtxDep) -> JSONResponse:
+    """Submit a job; without ``qpu_target`` the server routes it to a suitable online QPU."""
+    resp: job_service_pb2.CreateJobResponse = await ctx.call(
+        ctx.stubs.jobs.CreateJob,
+        job_service_pb2.CreateJobRequest(payload=payload_message(body), qpu=body.qpu_target),
+    )
+    return JSONResponse(records.job_object(resp.job), status_code=201)
+
+
+@router.get("", response_model=list[JobOut])
+async def list_jobs(
+    ctx: CtxDep,
+    sort: Annotated[str, Query(max_length=512)] = "-created",
+    skip: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
+    """The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all)."""
+    keys = parse_sort(sort, JOB_FIELDS)
+    jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, job_service_pb2.ListJobsRequest(), "jobs")
+    items = sort_records([records.job_object(j) for j in jobs], keys)
+    return JSONResponse(slice_records(items, skip, limit))
+
+
+@router.get("/{job_id}", response_model=JobOut)
+async def get_job(job_id: str, ctx: CtxDep) -> JSONResponse:
+    """One of the caller's jobs, with its real results once finished."""
+    resp: job_service_pb2.GetJobResponse = await ctx.call(
+        ctx.stubs.jobs.GetJob, job_service_pb2.GetJobRequest(id=job_id)
+    )
+    return JSONResponse(records.job_object(resp.job))
+
+
+@router.post("/{job_id}/cancel", response_model=StatusOut)
+async def cancel_job(job_id: str, ctx: CtxDep) -> JSONResponse:
+    """Cancel a pending or running job (a running job is also stopped on its driver)."""
+    try:
+        await ctx.call(ctx.stubs.jobs.CancelJob, job_service_pb2.CancelJobRequest(id=job_id))
+    except errors.ApiError as exc:
+        if exc.status == 404 or exc.reason == "JOB_ALREADY_TERMINAL":
+            raise errors.ApiError(404, _NOT_CANCELLABLE, reason=exc.reason) from exc
+        raise
+    return JSONResponse({"status": "cancelled"})

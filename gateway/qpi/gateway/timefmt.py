@@ -1,0 +1,84 @@
+"""PocketBase date strings (``YYYY-MM-DD HH:MM:SS.mmmZ``) ⇄ protobuf timestamps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+
+
+class DateFormatError(ValueError):
+    """A date string could not be parsed."""
+
+
+def format_datetime(value: datetime) -> str:
+    """Format an aware (or naive UTC) datetime as a PocketBase date string.
+
+    Args:
+        value: The instant.
+
+    Returns:
+        e.g. ``"2026-01-02 03:04:05.678Z"``.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def format_timestamp(ts: timestamp_pb2.Timestamp | None) -> str:
+    """Format a protobuf timestamp; unset (zero) timestamps become ``""`` as in PocketBase."""
+    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
+        return ""
+    return format_datetime(ts.ToDatetime(tzinfo=UTC))
+
+
+def now_string() -> str:
+    """Return the current time as a PocketBase date string."""
+    return format_datetime(datetime.now(UTC))
+
+
+def parse_datetime(text: str) -> datetime:
+    """Parse a PocketBase or ISO-8601 date string into an aware UTC datetime.
+
+    Accepts a space or ``T`` separator, optional fractional seconds and ``Z`` or an
+    explicit offset; a string without zone is taken as UTC.
+
+    Args:
+        text: The date string.
+
+    Returns:
+        The instant.
+
+    Raises:
+        DateFormatError: If the string is not a date.
+    """
+    candidate = text.strip()
+    if not candidate:
+        raise DateFormatError("empty date")
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    candidate = candidate.replace(" ", "T", 1)
+    try:
+        value = datetime.fromisoformat(candidate)
+    except ValueError as exc:
+        raise DateFormatError(f"invalid date {text!r}") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise DateFormatError(f"date out of range {text!r}") from exc
+
+
+def to_timestamp(text: str) -> timestamp_pb2.Timestamp:
+    """Parse a date string into a protobuf timestamp.
+
+    Raises:
+        DateFormatError: If the string is not a date.
+    """
+    ts = timestamp_pb2.Timestamp()
+    try:
+        ts.FromDatetime(parse_datetime(text))
+    except (OverflowError, ValueError) as exc:
+        raise DateFormatError(f"invalid date {text!r}") from exc
+    return ts

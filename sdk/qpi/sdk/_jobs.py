@@ -1,0 +1,200 @@
+"""Job submission, inspection and streaming (WatchJob / Subscribe; never polling)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import grpc  # type: ignore[import-untyped, unused-ignore]
+
+from qpi.sdk._base import ClientBase
+from qpi.sdk._circuits import build_payload
+from qpi.sdk.errors import JobFailedError, UnavailableError, from_rpc_error
+from qpi.sdk.models import Job
+from qpi.sdk.records import Event
+from qpi.v1 import event_service_pb2, job_pb2, job_service_pb2
+
+_STATES = {
+    name: job_pb2.Job.State.Value(f"STATE_{name.upper()}")
+    for name in ("pending", "running", "completed", "failed", "cancelled")
+}
+# A watch stream that drops (server restart, proxy idle cut) is reopened this many times
+# in a row before wait() gives up.
+_MAX_RECONNECTS = 5
+
+
+class JobsMixin(ClientBase):
+    """Methods of :class:`qpi.sdk.QPIClient` about jobs and live events."""
+
+    def submit_job(
+        self,
+        circuits: Any,
+        shots: int = 1024,
+        meas_level: int = 2,
+        meas_return: str = "single",
+        qpu_target: str = "",
+        request_id: str | None = None,
+    ) -> Job:
+        """Submits circuits as one job.
+
+        Args:
+            circuits: QASM strings, Qiskit ``QuantumCircuit`` objects, or dicts
+                ``{"circuit"|"qasm": ..., "parameter_values": [[...]], "shots": n}``.
+            shots: Default shots per circuit.
+            meas_level: 2 for counts, 1 for IQ points, 0 for raw traces.
+            meas_return: ``"single"`` or ``"avg"``.
+            qpu_target: QPU id or name; empty lets the server route the job.
+            request_id: Idempotency key; a retried submission with the same key returns
+                the original job. Generated when omitted.
+
+        Returns:
+            The new job (state ``pending``).
+
+        Raises:
+            InvalidQasmError: A circuit does not parse.
+            QpuNotFoundError: ``qpu_target`` names no QPU.
+            InsufficientQpuSecondsError: The caller's balance is exhausted.
+
+        Example:
+            >>> job = client.submit_job(["OPENQASM 2.0; ..."], shots=100, qpu_target="qpu-1")
+            >>> client.wait(job.id).counts
+        """
+        payload = build_payload(
+            circuits, shots=shots, meas_level=meas_level, meas_return=meas_return
+        )
+        request = job_service_pb2.CreateJobRequest(
+            payload=payload, qpu=qpu_target, request_id=request_id or uuid.uuid4().hex
+        )
+        return Job._from_proto(self._unary(self._jobs.CreateJob, request).job)
+
+    def get_job(self, job_id: str) -> Job:
+        """Returns a job by id (raises :class:`JobNotFoundError` for others' jobs)."""
+        request = job_service_pb2.GetJobRequest(id=job_id)
+        return Job._from_proto(self._unary(self._jobs.GetJob, request).job)
+
+    def list_jobs(
+        self,
+        *,
+        states: Iterable[str] = (),
+        qpu_id: str = "",
+        oldest_first: bool = False,
+        all_users: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[Job]:
+        """Iterates over jobs, newest first, fetching pages lazily.
+
+        Example:
+            >>> for job in client.list_jobs(states=["completed"], limit=10):
+            ...     print(job.id, job.counts)
+        """
+        request = job_service_pb2.ListJobsRequest(
+            states=[_STATES[s.lower()] for s in states],
+            qpu_id=qpu_id,
+            order_by="create_time asc" if oldest_first else "",
+            all_users=all_users,
+        )
+        return self._paginate(self._jobs.ListJobs, request, "jobs", Job._from_proto, limit)
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Cancels a pending or running job and returns it (state ``cancelled``)."""
+        request = job_service_pb2.CancelJobRequest(id=job_id)
+        return Job._from_proto(self._unary(self._jobs.CancelJob, request).job)
+
+    def watch(self, job_id: str) -> Iterator[Job]:
+        """Yields the job now and after every change; ends after a terminal state.
+
+        Closing the generator early cancels the underlying stream.
+
+        Example:
+            >>> for update in client.watch(job.id):
+            ...     print(update.state)
+        """
+        call = self._jobs.WatchJob(
+            job_service_pb2.WatchJobRequest(id=job_id), metadata=self._metadata()
+        )
+        try:
+            for response in call:
+                job = Job._from_proto(response.job)
+                yield job
+                if job.done:
+                    return
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from err
+        finally:
+            call.cancel()
+
+    def wait(
+        self, job_id: str, timeout: float | None = None, *, raise_on_failure: bool = False
+    ) -> Job:
+        """Blocks until the job is terminal, using the WatchJob stream (no polling).
+
+        Args:
+            job_id: The job to wait for.
+            timeout: Seconds to wait at most; ``None`` waits forever.
+            raise_on_failure: Raise :class:`JobFailedError` when the job failed instead
+                of returning it.
+
+        Returns:
+            The terminal job.
+
+        Raises:
+            TimeoutError: The job did not finish within ``timeout`` (the stream is cancelled).
+            JobFailedError: The job failed and ``raise_on_failure`` is set.
+            JobNotFoundError: No such job visible to the caller.
+
+        Example:
+            >>> job = client.wait(client.submit_job([qasm]).id, timeout=60)
+            >>> job.state
+            'completed'
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        request = job_service_pb2.WatchJobRequest(id=job_id)
+        failures = 0
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"job {job_id} not finished after {timeout} s")
+            call = self._jobs.WatchJob(request, metadata=self._metadata(), timeout=remaining)
+            try:
+                for response in call:
+                    failures = 0
+                    job = Job._from_proto(response.job)
+                    if job.done:
+                        if raise_on_failure and job.state == "failed":
+                            raise JobFailedError(job)
+                        return job
+            except grpc.RpcError as err:
+                if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise TimeoutError(f"job {job_id} not finished after {timeout} s") from None
+                if err.code() != grpc.StatusCode.UNAVAILABLE or failures >= _MAX_RECONNECTS:
+                    raise from_rpc_error(err) from err
+            finally:
+                call.cancel()
+            failures += 1
+            if failures > _MAX_RECONNECTS:
+                raise UnavailableError(f"watch stream for job {job_id} keeps ending early")
+            time.sleep(min(0.1 * 2**failures, 2.0))
+
+    def subscribe(self, topics: Iterable[str] = ()) -> Iterator[Event]:
+        """Yields live changes ("jobs", "qpus", "notifications"; all when empty).
+
+        The stream runs until the generator is closed, which cancels it.
+
+        Example:
+            >>> for event in client.subscribe(["jobs"]):
+            ...     if event.job and event.job.done:
+            ...         break
+        """
+        call = self._events.Subscribe(
+            event_service_pb2.SubscribeRequest(topics=list(topics)), metadata=self._metadata()
+        )
+        try:
+            for response in call:
+                yield Event._from_proto(response)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                raise from_rpc_error(err) from err
+        finally:
+            call.cancel()

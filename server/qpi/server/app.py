@@ -1,0 +1,347 @@
+"""Composition root: builds every part of `qpi serve` and runs it until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvicorn
+
+from qpi.gateway.app import create_app
+from qpi.gateway.config import GatewayConfig
+from qpi.server.domain.clock import Clock, SystemClock
+from qpi.server.domain.jobs import JobLimits
+from qpi.server.domain.policy import BookingFirstFifoPolicy
+from qpi.server.drivers.hub import DriverHub
+from qpi.server.rpc.account_servicer import AccountServicer
+from qpi.server.rpc.admin_servicer import AdminServicer, ServerFacts
+from qpi.server.rpc.booking_servicer import BookingServicer
+from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.driver_servicer import DriverServicer
+from qpi.server.rpc.event_servicer import EventServicer
+from qpi.server.rpc.job_servicer import JobServicer
+from qpi.server.rpc.notification_servicer import NotificationServicer
+from qpi.server.rpc.qpu_servicer import QpuServicer
+from qpi.server.rpc.server import build_server
+from qpi.server.scheduling.dispatcher import Dispatcher
+from qpi.server.scheduling.recovery import start_maintenance
+from qpi.server.security.pki import PkiMaterial, load_or_create_pki
+from qpi.server.services.account_service import AccountService
+from qpi.server.services.auth_service import AuthService
+from qpi.server.services.booking_service import BookingService
+from qpi.server.services.database import Database
+from qpi.server.services.events import EventBus
+from qpi.server.services.job_service import JobService
+from qpi.server.services.notification_service import NotificationService
+from qpi.server.services.qasm import QasmChecker
+from qpi.server.services.qpu_service import QpuService
+from qpi.server.services.telemetry_service import TelemetryService
+from qpi.server.settings import ServerSettings
+from qpi.server.store.database import create_db_engine, migrate
+
+logger = logging.getLogger(__name__)
+# APScheduler logs every run at INFO; recovery logs what it actually does itself.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+PKI_CHECK_SECONDS = 3600.0
+
+
+def server_version() -> str:
+    """The installed server version, e.g. "v0.1.0"."""
+    try:
+        return "v" + version("qpi-server")
+    except PackageNotFoundError:  # running from a source tree without metadata
+        return "v0.0.0"
+
+
+class _GatewayServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `qpi serve` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class QpiServer:
+    """One running `qpi serve`: gRPC services, REST gateway and background loops."""
+
+    def __init__(self, settings: ServerSettings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.grpc_port = 0
+        self.http_port = 0
+        self.pki: PkiMaterial | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._grpc: grpc.aio.Server | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._uvicorn_task: asyncio.Task[None] | None = None
+        self._db: Database | None = None
+        self._scheduler: Any = None
+        self._socket_dir = ""
+        self._qasm: QasmChecker | None = None
+
+    def _load_pki(self) -> PkiMaterial:
+        s = self.settings
+        return load_or_create_pki(
+            s.resolve(s.tls_ca_cert_file),
+            s.resolve(s.tls_ca_key_file),
+            s.resolve(s.tls_cert_file),
+            s.resolve(s.tls_key_file),
+            hosts=[h for h in (s.domain, s.ip_addr) if h],
+        )
+
+    async def start(self) -> None:
+        """Migrates the database, then starts every listener and loop."""
+        s = self.settings
+        s.data_path.mkdir(parents=True, exist_ok=True)
+        self.pki = pki = await asyncio.to_thread(self._load_pki)
+        logger.info("Active CA fingerprint: %s", pki.fingerprint)
+        engine = create_db_engine(s.effective_database_url)
+        await asyncio.to_thread(migrate, engine)
+        self._db = db = Database(engine)
+        events = EventBus()
+        events.bind(asyncio.get_running_loop())
+        self._qasm = QasmChecker()
+        services = self._services(db, events, pki)
+        await asyncio.to_thread(self._qasm.warm_up)
+        await db.run(services["qpus"].reset_statuses)
+        await self._start_grpc(db, events, services, pki)
+        await self._start_gateway()
+        hub: DriverHub = services["hub"]
+        dispatcher = Dispatcher(
+            db,
+            events,
+            services["jobs"],
+            hub,
+            BookingFirstFifoPolicy(),
+            self.clock,
+            s.idle_threshold,
+            s.dispatch_poll_interval,
+        )
+        self._tasks += [
+            asyncio.create_task(hub.watch()),
+            asyncio.create_task(dispatcher.run()),
+            asyncio.create_task(self._pki_renewal()),
+        ]
+        self._scheduler = start_maintenance(
+            db,
+            services["jobs"],
+            services["telemetry"],
+            s.recovery_interval,
+            s.events_prune_interval,
+        )
+        logger.info(
+            "QPI %s serving gRPC on :%d (%s) and HTTP on :%d",
+            server_version(),
+            self.grpc_port,
+            "plaintext" if s.insecure else "TLS",
+            self.http_port,
+        )
+
+    def _services(self, db: Database, events: EventBus, pki: PkiMaterial) -> dict[str, Any]:
+        s, clock = self.settings, self.clock
+        qpus = QpuService(db, clock, events, pki.fingerprint)
+        assert self._qasm is not None
+        jobs = JobService(
+            db,
+            clock,
+            events,
+            qpus,
+            JobLimits(s.max_shots, s.max_circuits, s.max_payload_bytes),
+            s.job_timeout,
+            s.max_result_bytes,
+            self._qasm.max_qubits,
+        )
+        telemetry = TelemetryService(db, clock, s.events_retention)
+        return {
+            "auth": AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth),
+            "accounts": AccountService(db, clock, s.allow_signup),
+            "qpus": qpus,
+            "jobs": jobs,
+            "telemetry": telemetry,
+            "bookings": BookingService(db, clock, events),
+            "notifications": NotificationService(db, clock, events),
+            "hub": DriverHub(
+                db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+            ),
+        }
+
+    async def _start_grpc(
+        self, db: Database, events: EventBus, sv: dict[str, Any], pki: PkiMaterial
+    ) -> None:
+        s = self.settings
+        auth = Authenticator(db, sv["auth"])
+        self._facts = ServerFacts(
+            server_version(),
+            pki.fingerprint,
+            pki.ca_cert_pem.decode(),
+            0,
+            not s.insecure,
+            not s.disable_email_password_auth,
+            s.allow_signup,
+            s.oauth2_providers,
+        )
+        servicers = {
+            "job": JobServicer(db, auth, sv["jobs"], events),
+            "qpu": QpuServicer(db, auth, sv["qpus"]),
+            "booking": BookingServicer(db, auth, sv["bookings"]),
+            "account": AccountServicer(db, auth, sv["auth"], sv["accounts"]),
+            "notification": NotificationServicer(db, auth, sv["notifications"]),
+            "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
+            "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
+            "driver": DriverServicer(
+                db,
+                auth,
+                sv["hub"],
+                sv["qpus"],
+                server_version(),
+                s.heartbeat_interval,
+                s.heartbeat_timeout,
+            ),
+        }
+        # Room for the largest payload/result plus protobuf framing.
+        limit = max(s.max_payload_bytes, s.max_result_bytes) * 2 + 1_048_576
+        self._grpc, _ = build_server(limit, servicers)
+        address = f"{s.bind_host}:{s.grpc_port}"
+        if s.insecure:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        else:
+            self.grpc_port = self._grpc.add_secure_port(address, self._credentials())
+        if self.grpc_port == 0:
+            raise RuntimeError(f"cannot bind the gRPC port {address}")
+        # The in-process gateway talks to the services over a private Unix socket, so
+        # REST never needs a plaintext TCP port.
+        self._socket_dir = tempfile.mkdtemp(prefix="qpi-")
+        self._gateway_target = f"unix:{Path(self._socket_dir) / 'grpc.sock'}"
+        self._grpc.add_insecure_port(self._gateway_target)
+        self._facts.grpc_port = self.grpc_port
+        await self._grpc.start()
+
+    def _credentials(self) -> grpc.ServerCredentials:
+        def fetch() -> grpc.ServerCertificateConfiguration | None:
+            # Called by gRPC on new handshakes: serve renewed certificates without a restart.
+            if self.pki is None or self.pki is served[0]:
+                return None
+            served[0] = self.pki
+            return self._cert_config(self.pki)
+
+        assert self.pki is not None
+        served: list[PkiMaterial | None] = [self.pki]
+        # gRPC treats a None answer as "unchanged"; its stubs do not say so.
+        return grpc.dynamic_ssl_server_credentials(self._cert_config(self.pki), fetch)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _cert_config(pki: PkiMaterial) -> grpc.ServerCertificateConfiguration:
+        return grpc.ssl_server_certificate_configuration(
+            [(pki.key_pem, pki.cert_pem + pki.ca_cert_pem)]
+        )
+
+    async def _pki_renewal(self) -> None:
+        while True:
+            await asyncio.sleep(PKI_CHECK_SECONDS)
+            try:
+                fresh = await asyncio.to_thread(self._load_pki)
+            except Exception:
+                logger.exception("[PKI] renewal check failed")
+                continue
+            if self.pki is None or fresh.cert_pem != self.pki.cert_pem:
+                logger.info("[PKI] serving renewed certificate (fingerprint %s)", fresh.fingerprint)
+                self.pki = fresh
+                self._facts.ca_fingerprint = fresh.fingerprint
+                self._facts.ca_pem = fresh.ca_cert_pem.decode()
+
+    async def _start_gateway(self) -> None:
+        s = self.settings
+        dashboard = Path(__file__).resolve().parents[3] / "dashboard" / "dist"
+        config = GatewayConfig(
+            grpc_target=self._gateway_target,
+            qpus_collection=s.qpus_collection,
+            timeslots_collection=s.timeslots_collection,
+            jobs_collection=s.jobs_collection,
+            api_tokens_collection=s.api_tokens_collection,
+            notifications_collection=s.notifications_collection,
+            qpu_time_requests_collection=s.qpu_time_requests_collection,
+            dashboard_dir=dashboard if (dashboard / "index.html").exists() else None,
+            max_body_bytes=max(2 * 1_048_576, s.max_payload_bytes * 2),
+        )
+        uv_config = uvicorn.Config(
+            create_app(config),
+            host=s.bind_host,
+            port=s.server_port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+        )
+        self._uvicorn = server = _GatewayServer(uv_config)
+        task = asyncio.create_task(server.serve())
+        self._uvicorn_task = task
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError(f"the HTTP gateway could not bind port {s.server_port}")
+            await asyncio.sleep(0.01)
+        self.http_port = server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stops listeners and loops; in-flight RPCs get `grace` seconds."""
+        if self._uvicorn is not None and self._uvicorn_task is not None:
+            self._uvicorn.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._uvicorn_task, timeout=max(grace, 1.0) + 2)
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._db is not None:
+            self._db.close()
+        if self._qasm is not None:
+            self._qasm.close()
+        if self._socket_dir:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+async def serve(settings: ServerSettings) -> None:
+    """Runs the server until SIGINT/SIGTERM."""
+    server = QpiServer(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    await stop.wait()
+    logger.info("shutting down")
+    await server.stop()
+
+
+def run(settings: ServerSettings) -> None:
+    """Entry point used by `qpi serve`."""
+    asyncio.run(serve(settings))
+
+
+def upsert_superuser(settings: ServerSettings, email: str, password: str) -> str:
+    """Creates or updates an administrator; used by `qpi superuser upsert`."""
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    engine = create_db_engine(settings.effective_database_url)
+    migrate(engine)
+    db = Database(engine)
+    try:
+        user = AccountService(db, SystemClock(), allow_signup=False).upsert_superuser(
+            email, password
+        )
+    finally:
+        db.close()
+    return f"Superuser {user.email} saved."

@@ -1,0 +1,1 @@
+"""Connected driver sessions, independent of the transport that carries them."""

@@ -1,0 +1,307 @@
+"""The driver hub: what every transport (gRPC stream, NNG compat) calls into.
+
+It owns the live sessions, turns connects/disconnects into QPU status, hands results and
+releases to the job service, and revokes leases when jobs are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from qpi.server.domain.errors import PermissionDeniedError
+from qpi.server.drivers.rate_limit import TokenBucket
+from qpi.server.drivers.session import Ack, DriverSession, Revoke
+from qpi.server.services.auth_service import DriverIdentity
+from qpi.server.services.database import Database
+from qpi.server.services.events import EventBus
+from qpi.server.services.job_service import JobService, Revocation
+from qpi.server.services.qpu_service import MONITOR_KINDS, QpuService
+from qpi.server.services.telemetry_service import TelemetryService
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What a driver says when it connects."""
+
+    name: str
+    version: str
+    executor: str
+    capacity: int
+    host: str
+    executes_jobs: bool
+    num_qubits: int
+    native_gates: Sequence[str]
+    held_jobs: Sequence[tuple[str, int]]
+
+
+class DriverHub:
+    """Live driver sessions and their effects on jobs and QPUs."""
+
+    def __init__(
+        self,
+        db: Database,
+        events: EventBus,
+        jobs: JobService,
+        qpus: QpuService,
+        telemetry: TelemetryService,
+        heartbeat_timeout: float,
+        event_rate_limit: float = 0.0,
+    ) -> None:
+        self._db = db
+        self._events = events
+        self._jobs = jobs
+        self._qpus = qpus
+        self._telemetry = telemetry
+        self._heartbeat_timeout = heartbeat_timeout
+        self._sessions: dict[str, DriverSession] = {}
+        self._event_rate = event_rate_limit
+        self._buckets: dict[str, TokenBucket] = {}
+        self._teardowns: dict[str, asyncio.Task[None]] = {}
+        self.on_change: Callable[[str], None] = lambda qpu_id: None
+
+    def sessions_for(self, qpu_id: str) -> list[DriverSession]:
+        """Live sessions of a QPU."""
+        return [s for s in self._sessions.values() if s.qpu_id == qpu_id and not s.closed]
+
+    def qpus_with_sessions(self) -> set[str]:
+        """QPUs that have at least one live session."""
+        return {s.qpu_id for s in self._sessions.values() if not s.closed}
+
+    def session(self, driver_id: str) -> DriverSession | None:
+        """The live session of a driver."""
+        return self._sessions.get(driver_id)
+
+    async def connect(
+        self, who: DriverIdentity, hello: Hello, transport: str
+    ) -> tuple[DriverSession, list[tuple[str, int]]]:
+        """Registers a session; an older session of the same driver is replaced."""
+        if not who.enabled:
+            raise PermissionDeniedError(
+                "DRIVER_DISABLED", "Driver is currently disabled by administrator."
+            )
+        executes = hello.executes_jobs and who.kind not in MONITOR_KINDS
+        session = DriverSession(
+            driver_id=who.driver_id,
+            qpu_id=who.qpu_id,
+            name=hello.name or who.name,
+            executor=hello.executor or who.kind,
+            transport=transport,
+            capacity=max(1, min(hello.capacity or 1, 64)),
+            executes_jobs=executes,
+        )
+        # Resume before replacing an older stream of this driver, so that stream's
+        # teardown knows which leases now belong to the new one.
+        resumed = await self._db.run(
+            self._jobs.resume, who.driver_id, who.qpu_id, list(hello.held_jobs), session.session_id
+        )
+        session.leases.update(resumed)
+        previous = self._sessions.get(who.driver_id)
+        self._sessions[who.driver_id] = session
+        if previous is not None:
+            previous.close()
+        await self._db.run(
+            self._qpus.mark_driver,
+            who.driver_id,
+            online=True,
+            name=hello.name,
+            host=hello.host,
+            version=hello.version,
+            transport=transport,
+        )
+        if executes:
+            await self._db.run(
+                self._qpus.learn_capabilities,
+                who.qpu_id,
+                hello.num_qubits,
+                list(hello.native_gates),
+            )
+        await self._refresh_qpu(who.qpu_id)
+        logger.info(
+            "[DriverHub] driver %s (%s) connected for qpu %s via %s, resumed %d lease(s)",
+            who.driver_id,
+            session.name,
+            who.qpu_id,
+            transport,
+            len(resumed),
+        )
+        self.on_change(who.qpu_id)
+        return session, resumed
+
+    async def disconnect(self, session: DriverSession, reason: str) -> None:
+        """Ends a session and returns its leases to the queue at once.
+
+        The work runs in its own task: gRPC cancels the handler of a vanished peer, possibly
+        while it is already tearing down, and an interrupted teardown would leave the leases
+        to the much slower stale-job recovery.
+        """
+        await asyncio.shield(self._teardown(session, reason))
+
+    def _teardown(self, session: DriverSession, reason: str) -> asyncio.Task[None]:
+        task = self._teardowns.get(session.session_id)
+        if task is None:
+            task = asyncio.create_task(self._end_session(session, reason))
+            self._teardowns[session.session_id] = task
+            task.add_done_callback(lambda t: self._teardown_done(session, t))
+        return task
+
+    def _teardown_done(self, session: DriverSession, task: asyncio.Task[None]) -> None:
+        self._teardowns.pop(session.session_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            # The liveness loop retries while the session is still registered.
+            logger.error(
+                "[DriverHub] teardown of driver %s failed: %s", session.driver_id, task.exception()
+            )
+
+    async def _end_session(self, session: DriverSession, reason: str) -> None:
+        session.close()
+        # Only this stream's leases: a newer stream of the same driver (here or on another
+        # replica) owns whatever it resumed.
+        requeued = await self._db.run(self._jobs.requeue_session, session.session_id)
+        current = self._sessions.get(session.driver_id)
+        if current is session:
+            del self._sessions[session.driver_id]
+        elif current is not None:
+            logger.info(
+                "[DriverHub] replaced stream of driver %s ended; requeued %s",
+                session.driver_id,
+                requeued or "nothing",
+            )
+            return
+        await self._db.run(self._qpus.mark_driver, session.driver_id, online=False)
+        await self._refresh_qpu(session.qpu_id)
+        logger.info(
+            "[DriverHub] driver %s disconnected (%s); requeued %s",
+            session.driver_id,
+            reason,
+            requeued or "nothing",
+        )
+        self.on_change(session.qpu_id)
+
+    async def _refresh_qpu(self, qpu_id: str) -> None:
+        executors = [s for s in self.sessions_for(qpu_id) if s.executes_jobs]
+        kind = executors[0].executor if executors else ""
+        await self._db.run(self._qpus.set_status, qpu_id, len(executors), kind)
+
+    async def heartbeat(self, session: DriverSession) -> None:
+        """Marks the session alive and extends its leases."""
+        session.touch()
+        if session.leases:
+            await self._db.run(self._jobs.renew_leases, session.driver_id)
+
+    async def result(
+        self,
+        session: DriverSession,
+        job_id: str,
+        attempt: int,
+        *,
+        result_json: str | None,
+        error: str | None,
+        execution_seconds: float,
+    ) -> bool:
+        """Stores a result if the session holds that lease; always acknowledges."""
+        session.touch()
+        accepted = await self._db.run(
+            self._jobs.complete,
+            job_id,
+            attempt,
+            session.driver_id,
+            result_json=result_json,
+            error=error,
+            execution_seconds=execution_seconds,
+        )
+        session.leases.discard((job_id, attempt))
+        session.send(Ack(job_id, attempt, accepted))
+        if not accepted:
+            logger.info(
+                "[DriverHub] ignored stale/duplicate result for job %s attempt %d from %s",
+                job_id,
+                attempt,
+                session.driver_id,
+            )
+        self.on_change(session.qpu_id)
+        return accepted
+
+    async def release(self, session: DriverSession, job_id: str, attempt: int) -> None:
+        """A driver hands a lease back without running it."""
+        session.touch()
+        await self._db.run(self._jobs.release, job_id, attempt, session.driver_id)
+        session.leases.discard((job_id, attempt))
+        self.on_change(session.qpu_id)
+
+    async def telemetry(
+        self, session: DriverSession, type_: str, payload_json: str, at: datetime | None
+    ) -> bool:
+        """Stores a telemetry event unless the driver exceeds --event-rate-limit."""
+        session.touch()
+        bucket = self._buckets.setdefault(session.driver_id, TokenBucket(self._event_rate))
+        if not bucket.allow():
+            logger.warning(
+                "[DriverHub] dropping telemetry from %s: over %.0f events/s",
+                session.driver_id,
+                self._event_rate,
+            )
+            return False
+        await self._db.run(
+            self._telemetry.record, session.driver_id, session.qpu_id, type_, payload_json, at
+        )
+        return True
+
+    def revoke(self, revocation: Revocation) -> None:
+        """Cancels a lease on whichever session holds it."""
+        session = self._sessions.get(revocation.driver_id)
+        if session is None:
+            return
+        session.leases.discard((revocation.job_id, revocation.attempt))
+        session.send(Revoke(revocation.job_id, revocation.attempt, "cancelled"))
+        self.on_change(session.qpu_id)
+
+    def disable_driver(self, driver_id: str) -> None:
+        """Disconnects a driver an administrator disabled or deleted."""
+        session = self._sessions.get(driver_id)
+        if session is not None:
+            session.close()
+
+    async def watch(self) -> None:
+        """Background task: revokes cancelled leases, drops silent drivers."""
+        checker = asyncio.create_task(self._liveness_loop())
+        try:
+            async with self._events.subscribe() as queue:
+                while True:
+                    event = await queue.get()
+                    try:
+                        await self._on_event(event.topic, event.payload)
+                    except Exception:  # one failed refresh must not stop revocations
+                        logger.exception("[DriverHub] handling %s failed", event.topic)
+        finally:
+            checker.cancel()
+
+    async def _on_event(self, topic: str, payload: object) -> None:
+        if topic == "cancel":
+            assert isinstance(payload, Revocation)
+            self.revoke(payload)
+        elif topic == "driver":
+            self.disable_driver(str(payload))
+        elif topic == "qpu_toggled":
+            await self._refresh_qpu(str(payload))
+
+    async def _liveness_loop(self) -> None:
+        period = max(self._heartbeat_timeout / 4, 0.05)
+        while True:
+            await asyncio.sleep(period)
+            deadline = time.monotonic() - self._heartbeat_timeout
+            for session in list(self._sessions.values()):
+                if session.last_seen < deadline:
+                    logger.warning(
+                        "[DriverHub] driver %s silent for %.1fs; closing its session",
+                        session.driver_id,
+                        self._heartbeat_timeout,
+                    )
+                    # Tear down here too: the transport may already be gone.
+                    self._teardown(session, "heartbeat timeout")

@@ -1,0 +1,78 @@
+"""One connected driver: its leases, its outbox and its liveness."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Assign:
+    """Lease a job to the driver."""
+
+    job_id: str
+    attempt: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Revoke:
+    """Cancel a lease on the driver."""
+
+    job_id: str
+    attempt: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Tell the driver a result was handled (stored or ignored)."""
+
+    job_id: str
+    attempt: int
+    accepted: bool
+
+
+Command = Assign | Revoke | Ack
+
+
+@dataclass
+class DriverSession:
+    """State of one live driver connection."""
+
+    driver_id: str
+    qpu_id: str
+    name: str
+    executor: str
+    transport: str
+    capacity: int = 1
+    executes_jobs: bool = True
+    leases: set[tuple[str, int]] = field(default_factory=set)
+    outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
+    last_seen: float = field(default_factory=time.monotonic)
+    closed: bool = False
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def free_capacity(self) -> int:
+        """How many more leases the driver may hold (flow control)."""
+        if self.closed or not self.executes_jobs:
+            return 0
+        return max(self.capacity - len(self.leases), 0)
+
+    def touch(self) -> None:
+        """Records that the driver is alive."""
+        self.last_seen = time.monotonic()
+
+    def send(self, command: Command) -> None:
+        """Queues a command for the transport to deliver."""
+        if not self.closed:
+            self.outbox.put_nowait(command)
+
+    def close(self) -> None:
+        """Stops the session; the transport sees `None` and ends the connection."""
+        if not self.closed:
+            self.closed = True
+            self.outbox.put_nowait(None)

@@ -1,0 +1,1 @@
+"""gRPC adapters: servicers translate protobuf to service calls and back."""

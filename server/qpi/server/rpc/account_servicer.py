@@ -1,0 +1,185 @@
+"""AccountService: login, users, balances, API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from qpi.server.domain.errors import InvalidArgumentError
+from qpi.server.rpc import convert
+from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.errors import unary
+from qpi.server.services.account_service import AccountService
+from qpi.server.services.auth_service import AuthService
+from qpi.server.services.database import Database
+from qpi.server.services.paging import next_token, page_window
+from qpi.v1 import account_service_pb2 as pb
+from qpi.v1 import account_service_pb2_grpc
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
+    """Thin adapter over AuthService and AccountService."""
+
+    def __init__(
+        self, db: Database, auth: Authenticator, auth_service: AuthService, accounts: AccountService
+    ) -> None:
+        self._db = db
+        self._auth = auth
+        self._auth_service = auth_service
+        self._accounts = accounts
+
+    @unary
+    async def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
+        token, user, expires = await self._db.run(
+            self._auth_service.login, request.email, request.password, request.superuser
+        )
+        return pb.LoginResponse(
+            token=token, user=convert.user(user), expire_time=convert.ts(expires)
+        )
+
+    @unary
+    async def RefreshSession(
+        self, request: pb.RefreshSessionRequest, context: Ctx
+    ) -> pb.RefreshSessionResponse:
+        who = await self._auth.principal(context)
+        token, user, expires = await self._db.run(self._auth_service.refresh, who)
+        return pb.RefreshSessionResponse(
+            token=token, user=convert.user(user), expire_time=convert.ts(expires)
+        )
+
+    @unary
+    async def GetCurrentUser(
+        self, request: pb.GetCurrentUserRequest, context: Ctx
+    ) -> pb.GetCurrentUserResponse:
+        who = await self._auth.principal(context)
+        row = await self._db.run(self._accounts.get_user, who, who.user_id)
+        return pb.GetCurrentUserResponse(user=convert.user(row))
+
+    @unary
+    async def ListUsers(self, request: pb.ListUsersRequest, context: Ctx) -> pb.ListUsersResponse:
+        who = await self._auth.principal(context)
+        key = f"users|{who.user_id}"
+        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
+        rows, total = await self._db.run(self._accounts.list_users, who, offset, limit)
+        return pb.ListUsersResponse(
+            users=[convert.user(r) for r in rows],
+            total_size=total,
+            next_page_token=next_token(offset, limit, len(rows), total, key),
+        )
+
+    @unary
+    async def GetUser(self, request: pb.GetUserRequest, context: Ctx) -> pb.GetUserResponse:
+        who = await self._auth.principal(context)
+        return pb.GetUserResponse(
+            user=convert.user(await self._db.run(self._accounts.get_user, who, request.id))
+        )
+
+    @unary
+    async def CreateUser(
+        self, request: pb.CreateUserRequest, context: Ctx
+    ) -> pb.CreateUserResponse:
+        who = await self._auth.optional_principal(context)
+        row = await self._db.run(
+            self._accounts.create_user,
+            who,
+            request.email,
+            request.password,
+            request.name,
+            request.qpu_seconds,
+        )
+        return pb.CreateUserResponse(user=convert.user(row))
+
+    @unary
+    async def UpdateUser(
+        self, request: pb.UpdateUserRequest, context: Ctx
+    ) -> pb.UpdateUserResponse:
+        who = await self._auth.principal(context)
+        values: dict[str, object] = {
+            "name": request.user.name,
+            "qpu_seconds": request.user.qpu_seconds,
+            "password": request.password,
+        }
+        paths = list(request.update_mask.paths)
+        unknown = [p for p in paths if p not in values]
+        if unknown:
+            raise InvalidArgumentError(
+                "INVALID_FIELD",
+                f"Cannot update field(s): {', '.join(unknown)}.",
+                field="update_mask",
+            )
+        row = await self._db.run(
+            self._accounts.update_user, who, request.user.id, {p: values[p] for p in paths}
+        )
+        return pb.UpdateUserResponse(user=convert.user(row))
+
+    @unary
+    async def DeleteUser(
+        self, request: pb.DeleteUserRequest, context: Ctx
+    ) -> pb.DeleteUserResponse:
+        who = await self._auth.principal(context)
+        await self._db.run(self._accounts.delete_user, who, request.id)
+        return pb.DeleteUserResponse()
+
+    @unary
+    async def CreateApiToken(
+        self, request: pb.CreateApiTokenRequest, context: Ctx
+    ) -> pb.CreateApiTokenResponse:
+        who = await self._auth.principal(context)
+        expires = (
+            convert.from_ts(request.expire_time, "expire_time")
+            if request.HasField("expire_time")
+            else None
+        )
+        row, raw = await self._db.run(self._accounts.create_api_token, who, request.name, expires)
+        return pb.CreateApiTokenResponse(api_token=convert.api_token(row), token=raw)
+
+    @unary
+    async def ListApiTokens(
+        self, request: pb.ListApiTokensRequest, context: Ctx
+    ) -> pb.ListApiTokensResponse:
+        who = await self._auth.principal(context)
+        key = f"tokens|{who.user_id}|{request.all_users}"
+        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
+        rows, total = await self._db.run(
+            self._accounts.list_api_tokens, who, request.all_users, offset, limit
+        )
+        return pb.ListApiTokensResponse(
+            api_tokens=[convert.api_token(r) for r in rows],
+            total_size=total,
+            next_page_token=next_token(offset, limit, len(rows), total, key),
+        )
+
+    @unary
+    async def GetApiToken(
+        self, request: pb.GetApiTokenRequest, context: Ctx
+    ) -> pb.GetApiTokenResponse:
+        who = await self._auth.principal(context)
+        row = await self._db.run(self._accounts.get_api_token, who, request.id)
+        return pb.GetApiTokenResponse(api_token=convert.api_token(row))
+
+    @unary
+    async def UpdateApiToken(
+        self, request: pb.UpdateApiTokenRequest, context: Ctx
+    ) -> pb.UpdateApiTokenResponse:
+        who = await self._auth.principal(context)
+        t = request.api_token
+        values: dict[str, object] = {
+            "name": t.name,
+            "expire_time": convert.from_ts(t.expire_time, "expire_time")
+            if t.HasField("expire_time")
+            else None,
+        }
+        fields = {p: values[p] for p in request.update_mask.paths if p in values}
+        row = await self._db.run(self._accounts.update_api_token, who, t.id, fields)
+        return pb.UpdateApiTokenResponse(api_token=convert.api_token(row))
+
+    @unary
+    async def DeleteApiToken(
+        self, request: pb.DeleteApiTokenRequest, context: Ctx
+    ) -> pb.DeleteApiTokenResponse:
+        who = await self._auth.principal(context)
+        await self._db.run(self._accounts.delete_api_token, who, request.id)
+        return pb.DeleteApiTokenResponse()

@@ -1,0 +1,184 @@
+"""DriverService.Connect: the bidirectional driver stream, adapted to the driver hub.
+
+The servicer only translates messages; leases, status and requeueing live in the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2
+
+from qpi.server.domain.errors import FailedPreconditionError, QpiError
+from qpi.server.drivers.hub import DriverHub, Hello
+from qpi.server.drivers.session import Ack, Assign, Command, DriverSession, Revoke
+from qpi.server.rpc import convert
+from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.errors import streaming
+from qpi.server.services.database import Database
+from qpi.server.services.qpu_service import QpuService
+from qpi.v1 import driver_service_pb2 as pb
+from qpi.v1 import driver_service_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+_HELLO_TIMEOUT = 10.0
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    out = duration_pb2.Duration()
+    out.FromNanoseconds(int(seconds * 1e9))
+    return out
+
+
+def _outgoing(command: Command) -> pb.ConnectResponse:
+    if isinstance(command, Assign):
+        return pb.ConnectResponse(
+            job_assignment=pb.JobAssignment(
+                job_id=command.job_id,
+                attempt=command.attempt,
+                payload=convert.payload(command.payload),
+            )
+        )
+    if isinstance(command, Revoke):
+        return pb.ConnectResponse(
+            job_cancellation=pb.JobCancellation(
+                job_id=command.job_id, attempt=command.attempt, reason=command.reason
+            )
+        )
+    assert isinstance(command, Ack)
+    return pb.ConnectResponse(
+        result_ack=pb.ResultAck(
+            job_id=command.job_id, attempt=command.attempt, accepted=command.accepted
+        )
+    )
+
+
+class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
+    """Runs driver sessions over gRPC."""
+
+    def __init__(
+        self,
+        db: Database,
+        auth: Authenticator,
+        hub: DriverHub,
+        qpus: QpuService,
+        version: str,
+        heartbeat_interval: float,
+        heartbeat_timeout: float,
+    ) -> None:
+        self._db = db
+        self._auth = auth
+        self._hub = hub
+        self._qpus = qpus
+        self._version = version
+        self._interval = heartbeat_interval
+        self._timeout = heartbeat_timeout
+
+    @streaming
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.ConnectRequest], context: Ctx
+    ) -> AsyncIterator[pb.ConnectResponse]:
+        identity = await self._auth.driver(context)
+        try:
+            first = await asyncio.wait_for(anext(aiter(request_iterator), None), _HELLO_TIMEOUT)
+        except TimeoutError:
+            first = None
+        if first is None or first.WhichOneof("message") != "hello":
+            raise FailedPreconditionError(
+                "PROTOCOL_VIOLATION", "The first driver message must be hello."
+            )
+        h = first.hello
+        hello = Hello(
+            name=h.name,
+            version=h.version,
+            executor=h.executor,
+            capacity=h.capacity,
+            host=h.host,
+            executes_jobs=h.executes_jobs,
+            num_qubits=h.num_qubits,
+            native_gates=list(h.native_gates),
+            held_jobs=[(j.job_id, j.attempt) for j in h.held_jobs],
+        )
+        session, resumed = await self._hub.connect(identity, hello, "grpc")
+        reader = asyncio.create_task(self._read(session, request_iterator))
+        try:
+            qpu, n = await self._db.run(self._qpus.get, identity.qpu_id)
+            yield pb.ConnectResponse(
+                welcome=pb.ServerWelcome(
+                    driver_id=identity.driver_id,
+                    qpu=convert.qpu(qpu, n),
+                    heartbeat_interval=_duration(self._interval),
+                    heartbeat_timeout=_duration(self._timeout),
+                    server_version=self._version,
+                    resumed_jobs=[pb.HeldJob(job_id=j, attempt=a) for j, a in resumed],
+                )
+            )
+            while True:
+                command = await session.outbox.get()
+                if command is None:
+                    break
+                yield _outgoing(command)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            await self._hub.disconnect(session, "stream ended")
+
+    async def _read(
+        self, session: DriverSession, requests: AsyncIterator[pb.ConnectRequest]
+    ) -> None:
+        try:
+            async for message in requests:
+                try:
+                    await self._handle(session, message)
+                except QpiError as exc:  # e.g. malformed telemetry: drop it, keep the stream
+                    logger.warning(
+                        "[DriverService.Connect] driver %s: %s", session.driver_id, exc.message
+                    )
+                except Exception:  # a failed store write must not requeue every lease
+                    logger.exception(
+                        "[DriverService.Connect] driver %s: message failed", session.driver_id
+                    )
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        finally:
+            session.close()
+
+    async def _handle(self, session: DriverSession, message: pb.ConnectRequest) -> None:
+        kind = message.WhichOneof("message")
+        if kind == "heartbeat":
+            await self._hub.heartbeat(session)
+        elif kind == "job_accepted":
+            session.touch()
+        elif kind == "job_result":
+            r = message.job_result
+            outcome = r.WhichOneof("outcome")
+            await self._hub.result(
+                session,
+                r.job_id,
+                r.attempt,
+                result_json=r.result_json if outcome == "result_json" else None,
+                error=(r.error or "The driver reported a failure without a message.")
+                if outcome != "result_json"
+                else None,
+                execution_seconds=r.execution_seconds,
+            )
+        elif kind == "job_release":
+            await self._hub.release(
+                session, message.job_release.job_id, message.job_release.attempt
+            )
+        elif kind == "telemetry":
+            t = message.telemetry
+            at = convert.from_ts(t.event_time, "event_time") if t.HasField("event_time") else None
+            await self._hub.telemetry(session, t.type, t.payload_json, at)
+        elif kind == "goodbye":
+            session.close()
+        else:
+            session.touch()

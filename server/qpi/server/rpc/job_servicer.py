@@ -1,0 +1,116 @@
+"""JobService: submit, get, list, cancel, watch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from qpi.server.rpc import convert
+from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.errors import streaming, unary
+from qpi.server.services.database import Database
+from qpi.server.services.events import EventBus
+from qpi.server.services.job_service import JobService, display_names
+from qpi.server.services.paging import next_token, page_window
+from qpi.server.store.tables import JobRow
+from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
+
+Ctx = grpc.aio.ServicerContext[Any, Any]
+_TERMINAL = {"completed", "failed", "cancelled"}
+
+
+class JobServicer(job_service_pb2_grpc.JobServiceServicer):
+    """Thin adapter over JobService."""
+
+    def __init__(
+        self, db: Database, auth: Authenticator, jobs: JobService, events: EventBus
+    ) -> None:
+        self._db = db
+        self._auth = auth
+        self._jobs = jobs
+        self._events = events
+
+    async def _to_proto(self, rows: list[JobRow]) -> list[job_pb2.Job]:
+        qpus, users = await self._db.run(display_names, self._db, rows)
+        return [convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows]
+
+    @unary
+    async def CreateJob(
+        self, request: job_service_pb2.CreateJobRequest, context: Ctx
+    ) -> job_service_pb2.CreateJobResponse:
+        who = await self._auth.principal(context)
+        req = convert.submit_request(
+            request.payload, request.qpu.strip(), request.request_id.strip()
+        )
+        # Parsing stays on the database thread: Qiskit's parsers are not safe to run from
+        # several threads at once, and declared widths are bounded before parsing.
+        row = await self._db.run(self._jobs.submit, who, req)
+        return job_service_pb2.CreateJobResponse(job=(await self._to_proto([row]))[0])
+
+    @unary
+    async def GetJob(
+        self, request: job_service_pb2.GetJobRequest, context: Ctx
+    ) -> job_service_pb2.GetJobResponse:
+        who = await self._auth.principal(context)
+        row = await self._db.run(self._jobs.get, who, request.id)
+        return job_service_pb2.GetJobResponse(job=(await self._to_proto([row]))[0])
+
+    @unary
+    async def ListJobs(
+        self, request: job_service_pb2.ListJobsRequest, context: Ctx
+    ) -> job_service_pb2.ListJobsResponse:
+        who = await self._auth.principal(context)
+        states = [
+            convert.JOB_STATE_NAMES[s] for s in request.states if s in convert.JOB_STATE_NAMES
+        ]
+        newest_first = request.order_by.strip().lower() != "create_time asc"
+        key = f"jobs|{who.user_id}|{sorted(states)}|{request.qpu_id}|{request.all_users}"
+        key += f"|{newest_first}"
+        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
+        rows, total = await self._db.run(
+            self._jobs.list_jobs,
+            who,
+            states=states,
+            qpu_id=request.qpu_id,
+            all_users=request.all_users,
+            newest_first=newest_first,
+            offset=offset,
+            limit=limit,
+        )
+        return job_service_pb2.ListJobsResponse(
+            jobs=await self._to_proto(rows),
+            total_size=total,
+            next_page_token=next_token(offset, limit, len(rows), total, key),
+        )
+
+    @unary
+    async def CancelJob(
+        self, request: job_service_pb2.CancelJobRequest, context: Ctx
+    ) -> job_service_pb2.CancelJobResponse:
+        who = await self._auth.principal(context)
+        row, revocation = await self._db.run(self._jobs.cancel, who, request.id)
+        if revocation is not None:
+            self._events.publish("cancel", revocation)
+        return job_service_pb2.CancelJobResponse(job=(await self._to_proto([row]))[0])
+
+    @streaming
+    async def WatchJob(
+        self, request: job_service_pb2.WatchJobRequest, context: Ctx
+    ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
+        who = await self._auth.principal(context)
+        # Subscribe before reading so no change between the read and the subscription is lost.
+        async with self._events.subscribe() as queue:
+            row = await self._db.run(self._jobs.get, who, request.id)
+            last = (row.state, row.attempt)
+            yield job_service_pb2.WatchJobResponse(job=(await self._to_proto([row]))[0])
+            while row.state not in _TERMINAL:
+                event = await queue.get()
+                if event.topic != "job" or event.payload.id != request.id:
+                    continue
+                row = event.payload
+                if (row.state, row.attempt) == last:
+                    continue
+                last = (row.state, row.attempt)
+                yield job_service_pb2.WatchJobResponse(job=(await self._to_proto([row]))[0])

@@ -1,0 +1,1 @@
+"""Event-driven dispatch and stale-lease recovery."""

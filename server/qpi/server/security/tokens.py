@@ -1,0 +1,30 @@
+"""Opaque bearer secrets (API and driver tokens): `qpi_` + 64 hex, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets as _random
+
+TOKEN_PREFIX = "qpi_"  # noqa: S105 - a public prefix, not a secret
+_TOKEN_RE = re.compile(r"^qpi_[0-9a-f]{64}$")
+
+
+def generate_token() -> str:
+    """A new random token (32 bytes of entropy)."""
+    return TOKEN_PREFIX + _random.token_hex(32)
+
+
+def hash_token(raw: str) -> str:
+    """SHA-256 hex digest of a raw token; only this is persisted."""
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def looks_like_token(raw: str) -> bool:
+    """Whether `raw` has the shape of a QPI token (as opposed to a session JWT)."""
+    return bool(_TOKEN_RE.match(raw))
+
+
+def display_prefix(raw: str) -> str:
+    """The first characters of a token, safe to show and log."""
+    return raw[:10]

@@ -1,0 +1,272 @@
+"""Users, balances and API tokens."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from qpi.server.domain.clock import Clock
+from qpi.server.domain.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from qpi.server.security.passwords import hash_password
+from qpi.server.security.tokens import display_prefix, generate_token, hash_token
+from qpi.server.services.database import Database
+from qpi.server.services.principal import Principal
+from qpi.server.store.tables import ApiTokenRow, UserRow
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def _normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or email.startswith("@") or email.endswith("@"):
+        raise InvalidArgumentError(
+            "INVALID_FIELD",
+            f"'{email}' is not a valid e-mail address.",
+            field="email",
+            metadata={"email": email},
+        )
+    return email
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidArgumentError(
+            "INVALID_FIELD",
+            f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
+            field="password",
+            metadata={"min_length": MIN_PASSWORD_LENGTH},
+        )
+
+
+def _check_balance(seconds: float) -> None:
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidArgumentError(
+            "INVALID_FIELD", "qpu_seconds must be a finite number ≥ 0.", field="qpu_seconds"
+        )
+
+
+class AccountService:
+    """Accounts and credentials."""
+
+    def __init__(self, db: Database, clock: Clock, allow_signup: bool) -> None:
+        self._db = db
+        self._clock = clock
+        self._allow_signup = allow_signup
+
+    # -- users ------------------------------------------------------------------------
+
+    def get_user(self, who: Principal, user_id: str) -> UserRow:
+        """One user; users may only read themselves."""
+        if not who.can_see(user_id):
+            raise NotFoundError(
+                "USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id}
+            )
+        with self._db.session() as s:
+            user = s.get(UserRow, user_id)
+        if user is None:
+            raise NotFoundError(
+                "USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id}
+            )
+        return user
+
+    def list_users(self, who: Principal, offset: int, limit: int) -> tuple[list[UserRow], int]:
+        """All users for administrators; only oneself otherwise."""
+        with self._db.session() as s:
+            query = select(UserRow)
+            if not who.is_superuser:
+                query = query.where(UserRow.id == who.user_id)
+            total = s.exec(select(func.count()).select_from(query.subquery())).one()
+            rows = s.exec(query.order_by(col(UserRow.email)).offset(offset).limit(limit)).all()
+        return list(rows), int(total)
+
+    def create_user(
+        self, who: Principal | None, email: str, password: str, name: str, qpu_seconds: float
+    ) -> UserRow:
+        """Administrators create anyone; others only when self-registration is enabled."""
+        is_admin = who is not None and who.is_superuser
+        if not is_admin:
+            if not self._allow_signup:
+                raise PermissionDeniedError(
+                    "SIGNUP_DISABLED", "Self-registration is disabled on this server."
+                )
+            qpu_seconds = 0.0  # balances change only by administrator action
+        _check_password(password)
+        _check_balance(qpu_seconds)
+        user = UserRow(
+            email=_normalise_email(email),
+            name=name.strip()[:200],
+            password_hash=hash_password(password),
+            qpu_seconds=qpu_seconds,
+        )
+        return self._insert_user(user)
+
+    def _insert_user(self, user: UserRow) -> UserRow:
+        try:
+            with self._db.session() as s:
+                s.add(user)
+                s.commit()
+        except IntegrityError as exc:
+            raise AlreadyExistsError(
+                "EMAIL_TAKEN",
+                f"A user with e-mail {user.email} already exists.",
+                metadata={"email": user.email},
+            ) from exc
+        return user
+
+    def upsert_superuser(self, email: str, password: str) -> UserRow:
+        """Creates or updates an administrator (used by `qpi superuser upsert`)."""
+        _check_password(password)
+        email = _normalise_email(email)
+        with self._db.session() as s:
+            user = s.exec(select(UserRow).where(UserRow.email == email)).first()
+            if user is None:
+                user = UserRow(email=email, password_hash=hash_password(password))
+            else:
+                user.password_hash = hash_password(password)
+                user.updated = self._clock.now()
+            user.is_superuser = True
+            s.add(user)
+            s.commit()
+            return user
+
+    def update_user(self, who: Principal, user_id: str, fields: dict[str, object]) -> UserRow:
+        """Applies `fields` (name, password, qpu_seconds); balances are admin-only."""
+        allowed = {"name", "password", "qpu_seconds"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InvalidArgumentError(
+                "INVALID_FIELD",
+                f"Cannot update field(s): {', '.join(sorted(unknown))}.",
+                field=sorted(unknown)[0],
+            )
+        if "qpu_seconds" in fields:
+            who.require_admin()
+        user = self.get_user(who, user_id)
+        with self._db.session() as s:
+            user = s.get(UserRow, user_id) or user
+            if "name" in fields:
+                user.name = str(fields["name"]).strip()[:200]
+            if "password" in fields:
+                password = str(fields["password"])
+                _check_password(password)
+                user.password_hash = hash_password(password)
+            if "qpu_seconds" in fields:
+                value = fields["qpu_seconds"]
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    raise InvalidArgumentError(
+                        "INVALID_FIELD", "qpu_seconds must be a number.", field="qpu_seconds"
+                    )
+                _check_balance(float(value))
+                user.qpu_seconds = float(value)
+            user.updated = self._clock.now()
+            s.add(user)
+            s.commit()
+        return user
+
+    def delete_user(self, who: Principal, user_id: str) -> None:
+        """Administrators delete a user and everything they own."""
+        who.require_admin()
+        with self._db.session() as s:
+            user = s.get(UserRow, user_id)
+            if user is None:
+                raise NotFoundError(
+                    "USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id}
+                )
+            s.delete(user)
+            s.commit()
+
+    # -- API tokens -------------------------------------------------------------------
+
+    def create_api_token(
+        self, who: Principal, name: str, expires_at: datetime | None
+    ) -> tuple[ApiTokenRow, str]:
+        """Creates a token; returns its row and the raw value (shown once)."""
+        if expires_at is not None and expires_at <= self._clock.now():
+            raise InvalidArgumentError(
+                "INVALID_FIELD", "expire_time must be in the future.", field="expire_time"
+            )
+        raw = generate_token()
+        row = ApiTokenRow(
+            user_id=who.user_id,
+            token_hash=hash_token(raw),
+            prefix=display_prefix(raw),
+            name=name.strip()[:200],
+            expires_at=expires_at,
+        )
+        with self._db.session() as s:
+            s.add(row)
+            s.commit()
+        return row, raw
+
+    def _token(self, who: Principal, token_id: str) -> ApiTokenRow:
+        with self._db.session() as s:
+            row = s.get(ApiTokenRow, token_id)
+        if row is None or not who.can_see(row.user_id):
+            raise NotFoundError("TOKEN_NOT_FOUND", "Token not found.", metadata={"id": token_id})
+        return row
+
+    def get_api_token(self, who: Principal, token_id: str) -> ApiTokenRow:
+        """Token metadata (owner or administrator)."""
+        return self._token(who, token_id)
+
+    def list_api_tokens(
+        self, who: Principal, all_users: bool, offset: int, limit: int
+    ) -> tuple[list[ApiTokenRow], int]:
+        """Own tokens (administrators: optionally all), newest first."""
+        if all_users:
+            who.require_admin()
+        with self._db.session() as s:
+            query = select(ApiTokenRow)
+            if not all_users:
+                query = query.where(ApiTokenRow.user_id == who.user_id)
+            total = s.exec(select(func.count()).select_from(query.subquery())).one()
+            rows = s.exec(
+                query.order_by(col(ApiTokenRow.created).desc()).offset(offset).limit(limit)
+            ).all()
+        return list(rows), int(total)
+
+    def update_api_token(
+        self, who: Principal, token_id: str, fields: dict[str, object]
+    ) -> ApiTokenRow:
+        """Renames a token or changes its expiry."""
+        row = self._token(who, token_id)
+        with self._db.session() as s:
+            row = s.get(ApiTokenRow, token_id) or row
+            if "name" in fields:
+                row.name = str(fields["name"]).strip()[:200]
+            if "expire_time" in fields:
+                value = fields["expire_time"]
+                if value is not None and not isinstance(value, datetime):
+                    raise InvalidArgumentError(
+                        "INVALID_FIELD", "expire_time must be a timestamp.", field="expire_time"
+                    )
+                row.expires_at = value
+            s.add(row)
+            s.commit()
+        return row
+
+    def delete_api_token(self, who: Principal, token_id: str) -> None:
+        """Revokes a token."""
+        self._token(who, token_id)
+        with self._db.session() as s:
+            row = s.get(ApiTokenRow, token_id)
+            if row is not None:
+                s.delete(row)
+                s.commit()
+
+
+def emails(db: Database, user_ids: set[str]) -> dict[str, str]:
+    """E-mails by user id (for display fields)."""
+    with db.session() as s:
+        return dict(
+            s.exec(select(UserRow.id, UserRow.email).where(col(UserRow.id).in_(user_ids))).all()
+        )

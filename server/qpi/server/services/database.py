@@ -1,0 +1,47 @@
+"""Session factory plus the thread pool that keeps blocking SQL off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from qpi.server.store.database import is_sqlite
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Database:
+    """Owns the engine and runs synchronous service calls in worker threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite allows one writer; a single thread serialises writes instead of
+        # letting them fight over the file lock.
+        workers = 1 if is_sqlite(engine) else 8
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qpi-db")
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the store is PostgreSQL."""
+        return self.engine.dialect.name == "postgresql"
+
+    def session(self) -> Session:
+        """A new session whose objects stay readable after commit."""
+        return Session(self.engine, expire_on_commit=False)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Runs `fn` in the database thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Stops the worker threads and disposes of the engine."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.engine.dispose()

@@ -1,0 +1,115 @@
+"""Server settings: one immutable object built once by the CLI and passed down explicitly.
+
+Every field maps to a CLI flag (``--field-name``), an environment variable
+(``QPI_FIELD_NAME``) and a config-file key (camelCase ``fieldName``); the loader in
+:mod:`qpi.server.config` applies the precedence flag > env > file > default.
+Durations are stored as float seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything `qpi serve` can be told. Units are in the field docs."""
+
+    config_file: str = "qpi.config.yml"
+    """Path to a JSON or YAML configuration file; a missing default file is ignored."""
+    domain: str = ""
+    """DNS name of this server; added to the TLS certificate's SANs."""
+    ip_addr: str = "127.0.0.1"
+    """IP address drivers use to reach this server; added to the certificate's SANs."""
+    bind_host: str = "0.0.0.0"
+    """Interface the HTTP and gRPC listeners bind to."""
+    server_port: int = 8090
+    """HTTP port of the REST gateway (and dashboard)."""
+    grpc_port: int = 50051
+    """gRPC port (TLS unless --insecure). 0 picks a free port."""
+    data_dir: str = "qpi_data"
+    """Directory for the SQLite database, TLS material and driver data."""
+    database_url: str = ""
+    """SQLAlchemy URL; empty means a SQLite file `qpi.db` in the data directory."""
+    tls_ca_cert_file: str = ".qpi.ca.pem"
+    """Root CA certificate (relative paths resolve inside the data directory)."""
+    tls_ca_key_file: str = ".qpi.ca.key"
+    """Root CA private key (mode 0600)."""
+    tls_cert_file: str = ".qpi.cert.pem"
+    """Server leaf certificate."""
+    tls_key_file: str = ".qpi.key"
+    """Server leaf private key (mode 0600)."""
+    insecure: bool = False
+    """Serve gRPC in plaintext. Only for local development and tests."""
+    qpus_collection: str = "qpus"
+    """REST collection name for QPUs."""
+    timeslots_collection: str = "time_slots"
+    """REST collection name for time slots."""
+    jobs_collection: str = "quantum_jobs"
+    """REST collection name for jobs."""
+    api_tokens_collection: str = "api_tokens"
+    """REST collection name for API tokens."""
+    notifications_collection: str = "notifications"
+    """REST collection name for notifications."""
+    qpu_time_requests_collection: str = "qpu_time_requests"
+    """REST collection name for QPU-time requests."""
+    idle_threshold: float = 5.0
+    """Seconds a booked QPU is held for its booker after their last finished job."""
+    recovery_interval: float = 10.0
+    """Seconds between stale-job recovery sweeps."""
+    job_timeout: float = 20.0
+    """Seconds a running job's lease survives without a heartbeat from its driver."""
+    dispatch_poll_interval: float = 1.0
+    """Seconds between safety sweeps of the dispatcher (dispatch itself is event-driven)."""
+    heartbeat_interval: float = 2.0
+    """Seconds between driver heartbeats (told to drivers in Welcome)."""
+    heartbeat_timeout: float = 10.0
+    """Seconds of driver silence after which its stream is closed and its jobs requeued."""
+    port_range_start: int = 6000
+    """First port for NNG compatibility listeners."""
+    port_range_end: int = 7000
+    """End (exclusive) of the NNG port range."""
+    disable_email_password_auth: bool = False
+    """Refuse e-mail/password login for regular users (administrators can always log in)."""
+    oauth2_providers: str = ""
+    """JSON array of OAuth2 provider configs (listed by auth-methods)."""
+    allow_signup: bool = False
+    """Allow anyone to create a user account (with a zero balance)."""
+    session_ttl: float = 7 * 24 * 3600.0
+    """Lifetime of login session tokens, in seconds."""
+    max_shots: int = 100_000
+    """Largest accepted shots value per circuit."""
+    max_circuits: int = 1_000
+    """Largest number of circuits in one job."""
+    max_payload_bytes: int = 1_048_576
+    """Largest accepted job payload (sum of circuit sources and parameters), in bytes."""
+    max_result_bytes: int = 16_777_216
+    """Largest accepted result from a driver, in bytes; larger results fail the job."""
+    events_retention: float = 720 * 3600.0
+    """Seconds telemetry events are kept; 0 keeps them forever."""
+    events_prune_interval: float = 3600.0
+    """Seconds between telemetry pruning sweeps."""
+    event_rate_limit: float = 100.0
+    """Telemetry events per second accepted from one driver; 0 or less means unlimited."""
+    log_level: str = "INFO"
+    """Python logging level."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Reserved for forward-compatible keys; always empty today."""
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as a path."""
+        return Path(self.data_dir)
+
+    def resolve(self, name: str) -> Path:
+        """Resolves a file setting relative to the data directory."""
+        path = Path(name)
+        return path if path.is_absolute() else self.data_path / path
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL to use (SQLite in the data directory by default)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_path / 'qpi.db').resolve()}"

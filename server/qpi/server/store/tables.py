@@ -1,0 +1,197 @@
+"""SQLModel tables. Every index comment names the query that needs it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from qpi.server.store.types import UtcDateTime, new_id, utcnow
+
+
+def _ts(nullable: bool = False) -> Column[datetime]:
+    return Column(UtcDateTime(), nullable=nullable)
+
+
+class UserRow(SQLModel, table=True):
+    """A person; superusers (administrators) are users with `is_superuser`."""
+
+    __tablename__ = "users"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    email: str = Field(max_length=320, unique=True)  # login lookup
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=200)
+    is_superuser: bool = Field(default=False)
+    qpu_seconds: float = Field(default=0.0)
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token; only the SHA-256 hex of the raw value is stored."""
+
+    __tablename__ = "api_tokens"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")  # list own
+    token_hash: str = Field(max_length=64, unique=True)  # authentication lookup
+    prefix: str = Field(default="", max_length=12)
+    name: str = Field(default="", max_length=200)
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class QpuRow(SQLModel, table=True):
+    """A registered QPU."""
+
+    __tablename__ = "qpus"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    name: str = Field(max_length=200, unique=True)  # get-by-name
+    enabled: bool = Field(default=True)
+    status: str = Field(default="offline", max_length=20)
+    num_qubits: int = Field(default=0)
+    coupling_map_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    native_gates_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    executor: str = Field(default="", max_length=100)
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class DriverRow(SQLModel, table=True):
+    """A driver registration; its access token is stored as SHA-256 hex."""
+
+    __tablename__ = "drivers"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    name: str = Field(max_length=200)
+    qpu_id: str = Field(foreign_key="qpus.id", index=True, ondelete="CASCADE")  # per-QPU list
+    kind: str = Field(default="mock", max_length=40)
+    language: str = Field(default="python", max_length=20)
+    token_hash: str = Field(max_length=64, unique=True)  # stream authentication
+    enabled: bool = Field(default=True)
+    status: str = Field(default="offline", max_length=20)
+    host: str = Field(default="", max_length=255)
+    version: str = Field(default="", max_length=100)
+    transport: str = Field(default="", max_length=10)
+    nng_in_port: int | None = Field(default=None, unique=True)  # NNG compat allocation
+    nng_out_port: int | None = Field(default=None, unique=True)
+    last_seen: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class TimeSlotRow(SQLModel, table=True):
+    """A booking; `qpu_id` NULL books every QPU."""
+
+    __tablename__ = "time_slots"
+    __table_args__ = (
+        # active-booking and overlap queries scan by time range
+        Index("ix_time_slots_range", "start_time", "end_time"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    qpu_id: str | None = Field(default=None, foreign_key="qpus.id", ondelete="CASCADE")
+    start_time: datetime = Field(sa_column=_ts())
+    end_time: datetime = Field(sa_column=_ts())
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class JobRow(SQLModel, table=True):
+    """A quantum job with its current lease."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # dispatcher: oldest pending job per QPU; recovery: running jobs by lease expiry
+        Index("ix_jobs_qpu_state_created", "qpu_id", "state", "created"),
+        Index("ix_jobs_state_lease", "state", "lease_expires_at"),
+        # owner listings, newest first
+        Index("ix_jobs_user_created", "user_id", "created"),
+        # idempotent submits
+        UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
+    )
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    user_id: str = Field(foreign_key="users.id", ondelete="CASCADE")
+    qpu_id: str = Field(foreign_key="qpus.id", ondelete="CASCADE")
+    request_id: str | None = Field(default=None, max_length=100)
+    payload_json: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="pending", max_length=12)
+    result_json: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempt: int = Field(default=0)
+    lease_driver_id: str | None = Field(default=None, max_length=15, index=True)
+    # The stream holding the lease: a replaced stream of the same driver must not requeue
+    # leases a newer stream resumed.
+    lease_session: str | None = Field(default=None, max_length=32, index=True)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    charged_seconds: float = Field(default=0.0)
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class TimeRequestRow(SQLModel, table=True):
+    """A request for more QPU seconds."""
+
+    __tablename__ = "qpu_time_requests"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    seconds: float
+    state: str = Field(default="pending", max_length=12)
+    requested_reason: str = Field(default="", max_length=5000)
+    rejection_reason: str = Field(default="", max_length=5000)
+    handled_by: str = Field(default="", max_length=15)
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class NotificationRow(SQLModel, table=True):
+    """An announcement; targets and dismissals are per-user rows (set semantics)."""
+
+    __tablename__ = "notifications"
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    title: str = Field(max_length=500)
+    description: str = Field(default="", max_length=5000)
+    start_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    end_time: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+    updated: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class NotificationTargetRow(SQLModel, table=True):
+    """One user a notification is addressed to."""
+
+    __tablename__ = "notification_targets"
+    notification_id: str = Field(
+        foreign_key="notifications.id", primary_key=True, ondelete="CASCADE"
+    )
+    user_id: str = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+
+
+class NotificationDismissalRow(SQLModel, table=True):
+    """One user's dismissal of a notification."""
+
+    __tablename__ = "notification_dismissals"
+    notification_id: str = Field(
+        foreign_key="notifications.id", primary_key=True, ondelete="CASCADE"
+    )
+    user_id: str = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+
+
+class TelemetryEventRow(SQLModel, table=True):
+    """A telemetry event reported by a driver."""
+
+    __tablename__ = "telemetry_events"
+    __table_args__ = (Index("ix_telemetry_type_time", "type", "event_time"),)  # list by type
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    driver_id: str = Field(foreign_key="drivers.id", index=True, ondelete="CASCADE")
+    qpu_id: str = Field(foreign_key="qpus.id", ondelete="CASCADE")
+    type: str = Field(max_length=100)
+    payload_json: str = Field(sa_column=Column(Text, nullable=False))
+    event_time: datetime = Field(sa_column=_ts())
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class ServerSecretRow(SQLModel, table=True):
+    """Server-wide secrets shared by all replicas (e.g. the session signing key)."""
+
+    __tablename__ = "server_secrets"
+    name: str = Field(primary_key=True, max_length=50)
+    value: str = Field(max_length=500)

@@ -1,0 +1,1 @@
+"""Test support code: server harness and a minimal stream driver."""

@@ -1,0 +1,52 @@
+"""The RPC error translator: rich statuses and input guards."""
+
+from __future__ import annotations
+
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from qpi.server.domain.errors import InvalidArgumentError
+from qpi.server.rpc.errors import nul_field, to_status
+from qpi.v1 import job_pb2, job_service_pb2
+
+
+def test_status_carries_error_info_and_field_violation() -> None:
+    status = to_status(
+        InvalidArgumentError(
+            "INVALID_QASM",
+            "Circuit 0 is bad.",
+            field="circuits[0].qasm",
+            metadata={"circuit_index": 0},
+        )
+    )
+    rich = rpc_status.to_status  # the same helper the server uses
+    assert rich is not None
+    assert status.code.name == "INVALID_ARGUMENT"
+    assert status.details == "Circuit 0 is bad."
+    from google.rpc import status_pb2
+
+    decoded = status_pb2.Status.FromString(
+        dict(status.trailing_metadata)["grpc-status-details-bin"]
+    )
+    info = error_details_pb2.ErrorInfo()
+    assert decoded.details[0].Unpack(info)
+    assert info.reason == "INVALID_QASM"
+    assert info.domain == "qpi.v1"
+    assert info.metadata["circuit_index"] == "0"
+    bad = error_details_pb2.BadRequest()
+    assert decoded.details[1].Unpack(bad)
+    assert bad.field_violations[0].field == "circuits[0].qasm"
+
+
+def test_nul_characters_are_found_in_nested_and_repeated_fields() -> None:
+    clean = job_service_pb2.CreateJobRequest(
+        payload=job_pb2.JobPayload(circuits=[job_pb2.Circuit(qasm="ok")])
+    )
+    assert nul_field(clean) == ""
+    dirty = job_service_pb2.CreateJobRequest(
+        payload=job_pb2.JobPayload(
+            circuits=[job_pb2.Circuit(qasm="ok"), job_pb2.Circuit(qasm="a\x00b")]
+        )
+    )
+    assert nul_field(dirty) == "payload.circuits[1].qasm"
+    assert nul_field(job_service_pb2.CreateJobRequest(qpu="q\x00")) == "qpu"
