@@ -53,6 +53,7 @@ bench: setup
 	$(BIN)/python bench/dispatch_latency.py
 	$(BIN)/python bench/driver_overhead.py
 	$(BIN)/python bench/aer_transpile.py
+	$(BIN)/python bench/gateway_job_pages.py
 
 clean:
 	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache

@@ -120,16 +120,41 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
             log.exception("executor close failed")
 
 
+PENDING_SAVES = 8
+"""Datasets that may wait for the disk; beyond this the next job waits instead of memory
+growing without bound (the results themselves are never delayed)."""
+
+
+class _RawDataSaver:
+    """Writes datasets in a background thread, with a bounded backlog."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-data")
+        self._slots = threading.BoundedSemaphore(PENDING_SAVES)
+
+    def submit(self, dataset: Any, path: Path) -> None:
+        """Queues a save; blocks while PENDING_SAVES are already queued."""
+        if not self._slots.acquire(blocking=False):
+            log.warning("raw data writes are behind the jobs; waiting for the disk")
+            self._slots.acquire()
+        future = self._pool.submit(_save_raw, dataset, path)
+        future.add_done_callback(lambda _: self._slots.release())
+
+    def close(self) -> None:
+        """Finishes the queued writes."""
+        self._pool.shutdown(wait=True)
+
+
 def _serve(conn: Connection, executor: Any, config: WorkerConfig) -> None:
-    # Raw data is written by a background thread so the next job never waits for the disk.
-    saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-data")
+    # Raw data is written by a background thread so the next job rarely waits for the disk.
+    saver = _RawDataSaver()
     try:
         _loop(conn, executor, config, saver)
     finally:
-        saver.shutdown(wait=True)
+        saver.close()
 
 
-def _loop(conn: Connection, executor: Any, config: WorkerConfig, saver: ThreadPoolExecutor) -> None:
+def _loop(conn: Connection, executor: Any, config: WorkerConfig, saver: _RawDataSaver) -> None:
     while True:
         try:
             message = conn.recv()
@@ -153,7 +178,7 @@ def _loop(conn: Connection, executor: Any, config: WorkerConfig, saver: ThreadPo
         conn.send(reply)
         # Saving happens after the result left, so disk speed never delays a result.
         if dataset is not None and config.save_raw_data:
-            saver.submit(_save_raw, dataset, config.data_dir / "raw" / f"{job_id}-{attempt}.nc")
+            saver.submit(dataset, config.data_dir / "raw" / f"{job_id}-{attempt}.nc")
 
 
 def _save_raw(dataset: Any, path: Path) -> None:

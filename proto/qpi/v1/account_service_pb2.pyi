@@ -448,8 +448,14 @@ class CreateApiTokenRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    TOKEN_SHA256_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Label."""
+    token_sha256: _builtins.str
+    """Optional: register a token the caller generated itself, given only as the lowercase
+    SHA-256 hex digest of the raw value, so the server never sees the secret. When set, the
+    response's `token` is empty. For clients that provision tokens out of band.
+    """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
         """Optional expiry (must be in the future)."""
@@ -459,10 +465,11 @@ class CreateApiTokenRequest(_message.Message):
         *,
         name: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        token_sha256: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "name", b"name", "token_sha256", b"token_sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -477,7 +484,9 @@ class CreateApiTokenResponse(_message.Message):
     API_TOKEN_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    """The raw token (`qpi_` + 64 hex). Shown only here; stored as SHA-256."""
+    """The raw token (`qpi_` + 64 hex). Shown only here; stored as SHA-256. Empty when the
+    request supplied `token_sha256`.
+    """
     @_builtins.property
     def api_token(self) -> _account_pb2.ApiToken:
         """Token metadata."""

@@ -94,6 +94,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Unexpected server error; details are in the server log."""
     ERROR_REASON_UNAVAILABLE: _ErrorReason.ValueType  # 35
     """The server is shutting down or a dependency is unavailable."""
+    ERROR_REASON_TOKEN_EXISTS: _ErrorReason.ValueType  # 36
+    """An API token with this SHA-256 digest is already registered."""
+    ERROR_REASON_STREAM_BEHIND: _ErrorReason.ValueType  # 37
+    """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -174,4 +178,8 @@ ERROR_REASON_INTERNAL: ErrorReason.ValueType  # 34
 """Unexpected server error; details are in the server log."""
 ERROR_REASON_UNAVAILABLE: ErrorReason.ValueType  # 35
 """The server is shutting down or a dependency is unavailable."""
+ERROR_REASON_TOKEN_EXISTS: ErrorReason.ValueType  # 36
+"""An API token with this SHA-256 digest is already registered."""
+ERROR_REASON_STREAM_BEHIND: ErrorReason.ValueType  # 37
+"""A server stream fell too far behind its reader and was closed; reconnect and re-read."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -102,10 +102,18 @@ class AccountsMixin(ClientBase):
         self._unary(self._accounts.DeleteUser, account_service_pb2.DeleteUserRequest(id=user_id))
 
     def create_api_token(
-        self, name: str, *, expires: dt.datetime | str | None = None
+        self,
+        name: str,
+        *,
+        expires: dt.datetime | str | None = None,
+        token_sha256: str = "",
     ) -> CreatedApiToken:
-        """Creates an API token for the caller; ``.token`` is the raw secret, shown once."""
-        request = account_service_pb2.CreateApiTokenRequest(name=name)
+        """Creates an API token for the caller; ``.token`` is the raw secret, shown once.
+
+        Pass ``token_sha256`` (the SHA-256 hex digest of a secret you generated) to register
+        your own secret instead; the server never sees it and ``.token`` is then empty.
+        """
+        request = account_service_pb2.CreateApiTokenRequest(name=name, token_sha256=token_sha256)
         if expires is not None:
             request.expire_time.CopyFrom(to_timestamp(expires))
         return CreatedApiToken._from_proto(self._unary(self._accounts.CreateApiToken, request))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+
+from qpi.gateway.collections.jobs import JobsCollection
 from tests.integration.gateway.conftest import Rest, envelope
 
 SLOTS = "/api/collections/time_slots/records"
@@ -221,6 +227,31 @@ def test_api_tokens_collection(rest: Rest) -> None:
     assert http.delete(f"{TOKENS}/{token['id']}", headers=rest.a).status_code == 204
 
 
+def test_api_token_registered_by_digest_authenticates(rest: Rest) -> None:
+    """§12 seed: a client stores SHA-256 of its own secret, then authenticates with it."""
+    http = rest.http
+    secret = "test-api-token-abc-123"
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    created = http.post(
+        TOKENS, json={"token": digest, "user": rest.a_id, "name": "seed"}, headers=rest.a_session
+    )
+    assert created.status_code == 200, created.text
+    assert "token" not in created.json()
+    assert created.json()["user"] == rest.a_id
+    jobs = http.get("/api/jobs", headers={"X-API-Token": secret})
+    assert jobs.status_code == 200, jobs.text
+    assert http.get("/api/jobs", headers={"X-API-Token": secret + "x"}).status_code == 401
+    # The same digest twice, a non-digest and somebody else's user id are refused.
+    again = http.post(TOKENS, json={"token": digest}, headers=rest.a_session)
+    assert "already registered" in envelope(again, 400, 409)["message"]
+    bad = envelope(http.post(TOKENS, json={"token": secret}, headers=rest.a_session), 400)
+    assert "token" in bad["data"]
+    other = http.post(TOKENS, json={"token": "0" * 64, "user": rest.a_id}, headers=rest.b)
+    envelope(other, 403)
+    listed = http.get(TOKENS, headers=rest.b).json()["items"]
+    assert all(t["name"] != "seed" for t in listed)
+
+
 def test_qpus_collection_rules(rest: Rest) -> None:
     """§12.13 (reads need credentials in our server: beyond-original #27)."""
     http = rest.http
@@ -379,3 +410,53 @@ def test_list_paging_and_filter(rest: Rest) -> None:
     envelope(http.get(NOTES, params={"sort": "-password"}, headers=rest.admin), 400)
     envelope(http.get(NOTES, params={"expand": "title"}, headers=rest.admin), 400)
     envelope(http.get(NOTES, params={"perPage": "many"}, headers=rest.admin), 400)
+
+
+def test_job_pages_from_the_server_match_the_generic_path(
+    rest: Rest, bell_qasm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Paging by created/status/QPU is answered by ListJobs; results equal full filtering."""
+    full_scans: list[str] = []
+    original = JobsCollection.list_records
+
+    async def counting(self: JobsCollection, ctx: Any) -> list[dict[str, Any]]:
+        full_scans.append("scan")
+        return await original(self, ctx)
+
+    monkeypatch.setattr(JobsCollection, "list_records", counting)
+    http = rest.http
+    idle_id, _ = rest.server.register_qpu("idle", 2)
+    other_id, _ = rest.server.register_qpu("other", 2)
+    jobs = "/api/collections/quantum_jobs/records"
+    ids = []
+    for i in range(7):
+        job = rest.server.submit(rest.a["X-API-Token"], bell_qasm, qpu="idle" if i % 2 else "other")
+        ids.append(job.id)
+        time.sleep(0.003)  # distinct millisecond timestamps: REST shows ms, ties sort by id
+        if i % 3 == 0:
+            http.post(f"/api/jobs/{job.id}/cancel", headers=rest.a).raise_for_status()
+    # `id != ""` is a no-op the server cannot express, so it forces the generic path.
+    queries = [
+        {"sort": "-created"},
+        {"sort": "created", "filter": "status = 'cancelled'"},
+        {"sort": "-created", "filter": f"qpu_target = '{idle_id}' && status = 'pending'"},
+        {"filter": f"'{other_id}' = qpu_target"},
+    ]
+    for query in queries:
+        for page in (1, 2, 3):
+            params = {**query, "perPage": "2", "page": str(page)}
+            fast = http.get(jobs, params=params, headers=rest.a)
+            assert not full_scans, f"{params} fetched every job"
+            generic_filter = " && ".join(f for f in (query.get("filter"), "id != ''") if f)
+            slow = http.get(jobs, params={**params, "filter": generic_filter}, headers=rest.a)
+            assert fast.status_code == slow.status_code == 200, (fast.text, slow.text)
+            fast_page, slow_page = fast.json(), slow.json()
+            assert [j["id"] for j in fast_page["items"]] == [j["id"] for j in slow_page["items"]]
+            assert fast_page["totalItems"] == slow_page["totalItems"]
+            assert fast_page["totalPages"] == slow_page["totalPages"]
+            assert fast_page["items"] == slow_page["items"]
+            assert full_scans == ["scan"]
+            full_scans.clear()
+    everything = http.get(jobs, params={"sort": "created", "perPage": "50"}, headers=rest.a)
+    assert [j["id"] for j in everything.json()["items"]] == ids
+    assert http.get(jobs, params={"perPage": "50"}, headers=rest.b).json()["totalItems"] == 0

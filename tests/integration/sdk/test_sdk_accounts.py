@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 import uuid
 from typing import Any
 
 import pytest
 
-from qpi.sdk import AuthenticationError, PermissionDeniedError, QPIClient
+from qpi.sdk import AuthenticationError, InvalidArgumentError, PermissionDeniedError, QPIClient
 
 
 def test_login_flow(qpi_server: Any, user: Any) -> None:
@@ -45,6 +47,17 @@ def test_api_token_lifecycle(qpi_server: Any, user: Any) -> None:
         user.client.delete_api_token(created.api_token.id)
         with pytest.raises(AuthenticationError):
             scripted.get_current_user()
+
+
+def test_api_token_registered_by_digest(qpi_server: Any, user: Any) -> None:
+    secret = "my-own-secret-" + secrets.token_hex(8)
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    created = user.client.create_api_token("own", token_sha256=digest)
+    assert created.token == ""
+    with QPIClient(qpi_server.grpc_target, api_token=secret) as scripted:
+        assert scripted.get_current_user().id == user.user_id
+    with pytest.raises(InvalidArgumentError, match="SHA-256"):
+        user.client.create_api_token("bad", token_sha256=secret)
 
 
 def test_users_and_balances(admin: QPIClient, user: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,8 @@ from qpi.gateway.collections.base import BodyReader, Collection
 from qpi.gateway.context import Ctx
 from qpi.gateway.paging import fetch_all
 from qpi.v1 import account_pb2, account_service_pb2
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class UsersCollection(Collection):
@@ -114,16 +117,28 @@ class ApiTokensCollection(Collection):
         return records.token_record(resp.api_token)
 
     async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a token for the caller; the raw value is returned once as ``token``."""
+        """Create a token for the caller; the raw value is returned once as ``token``.
+
+        A body carrying ``token`` registers a secret the client generated itself, given as
+        its SHA-256 hex digest (how the original e2e seed provisions tokens); nothing raw is
+        returned then. ``user``, when sent, must be the caller.
+        """
         reader = BodyReader(body, "create")
         name = reader.text("name", max_len=255) or ""
         expires = reader.date("expires_at")
+        digest = reader.text("token", max_len=64)
+        owner = reader.text("user", max_len=64)
+        if digest is not None and not _SHA256_HEX.fullmatch(digest):
+            reader.fail("token", "Must be the SHA-256 hex digest (64 lowercase hex characters).")
         reader.check()
-        request = account_service_pb2.CreateApiTokenRequest(name=name)
+        if owner and owner != (await ctx.me()).id:
+            raise errors.ApiError(403, "API tokens can only be created for yourself.")
+        request = account_service_pb2.CreateApiTokenRequest(name=name, token_sha256=digest or "")
         if expires is not None:
             request.expire_time.CopyFrom(expires)
         resp = await ctx.call(ctx.stubs.accounts.CreateApiToken, request)
-        return {**records.token_record(resp.api_token), "token": resp.token}
+        record = records.token_record(resp.api_token)
+        return {**record, "token": resp.token} if resp.token else record
 
     async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Rename a token or change its expiry."""

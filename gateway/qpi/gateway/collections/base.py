@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 
-from qpi.gateway import errors
+from qpi.gateway import errors, filters
 from qpi.gateway.context import Ctx
+from qpi.gateway.listing import SortKey
 from qpi.gateway.timefmt import DateFormatError, to_timestamp
 
 INT32_MAX = 2**31 - 1
@@ -32,7 +33,8 @@ class BodyReader:
         """Whether the body contains ``key``."""
         return key in self.body
 
-    def _fail(self, key: str, message: str, code: str = "validation_invalid_value") -> None:
+    def fail(self, key: str, message: str, code: str = "validation_invalid_value") -> None:
+        """Record an error for field ``key``; the first error per field wins."""
         self.errors.setdefault(key, errors.field_error(code, message))
 
     def text(self, key: str, required: bool = False, max_len: int = MAX_TEXT) -> str | None:
@@ -40,16 +42,16 @@ class BodyReader:
         value = self.body.get(key)
         if value is None:
             if required:
-                self._fail(key, "Cannot be blank.", "validation_required")
+                self.fail(key, "Cannot be blank.", "validation_required")
             return None
         if not isinstance(value, str):
-            self._fail(key, "Must be a string.")
+            self.fail(key, "Must be a string.")
             return None
         if required and not value.strip():
-            self._fail(key, "Cannot be blank.", "validation_required")
+            self.fail(key, "Cannot be blank.", "validation_required")
             return None
         if len(value) > max_len:
-            self._fail(key, f"Must be at most {max_len} characters.")
+            self.fail(key, f"Must be at most {max_len} characters.")
             return None
         return value
 
@@ -58,13 +60,13 @@ class BodyReader:
         value = self.body.get(key)
         if value is None or value == "":
             if required:
-                self._fail(key, "Cannot be blank.", "validation_required")
+                self.fail(key, "Cannot be blank.", "validation_required")
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self._fail(key, "Must be a number.")
+            self.fail(key, "Must be a number.")
             return None
         if not math.isfinite(value) or value < minimum or abs(value) > 1e15:
-            self._fail(key, f"Must be a finite number no less than {minimum:g}.")
+            self.fail(key, f"Must be a finite number no less than {minimum:g}.")
             return None
         return float(value)
 
@@ -74,7 +76,7 @@ class BodyReader:
         if number is None:
             return None
         if not number.is_integer() or number > INT32_MAX:
-            self._fail(key, "Must be a whole number.")
+            self.fail(key, "Must be a whole number.")
             return None
         return int(number)
 
@@ -84,7 +86,7 @@ class BodyReader:
         if value is None:
             return None
         if not isinstance(value, bool):
-            self._fail(key, "Must be a boolean.")
+            self.fail(key, "Must be a boolean.")
             return None
         return value
 
@@ -96,7 +98,7 @@ class BodyReader:
         try:
             return to_timestamp(value)
         except DateFormatError:
-            self._fail(key, "Must be a valid date.")
+            self.fail(key, "Must be a valid date.")
             return None
 
     def id_list(self, key: str) -> list[str] | None:
@@ -107,7 +109,7 @@ class BodyReader:
         if isinstance(value, str):
             return [value] if value else []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self._fail(key, "Must be a list of ids.")
+            self.fail(key, "Must be a list of ids.")
             return None
         return [v for v in value if v]
 
@@ -136,6 +138,22 @@ class Collection:
     async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
         """Every record the caller may see."""
         raise errors.ApiError(403, "Only administrators can list these records.")
+
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+    ) -> dict[str, Any] | None:
+        """One page of records fetched by the server itself, for queries it can answer.
+
+        Returns None when it cannot; the route then filters, sorts and pages everything
+        :meth:`list_records` returns. Large collections override this for the common
+        queries, so a dashboard page costs one page of rows rather than the whole table.
+        """
+        return None
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One record."""

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from qpi.gateway import errors, records
+from qpi.gateway import errors, filters, records
 from qpi.gateway.collections.base import Collection
 from qpi.gateway.context import Ctx
 from qpi.gateway.handlers import validation_data
+from qpi.gateway.listing import MAX_PER_PAGE, SortKey
 from qpi.gateway.models import JobCreate
 from qpi.gateway.paging import fetch_all
 from qpi.gateway.routes.jobs import payload_message
@@ -21,6 +23,58 @@ def _job(ctx: Ctx, job: job_pb2.Job) -> dict[str, Any]:
     if job.user_email:
         ctx.known_emails[job.user_id] = job.user_email
     return records.job_record(job)
+
+
+_STATES = {records.job_status(v): v for v in job_pb2.Job.State.values() if v}
+
+
+def _equality(term: filters.Node) -> tuple[str, str] | None:
+    """``field = "text"`` (either way round) as (field, text)."""
+    if not isinstance(term, filters.Compare) or term.op != "=":
+        return None
+    left, right = term.left, term.right
+    if isinstance(left, filters.Literal):
+        left, right = right, left
+    if (
+        isinstance(left, filters.Field)
+        and isinstance(right, filters.Literal)
+        and isinstance(right.value, str)
+    ):
+        return left.name, right.value
+    return None
+
+
+def _pushed_down(
+    query: filters.Node | None, keys: Sequence[SortKey]
+) -> job_service_pb2.ListJobsRequest | None:
+    """The ListJobs request answering `query` sorted by `keys`, if ListJobs can express it."""
+    if len(keys) > 1 or (keys and keys[0].field != "created"):
+        return None
+    ascending = bool(keys) and not keys[0].descending
+    request = job_service_pb2.ListJobsRequest(
+        order_by="create_time asc" if ascending else "create_time desc"
+    )
+    terms: tuple[filters.Node, ...] = ()
+    if isinstance(query, filters.BoolOp) and query.op == "and":
+        terms = query.terms
+    elif query is not None:
+        terms = (query,)
+    seen: set[str] = set()
+    for term in terms:
+        pair = _equality(term)
+        if pair is None or pair[0] in seen or pair[0] not in ("status", "qpu_target"):
+            return None
+        name, value = pair
+        seen.add(name)
+        if name == "qpu_target":
+            if not value:
+                return None  # "no QPU" is not a ListJobs filter
+            request.qpu_id = value
+        elif value in _STATES:
+            request.states.append(_STATES[value])
+        else:
+            return None  # an unknown status matches nothing; let the generic path say so
+    return request
 
 
 class JobsCollection(Collection):
@@ -46,6 +100,32 @@ class JobsCollection(Collection):
         request = job_service_pb2.ListJobsRequest(all_users=await ctx.is_admin())
         jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, request, "jobs")
         return [_job(ctx, j) for j in jobs]
+
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+    ) -> dict[str, Any] | None:
+        """Newest/oldest-first pages, optionally by status and QPU, straight from ListJobs."""
+        request = _pushed_down(query, keys)
+        if request is None:
+            return None
+        page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
+        request.all_users = await ctx.is_admin()
+        request.skip = (page - 1) * per_page
+        request.page_size = per_page
+        resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
+        total = int(resp.total_size)
+        return {
+            "page": page,
+            "perPage": per_page,
+            "totalItems": total,
+            "totalPages": math.ceil(total / per_page) if total else 0,
+            "items": [_job(ctx, j) for j in resp.jobs],
+        }
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One job."""

@@ -73,9 +73,11 @@ def build_router(config: GatewayConfig) -> APIRouter:
         node = filters.parse(filter, allowed)
         keys = parse_sort(sort, allowed)
         wanted = parse_expand(expand, coll.relations)
-        now = filters.now_string()
-        items = [r for r in await coll.list_records(ctx) if filters.evaluate(node, r, now)]
-        result = page_envelope(sort_records(items, keys), page, per_page)
+        result = await coll.list_page(ctx, node, keys, page, per_page)
+        if result is None:
+            now = filters.now_string()
+            items = [r for r in await coll.list_records(ctx) if filters.evaluate(node, r, now)]
+            result = page_envelope(sort_records(items, keys), page, per_page)
         result["items"] = [tag(coll, r) for r in result["items"]]
         await expand_records(ctx, result["items"], wanted, coll.relations)
         return JSONResponse(result)

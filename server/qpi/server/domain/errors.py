@@ -175,6 +175,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "USER_NOT_FOUND": NotFoundError,
         "EMAIL_TAKEN": AlreadyExistsError,
         "TOKEN_NOT_FOUND": NotFoundError,
+        "TOKEN_EXISTS": AlreadyExistsError,
         "NOTIFICATION_NOT_FOUND": NotFoundError,
         "INVALID_PAGE_TOKEN": InvalidArgumentError,
         "CONCURRENT_UPDATE": AbortedError,
@@ -182,6 +183,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "SIGNUP_DISABLED": PermissionDeniedError,
         "INTERNAL": InternalError,
         "UNAVAILABLE": UnavailableError,
+        "STREAM_BEHIND": UnavailableError,
     }
 )
 """Every error reason mapped to the family (and so the status code) it is raised with."""

@@ -133,7 +133,9 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             if request.HasField("expire_time")
             else None
         )
-        row, raw = await self._db.run(self._accounts.create_api_token, who, request.name, expires)
+        row, raw = await self._db.run(
+            self._accounts.create_api_token, who, request.name, expires, request.token_sha256
+        )
         return pb.CreateApiTokenResponse(api_token=convert.api_token(row), token=raw)
 
     @unary

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
 
 from qpi.server.services.auth_service import AuthService, DriverIdentity
 from qpi.server.services.database import Database
+from qpi.server.services.events import Event, Subscription
 from qpi.server.services.principal import Principal
 
 
@@ -47,3 +49,41 @@ class Authenticator:
     async def driver(self, context: grpc.aio.ServicerContext[Any, Any]) -> DriverIdentity:
         """The authenticated driver."""
         return await self._db.run(self._auth.authenticate_driver, bearer_token(context))
+
+
+REAUTH_SECONDS = 30.0
+"""How often long-lived streams re-check their caller's credentials."""
+
+
+class StreamCaller:
+    """Keeps a long-lived stream's credentials honest.
+
+    A stream authenticates once when it opens; re-checking every REAUTH_SECONDS ends it
+    with UNAUTHENTICATED soon after its token is revoked, expires or its password changes.
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        context: grpc.aio.ServicerContext[Any, Any],
+        principal: Principal,
+    ) -> None:
+        self.principal = principal
+        """The caller as of the last check (roles can change while a stream is open)."""
+        self._authenticator = authenticator
+        self._context = context
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + REAUTH_SECONDS
+
+    async def next_event(self, subscription: Subscription) -> Event:
+        """The subscription's next event, re-authenticating whenever a check is due."""
+        while True:
+            wait = self._due - self._loop.time()
+            if wait <= 0:
+                self.principal = await self._authenticator.principal(self._context)
+                self._due = self._loop.time() + REAUTH_SECONDS
+                continue
+            try:
+                return await asyncio.wait_for(subscription.get(), wait)
+            except TimeoutError:
+                continue

@@ -14,7 +14,8 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from qpi.server.domain.errors import InvalidArgumentError, QpiError
+from qpi.server.domain.errors import InvalidArgumentError, QpiError, UnavailableError
+from qpi.server.services.events import CLIENT_STREAM_BACKLOG, SubscriberTooSlowError
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,14 @@ def streaming(
             _reject_nul(request)
             async for item in method(self, request, context):
                 yield item
+        except SubscriberTooSlowError:
+            exc = UnavailableError(
+                "STREAM_BEHIND",
+                f"The stream fell {CLIENT_STREAM_BACKLOG} events behind its reader and was "
+                "closed; reconnect and re-read the current state.",
+            )
+            logger.warning("[%s][%s] %s", method.__name__, exc.reason, exc.message)
+            await context.abort_with_status(to_status(exc))
         except QpiError as exc:
             logger.info("[%s][%s] %s", method.__name__, exc.reason, exc.message)
             await context.abort_with_status(to_status(exc))

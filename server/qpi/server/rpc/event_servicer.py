@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
 from qpi.server.rpc import convert
-from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming
 from qpi.server.services.database import Database
-from qpi.server.services.events import EventBus
+from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
 from qpi.server.services.job_service import display_names
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.principal import Principal
@@ -22,6 +24,38 @@ from qpi.v1 import event_service_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 TOPICS = ("jobs", "qpus", "notifications")
+NAMES_TTL = 30.0
+"""Seconds a QPU name / owner e-mail shown in job events may be stale."""
+
+
+class _DisplayNames:
+    """QPU names and owner e-mails for job events, shared by every subscriber.
+
+    Each subscriber translates each event, so without sharing a burst of N job events to M
+    dashboards would cost N x M lookups on the database threads that also serve dispatch.
+    Concurrent misses for the same pair wait on one lookup.
+    """
+
+    def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self._clock = clock
+        self._entries: dict[tuple[str, str], tuple[float, asyncio.Task[tuple[str, str]]]] = {}
+
+    async def of(self, row: JobRow) -> tuple[str, str]:
+        """(qpu name, owner e-mail) of a job."""
+        key = (row.qpu_id, row.user_id)
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < now or (entry[1].done() and entry[1].exception()):
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            entry = (now + NAMES_TTL, asyncio.create_task(self._lookup(row)))
+            self._entries[key] = entry
+        return await asyncio.shield(entry[1])
+
+    async def _lookup(self, row: JobRow) -> tuple[str, str]:
+        qpus, users = await self._db.run(display_names, self._db, [row])
+        return qpus.get(row.qpu_id, ""), users.get(row.user_id, "")
 
 
 class EventServicer(event_service_pb2_grpc.EventServiceServicer):
@@ -40,6 +74,7 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         self._events = events
         self._qpus = qpus
         self._notifications = notifications
+        self._names = _DisplayNames(db)
 
     @streaming
     async def Subscribe(
@@ -47,10 +82,13 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
     ) -> AsyncIterator[pb.SubscribeResponse]:
         who = await self._auth.principal(context)
         topics = set(request.topics) or set(TOPICS)
-        async with self._events.subscribe() as queue:
+        async with self._events.subscribe(CLIENT_STREAM_BACKLOG) as queue:
+            caller = StreamCaller(self._auth, context, who)
             while True:
-                event = await queue.get()
-                message = await self._translate(who, topics, event.topic, event.payload)
+                event = await caller.next_event(queue)
+                message = await self._translate(
+                    caller.principal, topics, event.topic, event.payload
+                )
                 if message is not None:
                     yield message
 
@@ -63,12 +101,8 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
             and isinstance(payload, JobRow)
             and who.can_see(payload.user_id)
         ):
-            qpus, users = await self._db.run(display_names, self._db, [payload])
-            return pb.SubscribeResponse(
-                job=convert.job(
-                    payload, qpus.get(payload.qpu_id, ""), users.get(payload.user_id, "")
-                )
-            )
+            qpu_name, email = await self._names.of(payload)
+            return pb.SubscribeResponse(job=convert.job(payload, qpu_name, email))
         if topic == "qpu" and "qpus" in topics:
             try:
                 row, n = await self._db.run(self._qpus.get, str(payload))

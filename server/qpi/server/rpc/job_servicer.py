@@ -8,10 +8,10 @@ from typing import Any
 import grpc
 
 from qpi.server.rpc import convert
-from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming, unary
 from qpi.server.services.database import Database
-from qpi.server.services.events import EventBus
+from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
 from qpi.server.services.job_service import JobService, display_names
 from qpi.server.services.paging import next_token, page_window
 from qpi.server.store.tables import JobRow
@@ -101,12 +101,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
         who = await self._auth.principal(context)
         # Subscribe before reading so no change between the read and the subscription is lost.
-        async with self._events.subscribe() as queue:
+        async with self._events.subscribe(CLIENT_STREAM_BACKLOG) as queue:
             row = await self._db.run(self._jobs.get, who, request.id)
             last = (row.state, row.attempt)
             yield job_service_pb2.WatchJobResponse(job=(await self._to_proto([row]))[0])
+            caller = StreamCaller(self._auth, context, who)
             while row.state not in _TERMINAL:
-                event = await queue.get()
+                event = await caller.next_event(queue)
                 if event.topic != "job" or event.payload.id != request.id:
                     continue
                 row = event.payload

@@ -69,8 +69,11 @@ class Dispatcher:
                     if event.topic == "dispatch":
                         self.wake(str(event.payload))
             finally:
-                for task in self._loops.values():
+                loops = list(self._loops.values())
+                for task in loops:
                     task.cancel()
+                # Wait for them, so none is still pending when the event loop closes.
+                await asyncio.gather(*loops, return_exceptions=True)
 
     async def _qpu_loop(self, qpu_id: str, event: asyncio.Event) -> None:
         next_at: datetime | None = None

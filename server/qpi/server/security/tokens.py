@@ -8,6 +8,7 @@ import secrets as _random
 
 TOKEN_PREFIX = "qpi_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_RE = re.compile(r"^qpi_[0-9a-f]{64}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def generate_token() -> str:
@@ -21,8 +22,17 @@ def hash_token(raw: str) -> str:
 
 
 def looks_like_token(raw: str) -> bool:
-    """Whether `raw` has the shape of a QPI token (as opposed to a session JWT)."""
-    return bool(_TOKEN_RE.match(raw))
+    """Whether `raw` is an opaque API/driver token rather than a session JWT.
+
+    Server-made tokens are `qpi_` + 64 hex; tokens registered by digest can be any string,
+    so everything that is not shaped like a JWT (three dot-separated parts) counts.
+    """
+    return bool(_TOKEN_RE.match(raw)) or raw.count(".") != 2
+
+
+def is_sha256_hex(text: str) -> bool:
+    """Whether `text` is a lowercase SHA-256 hex digest."""
+    return bool(_SHA256_RE.match(text))
 
 
 def display_prefix(raw: str) -> str:

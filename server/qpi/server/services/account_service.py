@@ -17,7 +17,7 @@ from qpi.server.domain.errors import (
     PermissionDeniedError,
 )
 from qpi.server.security.passwords import hash_password
-from qpi.server.security.tokens import display_prefix, generate_token, hash_token
+from qpi.server.security.tokens import display_prefix, generate_token, hash_token, is_sha256_hex
 from qpi.server.services.database import Database
 from qpi.server.services.principal import Principal
 from qpi.server.store.tables import ApiTokenRow, UserRow
@@ -187,22 +187,44 @@ class AccountService:
     # -- API tokens -------------------------------------------------------------------
 
     def create_api_token(
-        self, who: Principal, name: str, expires_at: datetime | None
+        self,
+        who: Principal,
+        name: str,
+        expires_at: datetime | None,
+        token_sha256: str = "",
     ) -> tuple[ApiTokenRow, str]:
-        """Creates a token; returns its row and the raw value (shown once)."""
+        """Creates a token; returns its row and the raw value (shown once).
+
+        With `token_sha256` the caller registers a secret it generated itself; the raw
+        value is then unknown here and returned as "".
+        """
         if expires_at is not None and expires_at <= self._clock.now():
             raise InvalidArgumentError(
                 "INVALID_FIELD", "expire_time must be in the future.", field="expire_time"
             )
-        raw = generate_token()
+        if token_sha256:
+            if not is_sha256_hex(token_sha256):
+                raise InvalidArgumentError(
+                    "INVALID_FIELD",
+                    "token_sha256 must be a SHA-256 digest: 64 lowercase hex characters.",
+                    field="token_sha256",
+                )
+            raw, digest, prefix = "", token_sha256, "sha256:" + token_sha256[:3]
+        else:
+            raw = generate_token()
+            digest, prefix = hash_token(raw), display_prefix(raw)
         row = ApiTokenRow(
             user_id=who.user_id,
-            token_hash=hash_token(raw),
-            prefix=display_prefix(raw),
+            token_hash=digest,
+            prefix=prefix,
             name=name.strip()[:200],
             expires_at=expires_at,
         )
         with self._db.session() as s:
+            if s.exec(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest)).first():
+                raise AlreadyExistsError(
+                    "TOKEN_EXISTS", "A token with this SHA-256 digest is already registered."
+                )
             s.add(row)
             s.commit()
         return row, raw

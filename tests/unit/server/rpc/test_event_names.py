@@ -1,0 +1,52 @@
+"""Job events share one name lookup across subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from qpi.server.rpc import event_servicer
+from qpi.server.store.tables import JobRow
+
+
+class _CountingDb:
+    def __init__(self, fail_first: bool = False) -> None:
+        self.lookups = 0
+        self._fail_first = fail_first
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.lookups += 1
+        await asyncio.sleep(0.01)  # concurrent callers overlap with the lookup
+        if self._fail_first and self.lookups == 1:
+            raise RuntimeError("database hiccup")
+        return {"q1": "Q-one"}, {"u1": "a@example.com"}
+
+
+def _row() -> JobRow:
+    return JobRow(id="j1", user_id="u1", qpu_id="q1")
+
+
+async def test_many_subscribers_cost_one_lookup() -> None:
+    db = _CountingDb()
+    names = event_servicer._DisplayNames(db)  # type: ignore[arg-type]
+    results = await asyncio.gather(*(names.of(_row()) for _ in range(100)))
+    assert set(results) == {("Q-one", "a@example.com")}
+    assert db.lookups == 1
+
+
+async def test_names_expire_and_failures_are_retried() -> None:
+    db = _CountingDb(fail_first=True)
+    now = [1000.0]
+    names = event_servicer._DisplayNames(db, clock=lambda: now[0])  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        await names.of(_row())
+    assert await names.of(_row()) == ("Q-one", "a@example.com")
+    assert db.lookups == 2
+    await names.of(_row())
+    assert db.lookups == 2  # still cached
+    now[0] += event_servicer.NAMES_TTL + 1
+    await names.of(_row())
+    assert db.lookups == 3  # expired: looked up again

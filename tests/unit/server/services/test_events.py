@@ -1,0 +1,80 @@
+"""The change feed: every event reaches internal subscribers; slow client streams are cut off."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+
+from qpi.server.rpc.errors import streaming
+from qpi.server.services.events import EventBus, SubscriberTooSlowError
+from qpi.v1 import job_service_pb2
+
+
+async def test_unbounded_subscription_keeps_every_event() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    async with bus.subscribe() as sub:
+        for i in range(5000):
+            bus.publish("job", i)
+        assert [(await sub.get()).payload for _ in range(5000)] == list(range(5000))
+
+
+async def test_bounded_subscription_is_cut_off_when_it_falls_behind() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    async with bus.subscribe(limit=3) as slow, bus.subscribe(limit=3) as keeping_up:
+        for i in range(3):
+            bus.publish("job", i)
+            assert (await keeping_up.get()).payload == i
+        bus.publish("job", 3)  # the fourth unread event overflows `slow` only
+        assert slow.overflowed
+        assert slow.qsize() == 1  # the backlog was released, only the marker is left
+        with pytest.raises(SubscriberTooSlowError):
+            await slow.get()
+        assert (await keeping_up.get()).payload == 3
+        assert not keeping_up.overflowed
+
+
+async def test_publish_from_a_worker_thread_reaches_the_loop() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    async with bus.subscribe() as sub:
+        await asyncio.to_thread(bus.publish, "qpu", "q1")
+        event = await asyncio.wait_for(sub.get(), 1.0)
+        assert (event.topic, event.payload) == ("qpu", "q1")
+
+
+class _AbortingContext:
+    def __init__(self) -> None:
+        self.status: Any = None
+
+    async def abort_with_status(self, status: Any) -> None:
+        self.status = status
+        raise grpc.aio.AbortError()
+
+
+async def test_cut_off_stream_becomes_unavailable_stream_behind() -> None:
+    class Servicer:
+        @streaming
+        async def Watch(self, request: Any, context: Any) -> Any:  # noqa: N802 - RPC name
+            yield request
+            raise SubscriberTooSlowError
+
+    context = _AbortingContext()
+    received: list[Any] = []
+
+    async def drain() -> None:
+        async for item in Servicer().Watch(job_service_pb2.WatchJobRequest(id="j"), context):
+            received.append(item)
+
+    with pytest.raises(grpc.aio.AbortError):
+        await drain()
+    assert len(received) == 1
+    assert context.status.code == grpc.StatusCode.UNAVAILABLE
+    assert "events behind" in context.status.details
+    assert any(
+        b"STREAM_BEHIND" in v for k, v in context.status.trailing_metadata if k.endswith("-bin")
+    )
