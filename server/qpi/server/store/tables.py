@@ -102,8 +102,9 @@ class JobRow(SQLModel, table=True):
         # dispatcher: oldest pending job per QPU; recovery: running jobs by lease expiry
         Index("ix_jobs_qpu_state_created", "qpu_id", "state", "created"),
         Index("ix_jobs_state_lease", "state", "lease_expires_at"),
-        # owner listings, newest first
+        # owner listings, newest first; administrators' listings of everyone's jobs
         Index("ix_jobs_user_created", "user_id", "created"),
+        Index("ix_jobs_created", "created"),
         # idempotent submits
         UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
     )
