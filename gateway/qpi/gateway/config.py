@@ -28,6 +28,10 @@ class GatewayConfig:
     """REST collection name for QPU-time requests."""
     users_collection: str = "users"
     """REST collection name for users."""
+    drivers_collection: str = "drivers"
+    """REST collection name for drivers."""
+    events_collection: str = "events"
+    """REST collection name for driver telemetry events."""
     dashboard_dir: Path | None = None
     """Directory with the built dashboard (``index.html`` inside); None disables /dashboard/."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES

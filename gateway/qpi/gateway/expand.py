@@ -1,4 +1,4 @@
-"""``expand=`` support: inline related user and QPU records under ``"expand"``."""
+"""``expand=`` support: inline related user, QPU and driver records under ``"expand"``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,14 @@ async def _fetch(ctx: Ctx, kind: str, record_id: str) -> dict[str, Any] | None:
                 ctx.stubs.accounts.GetUser, account_service_pb2.GetUserRequest(id=record_id)
             )
             return {**records.user_record(resp.user), "collectionName": ctx.config.users_collection}
+        if kind == "drivers":
+            found = await ctx.call(
+                ctx.stubs.qpus.GetDriver, qpu_service_pb2.GetDriverRequest(id=record_id)
+            )
+            return {
+                **records.driver_record(found.driver),
+                "collectionName": ctx.config.drivers_collection,
+            }
         resp = await ctx.call(ctx.stubs.qpus.GetQpu, qpu_service_pb2.GetQpuRequest(id=record_id))
         return {**records.qpu_object(resp.qpu), "collectionName": ctx.config.qpus_collection}
     except errors.ApiError as exc:

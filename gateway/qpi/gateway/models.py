@@ -56,6 +56,57 @@ class QpuToggle(BaseModel):
     enabled: bool
 
 
+class DriverCreate(BaseModel):
+    """Body of ``POST /api/op/drivers/create``."""
+
+    model_config = _REQUEST
+    name: str = Field(min_length=1, max_length=255)
+    qpu: str = Field(min_length=1, description="QPU id or name.")
+    kind: str = Field(
+        min_length=1,
+        description="mock, qiskit_aer, quantify, qblox, presto, bluefors_gen1 or custom.",
+    )
+    language: str = Field(default="python", description="python, typescript or go.")
+    events: list[str] | None = Field(default=None, description="Accepted and ignored.")
+    enabled: bool = True
+
+
+class DriverToggle(BaseModel):
+    """Body of ``POST /api/op/drivers/toggle``."""
+
+    model_config = _REQUEST
+    id: str = Field(min_length=1)
+    enabled: bool
+
+
+class DriverCreatedOut(BaseModel):
+    """Response of ``POST /api/op/drivers/create``; ``token`` is shown only here."""
+
+    model_config = _RESPONSE
+    id: str
+    name: str
+    qpu: str
+    kind: str
+    language: str
+    status: str
+    enabled: bool
+    token: str
+    ca_fingerprint: str
+    qpi_addr: str
+    driver_version: str
+    snippets: dict[str, str]
+
+
+class DriverToggledOut(BaseModel):
+    """Response of ``POST /api/op/drivers/toggle``."""
+
+    model_config = _RESPONSE
+    id: str
+    name: str
+    enabled: bool
+    status: str
+
+
 class TokenCreate(BaseModel):
     """Body of ``POST /api/tokens``."""
 

@@ -7,7 +7,14 @@ import logging
 from typing import Any
 
 from qpi.gateway.timefmt import format_timestamp
-from qpi.v1 import account_pb2, booking_pb2, job_pb2, notification_pb2, qpu_pb2
+from qpi.v1 import (
+    account_pb2,
+    admin_service_pb2,
+    booking_pb2,
+    job_pb2,
+    notification_pb2,
+    qpu_pb2,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -185,4 +192,47 @@ def notification_record(note: notification_pb2.Notification) -> dict[str, Any]:
         "end_time": format_timestamp(note.end_time if note.HasField("end_time") else None),
         "created": format_timestamp(note.create_time),
         "updated": format_timestamp(note.update_time),
+    }
+
+
+def driver_status(status: int) -> str:
+    """``STATUS_ONLINE`` → ``online``."""
+    return enum_word(qpu_pb2.Driver.Status.Name(status), "STATUS_")  # type: ignore[arg-type]
+
+
+def driver_record(driver: qpu_pb2.Driver) -> dict[str, Any]:
+    """Driver as a ``drivers`` collection record (never its token or hash)."""
+    return {
+        "id": driver.id,
+        "name": driver.name,
+        "qpu": driver.qpu_id,
+        "kind": driver.kind,
+        "language": driver.language,
+        "status": driver_status(driver.status),
+        "enabled": driver.enabled,
+        "host": driver.host,
+        "version": driver.version,
+        "transport": driver.transport,
+        "last_seen": format_timestamp(
+            driver.last_seen_time if driver.HasField("last_seen_time") else None
+        ),
+        "created": format_timestamp(driver.create_time),
+    }
+
+
+def telemetry_record(event: admin_service_pb2.TelemetryEvent) -> dict[str, Any]:
+    """Telemetry event as an ``events`` collection record."""
+    try:
+        payload: Any = json.loads(event.payload_json) if event.payload_json else None
+    except ValueError:
+        payload = event.payload_json
+    ts = format_timestamp(event.event_time if event.HasField("event_time") else None)
+    return {
+        "id": event.id,
+        "source": event.driver_id,
+        "driver": event.driver_id,
+        "qpu": event.qpu_id,
+        "type": event.type,
+        "payload": payload,
+        "ts": ts,
     }

@@ -181,6 +181,7 @@ class ListTelemetryEventsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TYPE_FIELD_NUMBER: _builtins.int
     DRIVER_ID_FIELD_NUMBER: _builtins.int
+    SKIP_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 200, maximum 1000."""
     page_token: _builtins.str
@@ -189,6 +190,8 @@ class ListTelemetryEventsRequest(_message.Message):
     """Only this event type."""
     driver_id: _builtins.str
     """Only this driver."""
+    skip: _builtins.int
+    """Number of results to skip before the page (offset pagination for REST)."""
     def __init__(
         self,
         *,
@@ -196,10 +199,11 @@ class ListTelemetryEventsRequest(_message.Message):
         page_token: _builtins.str = ...,
         type: _builtins.str = ...,
         driver_id: _builtins.str = ...,
+        skip: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver_id", b"driver_id", "page_size", b"page_size", "page_token", b"page_token", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver_id", b"driver_id", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -213,8 +217,11 @@ class ListTelemetryEventsResponse(_message.Message):
 
     EVENTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
+    total_size: _builtins.int
+    """Total number of events matching the filter."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryEvent]:
         """Events, newest first."""
@@ -224,11 +231,58 @@ class ListTelemetryEventsResponse(_message.Message):
         *,
         events: _abc.Iterable[Global___TelemetryEvent] | None = ...,
         next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTelemetryEventsResponse: _TypeAlias = ListTelemetryEventsResponse  # noqa: Y015
+
+@_typing.final
+class GetTelemetryEventRequest(_message.Message):
+    """Request for GetTelemetryEvent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Event id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTelemetryEventRequest: _TypeAlias = GetTelemetryEventRequest  # noqa: Y015
+
+@_typing.final
+class GetTelemetryEventResponse(_message.Message):
+    """Response for GetTelemetryEvent."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> Global___TelemetryEvent:
+        """The event."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___TelemetryEvent | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTelemetryEventResponse: _TypeAlias = GetTelemetryEventResponse  # noqa: Y015

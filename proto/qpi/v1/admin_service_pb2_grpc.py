@@ -50,6 +50,11 @@ class AdminServiceStub:
                 request_serializer=qpi_dot_v1_dot_admin__service__pb2.ListTelemetryEventsRequest.SerializeToString,
                 response_deserializer=qpi_dot_v1_dot_admin__service__pb2.ListTelemetryEventsResponse.FromString,
                 _registered_method=True)
+        self.GetTelemetryEvent = channel.unary_unary(
+                '/qpi.v1.AdminService/GetTelemetryEvent',
+                request_serializer=qpi_dot_v1_dot_admin__service__pb2.GetTelemetryEventRequest.SerializeToString,
+                response_deserializer=qpi_dot_v1_dot_admin__service__pb2.GetTelemetryEventResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -77,6 +82,13 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTelemetryEvent(self, request, context):
+        """One telemetry event (administrators).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +106,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListTelemetryEvents,
                     request_deserializer=qpi_dot_v1_dot_admin__service__pb2.ListTelemetryEventsRequest.FromString,
                     response_serializer=qpi_dot_v1_dot_admin__service__pb2.ListTelemetryEventsResponse.SerializeToString,
+            ),
+            'GetTelemetryEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTelemetryEvent,
+                    request_deserializer=qpi_dot_v1_dot_admin__service__pb2.GetTelemetryEventRequest.FromString,
+                    response_serializer=qpi_dot_v1_dot_admin__service__pb2.GetTelemetryEventResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +195,33 @@ class AdminService:
             '/qpi.v1.AdminService/ListTelemetryEvents',
             qpi_dot_v1_dot_admin__service__pb2.ListTelemetryEventsRequest.SerializeToString,
             qpi_dot_v1_dot_admin__service__pb2.ListTelemetryEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTelemetryEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qpi.v1.AdminService/GetTelemetryEvent',
+            qpi_dot_v1_dot_admin__service__pb2.GetTelemetryEventRequest.SerializeToString,
+            qpi_dot_v1_dot_admin__service__pb2.GetTelemetryEventResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,8 @@ class AdminServiceStub:
     """Public server facts drivers and clients need (no credentials required)."""
     ListTelemetryEvents: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListTelemetryEventsRequest, _admin_service_pb2.ListTelemetryEventsResponse]
     """Telemetry events reported by drivers (administrators), newest first."""
+    GetTelemetryEvent: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetTelemetryEventRequest, _admin_service_pb2.GetTelemetryEventResponse]
+    """One telemetry event (administrators)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -51,6 +53,8 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Public server facts drivers and clients need (no credentials required)."""
     ListTelemetryEvents: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListTelemetryEventsRequest, _admin_service_pb2.ListTelemetryEventsResponse]  # type: ignore[assignment]
     """Telemetry events reported by drivers (administrators), newest first."""
+    GetTelemetryEvent: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetTelemetryEventRequest, _admin_service_pb2.GetTelemetryEventResponse]  # type: ignore[assignment]
+    """One telemetry event (administrators)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Server information and operations telemetry."""
@@ -78,5 +82,13 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListTelemetryEventsResponse, _abc.Awaitable[_admin_service_pb2.ListTelemetryEventsResponse]]:
         """Telemetry events reported by drivers (administrators), newest first."""
+
+    @_abc_1.abstractmethod
+    def GetTelemetryEvent(
+        self,
+        request: _admin_service_pb2.GetTelemetryEventRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.GetTelemetryEventResponse, _abc.Awaitable[_admin_service_pb2.GetTelemetryEventResponse]]:
+        """One telemetry event (administrators)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -98,6 +98,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """An API token with this SHA-256 digest is already registered."""
     ERROR_REASON_STREAM_BEHIND: _ErrorReason.ValueType  # 37
     """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
+    ERROR_REASON_TELEMETRY_EVENT_NOT_FOUND: _ErrorReason.ValueType  # 38
+    """The telemetry event does not exist."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -182,4 +184,6 @@ ERROR_REASON_TOKEN_EXISTS: ErrorReason.ValueType  # 36
 """An API token with this SHA-256 digest is already registered."""
 ERROR_REASON_STREAM_BEHIND: ErrorReason.ValueType  # 37
 """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
+ERROR_REASON_TELEMETRY_EVENT_NOT_FOUND: ErrorReason.ValueType  # 38
+"""The telemetry event does not exist."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -3,44 +3,12 @@
 from __future__ import annotations
 
 import json
-import queue
 import time
-from collections.abc import Iterator
 
 from qpi.v1 import driver_service_pb2 as pb
-from qpi.v1 import driver_service_pb2_grpc, job_pb2
+from qpi.v1 import job_pb2
 from tests.support.harness import ServerHarness
-
-
-class RawStream:
-    """A hand-driven Connect stream."""
-
-    def __init__(self, server: ServerHarness, token: str, held: list[tuple[str, int]]) -> None:
-        self.out: queue.Queue[pb.ConnectRequest | None] = queue.Queue()
-        stub = driver_service_pb2_grpc.DriverServiceStub(server.channel())
-        hello = pb.DriverHello(
-            name="raw",
-            capacity=1,
-            executes_jobs=True,
-            held_jobs=[pb.HeldJob(job_id=j, attempt=a) for j, a in held],
-        )
-        self.out.put(pb.ConnectRequest(hello=hello))
-        self.call = stub.Connect(self._requests(), metadata=server.auth(token))
-        self.incoming = iter(self.call)
-
-    def _requests(self) -> Iterator[pb.ConnectRequest]:
-        while (item := self.out.get()) is not None:
-            yield item
-
-    def next(self, kind: str) -> pb.ConnectResponse:
-        for message in self.incoming:
-            if message.WhichOneof("message") == kind:
-                return message
-        raise AssertionError(f"stream ended before {kind}")
-
-    def close(self) -> None:
-        self.out.put(None)
-        self.call.cancel()
+from tests.support.raw_stream import RawStream
 
 
 def test_replacement_stream_keeps_resumed_lease(qpi_server: ServerHarness, bell_qasm: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from qpi.gateway import errors, filters, records
 from qpi.gateway.collections.base import Collection
 from qpi.gateway.context import Ctx
 from qpi.gateway.handlers import validation_data
-from qpi.gateway.listing import MAX_PER_PAGE, SortKey
+from qpi.gateway.listing import MAX_PER_PAGE, SortKey, equalities, page_of
 from qpi.gateway.models import JobCreate
 from qpi.gateway.paging import fetch_all
 from qpi.gateway.routes.jobs import payload_message
@@ -28,52 +27,27 @@ def _job(ctx: Ctx, job: job_pb2.Job) -> dict[str, Any]:
 _STATES = {records.job_status(v): v for v in job_pb2.Job.State.values() if v}
 
 
-def _equality(term: filters.Node) -> tuple[str, str] | None:
-    """``field = "text"`` (either way round) as (field, text)."""
-    if not isinstance(term, filters.Compare) or term.op != "=":
-        return None
-    left, right = term.left, term.right
-    if isinstance(left, filters.Literal):
-        left, right = right, left
-    if (
-        isinstance(left, filters.Field)
-        and isinstance(right, filters.Literal)
-        and isinstance(right.value, str)
-    ):
-        return left.name, right.value
-    return None
-
-
 def _pushed_down(
     query: filters.Node | None, keys: Sequence[SortKey]
 ) -> job_service_pb2.ListJobsRequest | None:
     """The ListJobs request answering `query` sorted by `keys`, if ListJobs can express it."""
     if len(keys) > 1 or (keys and keys[0].field != "created"):
         return None
+    matches = equalities(query)
+    if matches is None or not set(matches) <= {"status", "qpu_target"}:
+        return None
     ascending = bool(keys) and not keys[0].descending
     request = job_service_pb2.ListJobsRequest(
         order_by="create_time asc" if ascending else "create_time desc"
     )
-    terms: tuple[filters.Node, ...] = ()
-    if isinstance(query, filters.BoolOp) and query.op == "and":
-        terms = query.terms
-    elif query is not None:
-        terms = (query,)
-    seen: set[str] = set()
-    for term in terms:
-        pair = _equality(term)
-        if pair is None or pair[0] in seen or pair[0] not in ("status", "qpu_target"):
-            return None
-        name, value = pair
-        seen.add(name)
-        if name == "qpu_target":
-            if not value:
-                return None  # "no QPU" is not a ListJobs filter
-            request.qpu_id = value
-        elif value in _STATES:
-            request.states.append(_STATES[value])
-        else:
+    if "qpu_target" in matches:
+        if not matches["qpu_target"]:
+            return None  # "no QPU" is not a ListJobs filter
+        request.qpu_id = matches["qpu_target"]
+    if "status" in matches:
+        if matches["status"] not in _STATES:
             return None  # an unknown status matches nothing; let the generic path say so
+        request.states.append(_STATES[matches["status"]])
     return request
 
 
@@ -118,14 +92,8 @@ class JobsCollection(Collection):
         request.skip = (page - 1) * per_page
         request.page_size = per_page
         resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
-        total = int(resp.total_size)
-        return {
-            "page": page,
-            "perPage": per_page,
-            "totalItems": total,
-            "totalPages": math.ceil(total / per_page) if total else 0,
-            "items": [_job(ctx, j) for j in resp.jobs],
-        }
+        items = [_job(ctx, j) for j in resp.jobs]
+        return page_of(items, int(resp.total_size), page, per_page)
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One job."""

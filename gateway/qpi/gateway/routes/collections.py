@@ -11,6 +11,7 @@ from qpi.gateway import errors, filters
 from qpi.gateway.collections.accounts import ApiTokensCollection, UsersCollection
 from qpi.gateway.collections.base import Collection
 from qpi.gateway.collections.bookings import TimeRequestsCollection, TimeSlotsCollection
+from qpi.gateway.collections.drivers import DriversCollection, TelemetryEventsCollection
 from qpi.gateway.collections.jobs import JobsCollection
 from qpi.gateway.collections.notifications import NotificationsCollection
 from qpi.gateway.collections.registry import QpusCollection
@@ -35,6 +36,8 @@ def build_registry(config: GatewayConfig) -> dict[str, Collection]:
         ),
         config.notifications_collection: NotificationsCollection(config.notifications_collection),
         config.api_tokens_collection: ApiTokensCollection(config.api_tokens_collection),
+        config.drivers_collection: DriversCollection(config.drivers_collection),
+        config.events_collection: TelemetryEventsCollection(config.events_collection),
     }
 
 

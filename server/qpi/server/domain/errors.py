@@ -177,6 +177,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "TOKEN_NOT_FOUND": NotFoundError,
         "TOKEN_EXISTS": AlreadyExistsError,
         "NOTIFICATION_NOT_FOUND": NotFoundError,
+        "TELEMETRY_EVENT_NOT_FOUND": NotFoundError,
         "INVALID_PAGE_TOKEN": InvalidArgumentError,
         "CONCURRENT_UPDATE": AbortedError,
         "PROTOCOL_VIOLATION": FailedPreconditionError,

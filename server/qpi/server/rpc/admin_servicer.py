@@ -12,7 +12,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
 from qpi.server.services.database import Database
-from qpi.server.services.paging import page_window
+from qpi.server.services.paging import next_token, page_window
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.v1 import admin_service_pb2 as pb
 from qpi.v1 import admin_service_pb2_grpc
@@ -81,13 +81,21 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self, request: pb.ListTelemetryEventsRequest, context: Ctx
     ) -> pb.ListTelemetryEventsResponse:
         who = await self._auth.principal(context)
-        offset, limit = page_window(
-            request.page_size or 200,
-            request.page_token,
-            0,
-            f"tel|{request.type}|{request.driver_id}",
-        )
-        rows = await self._db.run(
+        key = f"tel|{request.type}|{request.driver_id}"
+        offset, limit = page_window(request.page_size or 200, request.page_token, request.skip, key)
+        rows, total = await self._db.run(
             self._telemetry.list, who, request.type, request.driver_id, offset, limit
         )
-        return pb.ListTelemetryEventsResponse(events=[convert.telemetry(r) for r in rows])
+        return pb.ListTelemetryEventsResponse(
+            events=[convert.telemetry(r) for r in rows],
+            total_size=total,
+            next_page_token=next_token(offset, limit, len(rows), total, key),
+        )
+
+    @unary
+    async def GetTelemetryEvent(
+        self, request: pb.GetTelemetryEventRequest, context: Ctx
+    ) -> pb.GetTelemetryEventResponse:
+        who = await self._auth.principal(context)
+        row = await self._db.run(self._telemetry.get, who, request.id)
+        return pb.GetTelemetryEventResponse(event=convert.telemetry(row))

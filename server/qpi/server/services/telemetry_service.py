@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from sqlalchemy import func
 from sqlmodel import col, delete, select
 
 from qpi.server.domain.clock import Clock
-from qpi.server.domain.errors import InvalidArgumentError
+from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
 from qpi.server.services.database import Database
 from qpi.server.services.principal import Principal
 from qpi.server.store.tables import TelemetryEventRow
@@ -46,22 +47,32 @@ class TelemetryService:
 
     def list(
         self, who: Principal, type_: str, driver_id: str, offset: int, limit: int
-    ) -> list[TelemetryEventRow]:
-        """Newest first (administrators)."""
+    ) -> tuple[list[TelemetryEventRow], int]:
+        """Newest first, with the total matching count (administrators)."""
         who.require_admin()
         query = select(TelemetryEventRow)
         if type_:
             query = query.where(TelemetryEventRow.type == type_)
         if driver_id:
             query = query.where(TelemetryEventRow.driver_id == driver_id)
+        newest_first = (col(TelemetryEventRow.event_time).desc(), col(TelemetryEventRow.id))
         with self._db.session() as s:
-            return list(
-                s.exec(
-                    query.order_by(col(TelemetryEventRow.event_time).desc())
-                    .offset(offset)
-                    .limit(limit)
-                ).all()
+            total = s.exec(select(func.count()).select_from(query.subquery())).one()
+            rows = s.exec(query.order_by(*newest_first).offset(offset).limit(limit)).all()
+        return list(rows), int(total)
+
+    def get(self, who: Principal, event_id: str) -> TelemetryEventRow:
+        """One event (administrators)."""
+        who.require_admin()
+        with self._db.session() as s:
+            row = s.get(TelemetryEventRow, event_id)
+        if row is None:
+            raise NotFoundError(
+                "TELEMETRY_EVENT_NOT_FOUND",
+                f"Telemetry event {event_id} not found.",
+                metadata={"id": event_id},
             )
+        return row
 
     def prune(self) -> None:
         """Deletes events older than the retention period (0 keeps everything)."""

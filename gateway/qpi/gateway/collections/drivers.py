@@ -1,0 +1,164 @@
+"""``drivers`` and ``events`` collections (QpuService drivers, AdminService telemetry).
+
+Both are administrators' views: drivers carry hosts and versions, telemetry carries lab
+readings. A driver's token is shown once, by the create call, and never again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from google.protobuf import field_mask_pb2
+
+from qpi.gateway import filters, records
+from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway.context import Ctx
+from qpi.gateway.listing import MAX_PER_PAGE, SortKey, equalities, page_of
+from qpi.gateway.paging import fetch_all
+from qpi.v1 import admin_service_pb2, qpu_pb2, qpu_service_pb2
+
+
+async def create_driver(ctx: Ctx, body: Mapping[str, Any]) -> qpu_service_pb2.CreateDriverResponse:
+    """Register a driver from a loosely typed body (shared by the collection and the op route).
+
+    Raises:
+        errors.ApiError: 400 naming every missing or invalid field.
+    """
+    reader = BodyReader(body, "create")
+    name = reader.text("name", required=True, max_len=255)
+    qpu = reader.text("qpu", required=True, max_len=255)
+    kind = reader.text("kind", required=True, max_len=64)
+    language = reader.text("language", max_len=64)
+    enabled = reader.flag("enabled")
+    reader.check()
+    driver = qpu_pb2.Driver(
+        name=name or "",
+        qpu_id=qpu or "",
+        kind=kind or "",
+        language=language or "python",
+        enabled=True if enabled is None else enabled,
+    )
+    response: qpu_service_pb2.CreateDriverResponse = await ctx.call(
+        ctx.stubs.qpus.CreateDriver, qpu_service_pb2.CreateDriverRequest(driver=driver)
+    )
+    return response
+
+
+async def set_driver_enabled(ctx: Ctx, driver_id: str, enabled: bool) -> qpu_pb2.Driver:
+    """Enable or disable a driver; disabling also disconnects it."""
+    response: qpu_service_pb2.UpdateDriverResponse = await ctx.call(
+        ctx.stubs.qpus.UpdateDriver,
+        qpu_service_pb2.UpdateDriverRequest(
+            driver=qpu_pb2.Driver(id=driver_id, enabled=enabled),
+            update_mask=field_mask_pb2.FieldMask(paths=["enabled"]),
+        ),
+    )
+    return response.driver
+
+
+class DriversCollection(Collection):
+    """Drivers (administrators); ``status`` and connection facts are server-derived."""
+
+    fields = frozenset(
+        {"id", "name", "kind", "language", "status", "enabled", "host", "version", "created"}
+    )
+    relations = {"qpu": "qpus"}
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """Every driver."""
+        request = qpu_service_pb2.ListDriversRequest()
+        drivers = await fetch_all(ctx, ctx.stubs.qpus.ListDrivers, request, "drivers")
+        return [records.driver_record(d) for d in drivers]
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One driver."""
+        resp = await ctx.call(
+            ctx.stubs.qpus.GetDriver, qpu_service_pb2.GetDriverRequest(id=record_id)
+        )
+        return records.driver_record(resp.driver)
+
+    async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Register a driver; its raw token is returned once as ``token``."""
+        resp = await create_driver(ctx, body)
+        return {**records.driver_record(resp.driver), "token": resp.access_token}
+
+    async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Rename a driver or switch it on or off."""
+        reader = BodyReader(body, "update")
+        driver = qpu_pb2.Driver(id=record_id)
+        paths: list[str] = []
+        if (name := reader.text("name", max_len=255)) is not None:
+            driver.name = name
+            paths.append("name")
+        if (enabled := reader.flag("enabled")) is not None:
+            driver.enabled = enabled
+            paths.append("enabled")
+        for key in ("qpu", "kind", "language", "token", "status"):
+            if reader.has(key):
+                reader.fail(key, "Cannot be changed; register a new driver instead.")
+        reader.check()
+        if not paths:
+            return await self.view(ctx, record_id)
+        resp = await ctx.call(
+            ctx.stubs.qpus.UpdateDriver,
+            qpu_service_pb2.UpdateDriverRequest(
+                driver=driver, update_mask=field_mask_pb2.FieldMask(paths=paths)
+            ),
+        )
+        return records.driver_record(resp.driver)
+
+    async def delete(self, ctx: Ctx, record_id: str) -> None:
+        """Delete a driver; a connected one is disconnected."""
+        await ctx.call(
+            ctx.stubs.qpus.DeleteDriver, qpu_service_pb2.DeleteDriverRequest(id=record_id)
+        )
+
+
+class TelemetryEventsCollection(Collection):
+    """Telemetry the drivers reported (administrators; read-only)."""
+
+    fields = frozenset({"id", "source", "type", "ts"})
+    relations = {"driver": "drivers", "qpu": "qpus"}
+
+    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
+        """Stored events, newest first."""
+        request = admin_service_pb2.ListTelemetryEventsRequest()
+        events = await fetch_all(ctx, ctx.stubs.admin.ListTelemetryEvents, request, "events")
+        return [records.telemetry_record(e) for e in events]
+
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+    ) -> dict[str, Any] | None:
+        """Newest-first pages by type and/or driver (the dashboard's cryostat view)."""
+        if keys and (len(keys) > 1 or keys[0].field != "ts" or not keys[0].descending):
+            return None
+        matches = equalities(query)
+        if matches is None or not set(matches) <= {"type", "driver", "source"}:
+            return None
+        driver = matches.get("driver") or matches.get("source") or ""
+        if "driver" in matches and "source" in matches and matches["driver"] != matches["source"]:
+            return None
+        page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
+        request = admin_service_pb2.ListTelemetryEventsRequest(
+            type=matches.get("type", ""),
+            driver_id=driver,
+            skip=(page - 1) * per_page,
+            page_size=per_page,
+        )
+        resp = await ctx.call(ctx.stubs.admin.ListTelemetryEvents, request)
+        items = [records.telemetry_record(e) for e in resp.events]
+        return page_of(items, int(resp.total_size), page, per_page)
+
+    async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
+        """One event."""
+        resp = await ctx.call(
+            ctx.stubs.admin.GetTelemetryEvent,
+            admin_service_pb2.GetTelemetryEventRequest(id=record_id),
+        )
+        return records.telemetry_record(resp.event)
