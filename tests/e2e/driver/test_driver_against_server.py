@@ -31,11 +31,6 @@ cx q[0],q[1];
 measure q -> c;
 """
 
-QBLOX_ERROR = (
-    "the qblox executor cannot run gate-level circuits: qblox-scheduler 1.0.1 ships no "
-    "transmon device elements; use the quantify executor instead"
-)
-
 
 def wide_circuit(num_qubits: int, layers: int = 1) -> str:
     """A QASM 2 circuit entangling `num_qubits` qubits, measuring only the first two."""
@@ -137,20 +132,60 @@ def test_quantify_on_a_dummy_cluster_runs_a_bell_circuit(
     assert driver.terminate() == 0, driver.log()
 
 
-# -- (b) hardware executors that cannot run circuits ------------------------------------------
-
-
-def test_qblox_fails_jobs_precisely_and_keeps_serving(
+@pytest.mark.hardware_sim
+def test_qblox_on_a_dummy_cluster_runs_jobs_and_fails_bad_ones_precisely(
     serve: ServeProcess, user_token: str, launch_driver: LaunchDriver
 ) -> None:
-    driver = launch_driver(serve, executor="qblox")
-    for _ in range(2):  # the second job proves the daemon survived the first failure
-        job = serve.submit(user_token, BELL, qpu=driver.name, shots=100)
-        done = serve.wait(user_token, job.id, timeout=60)
-        assert done.state == "failed"
-        assert QBLOX_ERROR in done.error
+    driver = launch_driver(
+        serve,
+        executor="qblox",
+        num_qubits=3,
+        extra_args=(
+            "--is-dummy",
+            "--quantify-device-config",
+            str(CONFIGS / "qblox.device.example.yml"),
+            "--quantify-hardware-config",
+            str(CONFIGS / "qblox.hardware.example.json"),
+        ),
+    )
+    client = serve.user(user_token)
+    job = serve.submit(user_token, BELL, qpu=driver.name, shots=500)
+    assert_bell_result(serve.wait(user_token, job.id, timeout=120), 500, "qblox")
+
+    # Two circuits with their own shots; |q1 q0> = |01> after x q[0].
+    x_on_0 = BELL.replace("h q[0];\ncx q[0],q[1];", "x q[0];")
+    two = client.submit_job(circuits=[BELL, {"circuit": x_on_0, "shots": 40}], shots=100,
+                            qpu_target=driver.name)  # fmt: skip
+    done = client.wait(two.id, timeout=120)
+    assert done.state == "completed", done.error
+    assert done.result is not None
+    first, second = done.result["circuit_results"]
+    assert first["shots"] == 100
+    assert sum(first["counts"].values()) == 100
+    assert second["counts"] == {"00": 0, "01": 40, "10": 0, "11": 0}
+
+    # meas_level 1: one IQ pair per shot and clbit.
+    iq = client.submit_job(circuits=[BELL], shots=16, meas_level=1, qpu_target=driver.name)
+    done = client.wait(iq.id, timeout=120)
+    assert done.state == "completed", done.error
+    assert done.result is not None
+    memory = done.result["circuit_results"][0]["memory"]
+    assert [len(memory), len(memory[0]), len(memory[0][0])] == [16, 2, 2]
+
+    # A gate the device cannot run fails precisely; the driver keeps serving.
+    rzz = BELL.replace("cx q[0],q[1];", "rzz(0.2) q[0],q[1];")
+    bad = client.submit_job(circuits=[rzz], shots=100, qpu_target=driver.name)
+    failed = client.wait(bad.id, timeout=120)
+    assert failed.state == "failed"
+    assert "Gate 'rzz' is not supported by the qblox executor" in failed.error
+    again = serve.submit(user_token, BELL, qpu=driver.name, shots=200)
+    assert_bell_result(serve.wait(user_token, again.id, timeout=120), 200, "qblox")
     assert driver.alive()
     assert serve.qpu_status(driver.name) == "online"
+    assert driver.terminate() == 0, driver.log()
+
+
+# -- (b) hardware executors that cannot run circuits ------------------------------------------
 
 
 def test_presto_fails_jobs_as_not_implemented(

@@ -178,7 +178,16 @@ def test_registry_errors():
 
 
 @pytest.mark.hardware_sim
-def test_qblox_executor_fails_every_job_precisely():
-    executor = resolve_executor("qblox")()
-    with pytest.raises(ValueError, match="^the qblox executor cannot run gate-level circuits"):
-        executor.execute(JobPayload([CircuitPayload(BELL2)]))
+def test_qblox_executor_rejects_jobs_precisely(tmp_path, monkeypatch):
+    """Precise errors from the qblox executor (its dummy-cluster runs: test_qblox_executor)."""
+    pytest.importorskip("qblox_scheduler")
+    monkeypatch.chdir(tmp_path)
+    executor = resolve_executor("qblox")(is_dummy=True, data_dir=tmp_path)
+    try:
+        with pytest.raises(ValueError, match="^meas_level 0 is not supported by the qblox"):
+            executor.execute(JobPayload([CircuitPayload(BELL2)], meas_level=0))
+        too_wide = BELL2.replace("[2];", "[5];")
+        with pytest.raises(ValueError, match="^circuit 0 uses 5 qubits but the device has 3$"):
+            executor.execute(JobPayload([CircuitPayload(too_wide)]))
+    finally:
+        executor.close()

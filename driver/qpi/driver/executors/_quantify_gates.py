@@ -1,13 +1,17 @@
-"""Qiskit circuit -> quantify-scheduler Schedule for the `quantify` executor.
+"""Qiskit circuit -> gate-level schedule for the `quantify` and `qblox` executors.
 
 Every gate is lowered to the four operations a transmon device compiles natively: `Rxy`,
 `Rz`, `CZ` and `Measure`, plus `Reset` and `IdlePulse` (delay). Angles are in degrees.
 Circuit order: in each list below the first operation is applied first.
+
+The operation classes come from a `GateOps`: quantify-scheduler's by default
+(`quantify_ops`), qblox-scheduler's for the qblox executor (`qblox.qblox_ops`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +44,57 @@ _FIXED: dict[str, tuple[tuple[Any, ...], ...]] = {
 
 
 class UnsupportedGate(ValueError):
-    """A circuit uses a gate the quantify executor cannot lower."""
+    """A circuit uses a gate the executor cannot lower."""
+
+
+@dataclass(frozen=True)
+class GateOps:
+    """The scheduler library a circuit is lowered into.
+
+    Attributes:
+        executor: Executor name used in error messages.
+        schedule: `(name, repetitions) -> schedule`.
+        rxy: `(theta, phi, qubit) -> Rxy`.
+        rz: `(theta, qubit) -> Rz`.
+        cz: `(control, target) -> CZ`.
+        reset: `(*qubits) -> Reset`.
+        idle: `(seconds) -> IdlePulse`.
+        measure: `(qubit index, acq_index, protocol, bin_mode) -> Measure`; protocol and
+            bin_mode use quantify's names ("SSBIntegrationComplex"/"ThresholdedAcquisition",
+            "append"/"average").
+    """
+
+    executor: str
+    schedule: Callable[[str, int], Any]
+    rxy: Callable[[float, float, str], Any]
+    rz: Callable[[float, str], Any]
+    cz: Callable[[str, str], Any]
+    reset: Callable[..., Any]
+    idle: Callable[[float], Any]
+    measure: Callable[[int, int, str, str], Any]
+
+
+def quantify_ops() -> GateOps:
+    """quantify-scheduler's gate library (imported on call)."""
+    from quantify_scheduler import Schedule
+    from quantify_scheduler.operations.gate_library import CZ, Measure, Reset, Rxy, Rz
+    from quantify_scheduler.operations.pulse_library import IdlePulse
+
+    def measure(q: int, acq_index: int, protocol: str, bin_mode: str) -> Any:
+        return Measure(
+            f"q{q}", acq_channel=q, acq_index=acq_index, acq_protocol=protocol, bin_mode=bin_mode
+        )
+
+    return GateOps(
+        executor="quantify",
+        schedule=lambda name, shots: Schedule(name, repetitions=shots),
+        rxy=lambda theta, phi, qubit: Rxy(theta=theta, phi=phi, qubit=qubit),
+        rz=lambda theta, qubit: Rz(theta=theta, qubit=qubit),
+        cz=lambda control, target: CZ(qC=control, qT=target),
+        reset=Reset,
+        idle=IdlePulse,
+        measure=measure,
+    )
 
 
 @dataclass
@@ -62,7 +116,9 @@ def _degrees(value: Any) -> float:
     return math.degrees(float(value))
 
 
-def single_qubit_steps(name: str, params: list[Any]) -> tuple[tuple[Any, ...], ...]:
+def single_qubit_steps(
+    name: str, params: list[Any], executor: str = "quantify"
+) -> tuple[tuple[Any, ...], ...]:
     """Returns the Rxy/Rz steps of a one-qubit gate (angles in degrees).
 
     Raises:
@@ -80,10 +136,10 @@ def single_qubit_steps(name: str, params: list[Any]) -> tuple[tuple[Any, ...], .
         theta, phi, lam = (_degrees(p) for p in params)
         # U(theta, phi, lambda) = Rz(phi) . Ry(theta) . Rz(lambda).
         return (("rz", lam), ("rxy", theta, 90.0), ("rz", phi))
-    raise UnsupportedGate(f"Gate '{name}' is not supported by the quantify executor")
+    raise UnsupportedGate(f"Gate '{name}' is not supported by the {executor} executor")
 
 
-def delay_seconds(duration: Any, unit: str) -> float:
+def delay_seconds(duration: Any, unit: str, executor: str = "quantify") -> float:
     """Converts a Qiskit delay to seconds on the 4 ns grid.
 
     Raises:
@@ -91,15 +147,16 @@ def delay_seconds(duration: Any, unit: str) -> float:
     """
     scale = _UNITS.get(unit)
     if scale is None:
-        raise ValueError(f"delay unit '{unit}' is not supported by the quantify executor")
+        raise ValueError(f"delay unit '{unit}' is not supported by the {executor} executor")
     return round(float(duration) * scale / _GRID) * _GRID
 
 
 class _Builder:
-    def __init__(self, name: str, shots: int, edges: set[str], protocol: str, bin_mode: str):
-        from quantify_scheduler import Schedule
-
-        self.schedule = Schedule(name, repetitions=shots)
+    def __init__(
+        self, name: str, shots: int, edges: set[str], protocol: str, bin_mode: str, ops: GateOps
+    ):
+        self.ops = ops
+        self.schedule = ops.schedule(name, shots)
         self.edges = edges
         self.protocol = protocol
         self.bin_mode = bin_mode
@@ -114,14 +171,10 @@ class _Builder:
         return self.schedule.add(operation)
 
     def rxy(self, theta: float, phi: float, q: int) -> None:
-        from quantify_scheduler.operations.gate_library import Rxy
-
-        self.add(Rxy(theta=theta, phi=phi, qubit=f"q{q}"))
+        self.add(self.ops.rxy(theta, phi, f"q{q}"))
 
     def rz(self, theta: float, q: int) -> None:
-        from quantify_scheduler.operations.gate_library import Rz
-
-        self.add(Rz(theta=theta, qubit=f"q{q}"))
+        self.add(self.ops.rz(theta, f"q{q}"))
 
     def steps(self, steps: tuple[tuple[Any, ...], ...], q: int) -> None:
         for step in steps:
@@ -131,13 +184,11 @@ class _Builder:
                 self.rz(step[1], q)
 
     def cz(self, a: int, b: int) -> None:
-        from quantify_scheduler.operations.gate_library import CZ
-
         # CZ is symmetric, so whichever orientation the device defines is used.
         if f"q{a}_q{b}" in self.edges:
-            self.add(CZ(qC=f"q{a}", qT=f"q{b}"))
+            self.add(self.ops.cz(f"q{a}", f"q{b}"))
         elif f"q{b}_q{a}" in self.edges:
-            self.add(CZ(qC=f"q{b}", qT=f"q{a}"))
+            self.add(self.ops.cz(f"q{b}", f"q{a}"))
         else:
             raise ValueError(
                 f"qubits q{a} and q{b} are not coupled: the device config has no edge "
@@ -151,18 +202,10 @@ class _Builder:
         self.steps(_FIXED["h"], target)
 
     def measure(self, q: int, clbit: int) -> None:
-        from quantify_scheduler.operations.gate_library import Measure
-
         acq_index = self.lowered.acq_counts.get(q, 0)
         self.lowered.acq_counts[q] = acq_index + 1
         self.lowered.clbit_map.append((q, acq_index, clbit))
-        operation = Measure(
-            f"q{q}",
-            acq_channel=q,
-            acq_index=acq_index,
-            acq_protocol=self.protocol,
-            bin_mode=self.bin_mode,
-        )
+        operation = self.ops.measure(q, acq_index, self.protocol, self.bin_mode)
         if self._measure_group is not None and q not in self._measure_qubits:
             self.schedule.add(operation, ref_op=self._measure_group, ref_pt="start")
         else:
@@ -191,8 +234,9 @@ def circuit_to_schedule(
     edges: set[str],
     protocol: str,
     bin_mode: str,
+    ops: GateOps | None = None,
 ) -> Lowered:
-    """Lowers a bound Qiskit circuit to a quantify Schedule with `shots` repetitions.
+    """Lowers a bound Qiskit circuit to a gate-level schedule with `shots` repetitions.
 
     Every used qubit is reset at the start of the schedule (quantify's Reset is the
     thermalisation wait), then the instructions follow in circuit order.
@@ -204,18 +248,17 @@ def circuit_to_schedule(
         edges: Edge names of the device ("q0_q1") for CZ.
         protocol: Acquisition protocol of every Measure.
         bin_mode: Bin mode of every Measure ("append" or "average").
+        ops: The gate library; quantify-scheduler's when None.
 
     Raises:
-        UnsupportedGate: "Gate '<name>' is not supported by the quantify executor".
+        UnsupportedGate: "Gate '<name>' is not supported by the <executor> executor".
         ValueError: For uncoupled CZ pairs or unsupported delay units.
     """
-    from quantify_scheduler.operations.gate_library import Reset
-    from quantify_scheduler.operations.pulse_library import IdlePulse
-
+    ops = ops or quantify_ops()
     circuit = _expand_composites(circuit)
-    builder = _Builder(name, shots, edges, protocol, bin_mode)
+    builder = _Builder(name, shots, edges, protocol, bin_mode, ops)
     if circuit.num_qubits:
-        builder.add(Reset(*(f"q{i}" for i in range(circuit.num_qubits))))
+        builder.add(ops.reset(*(f"q{i}" for i in range(circuit.num_qubits))))
     for instruction in circuit.data:
         operation = instruction.operation
         gate = operation.name
@@ -225,11 +268,12 @@ def circuit_to_schedule(
         if gate == "measure":
             builder.measure(qubits[0], circuit.find_bit(instruction.clbits[0]).index)
         elif gate == "reset":
-            builder.add(Reset(f"q{qubits[0]}"))
+            builder.add(ops.reset(f"q{qubits[0]}"))
         elif gate == "delay":
-            seconds = delay_seconds(operation.params[0], getattr(operation, "unit", "dt"))
+            unit = getattr(operation, "unit", "dt")
+            seconds = delay_seconds(operation.params[0], unit, ops.executor)
             if seconds > 0:
-                builder.add(IdlePulse(seconds))
+                builder.add(ops.idle(seconds))
         elif gate == "cz":
             builder.cz(qubits[0], qubits[1])
         elif gate == "cx":
@@ -240,7 +284,8 @@ def circuit_to_schedule(
             builder.cx(b, a)
             builder.cx(a, b)
         elif len(qubits) == 1 and gate in QUANTIFY_GATES:
-            builder.steps(single_qubit_steps(gate, list(operation.params)), qubits[0])
+            steps = single_qubit_steps(gate, list(operation.params), ops.executor)
+            builder.steps(steps, qubits[0])
         else:
-            raise UnsupportedGate(f"Gate '{gate}' is not supported by the quantify executor")
+            raise UnsupportedGate(f"Gate '{gate}' is not supported by the {ops.executor} executor")
     return builder.lowered

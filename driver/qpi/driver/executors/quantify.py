@@ -88,6 +88,10 @@ class QuantifyExecutor(Executor):
     name: ClassVar[str] = "quantify"
     native_gates: ClassVar[tuple[str, ...]] = QUANTIFY_GATES
     supported_meas_levels: ClassVar[frozenset[int]] = frozenset({1, 2})
+    trace_unsupported: ClassVar[str] = TRACE_UNSUPPORTED
+    # Acquisition protocol names reported in the dataset attrs (quantify's names are used
+    # internally by the gate lowering).
+    protocol_names: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -144,6 +148,11 @@ class QuantifyExecutor(Executor):
             self.clusters: dict[str, Any] = {}
             self.coordinator = InstrumentCoordinator(f"qpi_ic_{uuid.uuid4().hex[:8]}")
             self._instruments.insert(0, self.coordinator)
+            # Its default `ic_generic` component is an instrument too: without closing it,
+            # a second executor in the same process could not be created.
+            self._instruments[1:1] = [
+                self.coordinator.find_instrument(name) for name in self.coordinator.components()
+            ]
             for cluster_name, entry in cluster_descriptions(self.hardware_config).items():
                 cluster = make_cluster(cluster_name, entry, self.is_dummy)
                 self._instruments.append(cluster)
@@ -166,6 +175,11 @@ class QuantifyExecutor(Executor):
 
         Safe to call twice and after `qcodes.Instrument.close_all()`.
         """
+        for instrument in self._instruments:
+            # A ClusterComponent's per-module components are instruments of their own.
+            for module in getattr(instrument, "_cluster_modules", {}).values():
+                with contextlib.suppress(Exception):
+                    module.close()
         close_instruments(self._instruments)
 
     # -- execution ------------------------------------------------------------------------
@@ -175,7 +189,7 @@ class QuantifyExecutor(Executor):
         import xarray as xr
 
         if payload.meas_level == 0:
-            raise ValueError(TRACE_UNSUPPORTED)
+            raise ValueError(self.trace_unsupported)
         self.check_meas_level(payload.meas_level)
         runs = expand_runs(payload, self.num_qubits)
         rotation, threshold, hardware_threshold = self._discrimination(payload)
@@ -190,23 +204,13 @@ class QuantifyExecutor(Executor):
             "meas_level": payload.meas_level,
             "meas_return": payload.meas_return,
             "job_id": payload.id,
-            "acq_protocol": protocol,
+            "acq_protocol": self.protocol_names.get(protocol, protocol),
             "acq_rotation": rotation,
             "acq_threshold": threshold,
         }
         variables: dict[str, Any] = {}
         for r, run in enumerate(runs):
-            with warnings.catch_warnings():
-                # Measure(acq_index=...) emits a FutureWarning in quantify-scheduler 0.28.
-                warnings.simplefilter("ignore", FutureWarning)
-                lowered = circuit_to_schedule(
-                    run.circuit,
-                    run.shots,
-                    name=f"{payload.id}-{r}",
-                    edges=self.setup.edges,
-                    protocol=protocol,
-                    bin_mode=bin_mode,
-                )
+            lowered = self._lower(run, f"{payload.id}-{r}", protocol, bin_mode)
             acquisitions = self._run_schedule(run, lowered, bin_mode, (rotation, threshold))
             width = run.circuit.num_clbits
             attrs[f"run{r}_shots"] = run.shots
@@ -216,7 +220,7 @@ class QuantifyExecutor(Executor):
             rows = 1 if bin_mode == "average" else run.shots
             iq = np.zeros((rows, width), dtype=np.complex128)
             for qubit, acq_index, clbit in lowered.clbit_map:
-                iq[:, clbit] = _bin_values(acquisitions, qubit, acq_index, bin_mode)
+                iq[:, clbit] = self._bin_values(acquisitions, qubit, acq_index, bin_mode)
             if payload.meas_level == 1:
                 variables[f"run{r}_iq"] = ((f"run{r}_shot", f"run{r}_clbit"), iq)
                 continue
@@ -250,6 +254,26 @@ class QuantifyExecutor(Executor):
         return build_result(self.name, entries)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _lower(self, run: Run, name: str, protocol: str, bin_mode: str) -> Lowered:
+        """Lowers one run to a gate-level schedule."""
+        with warnings.catch_warnings():
+            # Measure(acq_index=...) emits a FutureWarning in quantify-scheduler 0.28.
+            warnings.simplefilter("ignore", FutureWarning)
+            return circuit_to_schedule(
+                run.circuit,
+                run.shots,
+                name=name,
+                edges=self.setup.edges,
+                protocol=protocol,
+                bin_mode=bin_mode,
+            )
+
+    def _bin_values(
+        self, acquisitions: Any, qubit: int, acq_index: int, bin_mode: str
+    ) -> np.ndarray:
+        """The values of one measurement (qubit, acq_index) in the retrieved dataset."""
+        return _bin_values(acquisitions, qubit, acq_index, bin_mode)
 
     def _discrimination(self, payload: JobPayload) -> tuple[float, float, bool]:
         """Returns (rotation in degrees, threshold, use hardware thresholding)."""
