@@ -194,6 +194,24 @@ def test_superuser_upsert_keeps_arguments_as_typed(
     assert "admin@example.com" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("password", ["-zE8C9qWja9ycWqk", "--data-dir", "-1", "True", "[1]"])
+def test_superuser_upsert_takes_any_password_verbatim(
+    fake_app: FakeApp, tmp_path: Path, password: str
+) -> None:
+    data = tmp_path / "data"
+    code = cli.main(["superuser", "upsert", "admin@example.com", password, "--data-dir", str(data)])
+    assert code == 0
+    ((settings, email, typed),) = fake_app.upserts
+    assert (email, typed) == ("admin@example.com", password)
+    assert settings.data_dir == str(data)
+
+
+def test_superuser_upsert_without_password_is_a_usage_error(fake_app: FakeApp) -> None:
+    code = cli.main(["superuser", "upsert", "admin@example.com"])
+    assert code == 2
+    assert fake_app.upserts == []
+
+
 def test_superuser_upsert_rejects_serve_options(fake_app: FakeApp) -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(["superuser", "upsert", "a@example.com", "pw", "--grpc-port=1"])

@@ -222,11 +222,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Belt and braces: should fire still decide to show help, print it instead of paging.
     os.environ.setdefault("PAGER", "cat")
-    commands = {
+    commands: dict[str, object] = {
         "serve": serve,
         "superuser": {"upsert": superuser_upsert},
         "version": version,
     }
+    if args[:2] == ["superuser", "upsert"] and len(args) >= 4:
+        # EMAIL and PASSWORD are taken verbatim: fire would read a password such as
+        # "-x7..." as a flag and "1e3" as a number.
+        email, password = args[2], args[3]
+
+        @_keep_strings
+        def upsert(**flags: object) -> None:
+            superuser_upsert(email, password, **flags)
+
+        commands = {"upsert": upsert}
+        args = ["upsert", *args[4:]]
     try:
         fire.Fire(commands, command=args, name="qpi")
     except _UsageError as exc:
