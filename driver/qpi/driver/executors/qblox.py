@@ -58,7 +58,12 @@ from qpi.driver.executors._quantify_gates import (
     circuit_to_schedule,
 )
 from qpi.driver.executors.base import Executor
-from qpi.driver.executors.quantify import DEFAULT_ACQUISITION_TIMEOUT, QuantifyExecutor, dummy_iq
+from qpi.driver.executors.quantify import (
+    DEFAULT_ACQUISITION_TIMEOUT,
+    QuantifyExecutor,
+    dummy_iq,
+    write_dummy_bins,
+)
 
 if TYPE_CHECKING:
     from qpi.driver.executors._qblox_device import QbloxSetup
@@ -254,8 +259,6 @@ class QbloxExecutor(QuantifyExecutor):
         self, compiled: Any, run: Run, lowered: Lowered, bin_mode: str, discrimination: Any
     ) -> None:
         """Loads one IQ point per bin into every dummy readout sequencer of the program."""
-        from qblox_instruments.ieee488_2 import DummyBinnedAcquisitionData
-
         rotation, threshold = discrimination
         bits = self._simulate_bits(run)
         # label -> (IQ point per shot, bit per shot)
@@ -285,22 +288,13 @@ class QbloxExecutor(QuantifyExecutor):
                             bin_mode, target,
                         )  # fmt: skip
                     for acq_name, info in acquisitions.items():
-                        filled = bins.get(int(info["index"]), {})
-                        data = []
-                        for b in range(int(info["num_bins"])):
-                            value, bit = filled.get(b, (complex(threshold, 0.0), 0))
-                            data.append(
-                                DummyBinnedAcquisitionData(
-                                    data=(value.real * length, value.imag * length),
-                                    thres=bit,
-                                    avg_cnt=0,
-                                )
-                            )
-                        cluster.set_dummy_binned_acquisition_data(
-                            slot_idx=int(slot.group(1)),
-                            sequencer=int(seq.group(1)),
-                            acq_index_name=str(acq_name),
-                            data=data,
+                        write_dummy_bins(
+                            cluster,
+                            (int(slot.group(1)), int(seq.group(1)), str(acq_name)),
+                            int(info["num_bins"]),
+                            bins.get(int(info["index"]), {}),
+                            threshold,
+                            length,
                         )
 
 

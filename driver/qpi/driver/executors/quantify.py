@@ -328,8 +328,6 @@ class QuantifyExecutor(Executor):
         self, compiled: Any, run: Run, lowered: Lowered, bin_mode: str, discrimination: Any
     ) -> None:
         """Loads one IQ point per bin into every dummy readout sequencer of the program."""
-        from qblox_instruments.ieee488_2 import DummyBinnedAcquisitionData
-
         rotation, threshold = discrimination
         bits = self._simulate_bits(run)
         clbit_of = {(q, a): c for q, a, c in lowered.clbit_map}
@@ -355,22 +353,13 @@ class QuantifyExecutor(Executor):
                             column = bits[:, clbit] if clbit is not None else no_bits
                             self._fill_bins(bins, location, column, bin_mode, rotation, threshold)
                     for acq_name, info in acquisitions.items():
-                        points = bins.get(str(acq_name), {})
-                        data = []
-                        for b in range(int(info["num_bins"])):
-                            value, bit = points.get(b, (complex(threshold, 0.0), 0))
-                            data.append(
-                                DummyBinnedAcquisitionData(
-                                    data=(value.real * length, value.imag * length),
-                                    thres=bit,
-                                    avg_cnt=0,
-                                )
-                            )
-                        cluster.set_dummy_binned_acquisition_data(
-                            slot_idx=int(slot.group(1)),
-                            sequencer=int(seq.group(1)),
-                            acq_index_name=str(acq_name),
-                            data=data,
+                        write_dummy_bins(
+                            cluster,
+                            (int(slot.group(1)), int(seq.group(1)), str(acq_name)),
+                            int(info["num_bins"]),
+                            bins.get(str(acq_name), {}),
+                            threshold,
+                            length,
                         )
 
     def _fill_bins(
@@ -393,6 +382,40 @@ class QuantifyExecutor(Executor):
         stride = int(getattr(location, "stride", 1) or 1)
         for rep, (point, bit) in enumerate(zip(points, shot_bits, strict=True)):
             target[base + rep * stride] = (complex(point), int(bit))
+
+
+def write_dummy_bins(
+    cluster: Any,
+    where: tuple[int, int, str],
+    num_bins: int,
+    filled: dict[int, tuple[complex, int]],
+    threshold: float,
+    length: float,
+) -> None:
+    """Loads one acquisition's bins into a dummy cluster.
+
+    Args:
+        cluster: The dummy Cluster instrument.
+        where: (slot, sequencer, acquisition name).
+        num_bins: Bins the program reads back.
+        filled: Bin index -> (IQ point, thresholded bit); missing bins read as (threshold, 0).
+        threshold: Discrimination threshold (the neutral value for unfilled bins).
+        length: Integration length; the dummy returns sums, not averages.
+    """
+    from qblox_instruments.ieee488_2 import DummyBinnedAcquisitionData
+
+    data = []
+    for b in range(num_bins):
+        value, bit = filled.get(b, (complex(threshold, 0.0), 0))
+        data.append(
+            DummyBinnedAcquisitionData(
+                data=(value.real * length, value.imag * length), thres=bit, avg_cnt=0
+            )
+        )
+    slot, sequencer, name = where
+    cluster.set_dummy_binned_acquisition_data(
+        slot_idx=slot, sequencer=sequencer, acq_index_name=name, data=data
+    )
 
 
 def discriminate(iq: np.ndarray, rotation: float, threshold: float) -> np.ndarray:
