@@ -155,7 +155,7 @@ class JobOut(BaseModel):
 
 
 class QpuOut(BaseModel):
-    """QPU object (§4.4)."""
+    """QPU object (§4.4) with what its driver reported (executor, native gates)."""
 
     model_config = _RESPONSE
     id: str
@@ -163,6 +163,9 @@ class QpuOut(BaseModel):
     status: str
     num_qubits: int
     enabled: bool
+    executor: str = Field(description="Executor kind of the connected driver; empty if unknown.")
+    native_gates: list[str] = Field(description="Native gate names; empty when unknown.")
+    queue_length: int = Field(description="Jobs pending or running on this QPU.")
     created: str
     updated: str
 

@@ -1,0 +1,199 @@
+// Shared live data: QPUs, the caller's active jobs, notifications, bookings. Each slice is
+// loaded when the live feed (re)connects and then kept current by its events.
+import { api, call } from "../api/client";
+import { listRecords, quote } from "../api/collections";
+import type {
+  DeletedNotification,
+  Job,
+  JobRecord,
+  NotificationRecord,
+  Qpu,
+  TimeSlotRecord,
+} from "../api/types";
+import { TERMINAL } from "../api/types";
+import { parseTime } from "../lib/format";
+import { listen } from "../lib/realtime";
+import { reloadRecord, session } from "./session";
+import { createStore, useStore } from "./store";
+
+export const JOBS = "quantum_jobs";
+export const NOTIFICATIONS = "notifications";
+export const TIME_SLOTS = "time_slots";
+const ACTIVE_LIMIT = 500;
+
+// -- QPUs ---------------------------------------------------------------------------------
+
+export const qpus = createStore<Map<string, Qpu>>(new Map());
+export const qpusLoaded = createStore(false);
+
+export async function loadQpus(): Promise<void> {
+  const list = await call(api.GET("/api/qpus", {}));
+  qpus.set(new Map(list.map((q) => [q.id, q])));
+  qpusLoaded.set(true);
+}
+
+export function upsertQpu(qpu: Qpu): void {
+  qpus.set((prev) => new Map(prev).set(qpu.id, qpu));
+}
+
+export function removeQpu(id: string): void {
+  qpus.set((prev) => {
+    const next = new Map(prev);
+    next.delete(id);
+    return next;
+  });
+}
+
+export function useQpus(): Qpu[] {
+  const map = useStore(qpus);
+  return [...map.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function qpuName(id: string): string {
+  return qpus.get().get(id)?.name ?? (id ? id : "—");
+}
+
+// -- active jobs (queue metric) -----------------------------------------------------------
+
+/** Status of each of the caller's pending or running jobs, by id. */
+export const activeJobs = createStore<Map<string, Job["status"]>>(new Map());
+/** Totals when there are more active jobs than we track one by one. */
+export const activeOverflow = createStore<{ pending: number; running: number } | null>(null);
+
+async function activeOf(status: "pending" | "running") {
+  return listRecords<JobRecord>(JOBS, {
+    filter: `status=${quote(status)}`,
+    sort: "-created",
+    perPage: ACTIVE_LIMIT,
+  });
+}
+
+export async function loadActiveJobs(): Promise<void> {
+  const [pending, running] = await Promise.all([activeOf("pending"), activeOf("running")]);
+  const map = new Map<string, Job["status"]>();
+  for (const job of [...pending.items, ...running.items]) map.set(job.id, job.status);
+  activeJobs.set(map);
+  const overflow = pending.totalItems > ACTIVE_LIMIT || running.totalItems > ACTIVE_LIMIT;
+  activeOverflow.set(overflow ? { pending: pending.totalItems, running: running.totalItems } : null);
+}
+
+function trackJob(job: Job): void {
+  activeJobs.set((prev) => {
+    const known = prev.get(job.id);
+    if (TERMINAL.has(job.status) ? known === undefined : known === job.status) return prev;
+    const next = new Map(prev);
+    if (TERMINAL.has(job.status)) next.delete(job.id);
+    else next.set(job.id, job.status);
+    return next;
+  });
+}
+
+export function useQueueCounts(): { pending: number; running: number } {
+  const map = useStore(activeJobs);
+  const overflow = useStore(activeOverflow);
+  if (overflow) return overflow;
+  let pending = 0;
+  let running = 0;
+  for (const status of map.values()) {
+    if (status === "pending") pending += 1;
+    else if (status === "running") running += 1;
+  }
+  return { pending, running };
+}
+
+// -- notifications --------------------------------------------------------------------------
+
+export const notifications = createStore<NotificationRecord[]>([]);
+
+/** Whether the signed-in user should see `note` in the bell now. */
+export function visibleToMe(note: NotificationRecord, now: number = Date.now()): boolean {
+  const me = session.get();
+  if (!me || note.dismissed) return false;
+  // Administrators list every notification; users only receive what is meant for them.
+  if (me.admin && note.target_users.length > 0 && !note.target_users.includes(me.record.id)) {
+    return false;
+  }
+  const start = parseTime(note.start_time);
+  const end = parseTime(note.end_time);
+  return (!start || start.getTime() <= now) && (!end || end.getTime() > now);
+}
+
+export async function loadNotifications(): Promise<void> {
+  const page = await listRecords<NotificationRecord>(NOTIFICATIONS, {
+    sort: "-created",
+    perPage: 200,
+  });
+  notifications.set(page.items);
+}
+
+function applyNotification(note: NotificationRecord | DeletedNotification): void {
+  notifications.set((prev) => {
+    const rest = prev.filter((n) => n.id !== note.id);
+    if ("deleted" in note) return rest;
+    return [note, ...rest].sort((a, b) => b.created.localeCompare(a.created));
+  });
+}
+
+export function markDismissed(id: string): void {
+  notifications.set((prev) => prev.map((n) => (n.id === id ? { ...n, dismissed: true } : n)));
+}
+
+export function useVisibleNotifications(): NotificationRecord[] {
+  const all = useStore(notifications);
+  useStore(session);
+  return all.filter((n) => visibleToMe(n));
+}
+
+// -- bookings --------------------------------------------------------------------------------
+
+/** Bookings that have not ended yet, soonest first (the "Next Booking" card). */
+export const upcomingSlots = createStore<TimeSlotRecord[]>([]);
+
+export async function loadUpcomingSlots(): Promise<void> {
+  const page = await listRecords<TimeSlotRecord>(TIME_SLOTS, {
+    filter: "end_time > @now",
+    sort: "start_time",
+    perPage: 50,
+    expand: "booked_by",
+  });
+  upcomingSlots.set(page.items);
+}
+
+// -- wiring ------------------------------------------------------------------------------------
+
+/** Reload everything after the feed (re)connects; keep slices current from its events. */
+export function startLiveData(onError: (error: unknown) => void): () => void {
+  let balanceTimer: number | undefined;
+  let recountTimer: number | undefined;
+  const sync = () => {
+    const loads = [loadQpus(), loadActiveJobs(), loadNotifications(), loadUpcomingSlots()];
+    for (const load of loads) load.catch(onError);
+  };
+  return listen({
+    onSync: sync,
+    onQpu: upsertQpu,
+    onJob(job) {
+      trackJob(job);
+      if (activeOverflow.get()) {
+        // Too many active jobs to track one by one: recount once the burst settles.
+        window.clearTimeout(recountTimer);
+        recountTimer = window.setTimeout(() => loadActiveJobs().catch(onError), 1000);
+      }
+      if (TERMINAL.has(job.status) && job.user_id === session.get()?.record.id) {
+        // A finished job was charged: re-read the balance once the burst settles.
+        window.clearTimeout(balanceTimer);
+        balanceTimer = window.setTimeout(() => reloadRecord().catch(onError), 300);
+      }
+    },
+    onNotification: applyNotification,
+  });
+}
+
+export function resetData(): void {
+  qpus.set(new Map());
+  qpusLoaded.set(false);
+  activeJobs.set(new Map());
+  activeOverflow.set(null);
+  notifications.set([]);
+  upcomingSlots.set([]);
+}
