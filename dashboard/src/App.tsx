@@ -7,7 +7,7 @@ import { ADMIN_ONLY, normaliseUnknownHash, TITLES, useRoute } from "./lib/router
 import { Alerts } from "./components/Alerts";
 import { reportError } from "./state/alerts";
 import { resetData, startLiveData } from "./state/data";
-import { refreshSessionIfOld, reloadRecord, signInWithOAuth2Code, useSession } from "./state/session";
+import { checkSession, refreshSessionIfOld, signInWithOAuth2Code, useSession } from "./state/session";
 import { Overview } from "./pages/Overview";
 import { Qpus } from "./pages/Qpus";
 import { Drivers } from "./pages/Drivers";
@@ -60,7 +60,7 @@ export function App() {
     }
     const stop = startLiveData((error) => reportError(error));
     // If the stream closes for good, one authenticated call tells whether the session died.
-    connectFeed(token, () => void reloadRecord().catch(() => undefined));
+    connectFeed(token, () => void checkSession().catch(() => undefined));
     refreshSessionIfOld().catch(() => undefined);
     return () => {
       stop();

@@ -1,8 +1,8 @@
 // Result charts as plain SVG (no chart library): a counts histogram and an IQ scatter.
 
-const W = 640;
-const H = 260;
-const PAD = { left: 48, right: 12, top: 12, bottom: 56 };
+const W = 480;
+const H = 220;
+const PAD = { left: 40, right: 8, top: 16, bottom: 48 };
 
 /** Bars per bitstring with a count label; an off-screen table carries the numbers for AT. */
 export function Histogram({ counts, shots }: { counts: [string, number][]; shots: number }) {

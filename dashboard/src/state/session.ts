@@ -142,6 +142,14 @@ export async function reloadRecord(): Promise<void> {
   if (latest?.token === current.token) save({ ...latest, record: { ...latest.record, ...record } });
 }
 
+/** One authenticated call: a dead session (401) signs out through the unauthorized handler. */
+export async function checkSession(): Promise<void> {
+  const current = session.get();
+  if (!current) return;
+  if (current.admin) await call(api.GET("/api/op/version", {}));
+  else await reloadRecord();
+}
+
 export async function authMethods(admin: boolean): Promise<AuthMethods> {
   const data = await call(
     api.GET("/api/collections/{collection}/auth-methods", {
