@@ -103,3 +103,34 @@ test.describe("sign-in", () => {
     await expect(page.getByRole("heading", { level: 1 })).toHaveText("QPU Registry");
   });
 });
+
+test("a dead stored session signs out instead of showing stale data", async ({ page, stack, consoleAllowed }) => {
+  consoleAllowed.push(/status of 401/);
+  await page.goto(`${stack.url}/dashboard/`);
+  await page.evaluate(() =>
+    localStorage.setItem(
+      "qpi_auth",
+      JSON.stringify({ token: "qpi_" + "0".repeat(64), record: { id: "x", email: "gone@example.com", qpu_seconds: 1 }, admin: false }),
+    ),
+  );
+  await page.reload();
+  await expect(page.getByRole("dialog", { name: "Sign in to QPI" })).toBeVisible();
+  expect(await page.evaluate(() => localStorage.getItem("qpi_auth"))).toBeNull();
+});
+
+test("the live feed reconnects after a server restart and keeps pushing", async ({ page, stack, consoleAllowed }) => {
+  test.setTimeout(240_000);
+  consoleAllowed.push(/ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|Failed to load resource|EventSource/);
+  const args = ["--disable-email-password-auth"];
+  const { url } = await control<{ url: string }>(stack, "/servers", { args });
+  const { Rest } = await import("./support/fixtures");
+  const rest = new Rest(url);
+  const admin = await rest.login(stack.admin, true);
+  await openAs(page, { ...stack, url }, admin, "qpus");
+  await control(stack, "/servers/restart", { args });
+  await expect(page.getByTestId("feed-status")).toHaveText("Live", { timeout: 120_000 });
+  const again = await rest.login(stack.admin, true);
+  const name = `after_restart_${Date.now().toString(36)}`;
+  await rest.call("POST", "/api/op/qpus/create", again.token, { name });
+  await expect(page.getByRole("listitem", { name: `QPU ${name}` })).toBeVisible();
+});

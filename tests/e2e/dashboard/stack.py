@@ -9,7 +9,8 @@ API on 127.0.0.1 (free port) so tests can start and stop more real processes:
 * ``POST /drivers/<name>/stop`` sends it SIGTERM and returns at once (the test then watches
   the dashboard); ``.../kill`` SIGKILLs it;
 * ``POST /servers`` ``{"args": [...]}`` returns the URL of another, empty `qpi serve` started
-  with those arguments (started on first request; empty-state and configuration scenarios).
+  with those arguments (started on first request; empty-state and configuration scenarios);
+  ``POST /servers/restart`` ``{"args": [...]}`` restarts that one on the same ports.
 
 SIGTERM (or SIGINT) stops everything. Run from the repository root:
 ``python -m tests.e2e.dashboard.stack --state FILE --root DIR --dashboard-dir DIST``.
@@ -157,6 +158,11 @@ def handler_for(stack: Stack) -> type[BaseHTTPRequestHandler]:
                     self._reply(200, {"name": parts[1]})
                 elif parts == ["servers"]:
                     server = stack.extra_server(tuple(body.get("args", [])))
+                    self._reply(200, {"url": server.http_url})
+                elif parts == ["servers", "restart"]:
+                    server = stack.extra_server(tuple(body.get("args", [])))
+                    server.stop(grace=5)
+                    server.restart()
                     self._reply(200, {"url": server.http_url})
                 else:
                     self._reply(404, {"message": "unknown control route"})
