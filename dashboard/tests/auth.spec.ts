@@ -121,7 +121,8 @@ test("a dead stored session signs out instead of showing stale data", async ({ p
 test("the live feed reconnects after a server restart and keeps pushing", async ({ page, stack, consoleAllowed }) => {
   test.setTimeout(240_000);
   consoleAllowed.push(/ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|Failed to load resource|EventSource/);
-  const args = ["--disable-email-password-auth"];
+  // A server of its own: the restart must not disturb the shared empty one.
+  const args = ["--idle-threshold", "4s"];
   const { url } = await control<{ url: string }>(stack, "/servers", { args });
   const { Rest } = await import("./support/fixtures");
   const rest = new Rest(url);

@@ -120,8 +120,15 @@ for (const viewport of [
   test(`usable at ${viewport.name} size (${viewport.width}×${viewport.height})`, async ({
     page,
     stack,
+    rest,
     adminSession,
   }) => {
+    // Wide content on the way: a booking row (bookings are global, so pick a free far slot).
+    const start = Date.now() + (30 + Math.floor(Math.random() * 300)) * 86_400_000;
+    await rest.call("POST", "/api/collections/time_slots/records", adminSession.token, {
+      start_time: new Date(start).toISOString(),
+      end_time: new Date(start + 3600_000).toISOString(),
+    });
     await page.setViewportSize(viewport);
     await openAs(page, stack, adminSession);
     const nav = page.getByRole("navigation", { name: "Main" });
