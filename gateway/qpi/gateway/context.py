@@ -19,8 +19,6 @@ class Ctx:
     stubs: rpc.Stubs
     config: GatewayConfig
     token: str | None
-    known_emails: dict[str, str] = field(default_factory=dict)
-    """User id → e-mail seen in display fields during this request (for ``expand``)."""
     _me: account_pb2.User | None = field(default=None, repr=False)
 
     @property
