@@ -34,13 +34,16 @@ from qpi.server.rpc.qpu_servicer import QpuServicer
 from qpi.server.rpc.server import build_server
 from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
+from qpi.server.security.passwords import PasswordWork
 from qpi.server.security.pki import PkiMaterial, load_or_create_pki
+from qpi.server.security.throttle import LoginThrottle
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.job_service import JobService
+from qpi.server.services.login_service import LoginService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.qasm import QasmChecker
 from qpi.server.services.qpu_service import QpuService
@@ -88,6 +91,7 @@ class QpiServer:
         self._scheduler: Any = None
         self._socket_dir = ""
         self._qasm: QasmChecker | None = None
+        self._passwords: PasswordWork | None = None
 
     def _load_pki(self) -> PkiMaterial:
         s = self.settings
@@ -162,9 +166,14 @@ class QpiServer:
             self._qasm.max_qubits,
         )
         telemetry = TelemetryService(db, clock, s.events_retention)
+        auth = AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth)
+        self._passwords = passwords = PasswordWork()
+        throttle = LoginThrottle(s.login_limit_per_account, s.login_limit_per_address)
         return {
-            "auth": AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth),
-            "accounts": AccountService(db, clock, s.allow_signup),
+            "auth": auth,
+            "logins": LoginService(db, auth, throttle, passwords),
+            "passwords": passwords,
+            "accounts": AccountService(db, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
             "telemetry": telemetry,
@@ -194,7 +203,9 @@ class QpiServer:
             "job": JobServicer(db, auth, sv["jobs"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
             "booking": BookingServicer(db, auth, sv["bookings"]),
-            "account": AccountServicer(db, auth, sv["auth"], sv["accounts"]),
+            "account": AccountServicer(
+                db, auth, sv["auth"], sv["accounts"], sv["logins"], sv["passwords"]
+            ),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
             "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
@@ -310,6 +321,8 @@ class QpiServer:
             self._db.close()
         if self._qasm is not None:
             self._qasm.close()
+        if self._passwords is not None:
+            self._passwords.close()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 

@@ -30,6 +30,7 @@ import yaml
 
 from qpi.server import settings as settings_module
 from qpi.server.durations import format_duration, parse_duration
+from qpi.server.security.throttle import parse_limit
 from qpi.server.settings import ServerSettings
 
 __all__ = [
@@ -72,6 +73,9 @@ _POSITIVE_DURATIONS = frozenset(
         "events_prune_interval",
     }
 )
+
+# Rate limits in the `limits` library's notation ("10 per 15 minutes").
+_RATE_FIELDS = frozenset({"login_limit_per_account", "login_limit_per_address"})
 
 _COLLECTION_FIELDS = (
     "qpus_collection",
@@ -351,6 +355,11 @@ def _check_field(opt: OptionInfo, value: _Value, parsed: object) -> object:
             raise _error(opt, value, "must be a non-empty identifier (letters, digits, _)")
     elif name == "oauth2_providers":
         _check_oauth2(opt, value, typing.cast(str, parsed))
+    elif name in _RATE_FIELDS:
+        try:
+            parse_limit(typing.cast(str, parsed))
+        except ValueError:
+            raise _error(opt, value, "expected a rate such as `10 per 15 minutes`") from None
     elif name == "database_url":
         url = typing.cast(str, parsed)
         if url and not _URL_SCHEME.match(url):

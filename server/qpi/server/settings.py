@@ -78,6 +78,11 @@ class ServerSettings:
     """Allow anyone to create a user account (with a zero balance)."""
     session_ttl: float = 7 * 24 * 3600.0
     """Lifetime of login session tokens, in seconds."""
+    login_limit_per_account: str = "10 per 15 minutes"
+    """Failed logins allowed per account (moving window, e.g. `10 per 15 minutes`); further
+    attempts get 429/RESOURCE_EXHAUSTED with a retry time. Empty disables."""
+    login_limit_per_address: str = "30 per minute"
+    """Failed logins allowed per client address (same notation); empty disables."""
     max_shots: int = 100_000
     """Largest accepted shots value per circuit."""
     max_circuits: int = 1_000

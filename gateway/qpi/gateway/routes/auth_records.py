@@ -44,8 +44,8 @@ async def auth_with_password(collection: str, body: PasswordAuth, ctx: CtxDep) -
             ),
         )
     except errors.ApiError as exc:
-        if exc.status >= 500:
-            raise
+        if exc.status >= 500 or exc.status == 429:
+            raise  # outages, and throttling with its Retry-After, are not bad credentials
         raise errors.ApiError(400, "Failed to authenticate.") from exc
     return JSONResponse({"token": resp.token, "record": _record(collection, resp.user)})
 
