@@ -18,6 +18,9 @@ import uvicorn
 
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
+from qpi.server.config import parse_shot_seconds
+from qpi.server.domain.accounting import ShotTimes
+from qpi.server.domain.bookings import BookingPolicy
 from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
@@ -164,6 +167,8 @@ class QpiServer:
             s.job_timeout,
             s.max_result_bytes,
             self._qasm.max_qubits,
+            ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
+            s.max_pending_per_user,
         )
         telemetry = TelemetryService(db, clock, s.events_retention)
         auth = AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth)
@@ -177,7 +182,12 @@ class QpiServer:
             "qpus": qpus,
             "jobs": jobs,
             "telemetry": telemetry,
-            "bookings": BookingService(db, clock, events),
+            "bookings": BookingService(
+                db,
+                clock,
+                events,
+                BookingPolicy(s.booking_max_length, s.booking_max_horizon, s.booking_max_weekly),
+            ),
             "notifications": NotificationService(db, clock, events),
             "hub": DriverHub(
                 db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
