@@ -36,8 +36,7 @@ class ShotTimes:
 def total_shots(circuits: Sequence[CircuitSpec], job_shots: int) -> int:
     """Shots a job executes: per circuit, its shots (or the job's) times its parameter sets."""
     return sum(
-        (circuit.shots or job_shots) * max(len(circuit.parameter_values), 1)
-        for circuit in circuits
+        (circuit.shots or job_shots) * max(len(circuit.parameter_values), 1) for circuit in circuits
     )
 
 
