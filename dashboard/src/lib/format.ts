@@ -7,6 +7,11 @@ export function parseTime(value: string | null | undefined): Date | null {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
+/** Milliseconds since the epoch for ordering (0 when empty): robust to either date format. */
+export function timeValue(value: string | null | undefined): number {
+  return parseTime(value)?.getTime() ?? 0;
+}
+
 /** "2026-01-01 10:00:00" in the browser's time zone, or "—". */
 export function formatTime(value: string | null | undefined): string {
   const date = parseTime(value);

@@ -11,7 +11,7 @@ import type {
   TimeSlotRecord,
 } from "../api/types";
 import { TERMINAL } from "../api/types";
-import { parseTime } from "../lib/format";
+import { parseTime, timeValue } from "../lib/format";
 import { listen } from "../lib/realtime";
 import { reloadRecord, session } from "./session";
 import { createStore, useStore } from "./store";
@@ -130,7 +130,7 @@ function applyNotification(note: NotificationRecord | DeletedNotification): void
   notifications.set((prev) => {
     const rest = prev.filter((n) => n.id !== note.id);
     if ("deleted" in note) return rest;
-    return [note, ...rest].sort((a, b) => b.created.localeCompare(a.created));
+    return [note, ...rest].sort((a, b) => timeValue(b.created) - timeValue(a.created));
   });
 }
 

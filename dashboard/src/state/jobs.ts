@@ -3,6 +3,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, call } from "../api/client";
 import { listRecords, quote, viewRecord } from "../api/collections";
 import type { Job, JobRecord, Page } from "../api/types";
+import { timeValue } from "../lib/format";
 import { listen } from "../lib/realtime";
 import { JOBS } from "./data";
 
@@ -24,7 +25,7 @@ export function applyJobEvent(page: Page<JobRecord>, job: Job, query: JobPageQue
   // A job we have not seen: new ones appear on the first page when they match the filter.
   const matches = !query.status || job.status === query.status;
   const newest = page.items[0];
-  const isNew = !newest || job.created >= newest.created;
+  const isNew = !newest || timeValue(job.created) >= timeValue(newest.created);
   if (query.page !== 1 || !matches || !isNew) return page;
   const items = [job as JobRecord, ...page.items].slice(0, query.perPage);
   const totalItems = page.totalItems + 1;
@@ -74,7 +75,7 @@ export function useLiveJob(id: string) {
     let live = true;
     const load = () =>
       viewRecord<JobRecord>(JOBS, id)
-        .then((record) => live && setJob((prev) => (prev && prev.updated > record.updated ? prev : record)))
+        .then((record) => live && setJob((prev) => (prev && timeValue(prev.updated) > timeValue(record.updated) ? prev : record)))
         .catch((e: unknown) => live && setError(e));
     void load();
     const stop = listen({
