@@ -139,8 +139,9 @@ class NngServer:
         try:
             wait_until(online, timeout, f"QPU {reg.qpu_name} online", step=0.3)
         except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n--- driver ---\n{driver.log()}\n--- server ---\n"
-                               f"{self.process.log()}") from None
+            raise TimeoutError(
+                f"{exc}\n--- driver ---\n{driver.log()}\n--- server ---\n{self.process.log()}"
+            ) from None
 
     def user_token(self, email: str, qpu_seconds: float = 3600.0) -> str:
         return self.process.create_user(email, qpu_seconds)

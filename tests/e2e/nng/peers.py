@@ -63,7 +63,11 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _works(bin_dir: Path, version: str) -> bool:
     probe = subprocess.run(
-        [str(bin_dir / "python"), "-c", "import importlib.metadata as m; print(m.version('qpi-driver'))"],
+        [
+            str(bin_dir / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('qpi-driver'))",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -210,7 +214,7 @@ class PublishedDriver:
         return self.proc.wait(timeout)
 
     def wait_for_log(self, text: str, timeout: float) -> None:
-        wait_until(lambda: text in self.log(), timeout, f"{text!r} in the driver log")
+        wait_until(lambda: text in self.full_log(), timeout, f"{text!r} in the driver log")
 
     def interrupt(self, timeout: float = 15.0) -> int | None:
         """SIGINT (graceful; SIGTERM would orphan the worker), then SIGKILL the group."""
@@ -236,8 +240,12 @@ class PublishedDriver:
             self._log = None
         return self.proc.returncode
 
-    def log(self) -> str:
+    def full_log(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")[-6000:]
+            return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def log(self) -> str:
+        """The end of the log, for failure messages."""
+        return self.full_log()[-6000:]
