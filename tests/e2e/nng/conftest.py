@@ -192,4 +192,5 @@ def assert_bell_counts(counts: dict[str, int], shots: int) -> None:
     """A Bell pair: all shots counted, only 00 and 11 observed."""
     assert sum(counts.values()) == shots, counts
     assert {k for k, v in counts.items() if v} <= {"00", "11"}, counts
-    assert counts.get("00", 0) > 0 and counts.get("11", 0) > 0, counts
+    assert counts.get("00", 0) > 0, counts
+    assert counts.get("11", 0) > 0, counts

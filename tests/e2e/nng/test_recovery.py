@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.nng.conftest import PORT_BLOCK, NngServer, Registered, assert_bell_counts
+from tests.e2e.nng.conftest import PORT_BLOCK, NngServer, Registered
 from tests.e2e.nng.peers import PublishedDriver, listening
 from tests.support.processes import wait_until
 
@@ -182,7 +182,8 @@ def test_cancelled_job_keeps_the_driver_busy_until_it_ends(
     # The daemon ran the cancelled job to its end before it ever saw the next one.
     assert log.index(f"completed job {long_id}") < log.index(f"executing job {follow_up}")
     cancelled = client.get_job(long_id)
-    assert cancelled.state == "cancelled" and cancelled.result is None
+    assert cancelled.state == "cancelled"
+    assert cancelled.result is None
     assert f"finished cancelled job {long_id}; result discarded" in (
         server.process.log_path.read_text()
     )
