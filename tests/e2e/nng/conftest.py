@@ -46,7 +46,7 @@ class Registered:
 class NngServer:
     """A `qpi serve` process with its own NNG port range, driven over REST and the SDK."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.root = root
         self.port_start = free_port_block(PORT_BLOCK)
         self.process = ServeProcess(
@@ -54,6 +54,7 @@ class NngServer:
             extra_args=(
                 "--port-range-start", str(self.port_start),
                 "--port-range-end", str(self.port_start + PORT_BLOCK),
+                *extra_args,
             ),
         )  # fmt: skip
         self.http = httpx.Client(timeout=30)
