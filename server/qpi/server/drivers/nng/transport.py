@@ -83,6 +83,8 @@ class NngTransport:
         d = self._deps
         for ports in await d.db.run(d.ports.enabled_assignments):
             async with self._lock(ports.driver_id):
+                if ports.driver_id in self._channels:  # its daemon's handshake came first
+                    continue
                 channel = NngChannel(ports, d, self._config, self._tls)
                 try:
                     channel.start()
@@ -120,6 +122,11 @@ class NngTransport:
             )
         wire = wire if wire in WIRES else WIRES[0]
         async with self._lock(driver.driver_id):
+            # Before the old connection is dropped, so a redialling old process cannot be
+            # handed a job that this requeue would then take away again.
+            requeued = await d.db.run(d.jobs.requeue_driver, driver.driver_id)
+            if requeued:
+                logger.info("[NNG] driver %s restarted; requeued %s", driver.driver_id, requeued)
             channel = self._channels.get(driver.driver_id)
             if channel is not None and channel.listening:
                 ports = await d.db.run(
@@ -134,9 +141,6 @@ class NngTransport:
             else:
                 channel = await self._start_channel(driver.driver_id, wire)
             channel.host, channel.version = host[:255], version[:100]
-            requeued = await d.db.run(d.jobs.requeue_driver, driver.driver_id)
-            if requeued:
-                logger.info("[NNG] driver %s restarted; requeued %s", driver.driver_id, requeued)
         return OpenedChannel(
             driver.driver_id,
             driver.name,
