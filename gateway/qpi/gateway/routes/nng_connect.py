@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from qpi.gateway import rpc
+from qpi.gateway import errors, rpc
 from qpi.gateway.context import CtxDep
 from qpi.gateway.models import ERROR_RESPONSES
 from qpi.v1 import nng_service_pb2 as pb
@@ -78,7 +78,11 @@ class LegacyQpuConnectedOut(BaseModel):
 async def _open(
     ctx: CtxDep, request: Request, token: str, host: str, version: str, wire: int
 ) -> pb.OpenNngChannelResponse:
-    # The token travels in the body; the service reads it as call credentials.
+    # The token travels in the body; the service reads it as call credentials, and call
+    # metadata only carries printable ASCII.
+    token = token.strip()
+    if not (token.isascii() and token.isprintable()):
+        raise errors.ApiError(401, "Invalid access token.")
     seen_from = request.client.host if request.client else ""
     response: pb.OpenNngChannelResponse = await rpc.call(
         ctx.stubs.nng.OpenNngChannel,
@@ -87,7 +91,7 @@ async def _open(
             version=version,
             wire=pb.OpenNngChannelRequest.Wire.ValueType(wire),
         ),
-        rpc.bearer_metadata(token.strip()),
+        rpc.bearer_metadata(token),
     )
     return response
 
