@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.nng.peers import PublishedDriver, free_port_block, install_published_driver
+from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
 from tests.support.processes import ADMIN_EMAIL, ADMIN_PASSWORD, ServeProcess, wait_until
 
 BELL = (
@@ -49,8 +50,12 @@ class NngServer:
     def __init__(self, root: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.root = root
         self.port_start = free_port_block(PORT_BLOCK)
+        # QPI_TEST_DATABASE=postgres: the server runs on its own fresh PostgreSQL database.
+        postgres = selected_database_kind() == "postgres"
+        self.database_url = fresh_postgres_url() if postgres else ""
         self.process = ServeProcess(
             root,
+            database_url=self.database_url,
             extra_args=(
                 "--port-range-start", str(self.port_start),
                 "--port-range-end", str(self.port_start + PORT_BLOCK),
@@ -78,6 +83,8 @@ class NngServer:
             driver.interrupt(timeout=10)
         self.process.stop()
         self.http.close()
+        if self.database_url:
+            drop_postgres(self.database_url)
 
     def admin(self) -> dict[str, str]:
         if not self._admin_token:

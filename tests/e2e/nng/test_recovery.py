@@ -61,9 +61,9 @@ def _sigkill(server: NngServer) -> None:
 
 
 def test_killed_driver_returns_its_job_to_pending_and_it_completes_once(
-    nng_server: NngServer, published_042: Path
+    shared_server: NngServer, published_042: Path
 ) -> None:
-    server = nng_server
+    server = shared_server
     reg = server.register("nng-crash", num_qubits=8)
     token = server.user_token("crash@example.com")
     driver = server.driver(published_042, "0.4.2", reg).start()
@@ -159,11 +159,11 @@ def test_stale_lease_of_a_vanished_driver_returns_to_pending(
 
 
 def test_cancelled_job_keeps_the_driver_busy_until_it_ends(
-    nng_server: NngServer, published_042: Path
+    shared_server: NngServer, published_042: Path
 ) -> None:
     """No cancel message exists: the job is cancelled at once, the daemon finishes it, its
     result is discarded, and the next job is dispatched only then (never two in flight)."""
-    server = nng_server
+    server = shared_server
     reg = server.register("nng-cancel", num_qubits=8)
     token = server.user_token("cancel@example.com")
     driver = server.driver(published_042, "0.4.2", reg).start()
