@@ -74,7 +74,8 @@ def test_killed_driver_returns_its_job_to_pending_and_it_completes_once(
     driver.kill()  # daemon and worker, as a crash would
     client = server.process.user(token)
     wait_until(lambda: client.get_job(job_id).state == "pending", 30, "job back to pending")
-    assert server.qpu(reg.qpu_id)["status"] == "offline"
+    # The hub requeues first, then marks the driver and its QPU offline.
+    wait_until(lambda: server.qpu(reg.qpu_id)["status"] == "offline", 30, "QPU offline")
 
     again = server.driver(published_042, "0.4.2", reg, name="nng_crash_again").start()
     done = client.wait(job_id, timeout=180)
