@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,40 @@ def test_cryostat_readings_are_stored_within_the_rate_limit(
     assert event["ts"].startswith("2026-11-24 00:41:04")
     # A monitor never receives jobs, and does not make its QPU accept them.
     assert server.qpu(reg.qpu_id)["status"] == "offline"
+
+
+def test_booking_priority_decides_what_the_driver_gets_next(
+    limited_server: NngServer, peer_factory: Any
+) -> None:
+    """The NNG driver sits behind the same scheduler: the booker's later job goes first."""
+    server = limited_server
+    reg = server.register("booked")
+    peer = peer_factory(reg)
+    alice = server.user_token("alice@example.com")
+    bob = server.user_token("bob@example.com")
+    bob_id = server.http.get(
+        f"{server.url}/api/collections/users/records", headers={"X-API-Token": bob}
+    ).json()["items"][0]["id"]
+    busy = server.submit_rest(alice, BELL, reg.qpu_id, shots=10)
+    assert peer.receive()["payload"]["job_id"] == busy  # the driver's only slot is taken
+    now = datetime.now(UTC)
+    slot = server.post(
+        "/api/collections/time_slots/records",
+        {
+            "start_time": _pb_time(now - timedelta(minutes=1)),
+            "end_time": _pb_time(now + timedelta(minutes=10)),
+            "booked_by": bob_id,
+            "qpu": reg.qpu_id,
+        },
+    )
+    assert slot.status_code == 200, slot.text
+    alice_job = server.submit_rest(alice, BELL, reg.qpu_id, shots=10)
+    bob_job = server.submit_rest(bob, BELL, reg.qpu_id, shots=10)
+    peer.send({"type": "JobResult", "payload": {"job_id": busy, "results": _counts_result(10)}})
+    assert peer.receive()["payload"]["job_id"] == bob_job
+    peer.send({"type": "JobResult", "payload": {"job_id": bob_job, "results": _counts_result(10)}})
+    assert peer.receive(timeout_ms=60_000)["payload"]["job_id"] == alice_job
+
+
+def _pb_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
