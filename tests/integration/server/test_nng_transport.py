@@ -17,6 +17,7 @@ from qpi.v1 import nng_service_pb2 as pb
 from qpi.v1 import nng_service_pb2_grpc, qpu_pb2, qpu_service_pb2, qpu_service_pb2_grpc
 from tests.e2e.nng.peers import free_port_block
 from tests.support.harness import ServerHarness, drop_postgres, make_settings
+from tests.support.processes import wait_until
 
 
 @pytest.fixture
@@ -103,3 +104,26 @@ def test_renewed_certificate_is_served_on_the_same_ports(harness: ServerHarness)
     asyncio.run_coroutine_threadsafe(server.nng.reload_tls(_nng_tls(fresh)), h._loop).result(30)
     for port in (opened.nng_in_port, opened.nng_out_port):
         assert _presented_leaf(port, h.ca_pem) == _der(fresh.cert_pem)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_deleting_the_qpu_closes_its_drivers_listeners(harness: ServerHarness) -> None:
+    h = harness
+    qpu_id, token = h.register_qpu("nng-deleted")
+    opened = _open(h, token)
+    assert _listening(opened.nng_in_port)
+    qpus = qpu_service_pb2_grpc.QpuServiceStub(h.channel())
+    qpus.DeleteQpu(qpu_service_pb2.DeleteQpuRequest(id=qpu_id), metadata=h.auth(h.admin_token))
+    wait_until(
+        lambda: not _listening(opened.nng_in_port) and not _listening(opened.nng_out_port),
+        15,
+        "listeners closed",
+    )
+    with pytest.raises(grpc.RpcError) as gone:
+        _open(h, token)
+    assert gone.value.code() == grpc.StatusCode.UNAUTHENTICATED

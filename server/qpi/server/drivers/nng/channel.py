@@ -77,6 +77,7 @@ class NngChannel:
         self.ports = ports
         self.host = ""
         self.version = ""
+        self.qpu_id = ""
         self._deps = deps
         self._config = config
         self._tls = tls
@@ -191,6 +192,7 @@ class NngChannel:
             if self._pair is not None:
                 self._pair.close_pipe(pipe_id)
             return
+        self.qpu_id = driver.qpu_id
         identity = DriverIdentity(
             driver.driver_id, driver.qpu_id, driver.name, driver.kind, driver.enabled
         )
@@ -268,16 +270,18 @@ class NngChannel:
             command.payload,
             self._deps.clock.now(),
         )
-        try:
-            if pair is None:
-                raise pynng.Closed
-            await asyncio.wait_for(pair.send(data), _SEND_TIMEOUT)
-        except (TimeoutError, pynng.NNGException) as exc:
+        failure = "listeners closed" if pair is None else ""
+        if pair is not None:
+            try:
+                await asyncio.wait_for(pair.send(data), _SEND_TIMEOUT)
+            except (TimeoutError, pynng.NNGException) as exc:
+                failure = type(exc).__name__
+        if failure:
             logger.warning(
                 "[NNG] driver %s: dispatch of job %s failed (%s); back to the queue",
                 self.driver_id,
                 command.job_id,
-                type(exc).__name__,
+                failure,
             )
             await self._deps.hub.release(session, command.job_id, command.attempt)
             return

@@ -141,6 +141,7 @@ class NngTransport:
             else:
                 channel = await self._start_channel(driver.driver_id, wire)
             channel.host, channel.version = host[:255], version[:100]
+            channel.qpu_id = driver.qpu_id
         return OpenedChannel(
             driver.driver_id,
             driver.name,
@@ -219,23 +220,27 @@ class NngTransport:
                     self._channels.pop(driver_id, None)
 
     async def watch(self, events: EventBus) -> None:
-        """Closes the listeners of drivers that were disabled or deleted."""
+        """Closes the listeners of drivers that were disabled or deleted (or lost their QPU)."""
         async with events.subscribe() as queue:
             while True:
                 event = await queue.get()
-                if event.topic != "driver":
+                if event.topic == "driver":
+                    affected = [str(event.payload)]
+                elif event.topic == "qpu":  # a deleted QPU takes its drivers with it
+                    affected = [d for d, c in self._channels.items() if c.qpu_id == event.payload]
+                else:
                     continue
-                driver_id = str(event.payload)
-                if driver_id not in self._channels:
-                    continue
-                try:
-                    driver = await self._deps.db.run(self._deps.ports.driver, driver_id)
-                    if driver is None or not driver.enabled:
-                        await self.close_driver(
-                            driver_id, "deleted" if driver is None else "disabled"
-                        )
-                except Exception:
-                    logger.exception("[NNG] handling driver change %s failed", driver_id)
+                for driver_id in affected:
+                    if driver_id in self._channels:
+                        await self._recheck(driver_id)
+
+    async def _recheck(self, driver_id: str) -> None:
+        try:
+            driver = await self._deps.db.run(self._deps.ports.driver, driver_id)
+            if driver is None or not driver.enabled:
+                await self.close_driver(driver_id, "deleted" if driver is None else "disabled")
+        except Exception:
+            logger.exception("[NNG] handling a change of driver %s failed", driver_id)
 
     async def stop(self) -> None:
         """Closes every listener (server shutdown)."""
