@@ -1,7 +1,7 @@
 """NNG compatibility port allocations in their own table
 
-Revision ID: 0004_nng_ports
-Revises: 0003_jobs_created_index
+Revision ID: 0005_nng_ports
+Revises: 0004_job_reservations
 Create Date: 2026-11-25 09:00:00
 
 The unused `drivers.nng_in_port` / `drivers.nng_out_port` columns could not stop an
@@ -17,8 +17,8 @@ from alembic import op
 
 import qpi.server.store.types
 
-revision: str = "0004_nng_ports"
-down_revision: str | None = "0003_jobs_created_index"
+revision: str = "0005_nng_ports"
+down_revision: str | None = "0004_job_reservations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
