@@ -220,6 +220,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/op/drivers/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connect Driver
+         * @description Handshake of an NNG driver: its listener ports, opened before this answer.
+         */
+        post: operations["connect_driver_api_op_drivers_connect_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/op/drivers/create": {
         parameters: {
             query?: never;
@@ -274,6 +294,26 @@ export interface paths {
          * @description Enable or disable a QPU given its id or name; a disabled QPU receives no jobs.
          */
         post: operations["toggle_qpu_api_op_qpu_toggle_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/op/qpus/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connect Legacy Qpu
+         * @description Legacy handshake (drivers 0.0.x): bare JSON messages instead of envelopes.
+         */
+        post: operations["connect_legacy_qpu_api_op_qpus_connect_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -507,6 +547,91 @@ export interface components {
             shots?: number | null;
         };
         /**
+         * DriverConnect
+         * @description Body of `POST /api/op/drivers/connect`.
+         */
+        DriverConnect: {
+            /**
+             * Host
+             * @description Host the driver runs on.
+             * @default
+             */
+            host: string;
+            /**
+             * Name
+             * @description Sent by 0.1 drivers; the registered name is kept.
+             * @default
+             */
+            name: string;
+            /**
+             * Token
+             * @description The driver's access token.
+             * @default
+             */
+            token: string;
+            /**
+             * Version
+             * @description Driver software version.
+             * @default
+             */
+            version: string;
+        };
+        /**
+         * DriverConnectedOut
+         * @description Response of `POST /api/op/drivers/connect`.
+         */
+        DriverConnectedOut: {
+            /**
+             * Auth Token
+             * @description Echo of the token, as the original server answered.
+             */
+            auth_token: string;
+            /**
+             * Ca Fingerprint
+             * @description Same as tls_hash.
+             */
+            ca_fingerprint: string;
+            /** Driver Id */
+            driver_id: string;
+            /**
+             * Name
+             * @description The driver's registered name (0.4 drivers use it).
+             */
+            name: string;
+            /**
+             * Nng Host
+             * @description Host to dial; the server certificate names it.
+             */
+            nng_host: string;
+            /**
+             * Nng In Port
+             * @description Server PUSH listener: jobs to the driver.
+             */
+            nng_in_port: number;
+            /**
+             * Nng Out Port
+             * @description Server PULL listener: results from the driver.
+             */
+            nng_out_port: number;
+            /**
+             * Qpu
+             * @description Id of the QPU the driver serves.
+             */
+            qpu: string;
+            /**
+             * Status
+             * @description Always "success".
+             */
+            status: string;
+            /**
+             * Tls Hash
+             * @description SHA-256 of the CA certificate (DER), lowercase hex.
+             */
+            tls_hash: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * DriverCreate
          * @description Body of ``POST /api/op/drivers/create``.
          */
@@ -682,6 +807,69 @@ export interface components {
             updated: string;
             /** User Id */
             user_id: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * LegacyQpuConnect
+         * @description Body of the legacy `POST /api/op/qpus/connect`.
+         */
+        LegacyQpuConnect: {
+            /**
+             * Access Token
+             * @description The driver's token.
+             * @default
+             */
+            access_token: string;
+            /**
+             * Device Config
+             * @description Accepted and ignored.
+             */
+            device_config?: unknown;
+            /**
+             * Executor Type
+             * @description Accepted and ignored.
+             */
+            executor_type?: string | null;
+            /**
+             * Name
+             * @description Accepted and ignored.
+             * @default
+             */
+            name: string;
+        };
+        /**
+         * LegacyQpuConnectedOut
+         * @description Response of the legacy `POST /api/op/qpus/connect`.
+         */
+        LegacyQpuConnectedOut: {
+            /**
+             * Auth Token
+             * @description Echo of the token, as the original server answered.
+             */
+            auth_token: string;
+            /**
+             * Nng Command Port
+             * @description Server PUSH listener: jobs to the driver.
+             */
+            nng_command_port: number;
+            /** Nng Host */
+            nng_host: string;
+            /**
+             * Nng Result Port
+             * @description Server PULL listener: results from the driver.
+             */
+            nng_result_port: number;
+            /**
+             * Status
+             * @description Always "success".
+             */
+            status: string;
+            /**
+             * Tls Hash
+             * @description SHA-256 of the CA certificate (DER), lowercase hex.
+             */
+            tls_hash: string;
         } & {
             [key: string]: unknown;
         };
@@ -2179,6 +2367,93 @@ export interface operations {
             };
         };
     };
+    connect_driver_api_op_drivers_connect_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DriverConnect"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriverConnectedOut"];
+                };
+            };
+            /** @description Error envelope. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     create_driver_route_api_op_drivers_create_post: {
         parameters: {
             query?: never;
@@ -2373,6 +2648,93 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QpuToggledOut"];
+                };
+            };
+            /** @description Error envelope. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Error envelope. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    connect_legacy_qpu_api_op_qpus_connect_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LegacyQpuConnect"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LegacyQpuConnectedOut"];
                 };
             };
             /** @description Error envelope. */
