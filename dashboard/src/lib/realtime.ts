@@ -92,6 +92,30 @@ export function listen(listener: FeedListener): () => void {
   return () => listeners.delete(listener);
 }
 
+export type FeedEvent =
+  | { job: Job }
+  | { qpu: Qpu }
+  | { notification: NotificationRecord | DeletedNotification };
+
+/**
+ * Runs `load` (a read of current state) and returns its result with the events that arrived
+ * while it ran. A read answered before a change but delivered after its event would otherwise
+ * overwrite newer state; callers replay these events, in order, on top of what they read.
+ */
+export async function loadWithEvents<T>(load: () => Promise<T>): Promise<[T, FeedEvent[]]> {
+  const missed: FeedEvent[] = [];
+  const stop = listen({
+    onJob: (job) => missed.push({ job }),
+    onQpu: (qpu) => missed.push({ qpu }),
+    onNotification: (notification) => missed.push({ notification }),
+  });
+  try {
+    return [await load(), missed];
+  } finally {
+    stop();
+  }
+}
+
 export function useFeedStatus(): FeedStatus {
   return useStore(feedStatus);
 }

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
 import { createRecord, deleteRecord } from "../api/collections";
 import type { TimeSlotRecord } from "../api/types";
@@ -16,6 +16,9 @@ export function Bookings() {
   const slots = useStore(upcomingSlots);
   const [booking, setBooking] = useState(false);
   const [cancelling, setCancelling] = useState<TimeSlotRecord | null>(null);
+  useEffect(() => {
+    loadUpcomingSlots().catch((error: unknown) => reportError(error, "Could not load bookings"));
+  }, []);
 
   const cancel = async () => {
     if (!cancelling) return;

@@ -4,7 +4,15 @@ import { NotificationItem } from "../components/NotificationBell";
 import { Card, EmptyState, StatusBadge } from "../components/widgets";
 import { formatBalance, formatTime, parseTime, shortId } from "../lib/format";
 import { hrefOf } from "../lib/router";
-import { qpuName, upcomingSlots, useQpus, useQueueCounts, useVisibleNotifications } from "../state/data";
+import { reportError } from "../state/alerts";
+import {
+  loadUpcomingSlots,
+  qpuName,
+  upcomingSlots,
+  useQpus,
+  useQueueCounts,
+  useVisibleNotifications,
+} from "../state/data";
 import { useLiveJobPage } from "../state/jobs";
 import { useSession } from "../state/session";
 import { useStore } from "../state/store";
@@ -19,9 +27,13 @@ function Metric({ label, value, detail, href }: { label: string; value: string; 
   );
 }
 
-/** The earliest booking that has not ended; re-evaluated when that one ends. */
+/** The earliest booking that has not ended; re-evaluated when that one ends. Bookings are not
+ * on the live feed, so they are read again whenever the overview is shown. */
 function useNextSlot() {
   const slots = useStore(upcomingSlots);
+  useEffect(() => {
+    loadUpcomingSlots().catch((error: unknown) => reportError(error, "Could not load bookings"));
+  }, []);
   const [now, setNow] = useState(Date.now());
   const next = slots.find((s) => (parseTime(s.end_time)?.getTime() ?? 0) > now);
   useEffect(() => {

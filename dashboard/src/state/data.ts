@@ -12,7 +12,7 @@ import type {
 } from "../api/types";
 import { TERMINAL } from "../api/types";
 import { parseTime, timeValue } from "../lib/format";
-import { listen } from "../lib/realtime";
+import { listen, loadWithEvents } from "../lib/realtime";
 import { reloadRecord, session } from "./session";
 import { createStore, useStore } from "./store";
 
@@ -27,8 +27,10 @@ export const qpus = createStore<Map<string, Qpu>>(new Map());
 export const qpusLoaded = createStore(false);
 
 export async function loadQpus(): Promise<void> {
-  const list = await call(api.GET("/api/qpus", {}));
-  qpus.set(new Map(list.map((q) => [q.id, q])));
+  const [list, missed] = await loadWithEvents(() => call(api.GET("/api/qpus", {})));
+  const map = new Map(list.map((q) => [q.id, q]));
+  for (const event of missed) if ("qpu" in event) map.set(event.qpu.id, event.qpu);
+  qpus.set(map);
   qpusLoaded.set(true);
 }
 
@@ -69,23 +71,29 @@ async function activeOf(status: "pending" | "running") {
 }
 
 export async function loadActiveJobs(): Promise<void> {
-  const [pending, running] = await Promise.all([activeOf("pending"), activeOf("running")]);
-  const map = new Map<string, Job["status"]>();
+  const [[pending, running], missed] = await loadWithEvents(() =>
+    Promise.all([activeOf("pending"), activeOf("running")]),
+  );
+  let map = new Map<string, Job["status"]>();
   for (const job of [...pending.items, ...running.items]) map.set(job.id, job.status);
+  for (const event of missed) if ("job" in event) map = withJob(map, event.job);
   activeJobs.set(map);
   const overflow = pending.totalItems > ACTIVE_LIMIT || running.totalItems > ACTIVE_LIMIT;
   activeOverflow.set(overflow ? { pending: pending.totalItems, running: running.totalItems } : null);
 }
 
+/** `map` with `job`'s new status (terminal jobs leave it); the same map if nothing changed. */
+function withJob(map: Map<string, Job["status"]>, job: Job): Map<string, Job["status"]> {
+  const known = map.get(job.id);
+  if (TERMINAL.has(job.status) ? known === undefined : known === job.status) return map;
+  const next = new Map(map);
+  if (TERMINAL.has(job.status)) next.delete(job.id);
+  else next.set(job.id, job.status);
+  return next;
+}
+
 function trackJob(job: Job): void {
-  activeJobs.set((prev) => {
-    const known = prev.get(job.id);
-    if (TERMINAL.has(job.status) ? known === undefined : known === job.status) return prev;
-    const next = new Map(prev);
-    if (TERMINAL.has(job.status)) next.delete(job.id);
-    else next.set(job.id, job.status);
-    return next;
-  });
+  activeJobs.set((prev) => withJob(prev, job));
 }
 
 export function useQueueCounts(): { pending: number; running: number } {
@@ -119,19 +127,25 @@ export function visibleToMe(note: NotificationRecord, now: number = Date.now()):
 }
 
 export async function loadNotifications(): Promise<void> {
-  const page = await listRecords<NotificationRecord>(NOTIFICATIONS, {
-    sort: "-created",
-    perPage: 200,
-  });
-  notifications.set(page.items);
+  const [page, missed] = await loadWithEvents(() =>
+    listRecords<NotificationRecord>(NOTIFICATIONS, { sort: "-created", perPage: 200 }),
+  );
+  let list = page.items;
+  for (const event of missed) if ("notification" in event) list = withNotification(list, event.notification);
+  notifications.set(list);
+}
+
+function withNotification(
+  list: NotificationRecord[],
+  note: NotificationRecord | DeletedNotification,
+): NotificationRecord[] {
+  const rest = list.filter((n) => n.id !== note.id);
+  if ("deleted" in note) return rest;
+  return [note, ...rest].sort((a, b) => timeValue(b.created) - timeValue(a.created));
 }
 
 function applyNotification(note: NotificationRecord | DeletedNotification): void {
-  notifications.set((prev) => {
-    const rest = prev.filter((n) => n.id !== note.id);
-    if ("deleted" in note) return rest;
-    return [note, ...rest].sort((a, b) => timeValue(b.created) - timeValue(a.created));
-  });
+  notifications.set((prev) => withNotification(prev, note));
 }
 
 export function markDismissed(id: string): void {

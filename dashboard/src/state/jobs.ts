@@ -4,7 +4,7 @@ import { api, call } from "../api/client";
 import { listRecords, quote, viewRecord } from "../api/collections";
 import type { Job, JobRecord, Page } from "../api/types";
 import { timeValue } from "../lib/format";
-import { listen } from "../lib/realtime";
+import { listen, loadWithEvents } from "../lib/realtime";
 import { JOBS } from "./data";
 
 export interface JobPageQuery {
@@ -39,12 +39,17 @@ export function useLiveJobPage(query: JobPageQuery) {
 
   const load = useCallback(async () => {
     try {
-      const next = await listRecords<JobRecord>(JOBS, {
-        page: number,
-        perPage,
-        sort: "-created",
-        filter: status ? `status=${quote(status)}` : "",
-      });
+      const [read, missed] = await loadWithEvents(() =>
+        listRecords<JobRecord>(JOBS, {
+          page: number,
+          perPage,
+          sort: "-created",
+          filter: status ? `status=${quote(status)}` : "",
+        }),
+      );
+      const query = { page: number, perPage, status };
+      let next = read;
+      for (const event of missed) if ("job" in event) next = applyJobEvent(next, event.job, query);
       setPage(next);
       setError(null);
     } catch (e) {
@@ -74,8 +79,14 @@ export function useLiveJob(id: string) {
     if (!id) return;
     let live = true;
     const load = () =>
-      viewRecord<JobRecord>(JOBS, id)
-        .then((record) => live && setJob((prev) => (prev && timeValue(prev.updated) > timeValue(record.updated) ? prev : record)))
+      loadWithEvents(() => viewRecord<JobRecord>(JOBS, id))
+        .then(([read, missed]) => {
+          let record = read;
+          for (const event of missed) {
+            if ("job" in event && event.job.id === id) record = { ...record, ...event.job };
+          }
+          if (live) setJob((prev) => (prev && timeValue(prev.updated) > timeValue(record.updated) ? prev : record));
+        })
         .catch((e: unknown) => live && setError(e));
     void load();
     const stop = listen({
