@@ -58,7 +58,8 @@ export function Drivers() {
   const toggle = async (driver: DriverRecord, enabled: boolean) => {
     try {
       const changed = await toggleDriver(driver.id, enabled);
-      setDrivers((prev) => prev?.map((d) => (d.id === driver.id ? { ...d, ...changed } : d)) ?? prev);
+      // Only the switch: the connection status comes from the re-read the feed triggers.
+      setDrivers((prev) => prev?.map((d) => (d.id === changed.id ? { ...d, enabled: changed.enabled } : d)) ?? prev);
     } catch (error) {
       reportError(error, `Could not change ${driver.name}`);
     }

@@ -5,7 +5,7 @@ import { ConfirmDialog, Modal } from "../components/Modal";
 import { Registered } from "../components/Registered";
 import { EmptyState, StatusBadge, Switch } from "../components/widgets";
 import { reportError } from "../state/alerts";
-import { qpusLoaded, upsertQpu, useQpus } from "../state/data";
+import { qpusLoaded, useQpus } from "../state/data";
 import { deleteQpu, EXECUTOR_KINDS, registerQpu, toggleQpu } from "../state/registry";
 import { useStore } from "../state/store";
 
@@ -69,7 +69,6 @@ function QpuCard({ qpu, admin, onDelete }: { qpu: Qpu; admin: boolean; onDelete:
     setBusy(true);
     try {
       await toggleQpu(qpu.id, enabled);
-      upsertQpu({ ...qpu, enabled });
     } catch (error) {
       reportError(error, `Could not change ${qpu.name}`);
     } finally {

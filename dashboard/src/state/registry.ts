@@ -2,7 +2,7 @@
 import { api, ApiError, call } from "../api/client";
 import { createRecord, deleteRecord } from "../api/collections";
 import type { DriverCreated, Qpu } from "../api/types";
-import { removeQpu, upsertQpu } from "./data";
+import { qpus, removeQpu, upsertQpu } from "./data";
 
 export const EXECUTOR_KINDS = ["mock", "qiskit_aer", "quantify", "qblox", "presto"] as const;
 export const DRIVER_KINDS = [...EXECUTOR_KINDS, "bluefors_gen1", "custom"] as const;
@@ -34,7 +34,13 @@ export async function registerQpu(name: string, numQubits: number | null, kind: 
 }
 
 export async function toggleQpu(id: string, enabled: boolean): Promise<void> {
-  await call(api.POST("/api/op/qpu/toggle", { body: { id, enabled } }));
+  const changed = await call(api.POST("/api/op/qpu/toggle", { body: { id, enabled } }));
+  // Only the switch itself: the status in the answer may already be older than the status
+  // the feed pushed meanwhile (the server re-derives it after the switch).
+  qpus.set((prev) => {
+    const current = prev.get(changed.id);
+    return current ? new Map(prev).set(changed.id, { ...current, enabled: changed.enabled }) : prev;
+  });
 }
 
 export async function deleteQpu(id: string): Promise<void> {
