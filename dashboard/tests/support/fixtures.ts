@@ -106,11 +106,18 @@ export const test = base.extend<Fixtures>({
   ],
 });
 
+/** Whether a page is one of the dashboard's (not, say, an OAuth2 provider's login page). */
+const onDashboard = (page: Page | null) => Boolean(page?.url().includes("/dashboard/"));
+
 function watch(context: BrowserContext, errors: string[]): void {
   context.on("console", (message) => {
-    if (message.type() === "error") errors.push(`${message.text()} @ ${message.location().url}`);
+    if (message.type() === "error" && onDashboard(message.page())) {
+      errors.push(`${message.text()} @ ${message.location().url}`);
+    }
   });
-  context.on("weberror", (error) => errors.push(`uncaught: ${error.error().message}`));
+  context.on("weberror", (error) => {
+    if (onDashboard(error.page())) errors.push(`uncaught: ${error.error().message}`);
+  });
 }
 
 /** Opens the dashboard signed in as `session` (as a stored session, skipping the form). */
