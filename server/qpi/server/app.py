@@ -41,12 +41,15 @@ from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.job_service import JobService
+from qpi.server.services.lease_service import LeaseService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.qasm import QasmChecker
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
+from qpi.server.store.accounts import SqlAccountRepository
 from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.repositories import Repositories, sql_repositories
 
 logger = logging.getLogger(__name__)
 # APScheduler logs every run at INFO; recovery logs what it actually does itself.
@@ -111,7 +114,7 @@ class QpiServer:
         events = EventBus()
         events.bind(asyncio.get_running_loop())
         self._qasm = QasmChecker()
-        services = self._services(db, events, pki)
+        services = self._services(db, sql_repositories(engine), events, pki)
         await asyncio.to_thread(self._qasm.warm_up)
         await db.run(services["qpus"].reset_statuses)
         await self._start_grpc(db, events, services, pki)
@@ -120,7 +123,7 @@ class QpiServer:
         dispatcher = Dispatcher(
             db,
             events,
-            services["jobs"],
+            services["leases"],
             hub,
             BookingFirstFifoPolicy(),
             self.clock,
@@ -134,7 +137,7 @@ class QpiServer:
         ]
         self._scheduler = start_maintenance(
             db,
-            services["jobs"],
+            services["leases"],
             services["telemetry"],
             s.recovery_interval,
             s.events_prune_interval,
@@ -147,31 +150,40 @@ class QpiServer:
             self.http_port,
         )
 
-    def _services(self, db: Database, events: EventBus, pki: PkiMaterial) -> dict[str, Any]:
+    def _services(
+        self, db: Database, repos: Repositories, events: EventBus, pki: PkiMaterial
+    ) -> dict[str, Any]:
         s, clock = self.settings, self.clock
-        qpus = QpuService(db, clock, events, pki.fingerprint)
+        qpus = QpuService(repos.qpus, clock, events, pki.fingerprint)
         assert self._qasm is not None
         jobs = JobService(
-            db,
+            repos.jobs,
+            repos.accounts,
+            qpus,
             clock,
             events,
-            qpus,
             JobLimits(s.max_shots, s.max_circuits, s.max_payload_bytes),
-            s.job_timeout,
-            s.max_result_bytes,
             self._qasm.max_qubits,
         )
-        telemetry = TelemetryService(db, clock, s.events_retention)
+        leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
+        telemetry = TelemetryService(repos.telemetry, clock, s.events_retention)
         return {
-            "auth": AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth),
-            "accounts": AccountService(db, clock, s.allow_signup),
+            "auth": AuthService(
+                repos.accounts,
+                repos.qpus,
+                clock,
+                s.session_ttl,
+                not s.disable_email_password_auth,
+            ),
+            "accounts": AccountService(repos.accounts, clock, s.allow_signup),
             "qpus": qpus,
             "jobs": jobs,
+            "leases": leases,
             "telemetry": telemetry,
-            "bookings": BookingService(db, clock, events),
-            "notifications": NotificationService(db, clock, events),
+            "bookings": BookingService(repos.bookings, repos.accounts, qpus, clock, events),
+            "notifications": NotificationService(repos.notifications, clock, events),
             "hub": DriverHub(
-                db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+                db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
             ),
         }
 
@@ -193,11 +205,11 @@ class QpiServer:
         servicers = {
             "job": JobServicer(db, auth, sv["jobs"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
-            "booking": BookingServicer(db, auth, sv["bookings"]),
+            "booking": BookingServicer(db, auth, sv["bookings"], sv["accounts"]),
             "account": AccountServicer(db, auth, sv["auth"], sv["accounts"]),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
-            "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
+            "event": EventServicer(db, auth, events, sv["jobs"], sv["qpus"], sv["notifications"]),
             "driver": DriverServicer(
                 db,
                 auth,
@@ -337,11 +349,11 @@ def upsert_superuser(settings: ServerSettings, email: str, password: str) -> str
     settings.data_path.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings.effective_database_url)
     migrate(engine)
-    db = Database(engine)
     try:
-        user = AccountService(db, SystemClock(), allow_signup=False).upsert_superuser(
+        accounts = SqlAccountRepository(engine)
+        user = AccountService(accounts, SystemClock(), allow_signup=False).upsert_superuser(
             email, password
         )
     finally:
-        db.close()
+        engine.dispose()
     return f"Superuser {user.email} saved."

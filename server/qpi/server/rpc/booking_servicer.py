@@ -10,7 +10,7 @@ from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
-from qpi.server.services.account_service import emails
+from qpi.server.services.account_service import AccountService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.paging import next_token, page_window
@@ -23,13 +23,20 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     """Thin adapter over BookingService."""
 
-    def __init__(self, db: Database, auth: Authenticator, bookings: BookingService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        auth: Authenticator,
+        bookings: BookingService,
+        accounts: AccountService,
+    ) -> None:
         self._db = db
         self._auth = auth
         self._bookings = bookings
+        self._accounts = accounts
 
     async def _emails(self, user_ids: set[str]) -> dict[str, str]:
-        return await self._db.run(emails, self._db, user_ids)
+        return await self._db.run(self._accounts.emails, user_ids)
 
     @unary
     async def ListTimeSlots(

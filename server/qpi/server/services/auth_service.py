@@ -6,16 +6,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
-
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, UnauthenticatedError
+from qpi.server.domain.models import User
 from qpi.server.security.passwords import hash_password, verify_password
 from qpi.server.security.sessions import SessionSigner, SessionTokenError
 from qpi.server.security.tokens import hash_token, looks_like_token
-from qpi.server.services.database import Database
 from qpi.server.services.principal import Principal
-from qpi.server.store.tables import ApiTokenRow, DriverRow, ServerSecretRow, UserRow
+from qpi.server.store.accounts import AccountRepository
+from qpi.server.store.qpus import QpuRepository
 
 _SESSION_SECRET = "session_signing_key"  # noqa: S105 - the row name, not the key
 
@@ -40,90 +39,81 @@ class AuthService:
     """Turns credentials into principals."""
 
     def __init__(
-        self, db: Database, clock: Clock, session_ttl: float, password_login: bool
+        self,
+        accounts: AccountRepository,
+        qpus: QpuRepository,
+        clock: Clock,
+        session_ttl: float,
+        password_login: bool,
     ) -> None:
-        self._db = db
+        self._accounts = accounts
+        self._qpus = qpus
         self._clock = clock
         self._ttl = session_ttl
         self._password_login = password_login
-        self._signer = SessionSigner(self._load_or_create_secret())
-
-    def _load_or_create_secret(self) -> str:
         # Kept in the database so every replica signs and verifies with the same key.
-        with self._db.session() as s:
-            row = s.get(ServerSecretRow, _SESSION_SECRET)
-            if row is None:
-                row = ServerSecretRow(name=_SESSION_SECRET, value=secrets.token_hex(32))
-                s.add(row)
-                s.commit()
-            return row.value
+        self._signer = SessionSigner(accounts.secret(_SESSION_SECRET, secrets.token_hex(32)))
 
     def authenticate(self, token: str) -> Principal:
         """Resolves a bearer token (API token or session token) to a principal."""
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "Authentication required.")
         now = self._clock.now()
-        with self._db.session() as s:
-            if looks_like_token(token):
-                return self._from_api_token(s, token, now)
-            try:
-                claims = self._signer.verify(token, now)
-            except SessionTokenError as exc:
-                reason = "TOKEN_EXPIRED" if exc.expired else "TOKEN_INVALID"
-                raise UnauthenticatedError(reason, str(exc)) from exc
-            user = s.get(UserRow, claims.user_id)
-            if user is None or password_stamp(user.password_hash) != claims.password_stamp:
-                raise UnauthenticatedError("TOKEN_INVALID", "The session token was revoked.")
-            return Principal(user.id, user.email, user.is_superuser)
+        if looks_like_token(token):
+            return self._from_api_token(token, now)
+        try:
+            claims = self._signer.verify(token, now)
+        except SessionTokenError as exc:
+            reason = "TOKEN_EXPIRED" if exc.expired else "TOKEN_INVALID"
+            raise UnauthenticatedError(reason, str(exc)) from exc
+        found = self._accounts.credentials(claims.user_id)
+        if found is None or password_stamp(found.password_hash) != claims.password_stamp:
+            raise UnauthenticatedError("TOKEN_INVALID", "The session token was revoked.")
+        return _principal(found.user)
 
-    def _from_api_token(self, s: object, token: str, now: datetime) -> Principal:
-        from sqlmodel import Session
-
-        assert isinstance(s, Session)
-        row = s.exec(select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))).first()
-        if row is None:
+    def _from_api_token(self, token: str, now: datetime) -> Principal:
+        found = self._accounts.api_token_owner(hash_token(token))
+        if found is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The API token is invalid or was revoked.")
-        if row.expires_at is not None and row.expires_at <= now:
+        api_token, owner = found
+        if api_token.expires_at is not None and api_token.expires_at <= now:
             raise UnauthenticatedError("TOKEN_EXPIRED", "The API token has expired.")
-        user = s.get(UserRow, row.user_id)
-        if user is None:
+        if owner is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The API token's owner no longer exists.")
-        return Principal(user.id, user.email, user.is_superuser)
+        return _principal(owner)
 
     def authenticate_driver(self, token: str) -> DriverIdentity:
         """Resolves a driver access token."""
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "A driver access token is required.")
-        with self._db.session() as s:
-            row = s.exec(select(DriverRow).where(DriverRow.token_hash == hash_token(token))).first()
-            if row is None:
-                raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
-            return DriverIdentity(row.id, row.qpu_id, row.name, row.kind, row.enabled)
+        driver = self._qpus.driver_by_token(hash_token(token))
+        if driver is None:
+            raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
+        return DriverIdentity(driver.id, driver.qpu_id, driver.name, driver.kind, driver.enabled)
 
-    def refresh(self, who: Principal) -> tuple[str, UserRow, datetime]:
+    def refresh(self, who: Principal) -> tuple[str, User, datetime]:
         """A new session token for an already authenticated caller."""
-        with self._db.session() as s:
-            user = s.get(UserRow, who.user_id)
-        if user is None:
+        found = self._accounts.credentials(who.user_id)
+        if found is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The account no longer exists.")
         token, expires = self._signer.issue(
-            user.id, password_stamp(user.password_hash), self._clock.now(), self._ttl
+            found.user.id, password_stamp(found.password_hash), self._clock.now(), self._ttl
         )
-        return token, user, expires
+        return token, found.user, expires
 
-    def login(self, email: str, password: str, superuser: bool) -> tuple[str, UserRow, datetime]:
+    def login(self, email: str, password: str, superuser: bool) -> tuple[str, User, datetime]:
         """Checks a password and issues a session token."""
         if not email or not password:
             raise InvalidArgumentError(
                 "INVALID_FIELD", "Both email and password are required.", field="email"
             )
-        with self._db.session() as s:
-            user = s.exec(select(UserRow).where(UserRow.email == email.strip().lower())).first()
+        found = self._accounts.credentials_by_email(email.strip().lower())
         failure = UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
-        if user is None:
+        if found is None:
             verify_password(_DUMMY_HASH, password)  # same work either way: no user probing
             raise failure
-        if not verify_password(user.password_hash, password):
+        user = found.user
+        if not verify_password(found.password_hash, password):
             raise failure
         if superuser and not user.is_superuser:
             raise failure
@@ -132,9 +122,13 @@ class AuthService:
                 "INVALID_CREDENTIALS", "Password login is disabled on this server."
             )
         token, expires = self._signer.issue(
-            user.id, password_stamp(user.password_hash), self._clock.now(), self._ttl
+            user.id, password_stamp(found.password_hash), self._clock.now(), self._ttl
         )
         return token, user, expires
+
+
+def _principal(user: User) -> Principal:
+    return Principal(user.id, user.email, user.is_superuser)
 
 
 _DUMMY_HASH = hash_password("qpi-timing-equaliser")
