@@ -1,7 +1,7 @@
 """The driver hub: what every transport (gRPC stream, NNG compat) calls into.
 
 It owns the live sessions, turns connects/disconnects into QPU status, hands results and
-releases to the job service, and revokes leases when jobs are cancelled.
+releases to the lease service, and revokes leases when jobs are cancelled.
 """
 
 from __future__ import annotations
