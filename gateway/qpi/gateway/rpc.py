@@ -16,6 +16,7 @@ from qpi.v1 import (
     booking_service_pb2_grpc,
     event_service_pb2_grpc,
     job_service_pb2_grpc,
+    nng_service_pb2_grpc,
     notification_service_pb2_grpc,
     qpu_service_pb2_grpc,
 )
@@ -44,6 +45,7 @@ class Stubs:
     notifications: notification_service_pb2_grpc.NotificationServiceStub
     admin: admin_service_pb2_grpc.AdminServiceStub
     events: event_service_pb2_grpc.EventServiceStub
+    nng: nng_service_pb2_grpc.NngCompatServiceStub
 
     @classmethod
     def for_channel(cls, channel: grpc.aio.Channel) -> Stubs:
@@ -56,6 +58,7 @@ class Stubs:
             notifications=notification_service_pb2_grpc.NotificationServiceStub(channel),
             admin=admin_service_pb2_grpc.AdminServiceStub(channel),
             events=event_service_pb2_grpc.EventServiceStub(channel),
+            nng=nng_service_pb2_grpc.NngCompatServiceStub(channel),
         )
 
 
@@ -88,6 +91,16 @@ class GrpcClients:
         channel, self._channel, self._stubs = self._channel, None, None
         if channel is not None:
             await channel.close()
+
+
+CLIENT_ADDRESS_KEY = "x-qpi-client-address"
+"""Metadata naming the HTTP client's address; the server trusts it only from its own
+private socket (the gateway), never from a network peer."""
+
+
+def address_metadata(address: str) -> Metadata:
+    """Call metadata forwarding the HTTP client's address (nothing when unknown)."""
+    return ((CLIENT_ADDRESS_KEY, address),) if address else ()
 
 
 def bearer_metadata(token: str | None) -> Metadata:

@@ -18,10 +18,16 @@ import uvicorn
 
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
+from qpi.server.config import parse_shot_seconds
+from qpi.server.domain.accounting import ShotTimes
+from qpi.server.domain.bookings import BookingPolicy
 from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
 from qpi.server.drivers.hub import DriverHub
+from qpi.server.drivers.nng.channel import ChannelConfig, ChannelDeps
+from qpi.server.drivers.nng.sockets import TlsMaterial
+from qpi.server.drivers.nng.transport import NngTransport, PortRange
 from qpi.server.rpc.account_servicer import AccountServicer
 from qpi.server.rpc.admin_servicer import AdminServicer, ServerFacts
 from qpi.server.rpc.booking_servicer import BookingServicer
@@ -29,12 +35,15 @@ from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.driver_servicer import DriverServicer
 from qpi.server.rpc.event_servicer import EventServicer
 from qpi.server.rpc.job_servicer import JobServicer
+from qpi.server.rpc.nng_servicer import NngCompatServicer
 from qpi.server.rpc.notification_servicer import NotificationServicer
 from qpi.server.rpc.qpu_servicer import QpuServicer
 from qpi.server.rpc.server import build_server
 from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
+from qpi.server.security.passwords import PasswordWork
 from qpi.server.security.pki import PkiMaterial, load_or_create_pki
+from qpi.server.security.throttle import LoginThrottle
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.booking_service import BookingService
@@ -42,6 +51,7 @@ from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.job_service import JobService
 from qpi.server.services.lease_service import LeaseService
+from qpi.server.services.login_service import LoginService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.qasm import QasmChecker
 from qpi.server.services.qpu_service import QpuService
@@ -91,6 +101,8 @@ class QpiServer:
         self._scheduler: Any = None
         self._socket_dir = ""
         self._qasm: QasmChecker | None = None
+        self.nng: NngTransport | None = None
+        self._passwords: PasswordWork | None = None
 
     def _load_pki(self) -> PkiMaterial:
         s = self.settings
@@ -117,6 +129,7 @@ class QpiServer:
         services = self._services(db, sql_repositories(engine), events, pki)
         await asyncio.to_thread(self._qasm.warm_up)
         await db.run(services["qpus"].reset_statuses)
+        self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
         await self._start_gateway()
         hub: DriverHub = services["hub"]
@@ -130,7 +143,10 @@ class QpiServer:
             s.idle_threshold,
             s.dispatch_poll_interval,
         )
+        # Listeners of NNG drivers come back on their ports: their daemons only redial.
+        await self.nng.restore()
         self._tasks += [
+            asyncio.create_task(self.nng.watch(events)),
             asyncio.create_task(hub.watch()),
             asyncio.create_task(dispatcher.run()),
             asyncio.create_task(self._pki_renewal()),
@@ -164,28 +180,66 @@ class QpiServer:
             events,
             JobLimits(s.max_shots, s.max_circuits, s.max_payload_bytes),
             self._qasm.max_qubits,
+            ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
+            s.max_pending_per_user,
         )
         leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
         telemetry = TelemetryService(repos.telemetry, clock, s.events_retention)
+        hub = DriverHub(
+            db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+        )
+        auth = AuthService(
+            repos.accounts, repos.qpus, clock, s.session_ttl, not s.disable_email_password_auth
+        )
+        self._passwords = passwords = PasswordWork()
+        throttle = LoginThrottle(s.login_limit_per_account, s.login_limit_per_address)
         return {
-            "auth": AuthService(
-                repos.accounts,
-                repos.qpus,
-                clock,
-                s.session_ttl,
-                not s.disable_email_password_auth,
-            ),
-            "accounts": AccountService(repos.accounts, clock, s.allow_signup),
+            "auth": auth,
+            "logins": LoginService(db, auth, throttle, passwords),
+            "passwords": passwords,
+            "accounts": AccountService(repos.accounts, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
             "leases": leases,
             "telemetry": telemetry,
-            "bookings": BookingService(repos.bookings, repos.accounts, qpus, clock, events),
-            "notifications": NotificationService(repos.notifications, clock, events),
-            "hub": DriverHub(
-                db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+            "bookings": BookingService(
+                repos.bookings,
+                repos.accounts,
+                qpus,
+                clock,
+                events,
+                BookingPolicy(s.booking_max_length, s.booking_max_horizon, s.booking_max_weekly),
             ),
+            "notifications": NotificationService(repos.notifications, clock, events),
+            "hub": hub,
+            "nng": self._nng_transport(db, repos, hub, leases, pki),
         }
+
+    def _nng_transport(
+        self,
+        db: Database,
+        repos: Repositories,
+        hub: DriverHub,
+        leases: LeaseService,
+        pki: PkiMaterial,
+    ) -> NngTransport:
+        s = self.settings
+        return NngTransport(
+            ChannelDeps(db, hub, leases, repos.nng_ports, self.clock),
+            ChannelConfig(
+                bind_host=s.bind_host,
+                heartbeat_interval=s.heartbeat_interval,
+                # A cancelled job keeps its driver busy until it ends, at most this long.
+                drain_seconds=max(s.job_timeout, 10.0),
+                # Room for the largest accepted result plus its envelope; bigger ones are
+                # dropped by NNG itself before any parsing.
+                max_message_bytes=s.max_result_bytes * 2 + 1_048_576,
+            ),
+            PortRange(s.port_range_start, s.port_range_end),
+            s.ip_addr,
+            _nng_tls(pki),
+            pki.fingerprint,
+        )
 
     async def _start_grpc(
         self, db: Database, events: EventBus, sv: dict[str, Any], pki: PkiMaterial
@@ -206,10 +260,13 @@ class QpiServer:
             "job": JobServicer(db, auth, sv["jobs"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
             "booking": BookingServicer(db, auth, sv["bookings"], sv["accounts"]),
-            "account": AccountServicer(db, auth, sv["auth"], sv["accounts"]),
+            "account": AccountServicer(
+                db, auth, sv["auth"], sv["accounts"], sv["logins"], sv["passwords"]
+            ),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
             "event": EventServicer(db, auth, events, sv["jobs"], sv["qpus"], sv["notifications"]),
+            "nng": NngCompatServicer(auth, sv["nng"]),
             "driver": DriverServicer(
                 db,
                 auth,
@@ -270,6 +327,8 @@ class QpiServer:
                 self.pki = fresh
                 self._facts.ca_fingerprint = fresh.fingerprint
                 self._facts.ca_pem = fresh.ca_cert_pem.decode()
+                if self.nng is not None:
+                    await self.nng.reload_tls(_nng_tls(fresh))
 
     async def _start_gateway(self) -> None:
         s = self.settings
@@ -311,6 +370,8 @@ class QpiServer:
                 await asyncio.wait_for(self._uvicorn_task, timeout=max(grace, 1.0) + 2)
         if self._grpc is not None:
             await self._grpc.stop(grace)
+        if self.nng is not None:
+            await self.nng.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         for task in self._tasks:
@@ -322,8 +383,14 @@ class QpiServer:
             self._db.close()
         if self._qasm is not None:
             self._qasm.close()
+        if self._passwords is not None:
+            self._passwords.close()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+def _nng_tls(pki: PkiMaterial) -> TlsMaterial:
+    return TlsMaterial((pki.cert_pem + pki.ca_cert_pem).decode(), pki.key_pem.decode())
 
 
 async def serve(settings: ServerSettings) -> None:

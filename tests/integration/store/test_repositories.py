@@ -6,17 +6,18 @@ rewrite of a repository body (Core statements, RETURNING) keeps the same meaning
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from qpi.server.domain.errors import FailedPreconditionError
-from qpi.server.domain.models import Job, Revocation
+from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.domain.policy import Booking
 from qpi.server.store.base import DuplicateKeyError
 from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.jobs import NewJob
 from qpi.server.store.qpus import NewDriver
 from qpi.server.store.repositories import Repositories, sql_repositories
 from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
@@ -53,8 +54,22 @@ def _qpu(repos: Repositories, name: str = "q1", num_qubits: int = 5) -> str:
     return qpu.id
 
 
-def _job(repos: Repositories, user: str, qpu: str, at: datetime = NOW, key: str = "") -> Job:
-    return repos.jobs.insert(user, qpu, key or None, '{"circuits": []}', at)
+def _job(
+    repos: Repositories, user: str, qpu: str, at: datetime = NOW, key: str = "", estimate: float = 0
+) -> Job:
+    job = repos.jobs.insert(
+        user, key or None, at, lambda owner, pending: NewJob(qpu, '{"circuits": []}', estimate)
+    )
+    assert job is not None
+    return job
+
+
+def _any_balance(balance: float, reserved: float, estimate: float, is_superuser: bool) -> bool:
+    return True
+
+
+def _claim(repos: Repositories, job_id: str, driver: str, session: str) -> Job | None:
+    return repos.leases.claim(job_id, driver, session, NOW, LATER, _any_balance)
 
 
 def _never_charge(balance: float, is_superuser: bool) -> tuple[float, float]:
@@ -64,10 +79,10 @@ def _never_charge(balance: float, is_superuser: bool) -> tuple[float, float]:
 def test_a_result_is_accepted_once_from_the_lease_holder(repos: Repositories) -> None:
     user, qpu = _user(repos), _qpu(repos)
     job = _job(repos, user, qpu)
-    claimed = repos.leases.claim(job.id, "d1", "s1", NOW, LATER)
+    claimed = _claim(repos, job.id, "d1", "s1")
     assert claimed is not None
     assert (claimed.state, claimed.attempt, claimed.lease_driver_id) == ("running", 1, "d1")
-    assert repos.leases.claim(job.id, "d2", "s2", NOW, LATER) is None
+    assert _claim(repos, job.id, "d2", "s2") is None
 
     def finish(attempt: int, driver: str) -> Job | None:
         return repos.leases.complete(
@@ -111,8 +126,8 @@ def test_a_result_is_accepted_once_from_the_lease_holder(repos: Repositories) ->
 def test_requeue_by_stream_leaves_other_streams_leases(repos: Repositories) -> None:
     user, qpu = _user(repos), _qpu(repos)
     first, second = _job(repos, user, qpu), _job(repos, user, qpu)
-    assert repos.leases.claim(first.id, "d1", "old-stream", NOW, LATER)
-    assert repos.leases.claim(second.id, "d1", "new-stream", NOW, LATER)
+    assert _claim(repos, first.id, "d1", "old-stream")
+    assert _claim(repos, second.id, "d1", "new-stream")
     requeued = repos.leases.requeue_session("old-stream", LATER)
     assert [(j.id, j.state, j.attempt) for j in requeued] == [(first.id, "pending", 1)]
     still = repos.jobs.get(second.id)
@@ -124,9 +139,9 @@ def test_requeue_by_stream_leaves_other_streams_leases(repos: Repositories) -> N
 def test_resume_reattaches_only_the_current_attempt(repos: Repositories) -> None:
     user, qpu = _user(repos), _qpu(repos)
     job = _job(repos, user, qpu)
-    assert repos.leases.claim(job.id, "d1", "s1", NOW, LATER)
+    assert _claim(repos, job.id, "d1", "s1")
     assert [j.id for j in repos.leases.requeue_driver("d1", NOW)] == [job.id]
-    assert repos.leases.claim(job.id, "d1", "s2", NOW, LATER)
+    assert _claim(repos, job.id, "d1", "s2")
     held = [(job.id, 1), (job.id, 2), ("missing", 1)]
     assert repos.leases.resume("d1", qpu, held, "s3", LATER) == [(job.id, 2)]
     assert repos.leases.resume("d1", "other-qpu", held, "s3", LATER) == []
@@ -135,7 +150,7 @@ def test_resume_reattaches_only_the_current_attempt(repos: Repositories) -> None
 def test_expired_leases_are_requeued(repos: Repositories) -> None:
     user, qpu = _user(repos), _qpu(repos)
     job = _job(repos, user, qpu)
-    assert repos.leases.claim(job.id, "d1", "s1", NOW, NOW + timedelta(seconds=3))
+    assert repos.leases.claim(job.id, "d1", "s1", NOW, NOW + timedelta(seconds=3), _any_balance)
     assert repos.leases.requeue_expired(NOW + timedelta(seconds=1)) == []
     repos.leases.renew_leases("d1", NOW + timedelta(seconds=10))
     assert repos.leases.requeue_expired(NOW + timedelta(seconds=5)) == []
@@ -146,7 +161,7 @@ def test_expired_leases_are_requeued(repos: Repositories) -> None:
 def test_cancel_reports_the_lease_it_ends_and_honours_the_check(repos: Repositories) -> None:
     user, qpu = _user(repos), _qpu(repos)
     job = _job(repos, user, qpu)
-    assert repos.leases.claim(job.id, "d1", "s1", NOW, LATER)
+    assert _claim(repos, job.id, "d1", "s1")
 
     def refuse(state: str) -> None:
         raise FailedPreconditionError("JOB_ALREADY_TERMINAL", state)
@@ -194,39 +209,99 @@ def test_listing_filters_pages_and_counts(repos: Repositories) -> None:
     assert users == {alice: "a@example.com", bob: "b@example.com"}
 
 
+def _accept(existing: list[Booking], own: list[Booking]) -> None:
+    return None
+
+
 def test_snapshot_includes_the_booking_holders_oldest_job(repos: Repositories) -> None:
     alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
     oldest = _job(repos, alice, qpu, NOW - timedelta(minutes=2))
     bobs = _job(repos, bob, qpu, NOW - timedelta(minutes=1))
-    repos.bookings.insert_slot(bob, None, NOW - timedelta(hours=1), LATER, lambda existing: None)
-    repos.bookings.insert_slot(alice, qpu, NOW - timedelta(hours=3), NOW, lambda existing: None)
-    snapshot, enabled = repos.leases.snapshot(qpu, NOW)
+    repos.bookings.insert_slot(bob, None, NOW - timedelta(hours=1), LATER, _accept, None)
+    repos.bookings.insert_slot(alice, qpu, NOW - timedelta(hours=3), NOW, _accept, None)
+    snapshot, enabled = repos.leases.snapshot(qpu, NOW, _any_balance)
     assert enabled
     assert [p.id for p in snapshot.pending] == [oldest.id, bobs.id]
     assert [b.user_id for b in snapshot.bookings] == [bob]  # ended slots are left out
-    missing, enabled = repos.leases.snapshot("missing", NOW)
+    missing, enabled = repos.leases.snapshot("missing", NOW, _any_balance)
     assert not enabled
     assert list(missing.pending) == []
 
 
-def test_booking_checks_see_the_overlapping_slots(repos: Repositories) -> None:
-    alice, qpu = _user(repos), _qpu(repos)
-    first = repos.bookings.insert_slot(alice, qpu, NOW, LATER, lambda existing: None)
-    seen: list[list[Booking]] = []
-    second = repos.bookings.insert_slot(
-        alice, None, LATER - timedelta(minutes=1), LATER + timedelta(hours=1), seen.append
-    )
-    assert seen == [[first.booking()]]
+def test_owners_who_cannot_reserve_are_skipped_and_not_claimed(repos: Repositories) -> None:
+    poor, rich, qpu = _user(repos, balance=5.0), _user(repos, "b@example.com"), _qpu(repos)
+    running = _job(repos, poor, qpu, NOW - timedelta(minutes=3), estimate=4.0)
+    assert _claim(repos, running.id, "d1", "s1")
+    too_big = _job(repos, poor, qpu, NOW - timedelta(minutes=2), estimate=2.0)
+    _job(repos, poor, qpu, NOW - timedelta(minutes=1), estimate=0.5)  # queued behind it
+    affordable = _job(repos, rich, qpu, NOW, estimate=2.0)
+    asked: list[tuple[float, float, float]] = []
 
-    def refuse(existing: list[Booking]) -> None:
+    def within_balance(balance: float, reserved: float, estimate: float, su: bool) -> bool:
+        asked.append((balance, reserved, estimate))
+        return su or reserved + estimate <= balance
+
+    snapshot, _ = repos.leases.snapshot(qpu, NOW, within_balance)
+    assert [p.id for p in snapshot.pending] == [affordable.id]
+    assert (5.0, 4.0, 2.0) in asked  # the running job's estimate counts as reserved
+    claimed = repos.leases.claim(too_big.id, "d1", "s1", NOW, LATER, within_balance)
+    assert claimed is None
+    still = repos.jobs.get(too_big.id)
+    assert still is not None
+    assert still.state == "pending"
+
+
+def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories) -> None:
+    alice, qpu = _user(repos), _qpu(repos)
+    _job(repos, alice, qpu)
+    counts: list[int] = []
+
+    def admit(owner: User, pending: Callable[[], int]) -> NewJob:
+        counts.append(pending())
+        assert owner.id == alice
+        return NewJob(qpu, "{}", 1.5)
+
+    job = repos.jobs.insert(alice, "k", NOW, admit)
+    assert job is not None
+    assert (job.estimated_seconds, job.request_id, counts) == (1.5, "k", [1])
+
+    def refuse(owner: User, pending: Callable[[], int]) -> NewJob:
+        raise FailedPreconditionError("QPU_DISABLED", "no")
+
+    with pytest.raises(FailedPreconditionError):
+        repos.jobs.insert(alice, None, NOW, refuse)
+    assert repos.jobs.insert("ghost", None, NOW, admit) is None
+    _, total = repos.jobs.list_jobs(
+        alice, states=[], qpu_id="", newest_first=True, offset=0, limit=10
+    )
+    assert total == 2
+
+
+def test_booking_checks_see_overlapping_slots_and_own_bookings(repos: Repositories) -> None:
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    first = repos.bookings.insert_slot(alice, qpu, NOW, LATER, _accept, None)
+    bobs = repos.bookings.insert_slot(bob, qpu, NOW - timedelta(days=1), NOW, _accept, None)
+    seen: list[tuple[list[Booking], list[Booking]]] = []
+
+    def record(existing: list[Booking], own: list[Booking]) -> None:
+        seen.append((existing, own))
+
+    window = (NOW - timedelta(days=2), NOW + timedelta(days=2))
+    second = repos.bookings.insert_slot(
+        alice, None, LATER - timedelta(minutes=1), LATER + timedelta(hours=1), record, window
+    )
+    assert seen == [([first.booking()], [first.booking()])]
+    assert bobs.booking() not in seen[0][1]
+
+    def refuse(existing: list[Booking], own: list[Booking]) -> None:
         raise FailedPreconditionError("BOOKING_OVERLAP", str(existing))
 
     with pytest.raises(FailedPreconditionError):
-        repos.bookings.move_slot(second.id, qpu, NOW, LATER, refuse)
+        repos.bookings.move_slot(second.id, alice, qpu, NOW, LATER, refuse, None)
     kept = repos.bookings.get_slot(second.id)
     assert kept is not None
     assert kept.qpu_id is None
-    assert repos.bookings.move_slot("missing", qpu, NOW, LATER, lambda existing: None) is None
+    assert repos.bookings.move_slot("missing", alice, qpu, NOW, LATER, _accept, None) is None
 
 
 def test_a_time_request_is_decided_and_credited_once(repos: Repositories) -> None:

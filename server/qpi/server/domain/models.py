@@ -95,6 +95,7 @@ class Job:
     attempt: int
     lease_driver_id: str | None
     charged_seconds: float
+    estimated_seconds: float
     created: datetime
     updated: datetime
     started_at: datetime | None

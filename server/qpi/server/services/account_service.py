@@ -15,12 +15,22 @@ from qpi.server.domain.errors import (
 )
 from qpi.server.domain.models import ApiToken, User
 from qpi.server.security.passwords import hash_password
-from qpi.server.security.tokens import display_prefix, generate_token, hash_token, is_sha256_hex
+from qpi.server.security.tokens import (
+    display_prefix,
+    generate_token,
+    hash_token,
+    is_sha256_hex,
+    is_token_format,
+)
+from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import KEEP, DuplicateKeyError, Keep
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+CREDENTIALS_TOPIC = "credentials"
+"""Event topic naming a user whose credentials were revoked (payload: the user id)."""
 
 
 def _normalise_email(email: str) -> str:
@@ -35,13 +45,19 @@ def _normalise_email(email: str) -> str:
     return email
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
+def check_password(password: str) -> None:
+    """Raise unless ``password`` is acceptable (checked before any hashing work).
+
+    Raises:
+        InvalidArgumentError: ``INVALID_FIELD`` naming ``password``.
+    """
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidArgumentError(
             "INVALID_FIELD",
-            f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
+            f"The password must have between {MIN_PASSWORD_LENGTH} and "
+            f"{MAX_PASSWORD_LENGTH} characters.",
             field="password",
-            metadata={"min_length": MIN_PASSWORD_LENGTH},
+            metadata={"min_length": MIN_PASSWORD_LENGTH, "max_length": MAX_PASSWORD_LENGTH},
         )
 
 
@@ -55,10 +71,27 @@ def _check_balance(seconds: float) -> None:
 class AccountService:
     """Accounts and credentials."""
 
-    def __init__(self, accounts: AccountRepository, clock: Clock, allow_signup: bool) -> None:
+    def __init__(
+        self,
+        accounts: AccountRepository,
+        clock: Clock,
+        allow_signup: bool,
+        events: EventBus | None = None,
+    ) -> None:
         self._accounts = accounts
         self._clock = clock
         self._allow_signup = allow_signup
+        self._events = events
+
+    def _revoked(self, user_id: str) -> None:
+        # Open streams of this user re-check their credentials at once (not in 30 s).
+        if self._events is not None:
+            self._events.publish(CREDENTIALS_TOPIC, user_id)
+
+    def _balance_changed(self) -> None:
+        # Jobs held back for lack of balance may be dispatchable now.
+        if self._events is not None:
+            self._events.publish("dispatch", "*")
 
     # -- users ------------------------------------------------------------------------
 
@@ -78,9 +111,18 @@ class AccountService:
         return self._accounts.emails(user_ids)
 
     def create_user(
-        self, who: Principal | None, email: str, password: str, name: str, qpu_seconds: float
+        self,
+        who: Principal | None,
+        email: str,
+        password: str,
+        name: str,
+        qpu_seconds: float,
+        password_hash: str | None = None,
     ) -> User:
-        """Administrators create anyone; others only when self-registration is enabled."""
+        """Administrators create anyone; others only when self-registration is enabled.
+
+        ``password_hash`` is ``password`` already hashed by the caller (off this thread).
+        """
         is_admin = who is not None and who.is_superuser
         if not is_admin:
             if not self._allow_signup:
@@ -88,12 +130,12 @@ class AccountService:
                     "SIGNUP_DISABLED", "Self-registration is disabled on this server."
                 )
             qpu_seconds = 0.0  # balances change only by administrator action
-        _check_password(password)
+        check_password(password)
         _check_balance(qpu_seconds)
         email = _normalise_email(email)
         try:
             return self._accounts.insert_user(
-                email, name.strip()[:200], hash_password(password), qpu_seconds
+                email, name.strip()[:200], password_hash or hash_password(password), qpu_seconds
             )
         except DuplicateKeyError as exc:
             raise AlreadyExistsError(
@@ -104,12 +146,21 @@ class AccountService:
 
     def upsert_superuser(self, email: str, password: str) -> User:
         """Creates or updates an administrator (used by `qpi superuser upsert`)."""
-        _check_password(password)
+        check_password(password)
         email = _normalise_email(email)
         return self._accounts.upsert_superuser(email, hash_password(password), self._clock.now())
 
-    def update_user(self, who: Principal, user_id: str, fields: dict[str, object]) -> User:
-        """Applies `fields` (name, password, qpu_seconds); balances are admin-only."""
+    def update_user(
+        self,
+        who: Principal,
+        user_id: str,
+        fields: dict[str, object],
+        password_hash: str | None = None,
+    ) -> User:
+        """Applies `fields` (name, password, qpu_seconds); balances are admin-only.
+
+        ``password_hash`` is the new password already hashed by the caller.
+        """
         allowed = {"name", "password", "qpu_seconds"}
         unknown = set(fields) - allowed
         if unknown:
@@ -122,11 +173,11 @@ class AccountService:
             who.require_admin()
         self.get_user(who, user_id)
         name = str(fields["name"]).strip()[:200] if "name" in fields else None
-        password_hash = None
+        new_hash = None
         if "password" in fields:
             password = str(fields["password"])
-            _check_password(password)
-            password_hash = hash_password(password)
+            check_password(password)
+            new_hash = password_hash or hash_password(password)
         balance = None
         if "qpu_seconds" in fields:
             value = fields["qpu_seconds"]
@@ -140,11 +191,15 @@ class AccountService:
             user_id,
             self._clock.now(),
             name=name,
-            password_hash=password_hash,
+            password_hash=new_hash,
             qpu_seconds=balance,
         )
         if user is None:
             raise _user_not_found(user_id)
+        if "password" in fields:
+            self._revoked(user_id)
+        if "qpu_seconds" in fields:
+            self._balance_changed()
         return user
 
     def delete_user(self, who: Principal, user_id: str) -> None:
@@ -152,6 +207,7 @@ class AccountService:
         who.require_admin()
         if not self._accounts.delete_user(user_id):
             raise _user_not_found(user_id)
+        self._revoked(user_id)
 
     # -- API tokens -------------------------------------------------------------------
 
@@ -161,17 +217,32 @@ class AccountService:
         name: str,
         expires_at: datetime | None,
         token_sha256: str = "",
+        token: str = "",
     ) -> tuple[ApiToken, str]:
         """Creates a token; returns its metadata and the raw value (shown once).
 
-        With `token_sha256` the caller registers a secret it generated itself; the raw
-        value is then unknown here and returned as "".
+        A caller may register a token it generated itself, raw (`token`, which must have
+        the server's format) or as the SHA-256 digest of one (`token_sha256`); the raw value
+        is then not returned (""). Only `qpi_` + 64 hex tokens ever authenticate.
         """
         if expires_at is not None and expires_at <= self._clock.now():
             raise InvalidArgumentError(
                 "INVALID_FIELD", "expire_time must be in the future.", field="expire_time"
             )
-        if token_sha256:
+        if token and token_sha256:
+            raise InvalidArgumentError(
+                "INVALID_FIELD", "Send either token or token_sha256, not both.", field="token"
+            )
+        if token:
+            if not is_token_format(token):
+                raise InvalidArgumentError(
+                    "INVALID_FIELD",
+                    "token must have the server's token format: qpi_ followed by 64 "
+                    "lowercase hex characters.",
+                    field="token",
+                )
+            raw, digest, prefix = "", hash_token(token), display_prefix(token)
+        elif token_sha256:
             if not is_sha256_hex(token_sha256):
                 raise InvalidArgumentError(
                     "INVALID_FIELD",
@@ -183,14 +254,14 @@ class AccountService:
             raw = generate_token()
             digest, prefix = hash_token(raw), display_prefix(raw)
         try:
-            token = self._accounts.insert_api_token(
+            created = self._accounts.insert_api_token(
                 who.user_id, digest, prefix, name.strip()[:200], expires_at
             )
         except DuplicateKeyError as exc:
             raise AlreadyExistsError(
                 "TOKEN_EXISTS", "A token with this SHA-256 digest is already registered."
             ) from exc
-        return token, raw
+        return created, raw
 
     def get_api_token(self, who: Principal, token_id: str) -> ApiToken:
         """Token metadata (owner or administrator)."""
@@ -224,12 +295,15 @@ class AccountService:
         token = self._accounts.update_api_token(token_id, name=name, expires_at=expires_at)
         if token is None:
             raise _token_not_found(token_id)
+        if "expire_time" in fields:
+            self._revoked(token.user_id)  # an expiry moved into the past ends its streams
         return token
 
     def delete_api_token(self, who: Principal, token_id: str) -> None:
         """Revokes a token."""
-        self.get_api_token(who, token_id)
+        owner = self.get_api_token(who, token_id).user_id
         self._accounts.delete_api_token(token_id)
+        self._revoked(owner)
 
 
 def _user_not_found(user_id: str) -> NotFoundError:

@@ -8,10 +8,9 @@ from datetime import datetime
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, UnauthenticatedError
-from qpi.server.domain.models import User
-from qpi.server.security.passwords import hash_password, verify_password
+from qpi.server.domain.models import User, UserCredentials
 from qpi.server.security.sessions import SessionSigner, SessionTokenError
-from qpi.server.security.tokens import hash_token, looks_like_token
+from qpi.server.security.tokens import hash_token, is_token_format, looks_like_jwt
 from qpi.server.services.principal import Principal
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.qpus import QpuRepository
@@ -59,7 +58,13 @@ class AuthService:
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "Authentication required.")
         now = self._clock.now()
-        if looks_like_token(token):
+        if not is_token_format(token) and not looks_like_jwt(token):
+            raise UnauthenticatedError(
+                "TOKEN_INVALID",
+                "Malformed credential: API tokens are qpi_ followed by 64 lowercase hex "
+                "characters, session tokens are JWTs.",
+            )
+        if is_token_format(token):
             return self._from_api_token(token, now)
         try:
             claims = self._signer.verify(token, now)
@@ -86,6 +91,8 @@ class AuthService:
         """Resolves a driver access token."""
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "A driver access token is required.")
+        if not is_token_format(token):
+            raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
         driver = self._qpus.driver_by_token(hash_token(token))
         if driver is None:
             raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
@@ -101,22 +108,20 @@ class AuthService:
         )
         return token, found.user, expires
 
-    def login(self, email: str, password: str, superuser: bool) -> tuple[str, User, datetime]:
-        """Checks a password and issues a session token."""
+    def find_login(self, email: str, password: str) -> UserCredentials | None:
+        """The account a login names (None if there is none); the password is checked
+        elsewhere, off the database thread."""
         if not email or not password:
             raise InvalidArgumentError(
                 "INVALID_FIELD", "Both email and password are required.", field="email"
             )
-        found = self._accounts.credentials_by_email(email.strip().lower())
-        failure = UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
-        if found is None:
-            verify_password(_DUMMY_HASH, password)  # same work either way: no user probing
-            raise failure
+        return self._accounts.credentials_by_email(login_account(email))
+
+    def session_for(self, found: UserCredentials, superuser: bool) -> tuple[str, User, datetime]:
+        """A session token for a user whose password was verified."""
         user = found.user
-        if not verify_password(found.password_hash, password):
-            raise failure
         if superuser and not user.is_superuser:
-            raise failure
+            raise UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
         if not user.is_superuser and not self._password_login:
             raise UnauthenticatedError(
                 "INVALID_CREDENTIALS", "Password login is disabled on this server."
@@ -131,4 +136,6 @@ def _principal(user: User) -> Principal:
     return Principal(user.id, user.email, user.is_superuser)
 
 
-_DUMMY_HASH = hash_password("qpi-timing-equaliser")
+def login_account(email: str) -> str:
+    """The normalised account key of a login e-mail (also the throttle key)."""
+    return email.strip().lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from qpi.server.domain import time_requests as tr
-from qpi.server.domain.bookings import validate_slot
+from qpi.server.domain.bookings import WEEK, BookingPolicy, validate_slot, weeks_touched
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import NotFoundError, PermissionDeniedError
 from qpi.server.domain.models import TimeRequest, TimeSlot
@@ -14,7 +14,7 @@ from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
-from qpi.server.store.bookings import BookingRepository
+from qpi.server.store.bookings import BookingRepository, Window
 
 
 def _slot_not_found(slot_id: str) -> NotFoundError:
@@ -37,14 +37,24 @@ class BookingService:
         qpus: QpuService,
         clock: Clock,
         events: EventBus,
+        policy: BookingPolicy | None = None,
     ) -> None:
         self._bookings = bookings
         self._accounts = accounts
         self._qpus = qpus
         self._clock = clock
         self._events = events
+        self._policy = policy or BookingPolicy()
 
     # -- time slots -------------------------------------------------------------------
+
+    def _own_window(self, start: datetime, end: datetime) -> Window | None:
+        """The weeks ``[start, end)`` touches, where the weekly limit counts the booker's
+        own bookings (None when there is no weekly limit)."""
+        if self._policy.max_weekly <= 0:
+            return None
+        weeks = weeks_touched(start, end)
+        return weeks[0], weeks[-1] + WEEK
 
     def _qpu_id(self, key: str | None) -> str | None:
         return self._qpus.find(key).id if key else None
@@ -78,7 +88,7 @@ class BookingService:
         qpu_id = self._qpu_id(qpu)
         now = self._clock.now()
 
-        def check(existing: list[Booking]) -> None:
+        def check(existing: list[Booking], own: list[Booking]) -> None:
             validate_slot(
                 start,
                 end,
@@ -87,9 +97,13 @@ class BookingService:
                 existing=existing,
                 action="create",
                 qpu_id=qpu_id,
+                policy=self._policy,
+                own=own,
             )
 
-        slot = self._bookings.insert_slot(owner, qpu_id, start, end, check)
+        slot = self._bookings.insert_slot(
+            owner, qpu_id, start, end, check, self._own_window(start, end)
+        )
         self._events.publish("dispatch", qpu_id or "*")
         return slot
 
@@ -111,7 +125,7 @@ class BookingService:
         qpu_id = self._qpu_id(str(fields["qpu_id"] or "")) if "qpu_id" in fields else slot.qpu_id
         now = self._clock.now()
 
-        def check(existing: list[Booking]) -> None:
+        def check(existing: list[Booking], own: list[Booking]) -> None:
             validate_slot(
                 start,
                 end,
@@ -122,9 +136,13 @@ class BookingService:
                 editing_id=slot.id,
                 original_start=slot.start_time,
                 qpu_id=qpu_id,
+                policy=self._policy,
+                own=own,
             )
 
-        moved = self._bookings.move_slot(slot_id, qpu_id, start, end, check)
+        moved = self._bookings.move_slot(
+            slot_id, slot.user_id, qpu_id, start, end, check, self._own_window(start, end)
+        )
         if moved is None:
             raise _slot_not_found(slot_id)
         self._events.publish("dispatch", qpu_id or "*")
@@ -189,4 +207,6 @@ class BookingService:
         )
         if decided is None:
             raise _request_not_found(request_id)
+        if approve:
+            self._events.publish("dispatch", "*")  # jobs held for lack of balance may run
         return decided

@@ -11,17 +11,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qpi.server.domain import accounting
 from qpi.server.domain import jobs as rules
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
-from qpi.server.domain.models import Job, Revocation
+from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.services.qasm import count_qubits
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import DuplicateKeyError
-from qpi.server.store.jobs import JobRepository
+from qpi.server.store.jobs import JobRepository, NewJob
 
 MEAS_RETURNS = {"single", "avg"}
 
@@ -82,8 +83,12 @@ class JobService:
         events: EventBus,
         limits: rules.JobLimits,
         max_qubits: Callable[[list[str]], int] | None = None,
+        shot_times: accounting.ShotTimes | None = None,
+        max_pending_per_user: int = 0,
     ) -> None:
         self._jobs = jobs
+        self._shot_times = shot_times or accounting.ShotTimes(0.0)
+        self._max_pending = max_pending_per_user
         self._accounts = accounts
         self._qpus = qpus
         self._clock = clock
@@ -127,23 +132,31 @@ class JobService:
                 return existing
         validated, qubits = prepared if prepared is not None else self.prepare(req)
         now = self._clock.now()
-        user = self._accounts.get_user(who.user_id)
-        if user is None:
-            raise job_not_found("?")
-        rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
-        qpu = self._qpus.route(req.qpu, qubits)
-        document = _payload_document(validated, req, qpu.id)
-        try:
-            job = self._jobs.insert(
-                who.user_id, qpu.id, req.request_id or None, json.dumps(document), now
+
+        def admit(user: User, pending: Callable[[], int]) -> NewJob:
+            # Runs with the owner's row locked, so one user's submits see each other.
+            rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
+            if self._max_pending:
+                accounting.ensure_can_queue(pending(), self._max_pending, user.is_superuser)
+            qpu = self._qpus.route(req.qpu, qubits)
+            shots = accounting.total_shots(validated.circuits, validated.shots)
+            return NewJob(
+                qpu.id,
+                json.dumps(_payload_document(validated, req, qpu.id)),
+                accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
             )
+
+        try:
+            job = self._jobs.insert(who.user_id, req.request_id or None, now, admit)
         except DuplicateKeyError:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is None:
                 raise
             return existing
+        if job is None:
+            raise job_not_found("?")
         self._events.publish("job", job)
-        self._events.publish("dispatch", qpu.id)
+        self._events.publish("dispatch", job.qpu_id)
         return job
 
     def get(self, who: Principal, job_id: str) -> Job:

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from qpi.server.domain import accounting
 from qpi.server.domain import jobs as rules
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.models import Claim, Job
@@ -38,14 +39,23 @@ class LeaseService:
         self._max_result_bytes = max_result_bytes
 
     def snapshot(self, qpu_id: str) -> tuple[QueueSnapshot, bool]:
-        """What the policy needs for one QPU, and whether the QPU is enabled."""
-        return self._leases.snapshot(qpu_id, self._clock.now())
+        """What the policy needs for one QPU, and whether the QPU is enabled.
+
+        Jobs whose owners' remaining balance does not cover their estimate are left out.
+        """
+        return self._leases.snapshot(qpu_id, self._clock.now(), accounting.can_reserve)
 
     def claim(self, job_id: str, driver_id: str, session_id: str = "") -> Claim | None:
-        """Atomically leases a pending job to a driver; None if someone else got it."""
+        """Atomically leases a pending job to a driver, reserving its estimated seconds.
+
+        Returns None if someone else got it, or if its owner's remaining balance no longer
+        covers the estimate (the next snapshot then skips that owner).
+        """
         now = self._clock.now()
         expires = now + timedelta(seconds=self._job_timeout)
-        job = self._leases.claim(job_id, driver_id, session_id, now, expires)
+        job = self._leases.claim(
+            job_id, driver_id, session_id, now, expires, accounting.can_reserve
+        )
         if job is None:
             return None
         self._events.publish("job", job)
@@ -141,6 +151,10 @@ class LeaseService:
     ) -> list[tuple[str, int]]:
         """Re-attaches leases a reconnecting driver still holds, if they are still current."""
         return self._leases.resume(driver_id, qpu_id, held, session_id, self._expiry())
+
+    def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
+        """Running leases held by a driver."""
+        return self._leases.leases_of(driver_id)
 
     def _expiry(self) -> datetime:
         return self._clock.now() + timedelta(seconds=self._job_timeout)

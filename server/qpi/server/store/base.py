@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -13,15 +14,18 @@ class DuplicateKeyError(Exception):
     """A write broke a uniqueness rule (a name, e-mail or idempotency key already taken)."""
 
 
+def session_factory(engine: Engine) -> Callable[[], Session]:
+    """New sessions on `engine` whose objects stay readable after commit (so repositories
+    can map them to records after the write)."""
+    return lambda: Session(engine, expire_on_commit=False)
+
+
 class SqlRepository:
     """A repository over one engine; every method is one short transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-
-    def _session(self) -> Session:
-        # Objects stay readable after commit, so methods can map them after the write.
-        return Session(self._engine, expire_on_commit=False)
+        self._session = session_factory(engine)
 
     @property
     def _is_postgres(self) -> bool:

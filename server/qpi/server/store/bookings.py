@@ -16,8 +16,12 @@ from qpi.server.store.tables import TimeRequestRow, TimeSlotRow, UserRow
 
 BOOKING_LOCK_KEY = 0x51_50_49_42  # "QPIB": the advisory lock guarding booking writes
 
-SlotCheck = Callable[[list[Booking]], None]
-"""Raises unless a slot may be written, given the bookings overlapping it."""
+SlotCheck = Callable[[list[Booking], list[Booking]], None]
+"""Raises unless a slot may be written, given the bookings overlapping it and the booker's
+own bookings in the window the weekly limit looks at."""
+
+Window = tuple[datetime, datetime]
+"""[start, end) in which the booker's own bookings are read (None: not needed)."""
 
 
 class BookingRepository(Protocol):
@@ -34,16 +38,29 @@ class BookingRepository(Protocol):
         ...
 
     def insert_slot(
-        self, user_id: str, qpu_id: str | None, start: datetime, end: datetime, check: SlotCheck
+        self,
+        user_id: str,
+        qpu_id: str | None,
+        start: datetime,
+        end: datetime,
+        check: SlotCheck,
+        own_window: Window | None,
     ) -> TimeSlot:
-        """Adds a slot once `check` accepted the overlapping bookings (serialised with
-        every other booking write)."""
+        """Adds a slot once `check` accepted it (serialised with every other booking
+        write)."""
         ...
 
     def move_slot(
-        self, slot_id: str, qpu_id: str | None, start: datetime, end: datetime, check: SlotCheck
+        self,
+        slot_id: str,
+        user_id: str,
+        qpu_id: str | None,
+        start: datetime,
+        end: datetime,
+        check: SlotCheck,
+        own_window: Window | None,
     ) -> TimeSlot | None:
-        """Moves a slot once `check` accepted the overlapping bookings; None if it is gone."""
+        """Moves `user_id`'s slot once `check` accepted it; None if it is gone."""
         ...
 
     def delete_slot(self, slot_id: str) -> None:
@@ -109,6 +126,19 @@ def to_request(row: TimeRequestRow) -> TimeRequest:
     )
 
 
+def _own(s: Session, user_id: str, window: Window | None) -> list[Booking]:
+    if window is None:
+        return []
+    rows = s.exec(
+        select(TimeSlotRow).where(
+            TimeSlotRow.user_id == user_id,
+            col(TimeSlotRow.start_time) < window[1],
+            col(TimeSlotRow.end_time) > window[0],
+        )
+    ).all()
+    return [Booking(r.id, r.user_id, r.qpu_id, r.start_time, r.end_time) for r in rows]
+
+
 class SqlBookingRepository(SqlRepository):
     """BookingRepository on SQLite or PostgreSQL."""
 
@@ -148,20 +178,33 @@ class SqlBookingRepository(SqlRepository):
         return to_slot(row) if row else None
 
     def insert_slot(
-        self, user_id: str, qpu_id: str | None, start: datetime, end: datetime, check: SlotCheck
+        self,
+        user_id: str,
+        qpu_id: str | None,
+        start: datetime,
+        end: datetime,
+        check: SlotCheck,
+        own_window: Window | None,
     ) -> TimeSlot:
         with self._session() as s:
-            check(self._overlapping(s, start, end))
+            check(self._overlapping(s, start, end), _own(s, user_id, own_window))
             row = TimeSlotRow(user_id=user_id, qpu_id=qpu_id, start_time=start, end_time=end)
             s.add(row)
             s.commit()
         return to_slot(row)
 
     def move_slot(
-        self, slot_id: str, qpu_id: str | None, start: datetime, end: datetime, check: SlotCheck
+        self,
+        slot_id: str,
+        user_id: str,
+        qpu_id: str | None,
+        start: datetime,
+        end: datetime,
+        check: SlotCheck,
+        own_window: Window | None,
     ) -> TimeSlot | None:
         with self._session() as s:
-            check(self._overlapping(s, start, end))
+            check(self._overlapping(s, start, end), _own(s, user_id, own_window))
             row = s.get(TimeSlotRow, slot_id)
             if row is None:
                 return None

@@ -8,6 +8,7 @@ conditional UPDATE matching `running` + that attempt + that driver.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -15,13 +16,31 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from qpi.server.domain.models import Job, Revocation
+from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
+from qpi.server.store.accounts import to_user
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, rowcount
 from qpi.server.store.tables import JobRow, QpuRow, TimeSlotRow, UserRow
 
 ChargeRule = Callable[[float, bool], tuple[float, float]]
 """(owner's balance, owner is superuser) -> (seconds recorded on the job, new balance)."""
+
+ReserveRule = Callable[[float, float, float, bool], bool]
+"""(balance, seconds reserved by running jobs, job's estimate, is superuser) -> may start."""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue, as admitted by the submit use case."""
+
+    qpu_id: str
+    payload_json: str
+    estimated_seconds: float
+
+
+Admission = Callable[[User, Callable[[], int]], NewJob]
+"""Decides a submission given its (locked) owner and a count of the owner's pending jobs;
+raises to refuse it."""
 
 
 class JobRepository(Protocol):
@@ -32,9 +51,11 @@ class JobRepository(Protocol):
         ...
 
     def insert(
-        self, user_id: str, qpu_id: str, request_id: str | None, payload_json: str, now: datetime
-    ) -> Job:
-        """Enqueues a pending job; DuplicateKeyError if the request id was used already."""
+        self, user_id: str, request_id: str | None, now: datetime, admit: Admission
+    ) -> Job | None:
+        """Enqueues the job `admit` builds while the owner's row is locked (so one user's
+        submits are serialised); None if there is no such user. DuplicateKeyError if the
+        request id was used already."""
         ...
 
     def get(self, job_id: str) -> Job | None:
@@ -71,14 +92,27 @@ class JobRepository(Protocol):
 class LeaseRepository(Protocol):
     """What the dispatcher, the driver hub and recovery read and write."""
 
-    def snapshot(self, qpu_id: str, now: datetime) -> tuple[QueueSnapshot, bool]:
-        """What the queue policy needs for one QPU, and whether the QPU is enabled."""
+    def snapshot(
+        self, qpu_id: str, now: datetime, can_reserve: ReserveRule
+    ) -> tuple[QueueSnapshot, bool]:
+        """What the queue policy needs for one QPU, and whether the QPU is enabled.
+
+        Only jobs whose owners `can_reserve` their estimate count as pending; an owner
+        whose oldest job does not fit is skipped as a whole, so others' jobs keep flowing.
+        """
         ...
 
     def claim(
-        self, job_id: str, driver_id: str, session_id: str, now: datetime, expires: datetime
+        self,
+        job_id: str,
+        driver_id: str,
+        session_id: str,
+        now: datetime,
+        expires: datetime,
+        can_reserve: ReserveRule,
     ) -> Job | None:
-        """Leases a pending job; None if it is no longer pending."""
+        """Leases a pending job, reserving its estimate under a lock on its owner; None if
+        it is no longer pending or its owner can no longer reserve the estimate."""
         ...
 
     def complete(
@@ -116,6 +150,10 @@ class LeaseRepository(Protocol):
         """Extends every running lease of a driver."""
         ...
 
+    def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
+        """Running leases (job id, attempt) held by a driver."""
+        ...
+
     def resume(
         self,
         driver_id: str,
@@ -142,6 +180,7 @@ def to_job(row: JobRow) -> Job:
         attempt=row.attempt,
         lease_driver_id=row.lease_driver_id,
         charged_seconds=row.charged_seconds,
+        estimated_seconds=row.estimated_seconds,
         created=row.created,
         updated=row.updated,
         started_at=row.started_at,
@@ -149,14 +188,61 @@ def to_job(row: JobRow) -> Job:
     )
 
 
-def _oldest_pending(s: Session, qpu_id: str, user_id: str | None) -> PendingJob | None:
-    query = select(JobRow.id, JobRow.user_id, JobRow.created).where(
-        JobRow.qpu_id == qpu_id, JobRow.state == "pending"
-    )
-    if user_id:
-        query = query.where(JobRow.user_id == user_id)
-    row = s.exec(query.order_by(col(JobRow.created), col(JobRow.id)).limit(1)).first()
-    return PendingJob(row[0], row[1], qpu_id, row[2]) if row else None
+def _reserved(s: Session, user_id: str) -> float:
+    """Seconds reserved by a user's running jobs."""
+    total = s.exec(
+        select(func.coalesce(func.sum(JobRow.estimated_seconds), 0.0)).where(
+            JobRow.user_id == user_id, JobRow.state == "running"
+        )
+    ).one()
+    return float(total)
+
+
+class _Funds:
+    """Balances and reservations looked up once per dispatch snapshot."""
+
+    def __init__(self, s: Session, rule: ReserveRule) -> None:
+        self._s = s
+        self._rule = rule
+        self._known: dict[str, tuple[float, float, bool] | None] = {}
+
+    def can_reserve(self, user_id: str, estimate: float) -> bool:
+        """Whether ``user_id`` may start a job with ``estimate`` now."""
+        if user_id not in self._known:
+            user = self._s.get(UserRow, user_id)
+            self._known[user_id] = (
+                None
+                if user is None
+                else (user.qpu_seconds, _reserved(self._s, user_id), user.is_superuser)
+            )
+        known = self._known[user_id]
+        if known is None:
+            return False
+        balance, reserved, is_superuser = known
+        return self._rule(balance, reserved, estimate, is_superuser)
+
+
+def _oldest_pending(
+    s: Session, qpu_id: str, user_id: str | None, funds: _Funds
+) -> PendingJob | None:
+    """The oldest pending job (of ``user_id``, if given) whose owner can pay for it."""
+    skipped: set[str] = set()
+    while True:
+        query = select(JobRow.id, JobRow.user_id, JobRow.created, JobRow.estimated_seconds).where(
+            JobRow.qpu_id == qpu_id, JobRow.state == "pending"
+        )
+        if user_id:
+            query = query.where(JobRow.user_id == user_id)
+        if skipped:
+            query = query.where(col(JobRow.user_id).not_in(skipped))
+        row = s.exec(query.order_by(col(JobRow.created), col(JobRow.id)).limit(1)).first()
+        if row is None:
+            return None
+        if funds.can_reserve(row[1], row[3]):
+            return PendingJob(row[0], row[1], qpu_id, row[2])
+        if user_id:
+            return None
+        skipped.add(row[1])
 
 
 _REQUEUE_LIMIT = 500
@@ -175,18 +261,32 @@ class SqlJobRepository(SqlRepository):
         return to_job(row) if row else None
 
     def insert(
-        self, user_id: str, qpu_id: str, request_id: str | None, payload_json: str, now: datetime
-    ) -> Job:
-        row = JobRow(
-            user_id=user_id,
-            qpu_id=qpu_id,
-            request_id=request_id,
-            payload_json=payload_json,
-            created=now,
-            updated=now,
-        )
+        self, user_id: str, request_id: str | None, now: datetime, admit: Admission
+    ) -> Job | None:
         try:
             with self._session() as s:
+                owner = s.exec(
+                    select(UserRow).where(UserRow.id == user_id).with_for_update()
+                ).first()
+                if owner is None:
+                    return None
+
+                def pending() -> int:
+                    query = select(func.count()).where(
+                        JobRow.user_id == user_id, JobRow.state == "pending"
+                    )
+                    return int(s.exec(query).one())
+
+                new = admit(to_user(owner), pending)
+                row = JobRow(
+                    user_id=user_id,
+                    qpu_id=new.qpu_id,
+                    request_id=request_id,
+                    payload_json=new.payload_json,
+                    estimated_seconds=new.estimated_seconds,
+                    created=now,
+                    updated=now,
+                )
                 s.add(row)
                 s.commit()
         except IntegrityError as exc:
@@ -258,7 +358,9 @@ class SqlJobRepository(SqlRepository):
 
     # -- leases -----------------------------------------------------------------------
 
-    def snapshot(self, qpu_id: str, now: datetime) -> tuple[QueueSnapshot, bool]:
+    def snapshot(
+        self, qpu_id: str, now: datetime, can_reserve: ReserveRule
+    ) -> tuple[QueueSnapshot, bool]:
         with self._session() as s:
             qpu = s.get(QpuRow, qpu_id)
             if qpu is None:
@@ -274,12 +376,13 @@ class SqlJobRepository(SqlRepository):
             ).all()
             bookings = [Booking(b.id, b.user_id, b.qpu_id, b.start_time, b.end_time) for b in slots]
             pending: list[PendingJob] = []
-            oldest = _oldest_pending(s, qpu_id, None)
+            funds = _Funds(s, can_reserve)
+            oldest = _oldest_pending(s, qpu_id, None, funds)
             if oldest:
                 pending.append(oldest)
             finished: dict[str, datetime] = {}
             for booking in (b for b in bookings if b.covers(now)):
-                mine = _oldest_pending(s, qpu_id, booking.user_id)
+                mine = _oldest_pending(s, qpu_id, booking.user_id, funds)
                 if mine:
                     pending.append(mine)
                 last = s.exec(
@@ -295,9 +398,28 @@ class SqlJobRepository(SqlRepository):
         return QueueSnapshot(qpu_id, now, pending, bookings, finished), qpu.enabled
 
     def claim(
-        self, job_id: str, driver_id: str, session_id: str, now: datetime, expires: datetime
+        self,
+        job_id: str,
+        driver_id: str,
+        session_id: str,
+        now: datetime,
+        expires: datetime,
+        can_reserve: ReserveRule,
     ) -> Job | None:
         with self._session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None or job.state != "pending":
+                return None
+            # Locking the owner serialises reservations of one user across dispatchers
+            # (SQLite has one writer anyway), so two QPUs cannot both spend the same seconds.
+            owner = s.exec(
+                select(UserRow).where(UserRow.id == job.user_id).with_for_update()
+            ).first()
+            if owner is None or not can_reserve(
+                owner.qpu_seconds, _reserved(s, owner.id), job.estimated_seconds, owner.is_superuser
+            ):
+                s.rollback()
+                return None
             result = s.execute(
                 update(JobRow)
                 .where(col(JobRow.id) == job_id, col(JobRow.state) == "pending")
@@ -314,9 +436,8 @@ class SqlJobRepository(SqlRepository):
             s.commit()
             if rowcount(result) != 1:
                 return None
-            row = s.get(JobRow, job_id)
-            assert row is not None
-        return to_job(row)
+            s.refresh(job)
+        return to_job(job)
 
     def complete(
         self,
@@ -413,6 +534,15 @@ class SqlJobRepository(SqlRepository):
                 .values(lease_expires_at=expires)
             )
             s.commit()
+
+    def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
+        with self._session() as s:
+            rows = s.exec(
+                select(JobRow.id, JobRow.attempt).where(
+                    JobRow.lease_driver_id == driver_id, JobRow.state == "running"
+                )
+            ).all()
+        return [(r[0], r[1]) for r in rows]
 
     def resume(
         self,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from qpi.server.store.accounts import AccountRepository, SqlAccountRepository
+from qpi.server.store.base import session_factory
 from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
 from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
+from qpi.server.store.nng_ports import NngPortStore
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
@@ -25,6 +27,7 @@ class Repositories:
     bookings: BookingRepository
     notifications: NotificationRepository
     telemetry: TelemetryRepository
+    nng_ports: NngPortStore
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -38,4 +41,5 @@ def sql_repositories(engine: Engine) -> Repositories:
         bookings=SqlBookingRepository(engine),
         notifications=SqlNotificationRepository(engine),
         telemetry=SqlTelemetryRepository(engine),
+        nng_ports=NngPortStore(session_factory(engine)),
     )

@@ -42,6 +42,7 @@ def _row() -> Job:
         attempt=0,
         lease_driver_id=None,
         charged_seconds=0.0,
+        estimated_seconds=0.0,
         created=_T0,
         updated=_T0,
         started_at=None,

@@ -30,6 +30,7 @@ def _job(state: str) -> Job:
         attempt=1,
         lease_driver_id=None,
         charged_seconds=0.0,
+        estimated_seconds=0.0,
         created=T0,
         updated=T0,
         started_at=T0,
