@@ -1,7 +1,7 @@
 """The driver hub: what every transport (gRPC stream, NNG compat) calls into.
 
 It owns the live sessions, turns connects/disconnects into QPU status, hands results and
-releases to the job service, and revokes leases when jobs are cancelled.
+releases to the lease service, and revokes leases when jobs are cancelled.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from qpi.server.domain.errors import PermissionDeniedError
+from qpi.server.domain.models import Revocation
 from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Ack, DriverSession, Revoke
 from qpi.server.services.auth_service import DriverIdentity
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
-from qpi.server.services.job_service import JobService, Revocation
+from qpi.server.services.lease_service import LeaseService
 from qpi.server.services.qpu_service import MONITOR_KINDS, QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 
@@ -48,7 +49,7 @@ class DriverHub:
         self,
         db: Database,
         events: EventBus,
-        jobs: JobService,
+        jobs: LeaseService,
         qpus: QpuService,
         telemetry: TelemetryService,
         heartbeat_timeout: float,
