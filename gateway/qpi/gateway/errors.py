@@ -7,6 +7,7 @@ Every error the gateway returns has the PocketBase shape
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,10 +94,18 @@ class ApiError(Exception):
     data: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     """The ErrorInfo reason of the RPC error this came from, if any."""
+    retry_after: int | None = None
+    """Seconds a client should wait before retrying (sent as ``Retry-After``)."""
 
     def envelope(self) -> dict[str, Any]:
         """Return the JSON body for this error."""
         return envelope(self.status, self.message, self.data)
+
+    def headers(self) -> dict[str, str] | None:
+        """Response headers this error carries (``Retry-After`` for outages)."""
+        if self.retry_after is None:
+            return None
+        return {"Retry-After": str(self.retry_after)}
 
 
 def envelope(status: int, message: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -130,6 +139,12 @@ class RpcFailure:
     message: str
     reason: str = ""
     field_violations: tuple[tuple[str, str], ...] = ()
+    retry_delay: float | None = None
+    """The server's ``google.rpc.RetryInfo`` delay in seconds, if it sent one."""
+
+
+# An outage without the server's own hint still tells clients to come back soon.
+DEFAULT_RETRY_AFTER = 1
 
 
 def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFailure:
@@ -145,6 +160,7 @@ def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFa
     """
     reason = ""
     violations: list[tuple[str, str]] = []
+    retry_delay: float | None = None
     for key, value in trailers or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
@@ -163,7 +179,11 @@ def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFa
                 bad = error_details_pb2.BadRequest()
                 detail.Unpack(bad)
                 violations.extend((v.field, v.description) for v in bad.field_violations)
-    return RpcFailure(code, details or "", reason, tuple(violations))
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                retry_delay = retry.retry_delay.ToTimedelta().total_seconds()
+    return RpcFailure(code, details or "", reason, tuple(violations), retry_delay)
 
 
 def http_status_for(failure: RpcFailure) -> int:
@@ -195,7 +215,11 @@ def api_error_from_failure(failure: RpcFailure) -> ApiError:
         name or "body": field_error("validation_invalid_value", text)
         for name, text in failure.field_violations
     }
-    return ApiError(status, message, data, failure.reason)
+    retry_after = None
+    if status == 503:
+        delay = failure.retry_delay
+        retry_after = max(math.ceil(delay), 1) if delay is not None else DEFAULT_RETRY_AFTER
+    return ApiError(status, message, data, failure.reason, retry_after)
 
 
 def api_error_from_rpc(error: grpc.aio.AioRpcError) -> ApiError:

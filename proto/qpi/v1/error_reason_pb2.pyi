@@ -100,6 +100,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
     ERROR_REASON_TELEMETRY_EVENT_NOT_FOUND: _ErrorReason.ValueType  # 38
     """The telemetry event does not exist."""
+    ERROR_REASON_DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 39
+    """The database cannot be reached right now (restart, failover, network); retry after
+    the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -186,4 +190,8 @@ ERROR_REASON_STREAM_BEHIND: ErrorReason.ValueType  # 37
 """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
 ERROR_REASON_TELEMETRY_EVENT_NOT_FOUND: ErrorReason.ValueType  # 38
 """The telemetry event does not exist."""
+ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 39
+"""The database cannot be reached right now (restart, failover, network); retry after
+the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -128,9 +128,50 @@ class AbortedError(QpiError):
 
 
 class UnavailableError(QpiError):
-    """The service or a dependency is temporarily unavailable."""
+    """The service or a dependency is temporarily unavailable; the caller should retry.
+
+    Attributes:
+        retry_after: Seconds the caller should wait before retrying (the transports send
+            it as ``google.rpc.RetryInfo`` and ``Retry-After``).
+    """
 
     code = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        metadata: Mapping[str, object] | None = None,
+        field: str | None = None,
+        retry_after: float = 1.0,
+    ) -> None:
+        """Create an outage error; see :class:`QpiError`, plus ``retry_after`` seconds."""
+        super().__init__(reason, message, metadata=metadata, field=field)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_unavailable, (self.reason, self.message, self.metadata, self.retry_after))
+
+
+def _rebuild_unavailable(
+    reason: str, message: str, metadata: dict[str, str], retry_after: float
+) -> UnavailableError:
+    return UnavailableError(reason, message, metadata=metadata, retry_after=retry_after)
+
+
+DATABASE_RETRY_AFTER = 2.0
+"""Seconds clients are told to wait while the database is unreachable (a restart or a
+failover takes a few seconds)."""
+
+
+def database_unavailable() -> UnavailableError:
+    """The error for any request that failed because the database could not be reached."""
+    return UnavailableError(
+        "DATABASE_UNAVAILABLE",
+        "The database is temporarily unavailable; retry shortly.",
+        retry_after=DATABASE_RETRY_AFTER,
+    )
 
 
 class UnimplementedError(QpiError):
@@ -185,6 +226,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "INTERNAL": InternalError,
         "UNAVAILABLE": UnavailableError,
         "STREAM_BEHIND": UnavailableError,
+        "DATABASE_UNAVAILABLE": UnavailableError,
     }
 )
 """Every error reason mapped to the family (and so the status code) it is raised with."""

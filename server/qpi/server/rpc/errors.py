@@ -6,10 +6,10 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -41,14 +41,34 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# gRPC's own retry machinery (a client's retryPolicy) waits this long before its next
+# attempt when the server sends it, so the hint works without any client code.
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
+
+class _Status(NamedTuple):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+class RichStatus(_Status, grpc.Status):
+    """A status with its trailing metadata (grpc.Status is an abstract interface)."""
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
 def to_status(error: QpiError) -> grpc.Status:
-    """Packs a domain error as a rich status: ErrorInfo always, BadRequest for fields."""
+    """Packs a domain error as a rich status: ErrorInfo always, BadRequest for fields,
+    RetryInfo (plus the gRPC retry pushback) for outages."""
     details = []
     metadata = {key: _clip(value) for key, value in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
-    packed = any_pb2.Any()
-    packed.Pack(info)
-    details.append(packed)
+    details.append(_pack(info))
     if error.field:
         bad = error_details_pb2.BadRequest(
             field_violations=[
@@ -57,16 +77,26 @@ def to_status(error: QpiError) -> grpc.Status:
                 )
             ]
         )
-        packed_bad = any_pb2.Any()
-        packed_bad.Pack(bad)
-        details.append(packed_bad)
+        details.append(_pack(bad))
+    retry_ms = 0
+    if isinstance(error, UnavailableError):
+        retry_ms = max(int(error.retry_after * 1000), 1)
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(retry_ms)
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     status = status_pb2.Status(
         code=_CODES.get(error.code, code_pb2.INTERNAL),
         message=_clip(error.message, 1000),
         details=details,
     )
-    converted: grpc.Status = rpc_status.to_status(status)
-    return converted
+    converted = rpc_status.to_status(status)
+    if not retry_ms:
+        return converted  # type: ignore[no-any-return]
+    return RichStatus(
+        converted.code,
+        converted.details,
+        (*converted.trailing_metadata, (RETRY_PUSHBACK_KEY, str(retry_ms))),
+    )
 
 
 def internal_status() -> grpc.Status:

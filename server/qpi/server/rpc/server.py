@@ -42,6 +42,21 @@ SERVICE_NAMES = tuple(
 )
 
 
+KEEPALIVE_OPTIONS = [
+    # Drivers hold streams for days: the server pings every 5 s and drops a connection whose
+    # peer does not answer within 10 s, so a silently dead driver (or path) is noticed
+    # within 15 s even between heartbeats.
+    ("grpc.keepalive_time_ms", 5_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Enforcement: accept the drivers' own keepalive pings (every 5 s, qpi.driver.link)
+    # instead of answering them with GOAWAY "too_many_pings".
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
 def build_server(
     max_message_bytes: int, servicers: dict[str, Any]
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
@@ -49,13 +64,7 @@ def build_server(
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-        # Drivers hold streams for days; keepalive pings let both sides notice dead peers
-        # behind NATs and proxies that silently drop idle TCP connections.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.http2.max_pings_without_data", 0),
+        *KEEPALIVE_OPTIONS,
     ]
     server = grpc.aio.server(options=options)
     job_service_pb2_grpc.add_JobServiceServicer_to_server(servicers["job"], server)

@@ -444,16 +444,18 @@ class JobService:
             self._events.publish("dispatch", row.qpu_id)
         return ids
 
-    def renew_leases(self, driver_id: str) -> None:
-        """Extends a live driver's leases (called on heartbeats)."""
+    def renew_leases(self, driver_id: str) -> list[tuple[str, int]]:
+        """Extends a live driver's leases (called on heartbeats); returns them."""
         expires = self._clock.now() + timedelta(seconds=self._job_timeout)
         with self._db.session() as s:
-            s.execute(
+            renewed = s.execute(
                 update(JobRow)
                 .where(col(JobRow.lease_driver_id) == driver_id, col(JobRow.state) == "running")
                 .values(lease_expires_at=expires)
-            )
+                .returning(col(JobRow.id), col(JobRow.attempt))
+            ).all()
             s.commit()
+        return [(row[0], row[1]) for row in renewed]
 
     def resume(
         self,
