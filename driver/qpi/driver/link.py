@@ -31,6 +31,8 @@ CHANNEL_OPTIONS = [
     # pings this frequent (qpi.server.rpc.server.KEEPALIVE_OPTIONS).
     ("grpc.keepalive_time_ms", 5_000),
     ("grpc.keepalive_timeout_ms", 5_000),
+    # gRPC core otherwise waits its general ping timeout (60 s) for an unanswered ping.
+    ("grpc.http2.ping_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     # Reconnect promptly once the path is back (the default backoff grows to 2 minutes).

@@ -12,7 +12,8 @@ driver and with its own view of the session:
 
 Only *confirmed* leases are judged: an assignment still in flight is not yet in the
 driver's report, and the stream's ordering guarantees that a report processed after the
-acceptance reflects it.
+acceptance reflects it. Likewise a job whose result was just acknowledged may still be
+listed by a heartbeat sent before the acknowledgement arrived: it is not cancelled.
 """
 
 from __future__ import annotations

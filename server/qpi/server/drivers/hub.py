@@ -202,10 +202,17 @@ class DriverHub:
         the jobs the driver reports holding (see domain/leases.py)."""
         session.touch()
         reported = set(held)
+        # A heartbeat that no longer lists an answered job was sent after its ack was read.
+        session.answered &= reported
         if not session.leases and not reported:
             return
         leased = set(await self._db.run(self._jobs.renew_leases, session.driver_id))
-        plan = reconcile(held=reported, leased=leased, confirmed=session.confirmed)
+        plan = reconcile(
+            held=reported,
+            leased=leased,
+            confirmed=session.confirmed,
+            answered=session.answered,
+        )
         for job_id, attempt in sorted(plan.cancel_on_driver):
             session.send(Revoke(job_id, attempt, "the server no longer leases this job"))
         for lease in plan.forget | plan.requeue:
@@ -271,6 +278,7 @@ class DriverHub:
                 execution_seconds=execution_seconds,
             )
         session.drop_lease((job_id, attempt))
+        session.answered.add((job_id, attempt))
         session.send(Ack(job_id, attempt, accepted))
         if not accepted:
             logger.info(

@@ -54,6 +54,8 @@ class DriverSession:
     # Leases the driver acknowledged on this stream (accepted, or resumed at hello): only
     # these are judged when a heartbeat omits them.
     confirmed: set[tuple[str, int]] = field(default_factory=set)
+    # Results acknowledged whose acknowledgement the driver may not have read yet.
+    answered: set[tuple[str, int]] = field(default_factory=set)
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
