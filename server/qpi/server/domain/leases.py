@@ -34,16 +34,24 @@ class Reconciliation:
     forget: frozenset[Lease]
 
 
-def reconcile(*, held: Set[Lease], leased: Set[Lease], confirmed: Set[Lease]) -> Reconciliation:
+def reconcile(
+    *,
+    held: Set[Lease],
+    leased: Set[Lease],
+    confirmed: Set[Lease],
+    answered: Set[Lease] = frozenset(),
+) -> Reconciliation:
     """Decides how to bring the driver, the database and the session back in line.
 
     Args:
         held: What the driver reports holding.
         leased: What the database leases to this driver right now.
         confirmed: Leases the driver acknowledged in this session.
+        answered: Results acknowledged to the driver whose acknowledgement it may not have
+            read yet.
     """
     return Reconciliation(
-        cancel_on_driver=frozenset(held - leased),
+        cancel_on_driver=frozenset(held - leased - answered),
         requeue=frozenset((confirmed & leased) - held),
         forget=frozenset(confirmed - leased),
     )
