@@ -39,6 +39,8 @@ _CODE_TO_HTTP: dict[grpc.StatusCode, int] = {
 _REASON_TO_HTTP: dict[str, int] = {
     "INSUFFICIENT_QPU_SECONDS": 403,
     "PAYLOAD_TOO_LARGE": 413,
+    # A weekly booking allowance is a rule of the calendar, not a reason to retry soon.
+    "BOOKING_QUOTA_EXCEEDED": 400,
 }
 
 # Messages the spec prescribes for some reasons (the server's own text is used otherwise).
@@ -94,18 +96,12 @@ class ApiError(Exception):
     data: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     """The ErrorInfo reason of the RPC error this came from, if any."""
-    retry_after: int | None = None
-    """Seconds a client should wait before retrying (sent as ``Retry-After``)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers, e.g. ``Retry-After``."""
 
     def envelope(self) -> dict[str, Any]:
         """Return the JSON body for this error."""
         return envelope(self.status, self.message, self.data)
-
-    def headers(self) -> dict[str, str] | None:
-        """Response headers this error carries (``Retry-After`` for outages)."""
-        if self.retry_after is None:
-            return None
-        return {"Retry-After": str(self.retry_after)}
 
 
 def envelope(status: int, message: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -139,12 +135,12 @@ class RpcFailure:
     message: str
     reason: str = ""
     field_violations: tuple[tuple[str, str], ...] = ()
-    retry_delay: float | None = None
-    """The server's ``google.rpc.RetryInfo`` delay in seconds, if it sent one."""
+    retry_after: float | None = None
+    """Seconds from a RetryInfo detail, when the server said when to retry."""
 
 
-# An outage without the server's own hint still tells clients to come back soon.
 DEFAULT_RETRY_AFTER = 1
+"""Seconds in ``Retry-After`` for a 503 whose RPC error carried no RetryInfo."""
 
 
 def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFailure:
@@ -159,8 +155,8 @@ def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFa
         A :class:`RpcFailure`; missing or undecodable details are simply absent.
     """
     reason = ""
+    retry_after: float | None = None
     violations: list[tuple[str, str]] = []
-    retry_delay: float | None = None
     for key, value in trailers or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
@@ -182,8 +178,8 @@ def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFa
             elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                 retry = error_details_pb2.RetryInfo()
                 detail.Unpack(retry)
-                retry_delay = retry.retry_delay.ToTimedelta().total_seconds()
-    return RpcFailure(code, details or "", reason, tuple(violations), retry_delay)
+                retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    return RpcFailure(code, details or "", reason, tuple(violations), retry_after)
 
 
 def http_status_for(failure: RpcFailure) -> int:
@@ -215,11 +211,14 @@ def api_error_from_failure(failure: RpcFailure) -> ApiError:
         name or "body": field_error("validation_invalid_value", text)
         for name, text in failure.field_violations
     }
-    retry_after = None
-    if status == 503:
-        delay = failure.retry_delay
-        retry_after = max(math.ceil(delay), 1) if delay is not None else DEFAULT_RETRY_AFTER
-    return ApiError(status, message, data, failure.reason, retry_after)
+    headers = {}
+    if failure.retry_after is not None:
+        # Whole seconds, rounded up, so a client waiting this long is never early.
+        headers["Retry-After"] = str(max(1, math.ceil(failure.retry_after)))
+    elif status == 503:
+        # An outage without the server's own hint still says to come back soon.
+        headers["Retry-After"] = str(DEFAULT_RETRY_AFTER)
+    return ApiError(status, message, data, failure.reason, headers)
 
 
 def api_error_from_rpc(error: grpc.aio.AioRpcError) -> ApiError:

@@ -127,11 +127,11 @@ def test_outage_becomes_503_with_the_servers_retry_after() -> None:
     error = errors.api_error_from_failure(failure)
     assert error.status == 503
     assert error.reason == "DATABASE_UNAVAILABLE"
-    assert error.headers() == {"Retry-After": "3"}  # rounded up, never early
+    assert error.headers == {"Retry-After": "3"}  # rounded up, never early
 
 
 def test_outage_without_a_hint_still_says_when_to_retry() -> None:
     failure = errors.parse_rpc_error(grpc.StatusCode.UNAVAILABLE, "down", ())
-    assert errors.api_error_from_failure(failure).headers() == {"Retry-After": "1"}
+    assert errors.api_error_from_failure(failure).headers == {"Retry-After": "1"}
     not_outage = errors.parse_rpc_error(grpc.StatusCode.NOT_FOUND, "nope", ())
-    assert errors.api_error_from_failure(not_outage).headers() is None
+    assert errors.api_error_from_failure(not_outage).headers == {}

@@ -9,11 +9,19 @@ from fastapi.responses import JSONResponse
 
 from qpi.gateway import errors, records
 from qpi.gateway.context import Ctx, CtxDep
-from qpi.gateway.models import ERROR_RESPONSES, AuthOut, PasswordAuth
+from qpi.gateway.models import ERROR_RESPONSES, AuthOut, ErrorOut, PasswordAuth
 from qpi.gateway.routes.pub import server_info
 from qpi.v1 import account_service_pb2
 
-router = APIRouter(prefix="/api/collections", tags=["auth"], responses=ERROR_RESPONSES)
+_THROTTLED = {
+    "model": ErrorOut,
+    "description": "Too many failed logins for the account or address; see `Retry-After`.",
+}
+router = APIRouter(
+    prefix="/api/collections",
+    tags=["auth"],
+    responses={**ERROR_RESPONSES, 429: _THROTTLED},
+)
 
 SUPERUSERS = "_superusers"
 
@@ -44,8 +52,8 @@ async def auth_with_password(collection: str, body: PasswordAuth, ctx: CtxDep) -
             ),
         )
     except errors.ApiError as exc:
-        if exc.status >= 500:
-            raise
+        if exc.status >= 500 or exc.status == 429:
+            raise  # outages, and throttling with its Retry-After, are not bad credentials
         raise errors.ApiError(400, "Failed to authenticate.") from exc
     return JSONResponse({"token": resp.token, "record": _record(collection, resp.user)})
 

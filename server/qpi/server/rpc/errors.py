@@ -64,11 +64,15 @@ def _pack(message: Message) -> any_pb2.Any:
 
 def to_status(error: QpiError) -> grpc.Status:
     """Packs a domain error as a rich status: ErrorInfo always, BadRequest for fields,
-    RetryInfo (plus the gRPC retry pushback) for outages."""
+    RetryInfo (plus gRPC's retry pushback) for errors that say when to retry."""
     details = []
     metadata = {key: _clip(value) for key, value in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
     details.append(_pack(info))
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(max(error.retry_after, 0.0) * 1e9))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     if error.field:
         bad = error_details_pb2.BadRequest(
             field_violations=[
@@ -78,20 +82,16 @@ def to_status(error: QpiError) -> grpc.Status:
             ]
         )
         details.append(_pack(bad))
-    retry_ms = 0
-    if isinstance(error, UnavailableError):
-        retry_ms = max(int(error.retry_after * 1000), 1)
-        delay = duration_pb2.Duration()
-        delay.FromMilliseconds(retry_ms)
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     status = status_pb2.Status(
         code=_CODES.get(error.code, code_pb2.INTERNAL),
         message=_clip(error.message, 1000),
         details=details,
     )
     converted = rpc_status.to_status(status)
-    if not retry_ms:
+    if not isinstance(error, UnavailableError) or error.retry_after is None:
         return converted  # type: ignore[no-any-return]
+    # Outages only: that is what clients' retry policies retry (see qpi.sdk._transport).
+    retry_ms = max(int(error.retry_after * 1000), 1)
     return RichStatus(
         converted.code,
         converted.details,
