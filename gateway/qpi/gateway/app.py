@@ -17,6 +17,7 @@ from qpi.gateway.routes import (
     collections,
     dashboard,
     jobs,
+    nng_connect,
     notifications,
     ops,
     pub,
@@ -67,7 +68,17 @@ def create_app(config: GatewayConfig) -> FastAPI:
     app.state.grpc_clients = clients
     app.state.gateway_config = config
     handlers.install(app)
-    for module in (pub, ops, jobs, qpus, tokens, admin_users, notifications, auth_records):
+    for module in (
+        pub,
+        ops,
+        nng_connect,
+        jobs,
+        qpus,
+        tokens,
+        admin_users,
+        notifications,
+        auth_records,
+    ):
         app.include_router(module.router)
     app.include_router(collections.build_router(config))
     app.include_router(realtime.router)

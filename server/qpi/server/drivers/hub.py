@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import tenacity
+
 from qpi.server.domain.errors import PermissionDeniedError, UnavailableError
 from qpi.server.domain.leases import reconcile
 from qpi.server.drivers.rate_limit import TokenBucket
@@ -25,6 +27,11 @@ from qpi.server.services.qpu_service import MONITOR_KINDS, QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 
 logger = logging.getLogger(__name__)
+
+RESENDING_TRANSPORTS = frozenset({"grpc"})
+"""Transports whose drivers keep unacknowledged results and resend them (qpi.driver does);
+for the others (the published daemon over NNG) the hub keeps retrying the store itself."""
+_STORE_BACKOFF = tenacity.wait_exponential_jitter(initial=0.5, max=5.0)
 
 
 @dataclass(frozen=True)
@@ -80,15 +87,22 @@ class DriverHub:
         return self._sessions.get(driver_id)
 
     async def connect(
-        self, who: DriverIdentity, hello: Hello, transport: str
+        self,
+        who: DriverIdentity,
+        hello: Hello,
+        transport: str,
+        session_type: Callable[..., DriverSession] = DriverSession,
     ) -> tuple[DriverSession, list[tuple[str, int]]]:
-        """Registers a session; an older session of the same driver is replaced."""
+        """Registers a session; an older session of the same driver is replaced.
+
+        `session_type` lets a transport refine flow control (see drivers/nng/session.py).
+        """
         if not who.enabled:
             raise PermissionDeniedError(
                 "DRIVER_DISABLED", "Driver is currently disabled by administrator."
             )
         executes = hello.executes_jobs and who.kind not in MONITOR_KINDS
-        session = DriverSession(
+        session = session_type(
             driver_id=who.driver_id,
             qpu_id=who.qpu_id,
             name=hello.name or who.name,
@@ -246,8 +260,16 @@ class DriverHub:
         requeued) and resends it until it is stored or the lease goes away.
         """
         session.touch()
+        # Until stored or the session ends, unless the driver resends by itself.
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(UnavailableError),
+            wait=_STORE_BACKOFF,
+            stop=lambda _: session.transport in RESENDING_TRANSPORTS or session.closed,
+            reraise=True,
+        )
         try:
-            accepted = await self._db.run(
+            accepted: bool = await retrying(
+                self._db.run,
                 self._jobs.complete,
                 job_id,
                 attempt,
@@ -259,7 +281,7 @@ class DriverHub:
         except UnavailableError:
             logger.warning(
                 "[DriverHub] result of job %s attempt %d from %s not stored (database "
-                "unavailable); the driver resends it",
+                "unavailable); left to the driver's resend or the lease's requeue",
                 job_id,
                 attempt,
                 session.driver_id,
