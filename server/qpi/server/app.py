@@ -279,7 +279,7 @@ class QpiServer:
         }
         # Room for the largest payload/result plus protobuf framing.
         limit = max(s.max_payload_bytes, s.max_result_bytes) * 2 + 1_048_576
-        self._grpc, _ = build_server(limit, servicers)
+        self._grpc, _ = build_server(limit, servicers, s.heartbeat_timeout)
         address = f"{s.bind_host}:{s.grpc_port}"
         if s.insecure:
             self.grpc_port = self._grpc.add_insecure_port(address)

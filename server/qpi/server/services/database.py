@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy.engine import Engine
 
-from qpi.server.store.database import is_sqlite
+from qpi.server.store.database import is_sqlite, outages_as_unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,9 +31,16 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qpi-db")
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Runs `fn` in the database thread pool."""
+        """Runs `fn` in the database thread pool.
+
+        Raises:
+            UnavailableError: DATABASE_UNAVAILABLE when the database cannot be reached.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        with outages_as_unavailable():
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
 
     def close(self) -> None:
         """Stops the worker threads and disposes of the engine."""

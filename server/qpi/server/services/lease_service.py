@@ -138,9 +138,9 @@ class LeaseService:
             self._events.publish("dispatch", job.qpu_id)
         return [job.id for job in jobs]
 
-    def renew_leases(self, driver_id: str) -> None:
-        """Extends a live driver's leases (called on heartbeats)."""
-        self._leases.renew_leases(driver_id, self._expiry())
+    def renew_leases(self, driver_id: str) -> list[tuple[str, int]]:
+        """Extends a live driver's leases (called on heartbeats); returns them."""
+        return self._leases.renew_leases(driver_id, self._expiry())
 
     def resume(
         self,

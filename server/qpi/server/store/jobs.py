@@ -146,8 +146,8 @@ class LeaseRepository(Protocol):
         """Returns leases that expired before `now` to the queue."""
         ...
 
-    def renew_leases(self, driver_id: str, expires: datetime) -> None:
-        """Extends every running lease of a driver."""
+    def renew_leases(self, driver_id: str, expires: datetime) -> list[tuple[str, int]]:
+        """Extends every running lease of a driver; returns them (job id, attempt)."""
         ...
 
     def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
@@ -526,14 +526,16 @@ class SqlJobRepository(SqlRepository):
             fresh = {r.id: r for r in s.exec(select(JobRow).where(col(JobRow.id).in_(ids))).all()}
         return [to_job(fresh[i]) for i in ids if i in fresh]
 
-    def renew_leases(self, driver_id: str, expires: datetime) -> None:
+    def renew_leases(self, driver_id: str, expires: datetime) -> list[tuple[str, int]]:
         with self._session() as s:
-            s.execute(
+            renewed = s.execute(
                 update(JobRow)
                 .where(col(JobRow.lease_driver_id) == driver_id, col(JobRow.state) == "running")
                 .values(lease_expires_at=expires)
-            )
+                .returning(col(JobRow.id), col(JobRow.attempt))
+            ).all()
             s.commit()
+        return [(row[0], row[1]) for row in renewed]
 
     def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
         with self._session() as s:
