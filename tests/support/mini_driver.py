@@ -101,6 +101,9 @@ class MiniDriver:
         self._outbox: queue.Queue[pb.ConnectRequest | None] = queue.Queue()
         self._call: Any = None
         self._thread = threading.Thread(target=self._run, daemon=True)
+        # Jobs accepted and not yet answered: heartbeats report them, as the protocol asks.
+        self._held: dict[str, int] = {}
+        self._held_lock = threading.Lock()
 
     def start(self) -> MiniDriver:
         self._thread.start()
@@ -163,7 +166,9 @@ class MiniDriver:
         outbox = self._outbox
         while not self.stopped.is_set():
             time.sleep(0.5)
-            outbox.put(pb.ConnectRequest(heartbeat=pb.DriverHeartbeat()))
+            with self._held_lock:
+                held = [pb.HeldJob(job_id=j, attempt=a) for j, a in self._held.items()]
+            outbox.put(pb.ConnectRequest(heartbeat=pb.DriverHeartbeat(running_jobs=held)))
 
     def _on(self, message: pb.ConnectResponse) -> None:
         kind = message.WhichOneof("message")
@@ -171,12 +176,16 @@ class MiniDriver:
             self.welcomed.set()
         elif kind == "job_assignment":
             a = message.job_assignment
+            with self._held_lock:
+                self._held[a.job_id] = a.attempt
             self._outbox.put(
                 pb.ConnectRequest(job_accepted=pb.JobAccepted(job_id=a.job_id, attempt=a.attempt))
             )
             threading.Thread(target=self._execute, args=(a,), daemon=True).start()
         elif kind == "job_cancellation":
             self.cancelled.append(message.job_cancellation.job_id)
+            with self._held_lock:
+                self._held.pop(message.job_cancellation.job_id, None)
 
     def _execute(self, a: pb.JobAssignment) -> None:
         started = time.perf_counter()
@@ -194,7 +203,11 @@ class MiniDriver:
             )
         result.execution_seconds = time.perf_counter() - started
         self.executed.append((a.job_id, a.attempt))
-        self._outbox.put(pb.ConnectRequest(job_result=result))
+        with self._held_lock:
+            # Queued before the next heartbeat, so the server sees the result first.
+            self._outbox.put(pb.ConnectRequest(job_result=result))
+            if self._held.get(a.job_id) == a.attempt:
+                del self._held[a.job_id]
 
 
 def main() -> None:

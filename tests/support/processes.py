@@ -145,15 +145,28 @@ def _stop_group(proc: subprocess.Popen[bytes] | None, grace: float) -> int | Non
     return proc.returncode
 
 
+DEFAULT_SERVER_TIMERS = {
+    "--heartbeat-interval": "0.5s",
+    "--heartbeat-timeout": "3s",
+    "--job-timeout": "5s",
+    "--recovery-interval": "1s",
+}
+
+
 class ServeProcess:
     """`qpi serve` with TLS, fast timers and a fresh SQLite data directory."""
 
     def __init__(
-        self, root: Path, *, extra_args: tuple[str, ...] = (), database_url: str = ""
+        self,
+        root: Path,
+        *,
+        extra_args: tuple[str, ...] = (),
+        database_url: str = "",
+        timers: dict[str, str] | None = None,
     ) -> None:
         self.root = root
         self.database_url = database_url
-        """Empty: a SQLite file in the data directory."""
+        self.timers = {**DEFAULT_SERVER_TIMERS, **(timers or {})}
         self.data_dir = root / "server"
         self.http_port = free_port()
         self.grpc_port = free_port()
@@ -180,7 +193,7 @@ class ServeProcess:
         subprocess.run(
             [BIN / "qpi", "superuser", "upsert", ADMIN_EMAIL, ADMIN_PASSWORD]
             + ["--data-dir", str(self.data_dir), "--config-file", ""]
-            + (["--database-url", self.database_url] if self.database_url else []),
+            + self._database_args(),
             check=True,
             capture_output=True,
             timeout=120,
@@ -198,11 +211,8 @@ class ServeProcess:
             "--server-port", str(self.http_port),
             "--grpc-port", str(self.grpc_port),
             "--config-file", "",
-            "--heartbeat-interval", "0.5s",
-            "--heartbeat-timeout", "3s",
-            "--job-timeout", "5s",
-            "--recovery-interval", "1s",
-            *(("--database-url", self.database_url) if self.database_url else ()),
+            *self._database_args(),
+            *(arg for flag, value in self.timers.items() for arg in (flag, value)),
             *self.extra_args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("QPI_")}
@@ -210,6 +220,9 @@ class ServeProcess:
         self.proc = subprocess.Popen(
             args, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+
+    def _database_args(self) -> list[str]:
+        return ["--database-url", self.database_url] if self.database_url else []
 
     def _wait_ready(self, timeout: float) -> None:
         def ready() -> dict[str, Any] | None:
@@ -238,6 +251,16 @@ class ServeProcess:
             self._log.close()
             self._log = None
         return code
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group: no shutdown, no chance to finish anything."""
+        if self.proc is not None:
+            _kill_group(self.proc, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def restart(self, timeout: float = 60.0) -> None:
         """Starts the server again on the same ports and data directory."""
@@ -371,6 +394,14 @@ class DriverProcess:
             kill_pids(started)
         self._close_log()
         return started
+
+    def signal_all(self, sig: int) -> None:
+        """Sends `sig` to the daemon and every process it started (e.g. SIGSTOP/SIGCONT)."""
+        if self.proc is None:
+            return
+        for pid in [self.proc.pid, *self.descendants()]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
 
     def terminate(self, grace: float = 15.0) -> int | None:
         """SIGTERM, wait, then SIGKILL the group and anything it left; returns the exit code."""

@@ -2,8 +2,10 @@
 
 Invariants:
     * At most one job runs in the worker; accepted jobs wait in `pending` in arrival order.
-    * A result stays in `unacked` until the server acknowledges it and is re-sent after
-      every reconnect, so results survive stream losses.
+    * A result stays in `unacked` until the server acknowledges it; it is re-sent after
+      every reconnect and, with backoff, while the server has not acknowledged it (the
+      server does not acknowledge a result it could not store), so results survive stream
+      losses and database outages. Heartbeats list it until then, so its lease is kept.
     * A job is never executed twice for the same driver: a re-assignment (new attempt) of a
       job that is running or already finished is answered from that run.
 """
@@ -25,6 +27,7 @@ from qpi.driver.bootstrap import Endpoint, discover
 from qpi.driver.link import ServerLink
 from qpi.driver.payload import JobPayload
 from qpi.driver.settings import DriverSettings
+from qpi.driver.timing import RunningTimeout
 from qpi.driver.worker import WorkerConfig
 from qpi.driver.worker_handle import WorkerHandle, WorkerResult
 from qpi.v1 import driver_service_pb2 as pb
@@ -34,6 +37,9 @@ log = logging.getLogger(__name__)
 SHUTDOWN_REASON = "driver shutting down"
 ACK_WAIT = 3.0
 STALE_RESULTS_KEPT = 64
+RESEND_FIRST = 2.0
+"""Seconds an unacknowledged result waits before it is sent again (then doubling)."""
+RESEND_MAX = 8.0
 
 
 @dataclass
@@ -76,10 +82,11 @@ class DriverDaemon:
         self.pending: deque[Lease] = deque()
         self.running: Lease | None = None
         self.unacked: dict[str, pb.JobResult] = {}
+        self._resend_at: dict[str, tuple[float, float]] = {}  # job id -> (when, backoff)
         self._stale: OrderedDict[str, pb.JobResult] = OrderedDict()
         self._capabilities: dict[str, object] = {}
         self._worker_ready = False
-        self._timeout: asyncio.TimerHandle | None = None
+        self._timeout: RunningTimeout | None = None
         self._idle = asyncio.Event()
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
@@ -194,10 +201,24 @@ class DriverDaemon:
         )
 
     def heartbeat(self) -> pb.DriverHeartbeat:
-        """Lists the leases this driver holds (running first)."""
-        return pb.DriverHeartbeat(
-            running_jobs=[lease.held() for lease in self._leases() if not lease.orphan]
-        )
+        """Lists every job this driver holds: leases (running first), then results the
+        server has not acknowledged; first re-sends the results that waited too long."""
+        self._resend_due()
+        held = [lease.held() for lease in self._leases() if not lease.orphan]
+        held += [pb.HeldJob(job_id=r.job_id, attempt=r.attempt) for r in self.unacked.values()]
+        return pb.DriverHeartbeat(running_jobs=held)
+
+    def _resend_due(self) -> None:
+        now = time.monotonic()
+        for job_id, result in self.unacked.items():
+            when, backoff = self._resend_at.get(job_id, (now, RESEND_FIRST))
+            if now < when:
+                continue
+            log.info("re-sending the unacknowledged result of job %s", job_id)
+            self.link.send(pb.ConnectRequest(job_result=result))
+            self._resend_at[job_id] = (now + backoff, min(backoff * 2, RESEND_MAX))
+        for job_id in set(self._resend_at) - set(self.unacked):
+            del self._resend_at[job_id]
 
     def on_welcome(self, welcome: pb.ServerWelcome) -> None:
         """Drops what the server forgot and re-sends the results it still expects."""
@@ -218,7 +239,7 @@ class DriverDaemon:
             self._restart_worker()
         for job_id, result in list(self.unacked.items()):
             if (job_id, result.attempt) in resumed:
-                self.link.send(pb.ConnectRequest(job_result=result))
+                self._send_result(result)
             else:
                 self._keep_stale(self.unacked.pop(job_id))
 
@@ -275,6 +296,8 @@ class DriverDaemon:
 
     def _on_cancellation(self, cancellation: pb.JobCancellation) -> None:
         job_id = cancellation.job_id
+        if cancellation.attempt and cancellation.attempt != self._attempt_held(job_id):
+            return  # about an earlier lease of a job re-assigned since
         log.info("job %s cancelled: %s", job_id, cancellation.reason or "no reason given")
         self.pending = deque(lease for lease in self.pending if lease.job_id != job_id)
         self.unacked.pop(job_id, None)
@@ -282,6 +305,13 @@ class DriverDaemon:
         if self.running is not None and self.running.job_id == job_id:
             self._clear_running()
             self._restart_worker()
+
+    def _attempt_held(self, job_id: str) -> int:
+        for lease in self._leases():
+            if lease.job_id == job_id:
+                return lease.attempt
+        result = self.unacked.get(job_id)
+        return result.attempt if result is not None else 0
 
     def _dispatch(self) -> None:
         if self.running is not None or not self._worker_ready or not self.pending:
@@ -299,8 +329,12 @@ class DriverDaemon:
             self._restart_worker()
             return
         if self.settings.job_timeout > 0:
-            loop = asyncio.get_running_loop()
-            self._timeout = loop.call_later(self.settings.job_timeout, self._on_timeout, lease)
+            # Counts running time only: a stopped driver does not time its job out.
+            self._timeout = RunningTimeout(
+                self.settings.job_timeout,
+                lambda: self._on_timeout(lease),
+                paused=self.worker.is_stopped,
+            ).start()
 
     def _clear_running(self) -> None:
         self.running = None
@@ -311,6 +345,7 @@ class DriverDaemon:
 
     def _send_result(self, result: pb.JobResult) -> None:
         self.unacked[result.job_id] = result
+        self._resend_at[result.job_id] = (time.monotonic() + RESEND_FIRST, RESEND_FIRST * 2)
         self.link.send(pb.ConnectRequest(job_result=result))
 
     def _keep_stale(self, result: pb.JobResult) -> None:

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from qpi.driver.payload import JobPayload
@@ -64,6 +65,21 @@ class WorkerHandle:
     def pid(self) -> int | None:
         """The worker's process id while it runs."""
         return self._process.pid if self._process is not None else None
+
+    def is_stopped(self) -> bool:
+        """Whether the worker process is stopped (SIGSTOP, tracing) right now.
+
+        Read from /proc (Linux); elsewhere a stopped worker is not detected.
+        """
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        state = stat[stat.rfind(")") + 2 : stat.rfind(")") + 3]
+        return state in ("T", "t")
 
     async def start(self) -> dict[str, Any]:
         """Starts the process and waits until the executor is ready.

@@ -139,6 +139,10 @@ class RpcFailure:
     """Seconds from a RetryInfo detail, when the server said when to retry."""
 
 
+DEFAULT_RETRY_AFTER = 1
+"""Seconds in ``Retry-After`` for a 503 whose RPC error carried no RetryInfo."""
+
+
 def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFailure:
     """Extract the code, message, ErrorInfo reason and BadRequest violations of an RPC error.
 
@@ -211,6 +215,9 @@ def api_error_from_failure(failure: RpcFailure) -> ApiError:
     if failure.retry_after is not None:
         # Whole seconds, rounded up, so a client waiting this long is never early.
         headers["Retry-After"] = str(max(1, math.ceil(failure.retry_after)))
+    elif status == 503:
+        # An outage without the server's own hint still says to come back soon.
+        headers["Retry-After"] = str(DEFAULT_RETRY_AFTER)
     return ApiError(status, message, data, failure.reason, headers)
 
 

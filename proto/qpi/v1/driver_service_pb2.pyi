@@ -233,7 +233,11 @@ class DriverHeartbeat(_message.Message):
     RUNNING_JOBS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def running_jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldJob]:
-        """Jobs currently executing."""
+        """Every job the driver holds: executing, queued, or finished with a result the server
+        has not acknowledged yet. The server reconciles its leases with this list: a lease the
+        driver accepted but no longer lists goes back to the queue, and a listed job the
+        server no longer leases to this driver is cancelled on it.
+        """
 
     def __init__(
         self,

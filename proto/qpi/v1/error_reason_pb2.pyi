@@ -116,6 +116,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The slot would take the user's booked time in a week past the booking policy's weekly
     allowance (`--booking-max-weekly`).
     """
+    ERROR_REASON_DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 44
+    """The database cannot be reached right now (restart, failover, network); retry after
+    the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -217,5 +221,9 @@ ERROR_REASON_BOOKING_TOO_FAR_AHEAD: ErrorReason.ValueType  # 42
 ERROR_REASON_BOOKING_QUOTA_EXCEEDED: ErrorReason.ValueType  # 43
 """The slot would take the user's booked time in a week past the booking policy's weekly
 allowance (`--booking-max-weekly`).
+"""
+ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 44
+"""The database cannot be reached right now (restart, failover, network); retry after
+the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
+import tenacity
 
 from qpi.sdk._base import ClientBase
 from qpi.sdk._circuits import build_payload
-from qpi.sdk.errors import JobFailedError, UnavailableError, from_rpc_error
+from qpi.sdk.errors import JobFailedError, from_rpc_error, retry_delay_of
 from qpi.sdk.models import Job
 from qpi.sdk.records import Event
 from qpi.v1 import event_service_pb2, job_pb2, job_service_pb2
@@ -20,9 +21,26 @@ _STATES = {
     name: job_pb2.Job.State.Value(f"STATE_{name.upper()}")
     for name in ("pending", "running", "completed", "failed", "cancelled")
 }
-# A watch stream that drops (server restart, proxy idle cut) is reopened this many times
-# in a row before wait() gives up.
-_MAX_RECONNECTS = 5
+# Backoff between reopenings of a watch stream that ended early (server restart, proxy
+# idle cut, database outage), unless the server's RetryInfo asks for a longer pause.
+_RECONNECT_BACKOFF = tenacity.wait_exponential_jitter(initial=0.2, max=2.0)
+
+
+class _StreamEnded(Exception):
+    """The watch stream closed before the job was terminal (reopened like an outage)."""
+
+
+def _unavailable(error: BaseException) -> bool:
+    if isinstance(error, _StreamEnded):
+        return True
+    return isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _reconnect_wait(state: tenacity.RetryCallState) -> float:
+    backoff = _RECONNECT_BACKOFF(state)
+    error = state.outcome.exception() if state.outcome is not None else None
+    hint = retry_delay_of(error) if isinstance(error, grpc.RpcError) else None
+    return max(backoff, hint or 0.0)
 
 
 class JobsMixin(ClientBase):
@@ -151,31 +169,43 @@ class JobsMixin(ClientBase):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         request = job_service_pb2.WatchJobRequest(id=job_id)
-        failures = 0
-        while True:
+
+        def watch_once() -> Job:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise TimeoutError(f"job {job_id} not finished after {timeout} s")
-            call = self._jobs.WatchJob(request, metadata=self._metadata(), timeout=remaining)
+            # wait_for_ready: while the server restarts, the call waits for the channel to
+            # reconnect instead of failing at once.
+            call = self._jobs.WatchJob(
+                request, metadata=self._metadata(), timeout=remaining, wait_for_ready=True
+            )
             try:
                 for response in call:
-                    failures = 0
                     job = Job._from_proto(response.job)
                     if job.done:
-                        if raise_on_failure and job.state == "failed":
-                            raise JobFailedError(job)
                         return job
-            except grpc.RpcError as err:
-                if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise TimeoutError(f"job {job_id} not finished after {timeout} s") from None
-                if err.code() != grpc.StatusCode.UNAVAILABLE or failures >= _MAX_RECONNECTS:
-                    raise from_rpc_error(err) from err
             finally:
                 call.cancel()
-            failures += 1
-            if failures > _MAX_RECONNECTS:
-                raise UnavailableError(f"watch stream for job {job_id} keeps ending early")
-            time.sleep(min(0.1 * 2**failures, 2.0))
+            raise _StreamEnded(job_id)
+
+        # Reopen the stream for as long as the server is unavailable and time remains.
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_unavailable),
+            wait=_reconnect_wait,
+            stop=tenacity.stop_never if timeout is None else tenacity.stop_before_delay(timeout),
+            reraise=True,
+        )
+        try:
+            job = retrying(watch_once)
+        except _StreamEnded as err:
+            raise TimeoutError(f"job {job_id} not finished after {timeout} s") from err
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED or _unavailable(err):
+                raise TimeoutError(f"job {job_id} not finished after {timeout} s") from err
+            raise from_rpc_error(err) from err
+        if raise_on_failure and job.state == "failed":
+            raise JobFailedError(job)
+        return job
 
     def subscribe(self, topics: Iterable[str] = ()) -> Iterator[Event]:
         """Yields live changes ("jobs", "qpus", "notifications"; all when empty).

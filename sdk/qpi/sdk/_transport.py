@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _ssl
 import hashlib
+import json
 import socket
 import ssl
 from collections.abc import Sequence
@@ -12,7 +13,55 @@ from typing import Any
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
 
+from qpi.v1 import (
+    account_service_pb2,
+    admin_service_pb2,
+    booking_service_pb2,
+    event_service_pb2,
+    job_service_pb2,
+    notification_service_pb2,
+    qpu_service_pb2,
+)
+
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def _retriable_methods() -> list[dict[str, str]]:
+    """Calls safe to repeat: every read, plus job creation (idempotent by request id) and
+    cancellation (a repeat of a done cancel changes nothing)."""
+    names: list[dict[str, str]] = []
+    modules = (
+        account_service_pb2, admin_service_pb2, booking_service_pb2, event_service_pb2,
+        job_service_pb2, notification_service_pb2, qpu_service_pb2,
+    )  # fmt: skip
+    for module in modules:
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                name = method.name
+                if name.startswith(("Get", "List", "Watch", "Subscribe")) or name in (
+                    "CreateJob",
+                    "CancelJob",
+                ):
+                    names.append({"service": service.full_name, "method": name})
+    return names
+
+
+# gRPC's own retries for calls that failed with UNAVAILABLE (server restarting, database
+# outage): it honours the server's pushback hint and never retries after a response began.
+_SERVICE_CONFIG = {
+    "methodConfig": [
+        {
+            "name": _retriable_methods(),
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.5s",
+                "maxBackoff": "5s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ]
+}
 
 # Results of large jobs (per-shot memory) exceed grpc's 4 MiB default receive limit.
 _CHANNEL_OPTIONS = [
@@ -22,6 +71,12 @@ _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 0),
+    # Reconnect within seconds once a restarted server is back (the default backoff grows
+    # to two minutes, far beyond any wait() deadline).
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", json.dumps(_SERVICE_CONFIG)),
 ]
 
 

@@ -196,6 +196,19 @@ def _error_info(err: Any) -> tuple[str, dict[str, str]]:
     return "", {}
 
 
+def retry_delay_of(err: Any) -> float | None:
+    """The server's ``google.rpc.RetryInfo`` delay in seconds, if the error carries one."""
+    try:
+        status = rpc_status.from_call(err)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    for detail in status.details if status is not None else ():
+        retry = error_details_pb2.RetryInfo()
+        if detail.Is(retry.DESCRIPTOR) and detail.Unpack(retry):
+            return float(retry.retry_delay.ToTimedelta().total_seconds())
+    return None
+
+
 def from_rpc_error(err: grpc.RpcError) -> QPIError:
     """Converts a gRPC error into the matching :class:`QPIError` subclass.
 

@@ -50,14 +50,16 @@ from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.job_service import JobService
+from qpi.server.services.lease_service import LeaseService
 from qpi.server.services.login_service import LoginService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.qasm import QasmChecker
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
+from qpi.server.store.accounts import SqlAccountRepository
 from qpi.server.store.database import create_db_engine, migrate
-from qpi.server.store.nng_ports import NngPortStore
+from qpi.server.store.repositories import Repositories, sql_repositories
 
 logger = logging.getLogger(__name__)
 # APScheduler logs every run at INFO; recovery logs what it actually does itself.
@@ -126,7 +128,7 @@ class QpiServer:
         events = EventBus()
         events.bind(asyncio.get_running_loop())
         self._qasm = QasmChecker()
-        services = self._services(db, events, pki)
+        services = self._services(db, sql_repositories(engine), events, pki)
         await asyncio.to_thread(self._qasm.warm_up)
         await db.run(services["qpus"].reset_statuses)
         self.nng = services["nng"]
@@ -136,7 +138,7 @@ class QpiServer:
         dispatcher = Dispatcher(
             db,
             events,
-            services["jobs"],
+            services["leases"],
             hub,
             BookingFirstFifoPolicy(),
             self.clock,
@@ -153,7 +155,7 @@ class QpiServer:
         ]
         self._scheduler = start_maintenance(
             db,
-            services["jobs"],
+            services["leases"],
             services["telemetry"],
             s.recovery_interval,
             s.events_prune_interval,
@@ -166,52 +168,66 @@ class QpiServer:
             self.http_port,
         )
 
-    def _services(self, db: Database, events: EventBus, pki: PkiMaterial) -> dict[str, Any]:
+    def _services(
+        self, db: Database, repos: Repositories, events: EventBus, pki: PkiMaterial
+    ) -> dict[str, Any]:
         s, clock = self.settings, self.clock
-        qpus = QpuService(db, clock, events, pki.fingerprint)
+        qpus = QpuService(repos.qpus, clock, events, pki.fingerprint)
         assert self._qasm is not None
         jobs = JobService(
-            db,
+            repos.jobs,
+            repos.accounts,
+            qpus,
             clock,
             events,
-            qpus,
             JobLimits(s.max_shots, s.max_circuits, s.max_payload_bytes),
-            s.job_timeout,
-            s.max_result_bytes,
             self._qasm.max_qubits,
             ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
             s.max_pending_per_user,
         )
-        telemetry = TelemetryService(db, clock, s.events_retention)
-        hub = DriverHub(db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit)
-        auth = AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth)
+        leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
+        telemetry = TelemetryService(repos.telemetry, clock, s.events_retention)
+        hub = DriverHub(
+            db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+        )
+        auth = AuthService(
+            repos.accounts, repos.qpus, clock, s.session_ttl, not s.disable_email_password_auth
+        )
         self._passwords = passwords = PasswordWork()
         throttle = LoginThrottle(s.login_limit_per_account, s.login_limit_per_address)
         return {
             "auth": auth,
             "logins": LoginService(db, auth, throttle, passwords),
             "passwords": passwords,
-            "accounts": AccountService(db, clock, s.allow_signup, events),
+            "accounts": AccountService(repos.accounts, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
+            "leases": leases,
             "telemetry": telemetry,
             "bookings": BookingService(
-                db,
+                repos.bookings,
+                repos.accounts,
+                qpus,
                 clock,
                 events,
                 BookingPolicy(s.booking_max_length, s.booking_max_horizon, s.booking_max_weekly),
             ),
-            "notifications": NotificationService(db, clock, events),
+            "notifications": NotificationService(repos.notifications, clock, events),
             "hub": hub,
-            "nng": self._nng_transport(db, hub, jobs, pki),
+            "nng": self._nng_transport(db, repos, hub, leases, pki),
         }
 
     def _nng_transport(
-        self, db: Database, hub: DriverHub, jobs: JobService, pki: PkiMaterial
+        self,
+        db: Database,
+        repos: Repositories,
+        hub: DriverHub,
+        leases: LeaseService,
+        pki: PkiMaterial,
     ) -> NngTransport:
         s = self.settings
         return NngTransport(
-            ChannelDeps(db, hub, jobs, NngPortStore(db.session), self.clock),
+            ChannelDeps(db, hub, leases, repos.nng_ports, self.clock),
             ChannelConfig(
                 bind_host=s.bind_host,
                 heartbeat_interval=s.heartbeat_interval,
@@ -245,13 +261,13 @@ class QpiServer:
         servicers = {
             "job": JobServicer(db, auth, sv["jobs"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
-            "booking": BookingServicer(db, auth, sv["bookings"]),
+            "booking": BookingServicer(db, auth, sv["bookings"], sv["accounts"]),
             "account": AccountServicer(
                 db, auth, sv["auth"], sv["accounts"], sv["logins"], sv["passwords"]
             ),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
-            "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
+            "event": EventServicer(db, auth, events, sv["jobs"], sv["qpus"], sv["notifications"]),
             "nng": NngCompatServicer(auth, sv["nng"]),
             "driver": DriverServicer(
                 db,
@@ -265,7 +281,7 @@ class QpiServer:
         }
         # Room for the largest payload/result plus protobuf framing.
         limit = max(s.max_payload_bytes, s.max_result_bytes) * 2 + 1_048_576
-        self._grpc, _ = build_server(limit, servicers)
+        self._grpc, _ = build_server(limit, servicers, s.heartbeat_timeout)
         address = f"{s.bind_host}:{s.grpc_port}"
         if s.insecure:
             self.grpc_port = self._grpc.add_insecure_port(address)
@@ -402,11 +418,11 @@ def upsert_superuser(settings: ServerSettings, email: str, password: str) -> str
     settings.data_path.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings.effective_database_url)
     migrate(engine)
-    db = Database(engine)
     try:
-        user = AccountService(db, SystemClock(), allow_signup=False).upsert_superuser(
+        accounts = SqlAccountRepository(engine)
+        user = AccountService(accounts, SystemClock(), allow_signup=False).upsert_superuser(
             email, password
         )
     finally:
-        db.close()
+        engine.dispose()
     return f"Superuser {user.email} saved."

@@ -106,3 +106,32 @@ def test_garbage_details_are_ignored() -> None:
 )
 def test_sentence(raw: str, expected: str) -> None:
     assert errors.sentence(raw) == expected
+
+
+def test_outage_becomes_503_with_the_servers_retry_after() -> None:
+    from google.protobuf import duration_pb2
+
+    status = status_pb2.Status(code=14, message="The database is temporarily unavailable.")
+    for message in (
+        error_details_pb2.ErrorInfo(reason="DATABASE_UNAVAILABLE", domain="qpi.v1"),
+        error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=2, nanos=1_000_000)),
+    ):
+        detail = any_pb2.Any()
+        detail.Pack(message)
+        status.details.append(detail)
+    failure = errors.parse_rpc_error(
+        grpc.StatusCode.UNAVAILABLE,
+        status.message,
+        ((errors.STATUS_DETAILS_KEY, status.SerializeToString()),),
+    )
+    error = errors.api_error_from_failure(failure)
+    assert error.status == 503
+    assert error.reason == "DATABASE_UNAVAILABLE"
+    assert error.headers == {"Retry-After": "3"}  # rounded up, never early
+
+
+def test_outage_without_a_hint_still_says_when_to_retry() -> None:
+    failure = errors.parse_rpc_error(grpc.StatusCode.UNAVAILABLE, "down", ())
+    assert errors.api_error_from_failure(failure).headers == {"Retry-After": "1"}
+    not_outage = errors.parse_rpc_error(grpc.StatusCode.NOT_FOUND, "nope", ())
+    assert errors.api_error_from_failure(not_outage).headers == {}

@@ -50,3 +50,21 @@ def test_nul_characters_are_found_in_nested_and_repeated_fields() -> None:
     )
     assert nul_field(dirty) == "payload.circuits[1].qasm"
     assert nul_field(job_service_pb2.CreateJobRequest(qpu="q\x00")) == "qpu"
+
+
+def test_outage_status_carries_retry_info_and_gRPC_pushback() -> None:
+    from google.rpc import status_pb2
+
+    from qpi.server.domain.errors import database_unavailable
+    from qpi.server.rpc.errors import RETRY_PUSHBACK_KEY
+
+    status = to_status(database_unavailable())
+    assert status.code.name == "UNAVAILABLE"
+    trailers = dict(status.trailing_metadata)
+    assert trailers[RETRY_PUSHBACK_KEY] == "2000"
+    decoded = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    assert decoded.details[0].Unpack(info)
+    assert info.reason == "DATABASE_UNAVAILABLE"
+    assert decoded.details[1].Unpack(retry)
+    assert retry.retry_delay.ToMilliseconds() == 2000

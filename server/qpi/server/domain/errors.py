@@ -133,9 +133,24 @@ class AbortedError(QpiError):
 
 
 class UnavailableError(QpiError):
-    """The service or a dependency is temporarily unavailable."""
+    """The service or a dependency is temporarily unavailable; the caller should retry
+    (after ``retry_after`` seconds when set)."""
 
     code = "UNAVAILABLE"
+
+
+DATABASE_RETRY_AFTER = 2.0
+"""Seconds clients are told to wait while the database is unreachable (a restart or a
+failover takes a few seconds)."""
+
+
+def database_unavailable() -> UnavailableError:
+    """The error for any request that failed because the database could not be reached."""
+    return UnavailableError(
+        "DATABASE_UNAVAILABLE",
+        "The database is temporarily unavailable; retry shortly.",
+        retry_after=DATABASE_RETRY_AFTER,
+    )
 
 
 class UnimplementedError(QpiError):
@@ -195,6 +210,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "INTERNAL": InternalError,
         "UNAVAILABLE": UnavailableError,
         "STREAM_BEHIND": UnavailableError,
+        "DATABASE_UNAVAILABLE": UnavailableError,
     }
 )
 """Every error reason mapped to the family (and so the status code) it is raised with."""

@@ -1,7 +1,7 @@
 """The driver hub: what every transport (gRPC stream, NNG compat) calls into.
 
 It owns the live sessions, turns connects/disconnects into QPU status, hands results and
-releases to the job service, and revokes leases when jobs are cancelled.
+releases to the lease service, and revokes leases when jobs are cancelled.
 """
 
 from __future__ import annotations
@@ -13,17 +13,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from qpi.server.domain.errors import PermissionDeniedError
+import tenacity
+
+from qpi.server.domain.errors import PermissionDeniedError, UnavailableError
+from qpi.server.domain.leases import reconcile
+from qpi.server.domain.models import Revocation
 from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Ack, DriverSession, Revoke
 from qpi.server.services.auth_service import DriverIdentity
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
-from qpi.server.services.job_service import JobService, Revocation
+from qpi.server.services.lease_service import LeaseService
 from qpi.server.services.qpu_service import MONITOR_KINDS, QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 
 logger = logging.getLogger(__name__)
+
+RESENDING_TRANSPORTS = frozenset({"grpc"})
+"""Transports whose drivers keep unacknowledged results and resend them (qpi.driver does);
+for the others (the published daemon over NNG) the hub keeps retrying the store itself."""
+_STORE_BACKOFF = tenacity.wait_exponential_jitter(initial=0.5, max=5.0)
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class DriverHub:
         self,
         db: Database,
         events: EventBus,
-        jobs: JobService,
+        jobs: LeaseService,
         qpus: QpuService,
         telemetry: TelemetryService,
         heartbeat_timeout: float,
@@ -109,6 +118,7 @@ class DriverHub:
             self._jobs.resume, who.driver_id, who.qpu_id, list(hello.held_jobs), session.session_id
         )
         session.leases.update(resumed)
+        session.confirmed.update(resumed)
         previous = self._sessions.get(who.driver_id)
         self._sessions[who.driver_id] = session
         if previous is not None:
@@ -196,11 +206,43 @@ class DriverHub:
         kind = executors[0].executor if executors else ""
         await self._db.run(self._qpus.set_status, qpu_id, len(executors), kind)
 
-    async def heartbeat(self, session: DriverSession) -> None:
-        """Marks the session alive and extends its leases."""
+    async def accepted(self, session: DriverSession, job_id: str, attempt: int) -> None:
+        """The driver acknowledged an assignment: from now on its heartbeats must list it."""
         session.touch()
-        if session.leases:
-            await self._db.run(self._jobs.renew_leases, session.driver_id)
+        if (job_id, attempt) in session.leases:
+            session.confirmed.add((job_id, attempt))
+
+    async def heartbeat(self, session: DriverSession, held: Sequence[tuple[str, int]] = ()) -> None:
+        """Marks the session alive, extends its leases and reconciles them with `held`,
+        the jobs the driver reports holding (see domain/leases.py)."""
+        session.touch()
+        reported = set(held)
+        # A heartbeat that no longer lists an answered job was sent after its ack was read.
+        session.answered &= reported
+        if not session.leases and not reported:
+            return
+        leased = set(await self._db.run(self._jobs.renew_leases, session.driver_id))
+        plan = reconcile(
+            held=reported,
+            leased=leased,
+            confirmed=session.confirmed,
+            answered=session.answered,
+        )
+        for job_id, attempt in sorted(plan.cancel_on_driver):
+            session.send(Revoke(job_id, attempt, "the server no longer leases this job"))
+        for lease in plan.forget | plan.requeue:
+            session.drop_lease(lease)
+        for job_id, attempt in sorted(plan.requeue):
+            await self._db.run(self._jobs.release, job_id, attempt, session.driver_id)
+        if plan.cancel_on_driver or plan.requeue or plan.forget:
+            logger.warning(
+                "[DriverHub] reconciled driver %s: cancelled on driver %s, requeued %s, forgot %s",
+                session.driver_id,
+                sorted(plan.cancel_on_driver),
+                sorted(plan.requeue),
+                sorted(plan.forget),
+            )
+            self.on_change(session.qpu_id)
 
     async def result(
         self,
@@ -212,18 +254,54 @@ class DriverHub:
         error: str | None,
         execution_seconds: float,
     ) -> bool:
-        """Stores a result if the session holds that lease; always acknowledges."""
+        """Stores a result if the session holds that lease, then acknowledges it.
+
+        A result that cannot be stored because the database is unreachable is not
+        acknowledged: the driver keeps it, lists it in its heartbeats (so the lease is not
+        requeued) and resends it until it is stored or the lease goes away.
+        """
         session.touch()
-        accepted = await self._db.run(
-            self._jobs.complete,
-            job_id,
-            attempt,
-            session.driver_id,
-            result_json=result_json,
-            error=error,
-            execution_seconds=execution_seconds,
+        # Until stored or the session ends, unless the driver resends by itself.
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(UnavailableError),
+            wait=_STORE_BACKOFF,
+            stop=lambda _: session.transport in RESENDING_TRANSPORTS or session.closed,
+            reraise=True,
         )
-        session.leases.discard((job_id, attempt))
+        try:
+            accepted: bool = await retrying(
+                self._db.run,
+                self._jobs.complete,
+                job_id,
+                attempt,
+                session.driver_id,
+                result_json=result_json,
+                error=error,
+                execution_seconds=execution_seconds,
+            )
+        except UnavailableError:
+            logger.warning(
+                "[DriverHub] result of job %s attempt %d from %s not stored (database "
+                "unavailable); left to the driver's resend or the lease's requeue",
+                job_id,
+                attempt,
+                session.driver_id,
+            )
+            return False
+        except Exception:
+            # A result the store rejects for good must not wedge the lease: fail the job.
+            logger.exception("[DriverHub] storing the result of job %s failed", job_id)
+            accepted = await self._db.run(
+                self._jobs.complete,
+                job_id,
+                attempt,
+                session.driver_id,
+                result_json=None,
+                error="The server could not store this job's result.",
+                execution_seconds=execution_seconds,
+            )
+        session.drop_lease((job_id, attempt))
+        session.answered.add((job_id, attempt))
         session.send(Ack(job_id, attempt, accepted))
         if not accepted:
             logger.info(
@@ -239,7 +317,7 @@ class DriverHub:
         """A driver hands a lease back without running it."""
         session.touch()
         await self._db.run(self._jobs.release, job_id, attempt, session.driver_id)
-        session.leases.discard((job_id, attempt))
+        session.drop_lease((job_id, attempt))
         self.on_change(session.qpu_id)
 
     async def telemetry(
@@ -265,7 +343,7 @@ class DriverHub:
         session = self._sessions.get(revocation.driver_id)
         if session is None:
             return
-        session.leases.discard((revocation.job_id, revocation.attempt))
+        session.drop_lease((revocation.job_id, revocation.attempt))
         session.send(Revoke(revocation.job_id, revocation.attempt, "cancelled"))
         self.on_change(session.qpu_id)
 

@@ -51,6 +51,11 @@ class DriverSession:
     capacity: int = 1
     executes_jobs: bool = True
     leases: set[tuple[str, int]] = field(default_factory=set)
+    # Leases the driver acknowledged on this stream (accepted, or resumed at hello): only
+    # these are judged when a heartbeat omits them.
+    confirmed: set[tuple[str, int]] = field(default_factory=set)
+    # Results acknowledged whose acknowledgement the driver may not have read yet.
+    answered: set[tuple[str, int]] = field(default_factory=set)
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
@@ -61,6 +66,11 @@ class DriverSession:
         if self.closed or not self.executes_jobs:
             return 0
         return max(self.capacity - len(self.leases), 0)
+
+    def drop_lease(self, lease: tuple[str, int]) -> None:
+        """Forgets a lease (stored, released, revoked or reconciled away)."""
+        self.leases.discard(lease)
+        self.confirmed.discard(lease)
 
     def touch(self) -> None:
         """Records that the driver is alive."""

@@ -10,7 +10,7 @@ from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
-from qpi.server.services.account_service import emails
+from qpi.server.services.account_service import AccountService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.paging import next_token, page_window
@@ -24,16 +24,23 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     """Thin adapter over BookingService."""
 
-    def __init__(self, db: Database, auth: Authenticator, bookings: BookingService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        auth: Authenticator,
+        bookings: BookingService,
+        accounts: AccountService,
+    ) -> None:
         self._db = db
         self._auth = auth
         self._bookings = bookings
+        self._accounts = accounts
 
     async def _emails(self, who: Principal, user_ids: set[str]) -> dict[str, str]:
         # The users collection's rule: an e-mail is shown to its owner and administrators
         # only, never to other users reading the shared booking calendar.
         visible = {user_id for user_id in user_ids if who.can_see(user_id)}
-        return await self._db.run(emails, self._db, visible) if visible else {}
+        return await self._db.run(self._accounts.emails, visible) if visible else {}
 
     @unary
     async def ListTimeSlots(

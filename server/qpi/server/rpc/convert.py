@@ -1,4 +1,4 @@
-"""Row ⇄ protobuf conversion, one function per resource."""
+"""Domain record ⇄ protobuf conversion, one function per resource."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from google.protobuf import timestamp_pb2
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.jobs import CircuitSpec
-from qpi.server.services.job_service import SubmitRequest
-from qpi.server.services.notification_service import NotificationView
-from qpi.server.store.tables import (
-    ApiTokenRow,
-    DriverRow,
-    JobRow,
-    QpuRow,
-    TelemetryEventRow,
-    TimeRequestRow,
-    TimeSlotRow,
-    UserRow,
+from qpi.server.domain.models import (
+    ApiToken,
+    Driver,
+    Job,
+    NotificationView,
+    Qpu,
+    TelemetryEvent,
+    TimeRequest,
+    TimeSlot,
+    User,
 )
+from qpi.server.services.job_service import SubmitRequest
 from qpi.v1 import (
     account_pb2,
     admin_service_pb2,
@@ -108,8 +108,8 @@ def submit_request(p: job_pb2.JobPayload, qpu: str, request_id: str) -> SubmitRe
     )
 
 
-def job(row: JobRow, qpu_name: str = "", user_email: str = "") -> job_pb2.Job:
-    """A job row as a message."""
+def job(row: Job, qpu_name: str = "", user_email: str = "") -> job_pb2.Job:
+    """A job as a message."""
     return job_pb2.Job(
         id=row.id,
         user_id=row.user_id,
@@ -129,18 +129,16 @@ def job(row: JobRow, qpu_name: str = "", user_email: str = "") -> job_pb2.Job:
     )
 
 
-def qpu(row: QpuRow, queue_length: int = 0) -> qpu_pb2.Qpu:
-    """A QPU row as a message."""
+def qpu(row: Qpu, queue_length: int = 0) -> qpu_pb2.Qpu:
+    """A QPU as a message."""
     return qpu_pb2.Qpu(
         id=row.id,
         name=row.name,
         status=_QPU_STATUS.get(row.status, qpu_pb2.Qpu.STATUS_OFFLINE),
         enabled=row.enabled,
         num_qubits=row.num_qubits,
-        coupling_map=[
-            qpu_pb2.CouplingEdge(source=a, target=b) for a, b in json.loads(row.coupling_map_json)
-        ],
-        native_gates=json.loads(row.native_gates_json),
+        coupling_map=[qpu_pb2.CouplingEdge(source=a, target=b) for a, b in row.coupling_map],
+        native_gates=list(row.native_gates),
         executor=row.executor,
         queue_length=queue_length,
         create_time=ts(row.created),
@@ -148,8 +146,8 @@ def qpu(row: QpuRow, queue_length: int = 0) -> qpu_pb2.Qpu:
     )
 
 
-def driver(row: DriverRow) -> qpu_pb2.Driver:
-    """A driver row as a message (never the token hash)."""
+def driver(row: Driver) -> qpu_pb2.Driver:
+    """A driver as a message."""
     return qpu_pb2.Driver(
         id=row.id,
         name=row.name,
@@ -168,8 +166,8 @@ def driver(row: DriverRow) -> qpu_pb2.Driver:
     )
 
 
-def user(row: UserRow) -> account_pb2.User:
-    """A user row as a message (never the password hash)."""
+def user(row: User) -> account_pb2.User:
+    """A user as a message."""
     return account_pb2.User(
         id=row.id,
         email=row.email,
@@ -181,7 +179,7 @@ def user(row: UserRow) -> account_pb2.User:
     )
 
 
-def api_token(row: ApiTokenRow) -> account_pb2.ApiToken:
+def api_token(row: ApiToken) -> account_pb2.ApiToken:
     """Token metadata (never the hash)."""
     return account_pb2.ApiToken(
         id=row.id,
@@ -193,7 +191,7 @@ def api_token(row: ApiTokenRow) -> account_pb2.ApiToken:
     )
 
 
-def time_slot(row: TimeSlotRow, email: str = "") -> booking_pb2.TimeSlot:
+def time_slot(row: TimeSlot, email: str = "") -> booking_pb2.TimeSlot:
     """A booking as a message."""
     return booking_pb2.TimeSlot(
         id=row.id,
@@ -206,7 +204,7 @@ def time_slot(row: TimeSlotRow, email: str = "") -> booking_pb2.TimeSlot:
     )
 
 
-def time_request(row: TimeRequestRow, email: str = "") -> booking_pb2.TimeRequest:
+def time_request(row: TimeRequest, email: str = "") -> booking_pb2.TimeRequest:
     """A time request as a message."""
     return booking_pb2.TimeRequest(
         id=row.id,
@@ -223,7 +221,7 @@ def time_request(row: TimeRequestRow, email: str = "") -> booking_pb2.TimeReques
 
 def notification(view: NotificationView, *, show_targets: bool) -> notification_pb2.Notification:
     """A notification as a message; targets are shown to administrators only."""
-    r = view.row
+    r = view.notification
     return notification_pb2.Notification(
         id=r.id,
         title=r.title,
@@ -237,7 +235,7 @@ def notification(view: NotificationView, *, show_targets: bool) -> notification_
     )
 
 
-def telemetry(row: TelemetryEventRow) -> admin_service_pb2.TelemetryEvent:
+def telemetry(row: TelemetryEvent) -> admin_service_pb2.TelemetryEvent:
     """A telemetry event as a message."""
     return admin_service_pb2.TelemetryEvent(
         id=row.id,

@@ -154,9 +154,11 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
     async def _handle(self, session: DriverSession, message: pb.ConnectRequest) -> None:
         kind = message.WhichOneof("message")
         if kind == "heartbeat":
-            await self._hub.heartbeat(session)
+            held = [(j.job_id, j.attempt) for j in message.heartbeat.running_jobs]
+            await self._hub.heartbeat(session, held)
         elif kind == "job_accepted":
-            session.touch()
+            accepted = message.job_accepted
+            await self._hub.accepted(session, accepted.job_id, accepted.attempt)
         elif kind == "job_result":
             r = message.job_result
             outcome = r.WhichOneof("outcome")

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -41,21 +41,38 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# gRPC's own retry machinery (a client's retryPolicy) waits this long before its next
+# attempt when the server sends it, so the hint works without any client code.
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
+
+class _Status(NamedTuple):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+class RichStatus(_Status, grpc.Status):
+    """A status with its trailing metadata (grpc.Status is an abstract interface)."""
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
 def to_status(error: QpiError) -> grpc.Status:
     """Packs a domain error as a rich status: ErrorInfo always, BadRequest for fields,
-    RetryInfo for errors that say when to retry."""
+    RetryInfo (plus gRPC's retry pushback) for errors that say when to retry."""
     details = []
     metadata = {key: _clip(value) for key, value in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
-    packed = any_pb2.Any()
-    packed.Pack(info)
-    details.append(packed)
+    details.append(_pack(info))
     if error.retry_after is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(max(error.retry_after, 0.0) * 1e9))
-        packed_retry = any_pb2.Any()
-        packed_retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        details.append(packed_retry)
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
     if error.field:
         bad = error_details_pb2.BadRequest(
             field_violations=[
@@ -64,16 +81,22 @@ def to_status(error: QpiError) -> grpc.Status:
                 )
             ]
         )
-        packed_bad = any_pb2.Any()
-        packed_bad.Pack(bad)
-        details.append(packed_bad)
+        details.append(_pack(bad))
     status = status_pb2.Status(
         code=_CODES.get(error.code, code_pb2.INTERNAL),
         message=_clip(error.message, 1000),
         details=details,
     )
-    converted: grpc.Status = rpc_status.to_status(status)
-    return converted
+    converted = rpc_status.to_status(status)
+    if not isinstance(error, UnavailableError) or error.retry_after is None:
+        return converted  # type: ignore[no-any-return]
+    # Outages only: that is what clients' retry policies retry (see qpi.sdk._transport).
+    retry_ms = max(int(error.retry_after * 1000), 1)
+    return RichStatus(
+        converted.code,
+        converted.details,
+        (*converted.trailing_metadata, (RETRY_PUSHBACK_KEY, str(retry_ms))),
+    )
 
 
 def internal_status() -> grpc.Status:

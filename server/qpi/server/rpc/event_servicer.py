@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
 
+from qpi.server.domain.models import Job
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
-from qpi.server.services.job_service import display_names
+from qpi.server.services.job_service import JobService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.principal import Principal
 from qpi.server.services.qpu_service import QpuService
-from qpi.server.store.tables import JobRow
 from qpi.v1 import event_service_pb2 as pb
 from qpi.v1 import event_service_pb2_grpc
 
@@ -36,12 +36,18 @@ class _DisplayNames:
     Concurrent misses for the same pair wait on one lookup.
     """
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        db: Database,
+        lookup: Callable[[Sequence[Job]], tuple[dict[str, str], dict[str, str]]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
+        self._lookup_names = lookup
         self._clock = clock
         self._entries: dict[tuple[str, str], tuple[float, asyncio.Task[tuple[str, str]]]] = {}
 
-    async def of(self, row: JobRow) -> tuple[str, str]:
+    async def of(self, row: Job) -> tuple[str, str]:
         """(qpu name, owner e-mail) of a job."""
         key = (row.qpu_id, row.user_id)
         now = self._clock()
@@ -53,8 +59,8 @@ class _DisplayNames:
             self._entries[key] = entry
         return await asyncio.shield(entry[1])
 
-    async def _lookup(self, row: JobRow) -> tuple[str, str]:
-        qpus, users = await self._db.run(display_names, self._db, [row])
+    async def _lookup(self, row: Job) -> tuple[str, str]:
+        qpus, users = await self._db.run(self._lookup_names, [row])
         return qpus.get(row.qpu_id, ""), users.get(row.user_id, "")
 
 
@@ -66,6 +72,7 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         db: Database,
         auth: Authenticator,
         events: EventBus,
+        jobs: JobService,
         qpus: QpuService,
         notifications: NotificationService,
     ) -> None:
@@ -74,7 +81,7 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         self._events = events
         self._qpus = qpus
         self._notifications = notifications
-        self._names = _DisplayNames(db)
+        self._names = _DisplayNames(db, jobs.display_names)
 
     @streaming
     async def Subscribe(
@@ -98,7 +105,7 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         if (
             topic == "job"
             and "jobs" in topics
-            and isinstance(payload, JobRow)
+            and isinstance(payload, Job)
             and who.can_see(payload.user_id)
         ):
             qpu_name, email = await self._names.of(payload)

@@ -7,14 +7,14 @@ from typing import Any
 
 import grpc
 
+from qpi.server.domain.models import Job
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming, unary
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
-from qpi.server.services.job_service import JobService, display_names
+from qpi.server.services.job_service import JobService
 from qpi.server.services.paging import next_token, page_window
-from qpi.server.store.tables import JobRow
 from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -32,8 +32,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self._jobs = jobs
         self._events = events
 
-    async def _to_proto(self, rows: list[JobRow]) -> list[job_pb2.Job]:
-        qpus, users = await self._db.run(display_names, self._db, rows)
+    async def _to_proto(self, rows: list[Job]) -> list[job_pb2.Job]:
+        qpus, users = await self._db.run(self._jobs.display_names, rows)
         return [convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows]
 
     @unary

@@ -45,20 +45,41 @@ SERVICE_NAMES = tuple(
 )
 
 
+KEEPALIVE_INTERVAL = 5.0
+"""Seconds between the server's keepalive pings on every connection."""
+
+
+def keepalive_options(peer_timeout: float) -> list[tuple[str, int]]:
+    """Transport keepalive: a ping every 5 s that must be answered within `peer_timeout`.
+
+    Drivers hold streams for days; with `--heartbeat-timeout` as the ping timeout, a
+    silently dead driver (or path) is dropped by the transport as soon as the driver hub
+    would drop it for missing heartbeats (both within 15 s by default), and a driver that
+    is merely stopped for less than that keeps its stream.
+    """
+    timeout_ms = max(int(peer_timeout * 1000), 1_000)
+    return [
+        ("grpc.keepalive_time_ms", int(KEEPALIVE_INTERVAL * 1000)),
+        ("grpc.keepalive_timeout_ms", timeout_ms),
+        # gRPC core otherwise waits its general ping timeout (60 s) for an unanswered ping.
+        ("grpc.http2.ping_timeout_ms", timeout_ms),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Enforcement: accept the drivers' own keepalive pings (every 5 s, qpi.driver.link)
+        # instead of answering them with GOAWAY "too_many_pings".
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 4_000),
+        ("grpc.http2.max_ping_strikes", 0),
+    ]
+
+
 def build_server(
-    max_message_bytes: int, servicers: dict[str, Any]
+    max_message_bytes: int, servicers: dict[str, Any], peer_timeout: float = 10.0
 ) -> tuple[grpc.aio.Server, health.HealthServicer]:
     """A server with every servicer registered plus health and reflection."""
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
-        # Drivers hold streams for days; keepalive pings let both sides notice dead peers
-        # behind NATs and proxies that silently drop idle TCP connections.
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.http2.max_pings_without_data", 0),
+        *keepalive_options(peer_timeout),
     ]
     server = grpc.aio.server(options=options)
     job_service_pb2_grpc.add_JobServiceServicer_to_server(servicers["job"], server)

@@ -18,7 +18,7 @@ from qpi.server.drivers.hub import DriverHub
 from qpi.server.drivers.session import Assign
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
-from qpi.server.services.job_service import JobService
+from qpi.server.services.lease_service import LeaseService
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Dispatcher:
         self,
         db: Database,
         events: EventBus,
-        jobs: JobService,
+        jobs: LeaseService,
         hub: DriverHub,
         policy: QueuePolicy,
         clock: Clock,

@@ -8,7 +8,7 @@ import logging
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from qpi.server.services.database import Database
-from qpi.server.services.job_service import JobService
+from qpi.server.services.lease_service import LeaseService
 from qpi.server.services.telemetry_service import TelemetryService
 
 logger = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 def start_maintenance(
     db: Database,
-    jobs: JobService,
+    jobs: LeaseService,
     telemetry: TelemetryService,
     recovery_interval: float,
     prune_interval: float,

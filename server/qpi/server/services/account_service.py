@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from datetime import datetime
-
-from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import (
@@ -16,6 +13,7 @@ from qpi.server.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from qpi.server.domain.models import ApiToken, User
 from qpi.server.security.passwords import hash_password
 from qpi.server.security.tokens import (
     display_prefix,
@@ -24,10 +22,10 @@ from qpi.server.security.tokens import (
     is_sha256_hex,
     is_token_format,
 )
-from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
-from qpi.server.store.tables import ApiTokenRow, UserRow
+from qpi.server.store.accounts import AccountRepository
+from qpi.server.store.base import KEEP, DuplicateKeyError, Keep
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -74,9 +72,13 @@ class AccountService:
     """Accounts and credentials."""
 
     def __init__(
-        self, db: Database, clock: Clock, allow_signup: bool, events: EventBus | None = None
+        self,
+        accounts: AccountRepository,
+        clock: Clock,
+        allow_signup: bool,
+        events: EventBus | None = None,
     ) -> None:
-        self._db = db
+        self._accounts = accounts
         self._clock = clock
         self._allow_signup = allow_signup
         self._events = events
@@ -93,29 +95,20 @@ class AccountService:
 
     # -- users ------------------------------------------------------------------------
 
-    def get_user(self, who: Principal, user_id: str) -> UserRow:
+    def get_user(self, who: Principal, user_id: str) -> User:
         """One user; users may only read themselves."""
-        if not who.can_see(user_id):
-            raise NotFoundError(
-                "USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id}
-            )
-        with self._db.session() as s:
-            user = s.get(UserRow, user_id)
+        user = self._accounts.get_user(user_id) if who.can_see(user_id) else None
         if user is None:
-            raise NotFoundError(
-                "USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id}
-            )
+            raise _user_not_found(user_id)
         return user
 
-    def list_users(self, who: Principal, offset: int, limit: int) -> tuple[list[UserRow], int]:
+    def list_users(self, who: Principal, offset: int, limit: int) -> tuple[list[User], int]:
         """All users for administrators; only oneself otherwise."""
-        with self._db.session() as s:
-            query = select(UserRow)
-            if not who.is_superuser:
-                query = query.where(UserRow.id == who.user_id)
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = s.exec(query.order_by(col(UserRow.email)).offset(offset).limit(limit)).all()
-        return list(rows), int(total)
+        return self._accounts.list_users(None if who.is_superuser else who.user_id, offset, limit)
+
+    def emails(self, user_ids: Collection[str]) -> dict[str, str]:
+        """E-mails by user id (for display fields)."""
+        return self._accounts.emails(user_ids)
 
     def create_user(
         self,
@@ -125,7 +118,7 @@ class AccountService:
         name: str,
         qpu_seconds: float,
         password_hash: str | None = None,
-    ) -> UserRow:
+    ) -> User:
         """Administrators create anyone; others only when self-registration is enabled.
 
         ``password_hash`` is ``password`` already hashed by the caller (off this thread).
@@ -139,42 +132,23 @@ class AccountService:
             qpu_seconds = 0.0  # balances change only by administrator action
         check_password(password)
         _check_balance(qpu_seconds)
-        user = UserRow(
-            email=_normalise_email(email),
-            name=name.strip()[:200],
-            password_hash=password_hash or hash_password(password),
-            qpu_seconds=qpu_seconds,
-        )
-        return self._insert_user(user)
-
-    def _insert_user(self, user: UserRow) -> UserRow:
+        email = _normalise_email(email)
         try:
-            with self._db.session() as s:
-                s.add(user)
-                s.commit()
-        except IntegrityError as exc:
+            return self._accounts.insert_user(
+                email, name.strip()[:200], password_hash or hash_password(password), qpu_seconds
+            )
+        except DuplicateKeyError as exc:
             raise AlreadyExistsError(
                 "EMAIL_TAKEN",
-                f"A user with e-mail {user.email} already exists.",
-                metadata={"email": user.email},
+                f"A user with e-mail {email} already exists.",
+                metadata={"email": email},
             ) from exc
-        return user
 
-    def upsert_superuser(self, email: str, password: str) -> UserRow:
+    def upsert_superuser(self, email: str, password: str) -> User:
         """Creates or updates an administrator (used by `qpi superuser upsert`)."""
         check_password(password)
         email = _normalise_email(email)
-        with self._db.session() as s:
-            user = s.exec(select(UserRow).where(UserRow.email == email)).first()
-            if user is None:
-                user = UserRow(email=email, password_hash=hash_password(password))
-            else:
-                user.password_hash = hash_password(password)
-                user.updated = self._clock.now()
-            user.is_superuser = True
-            s.add(user)
-            s.commit()
-            return user
+        return self._accounts.upsert_superuser(email, hash_password(password), self._clock.now())
 
     def update_user(
         self,
@@ -182,7 +156,7 @@ class AccountService:
         user_id: str,
         fields: dict[str, object],
         password_hash: str | None = None,
-    ) -> UserRow:
+    ) -> User:
         """Applies `fields` (name, password, qpu_seconds); balances are admin-only.
 
         ``password_hash`` is the new password already hashed by the caller.
@@ -197,26 +171,31 @@ class AccountService:
             )
         if "qpu_seconds" in fields:
             who.require_admin()
-        user = self.get_user(who, user_id)
-        with self._db.session() as s:
-            user = s.get(UserRow, user_id) or user
-            if "name" in fields:
-                user.name = str(fields["name"]).strip()[:200]
-            if "password" in fields:
-                password = str(fields["password"])
-                check_password(password)
-                user.password_hash = password_hash or hash_password(password)
-            if "qpu_seconds" in fields:
-                value = fields["qpu_seconds"]
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise InvalidArgumentError(
-                        "INVALID_FIELD", "qpu_seconds must be a number.", field="qpu_seconds"
-                    )
-                _check_balance(float(value))
-                user.qpu_seconds = float(value)
-            user.updated = self._clock.now()
-            s.add(user)
-            s.commit()
+        self.get_user(who, user_id)
+        name = str(fields["name"]).strip()[:200] if "name" in fields else None
+        new_hash = None
+        if "password" in fields:
+            password = str(fields["password"])
+            check_password(password)
+            new_hash = password_hash or hash_password(password)
+        balance = None
+        if "qpu_seconds" in fields:
+            value = fields["qpu_seconds"]
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise InvalidArgumentError(
+                    "INVALID_FIELD", "qpu_seconds must be a number.", field="qpu_seconds"
+                )
+            _check_balance(float(value))
+            balance = float(value)
+        user = self._accounts.update_user(
+            user_id,
+            self._clock.now(),
+            name=name,
+            password_hash=new_hash,
+            qpu_seconds=balance,
+        )
+        if user is None:
+            raise _user_not_found(user_id)
         if "password" in fields:
             self._revoked(user_id)
         if "qpu_seconds" in fields:
@@ -226,14 +205,8 @@ class AccountService:
     def delete_user(self, who: Principal, user_id: str) -> None:
         """Administrators delete a user and everything they own."""
         who.require_admin()
-        with self._db.session() as s:
-            user = s.get(UserRow, user_id)
-            if user is None:
-                raise NotFoundError(
-                    "USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id}
-                )
-            s.delete(user)
-            s.commit()
+        if not self._accounts.delete_user(user_id):
+            raise _user_not_found(user_id)
         self._revoked(user_id)
 
     # -- API tokens -------------------------------------------------------------------
@@ -245,8 +218,8 @@ class AccountService:
         expires_at: datetime | None,
         token_sha256: str = "",
         token: str = "",
-    ) -> tuple[ApiTokenRow, str]:
-        """Creates a token; returns its row and the raw value (shown once).
+    ) -> tuple[ApiToken, str]:
+        """Creates a token; returns its metadata and the raw value (shown once).
 
         A caller may register a token it generated itself, raw (`token`, which must have
         the server's format) or as the SHA-256 digest of one (`token_sha256`); the raw value
@@ -280,85 +253,62 @@ class AccountService:
         else:
             raw = generate_token()
             digest, prefix = hash_token(raw), display_prefix(raw)
-        row = ApiTokenRow(
-            user_id=who.user_id,
-            token_hash=digest,
-            prefix=prefix,
-            name=name.strip()[:200],
-            expires_at=expires_at,
-        )
-        with self._db.session() as s:
-            if s.exec(select(ApiTokenRow).where(ApiTokenRow.token_hash == digest)).first():
-                raise AlreadyExistsError(
-                    "TOKEN_EXISTS", "A token with this SHA-256 digest is already registered."
-                )
-            s.add(row)
-            s.commit()
-        return row, raw
+        try:
+            created = self._accounts.insert_api_token(
+                who.user_id, digest, prefix, name.strip()[:200], expires_at
+            )
+        except DuplicateKeyError as exc:
+            raise AlreadyExistsError(
+                "TOKEN_EXISTS", "A token with this SHA-256 digest is already registered."
+            ) from exc
+        return created, raw
 
-    def _token(self, who: Principal, token_id: str) -> ApiTokenRow:
-        with self._db.session() as s:
-            row = s.get(ApiTokenRow, token_id)
-        if row is None or not who.can_see(row.user_id):
-            raise NotFoundError("TOKEN_NOT_FOUND", "Token not found.", metadata={"id": token_id})
-        return row
-
-    def get_api_token(self, who: Principal, token_id: str) -> ApiTokenRow:
+    def get_api_token(self, who: Principal, token_id: str) -> ApiToken:
         """Token metadata (owner or administrator)."""
-        return self._token(who, token_id)
+        token = self._accounts.get_api_token(token_id)
+        if token is None or not who.can_see(token.user_id):
+            raise _token_not_found(token_id)
+        return token
 
     def list_api_tokens(
         self, who: Principal, all_users: bool, offset: int, limit: int
-    ) -> tuple[list[ApiTokenRow], int]:
+    ) -> tuple[list[ApiToken], int]:
         """Own tokens (administrators: optionally all), newest first."""
         if all_users:
             who.require_admin()
-        with self._db.session() as s:
-            query = select(ApiTokenRow)
-            if not all_users:
-                query = query.where(ApiTokenRow.user_id == who.user_id)
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = s.exec(
-                query.order_by(col(ApiTokenRow.created).desc()).offset(offset).limit(limit)
-            ).all()
-        return list(rows), int(total)
+        return self._accounts.list_api_tokens(None if all_users else who.user_id, offset, limit)
 
     def update_api_token(
         self, who: Principal, token_id: str, fields: dict[str, object]
-    ) -> ApiTokenRow:
+    ) -> ApiToken:
         """Renames a token or changes its expiry."""
-        row = self._token(who, token_id)
-        with self._db.session() as s:
-            row = s.get(ApiTokenRow, token_id) or row
-            if "name" in fields:
-                row.name = str(fields["name"]).strip()[:200]
-            if "expire_time" in fields:
-                value = fields["expire_time"]
-                if value is not None and not isinstance(value, datetime):
-                    raise InvalidArgumentError(
-                        "INVALID_FIELD", "expire_time must be a timestamp.", field="expire_time"
-                    )
-                row.expires_at = value
-            s.add(row)
-            s.commit()
+        self.get_api_token(who, token_id)
+        name = str(fields["name"]).strip()[:200] if "name" in fields else None
+        expires_at: datetime | None | Keep = KEEP
         if "expire_time" in fields:
-            self._revoked(row.user_id)  # an expiry moved into the past ends its streams
-        return row
+            value = fields["expire_time"]
+            if value is not None and not isinstance(value, datetime):
+                raise InvalidArgumentError(
+                    "INVALID_FIELD", "expire_time must be a timestamp.", field="expire_time"
+                )
+            expires_at = value
+        token = self._accounts.update_api_token(token_id, name=name, expires_at=expires_at)
+        if token is None:
+            raise _token_not_found(token_id)
+        if "expire_time" in fields:
+            self._revoked(token.user_id)  # an expiry moved into the past ends its streams
+        return token
 
     def delete_api_token(self, who: Principal, token_id: str) -> None:
         """Revokes a token."""
-        owner = self._token(who, token_id).user_id
-        with self._db.session() as s:
-            row = s.get(ApiTokenRow, token_id)
-            if row is not None:
-                s.delete(row)
-                s.commit()
+        owner = self.get_api_token(who, token_id).user_id
+        self._accounts.delete_api_token(token_id)
         self._revoked(owner)
 
 
-def emails(db: Database, user_ids: set[str]) -> dict[str, str]:
-    """E-mails by user id (for display fields)."""
-    with db.session() as s:
-        return dict(
-            s.exec(select(UserRow.id, UserRow.email).where(col(UserRow.id).in_(user_ids))).all()
-        )
+def _user_not_found(user_id: str) -> NotFoundError:
+    return NotFoundError("USER_NOT_FOUND", f"User {user_id} not found.", metadata={"id": user_id})
+
+
+def _token_not_found(token_id: str) -> NotFoundError:
+    return NotFoundError("TOKEN_NOT_FOUND", "Token not found.", metadata={"id": token_id})

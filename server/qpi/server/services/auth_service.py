@@ -6,15 +6,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
-
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, UnauthenticatedError
+from qpi.server.domain.models import User, UserCredentials
 from qpi.server.security.sessions import SessionSigner, SessionTokenError
 from qpi.server.security.tokens import hash_token, is_token_format, looks_like_jwt
-from qpi.server.services.database import Database
 from qpi.server.services.principal import Principal
-from qpi.server.store.tables import ApiTokenRow, DriverRow, ServerSecretRow, UserRow
+from qpi.server.store.accounts import AccountRepository
+from qpi.server.store.qpus import QpuRepository
 
 _SESSION_SECRET = "session_signing_key"  # noqa: S105 - the row name, not the key
 
@@ -39,23 +38,20 @@ class AuthService:
     """Turns credentials into principals."""
 
     def __init__(
-        self, db: Database, clock: Clock, session_ttl: float, password_login: bool
+        self,
+        accounts: AccountRepository,
+        qpus: QpuRepository,
+        clock: Clock,
+        session_ttl: float,
+        password_login: bool,
     ) -> None:
-        self._db = db
+        self._accounts = accounts
+        self._qpus = qpus
         self._clock = clock
         self._ttl = session_ttl
         self._password_login = password_login
-        self._signer = SessionSigner(self._load_or_create_secret())
-
-    def _load_or_create_secret(self) -> str:
         # Kept in the database so every replica signs and verifies with the same key.
-        with self._db.session() as s:
-            row = s.get(ServerSecretRow, _SESSION_SECRET)
-            if row is None:
-                row = ServerSecretRow(name=_SESSION_SECRET, value=secrets.token_hex(32))
-                s.add(row)
-                s.commit()
-            return row.value
+        self._signer = SessionSigner(accounts.secret(_SESSION_SECRET, secrets.token_hex(32)))
 
     def authenticate(self, token: str) -> Principal:
         """Resolves a bearer token (API token or session token) to a principal."""
@@ -68,32 +64,28 @@ class AuthService:
                 "Malformed credential: API tokens are qpi_ followed by 64 lowercase hex "
                 "characters, session tokens are JWTs.",
             )
-        with self._db.session() as s:
-            if is_token_format(token):
-                return self._from_api_token(s, token, now)
-            try:
-                claims = self._signer.verify(token, now)
-            except SessionTokenError as exc:
-                reason = "TOKEN_EXPIRED" if exc.expired else "TOKEN_INVALID"
-                raise UnauthenticatedError(reason, str(exc)) from exc
-            user = s.get(UserRow, claims.user_id)
-            if user is None or password_stamp(user.password_hash) != claims.password_stamp:
-                raise UnauthenticatedError("TOKEN_INVALID", "The session token was revoked.")
-            return Principal(user.id, user.email, user.is_superuser)
+        if is_token_format(token):
+            return self._from_api_token(token, now)
+        try:
+            claims = self._signer.verify(token, now)
+        except SessionTokenError as exc:
+            reason = "TOKEN_EXPIRED" if exc.expired else "TOKEN_INVALID"
+            raise UnauthenticatedError(reason, str(exc)) from exc
+        found = self._accounts.credentials(claims.user_id)
+        if found is None or password_stamp(found.password_hash) != claims.password_stamp:
+            raise UnauthenticatedError("TOKEN_INVALID", "The session token was revoked.")
+        return _principal(found.user)
 
-    def _from_api_token(self, s: object, token: str, now: datetime) -> Principal:
-        from sqlmodel import Session
-
-        assert isinstance(s, Session)
-        row = s.exec(select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))).first()
-        if row is None:
+    def _from_api_token(self, token: str, now: datetime) -> Principal:
+        found = self._accounts.api_token_owner(hash_token(token))
+        if found is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The API token is invalid or was revoked.")
-        if row.expires_at is not None and row.expires_at <= now:
+        api_token, owner = found
+        if api_token.expires_at is not None and api_token.expires_at <= now:
             raise UnauthenticatedError("TOKEN_EXPIRED", "The API token has expired.")
-        user = s.get(UserRow, row.user_id)
-        if user is None:
+        if owner is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The API token's owner no longer exists.")
-        return Principal(user.id, user.email, user.is_superuser)
+        return _principal(owner)
 
     def authenticate_driver(self, token: str) -> DriverIdentity:
         """Resolves a driver access token."""
@@ -101,35 +93,33 @@ class AuthService:
             raise UnauthenticatedError("UNAUTHENTICATED", "A driver access token is required.")
         if not is_token_format(token):
             raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
-        with self._db.session() as s:
-            row = s.exec(select(DriverRow).where(DriverRow.token_hash == hash_token(token))).first()
-            if row is None:
-                raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
-            return DriverIdentity(row.id, row.qpu_id, row.name, row.kind, row.enabled)
+        driver = self._qpus.driver_by_token(hash_token(token))
+        if driver is None:
+            raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
+        return DriverIdentity(driver.id, driver.qpu_id, driver.name, driver.kind, driver.enabled)
 
-    def refresh(self, who: Principal) -> tuple[str, UserRow, datetime]:
+    def refresh(self, who: Principal) -> tuple[str, User, datetime]:
         """A new session token for an already authenticated caller."""
-        with self._db.session() as s:
-            user = s.get(UserRow, who.user_id)
-        if user is None:
+        found = self._accounts.credentials(who.user_id)
+        if found is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The account no longer exists.")
         token, expires = self._signer.issue(
-            user.id, password_stamp(user.password_hash), self._clock.now(), self._ttl
+            found.user.id, password_stamp(found.password_hash), self._clock.now(), self._ttl
         )
-        return token, user, expires
+        return token, found.user, expires
 
-    def find_login(self, email: str, password: str) -> UserRow | None:
+    def find_login(self, email: str, password: str) -> UserCredentials | None:
         """The account a login names (None if there is none); the password is checked
         elsewhere, off the database thread."""
         if not email or not password:
             raise InvalidArgumentError(
                 "INVALID_FIELD", "Both email and password are required.", field="email"
             )
-        with self._db.session() as s:
-            return s.exec(select(UserRow).where(UserRow.email == login_account(email))).first()
+        return self._accounts.credentials_by_email(login_account(email))
 
-    def session_for(self, user: UserRow, superuser: bool) -> tuple[str, UserRow, datetime]:
+    def session_for(self, found: UserCredentials, superuser: bool) -> tuple[str, User, datetime]:
         """A session token for a user whose password was verified."""
+        user = found.user
         if superuser and not user.is_superuser:
             raise UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
         if not user.is_superuser and not self._password_login:
@@ -137,9 +127,13 @@ class AuthService:
                 "INVALID_CREDENTIALS", "Password login is disabled on this server."
             )
         token, expires = self._signer.issue(
-            user.id, password_stamp(user.password_hash), self._clock.now(), self._ttl
+            user.id, password_stamp(found.password_hash), self._clock.now(), self._ttl
         )
         return token, user, expires
+
+
+def _principal(user: User) -> Principal:
+    return Principal(user.id, user.email, user.is_superuser)
 
 
 def login_account(email: str) -> str:

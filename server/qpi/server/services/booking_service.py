@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, text
-from sqlmodel import col, select
-
 from qpi.server.domain import time_requests as tr
 from qpi.server.domain.bookings import WEEK, BookingPolicy, validate_slot, weeks_touched
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import NotFoundError, PermissionDeniedError
+from qpi.server.domain.models import TimeRequest, TimeSlot
 from qpi.server.domain.policy import Booking
-from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
-from qpi.server.services.qpu_service import find_qpu, qpu_not_found
-from qpi.server.store.tables import TimeRequestRow, TimeSlotRow, UserRow
-
-BOOKING_LOCK_KEY = 0x51_50_49_42  # "QPIB": the advisory lock guarding booking writes
+from qpi.server.services.qpu_service import QpuService
+from qpi.server.store.accounts import AccountRepository
+from qpi.server.store.bookings import BookingRepository, Window
 
 
 def _slot_not_found(slot_id: str) -> NotFoundError:
@@ -36,253 +32,181 @@ class BookingService:
 
     def __init__(
         self,
-        db: Database,
+        bookings: BookingRepository,
+        accounts: AccountRepository,
+        qpus: QpuService,
         clock: Clock,
         events: EventBus,
         policy: BookingPolicy | None = None,
     ) -> None:
-        self._db = db
+        self._bookings = bookings
+        self._accounts = accounts
+        self._qpus = qpus
         self._clock = clock
         self._events = events
         self._policy = policy or BookingPolicy()
 
     # -- time slots -------------------------------------------------------------------
 
-    def _existing(self, s: object, start: datetime, end: datetime) -> list[Booking]:
-        from sqlmodel import Session
-
-        assert isinstance(s, Session)
-        if self._db.is_postgres:
-            # Serialise check-then-write across database threads and replicas, so two
-            # overlapping bookings can never both pass the overlap check.
-            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOKING_LOCK_KEY})
-        rows = s.exec(
-            select(TimeSlotRow).where(
-                col(TimeSlotRow.start_time) < end, col(TimeSlotRow.end_time) > start
-            )
-        ).all()
-        return [Booking(r.id, r.user_id, r.qpu_id, r.start_time, r.end_time) for r in rows]
-
-    def _own(self, s: object, user_id: str, start: datetime, end: datetime) -> list[Booking]:
-        """The user's bookings in the weeks ``[start, end)`` touches (for the weekly limit)."""
-        from sqlmodel import Session
-
-        assert isinstance(s, Session)
+    def _own_window(self, start: datetime, end: datetime) -> Window | None:
+        """The weeks ``[start, end)`` touches, where the weekly limit counts the booker's
+        own bookings (None when there is no weekly limit)."""
         if self._policy.max_weekly <= 0:
-            return []
-        weeks = weeks_touched(start, end)
-        rows = s.exec(
-            select(TimeSlotRow).where(
-                TimeSlotRow.user_id == user_id,
-                col(TimeSlotRow.start_time) < weeks[-1] + WEEK,
-                col(TimeSlotRow.end_time) > weeks[0],
-            )
-        ).all()
-        return [Booking(r.id, r.user_id, r.qpu_id, r.start_time, r.end_time) for r in rows]
-
-    def _qpu_id(self, s: object, key: str | None) -> str | None:
-        from sqlmodel import Session
-
-        assert isinstance(s, Session)
-        if not key:
             return None
-        qpu = find_qpu(s, key)
-        if qpu is None:
-            raise qpu_not_found(key)
-        return qpu.id
+        weeks = weeks_touched(start, end)
+        return weeks[0], weeks[-1] + WEEK
+
+    def _qpu_id(self, key: str | None) -> str | None:
+        return self._qpus.find(key).id if key else None
 
     def list_slots(
         self, who: Principal, qpu_id: str, user_id: str, newest_first: bool, offset: int, limit: int
-    ) -> tuple[list[TimeSlotRow], int]:
+    ) -> tuple[list[TimeSlot], int]:
         """Every booking is visible to signed-in users (a shared calendar)."""
         del who
-        query = select(TimeSlotRow)
-        if qpu_id:
-            query = query.where(
-                or_(col(TimeSlotRow.qpu_id).is_(None), col(TimeSlotRow.qpu_id) == qpu_id)
-            )
-        if user_id:
-            query = query.where(TimeSlotRow.user_id == user_id)
-        order = col(TimeSlotRow.start_time).desc() if newest_first else col(TimeSlotRow.start_time)
-        with self._db.session() as s:
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = s.exec(
-                query.order_by(order, col(TimeSlotRow.id)).offset(offset).limit(limit)
-            ).all()
-        return list(rows), int(total)
+        return self._bookings.list_slots(qpu_id, user_id, newest_first, offset, limit)
 
-    def get_slot(self, who: Principal, slot_id: str) -> TimeSlotRow:
+    def get_slot(self, who: Principal, slot_id: str) -> TimeSlot:
         """One booking."""
         del who
-        with self._db.session() as s:
-            row = s.get(TimeSlotRow, slot_id)
-        if row is None:
+        slot = self._bookings.get_slot(slot_id)
+        if slot is None:
             raise _slot_not_found(slot_id)
-        return row
+        return slot
 
     def create_slot(
         self, who: Principal, start: datetime, end: datetime, qpu: str | None, user_id: str
-    ) -> TimeSlotRow:
+    ) -> TimeSlot:
         """Books a slot for the caller (administrators may book for someone else)."""
         owner = user_id or who.user_id
         if owner != who.user_id:
             who.require_admin()
-        with self._db.session() as s:
-            if s.get(UserRow, owner) is None:
-                raise NotFoundError(
-                    "USER_NOT_FOUND", f"User {owner} not found.", metadata={"id": owner}
-                )
-            qpu_id = self._qpu_id(s, qpu)
+        if self._accounts.get_user(owner) is None:
+            raise NotFoundError(
+                "USER_NOT_FOUND", f"User {owner} not found.", metadata={"id": owner}
+            )
+        qpu_id = self._qpu_id(qpu)
+        now = self._clock.now()
+
+        def check(existing: list[Booking], own: list[Booking]) -> None:
             validate_slot(
                 start,
                 end,
-                self._clock.now(),
+                now,
                 is_admin=who.is_superuser,
-                existing=self._existing(s, start, end),
+                existing=existing,
                 action="create",
                 qpu_id=qpu_id,
                 policy=self._policy,
-                own=self._own(s, owner, start, end),
+                own=own,
             )
-            row = TimeSlotRow(user_id=owner, qpu_id=qpu_id, start_time=start, end_time=end)
-            s.add(row)
-            s.commit()
-        self._events.publish("dispatch", qpu_id or "*")
-        return row
 
-    def _owned_slot(self, who: Principal, slot_id: str) -> TimeSlotRow:
-        row = self.get_slot(who, slot_id)
-        if not who.can_see(row.user_id):
+        slot = self._bookings.insert_slot(
+            owner, qpu_id, start, end, check, self._own_window(start, end)
+        )
+        self._events.publish("dispatch", qpu_id or "*")
+        return slot
+
+    def _owned_slot(self, who: Principal, slot_id: str) -> TimeSlot:
+        slot = self.get_slot(who, slot_id)
+        if not who.can_see(slot.user_id):
             raise PermissionDeniedError(
                 "PERMISSION_DENIED", "Only the booker or an administrator can change this booking."
             )
-        return row
+        return slot
 
-    def update_slot(self, who: Principal, slot_id: str, fields: dict[str, object]) -> TimeSlotRow:
+    def update_slot(self, who: Principal, slot_id: str, fields: dict[str, object]) -> TimeSlot:
         """Moves a booking."""
-        row = self._owned_slot(who, slot_id)
-        start = fields.get("start_time", row.start_time)
-        end = fields.get("end_time", row.end_time)
+        slot = self._owned_slot(who, slot_id)
+        start = fields.get("start_time", slot.start_time)
+        end = fields.get("end_time", slot.end_time)
         assert isinstance(start, datetime)
         assert isinstance(end, datetime)
-        with self._db.session() as s:
-            qpu_id = (
-                self._qpu_id(s, str(fields["qpu_id"] or "")) if "qpu_id" in fields else row.qpu_id
-            )
+        qpu_id = self._qpu_id(str(fields["qpu_id"] or "")) if "qpu_id" in fields else slot.qpu_id
+        now = self._clock.now()
+
+        def check(existing: list[Booking], own: list[Booking]) -> None:
             validate_slot(
                 start,
                 end,
-                self._clock.now(),
+                now,
                 is_admin=who.is_superuser,
-                existing=self._existing(s, start, end),
+                existing=existing,
                 action="update",
-                editing_id=row.id,
-                original_start=row.start_time,
+                editing_id=slot.id,
+                original_start=slot.start_time,
                 qpu_id=qpu_id,
                 policy=self._policy,
-                own=self._own(s, row.user_id, start, end),
+                own=own,
             )
-            fresh = s.get(TimeSlotRow, slot_id)
-            if fresh is None:
-                raise _slot_not_found(slot_id)
-            fresh.start_time, fresh.end_time, fresh.qpu_id = start, end, qpu_id
-            s.add(fresh)
-            s.commit()
+
+        moved = self._bookings.move_slot(
+            slot_id, slot.user_id, qpu_id, start, end, check, self._own_window(start, end)
+        )
+        if moved is None:
+            raise _slot_not_found(slot_id)
         self._events.publish("dispatch", qpu_id or "*")
-        return fresh
+        return moved
 
     def delete_slot(self, who: Principal, slot_id: str) -> None:
         """Cancels a booking."""
-        row = self._owned_slot(who, slot_id)
+        slot = self._owned_slot(who, slot_id)
         validate_slot(
-            row.start_time,
-            row.end_time,
+            slot.start_time,
+            slot.end_time,
             self._clock.now(),
             is_admin=who.is_superuser,
             existing=[],
             action="delete",
-            editing_id=row.id,
-            original_start=row.start_time,
-            qpu_id=row.qpu_id,
+            editing_id=slot.id,
+            original_start=slot.start_time,
+            qpu_id=slot.qpu_id,
         )
-        with self._db.session() as s:
-            fresh = s.get(TimeSlotRow, slot_id)
-            if fresh is not None:
-                s.delete(fresh)
-                s.commit()
-        self._events.publish("dispatch", row.qpu_id or "*")
+        self._bookings.delete_slot(slot_id)
+        self._events.publish("dispatch", slot.qpu_id or "*")
 
     # -- time requests ----------------------------------------------------------------
 
     def list_requests(
         self, who: Principal, state: str, offset: int, limit: int
-    ) -> tuple[list[TimeRequestRow], int]:
+    ) -> tuple[list[TimeRequest], int]:
         """Own requests (administrators: all), newest first."""
-        query = select(TimeRequestRow)
-        if not who.is_superuser:
-            query = query.where(TimeRequestRow.user_id == who.user_id)
-        if state:
-            query = query.where(TimeRequestRow.state == state)
-        with self._db.session() as s:
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = s.exec(
-                query.order_by(col(TimeRequestRow.created).desc()).offset(offset).limit(limit)
-            ).all()
-        return list(rows), int(total)
+        owner = None if who.is_superuser else who.user_id
+        return self._bookings.list_requests(owner, state, offset, limit)
 
-    def get_request(self, who: Principal, request_id: str) -> TimeRequestRow:
+    def get_request(self, who: Principal, request_id: str) -> TimeRequest:
         """One visible request."""
-        with self._db.session() as s:
-            row = s.get(TimeRequestRow, request_id)
-        if row is None or not who.can_see(row.user_id):
+        request = self._bookings.get_request(request_id)
+        if request is None or not who.can_see(request.user_id):
             raise _request_not_found(request_id)
-        return row
+        return request
 
-    def create_request(self, who: Principal, seconds: float, reason: str) -> TimeRequestRow:
+    def create_request(self, who: Principal, seconds: float, reason: str) -> TimeRequest:
         """Files a pending request for the caller."""
         tr.validate_seconds(seconds)
-        row = TimeRequestRow(
-            user_id=who.user_id, seconds=seconds, requested_reason=reason.strip()[:5000]
-        )
-        with self._db.session() as s:
-            s.add(row)
-            s.commit()
-        return row
+        return self._bookings.insert_request(who.user_id, seconds, reason.strip()[:5000])
 
     def delete_request(self, who: Principal, request_id: str) -> None:
         """Withdraws a pending request (owner) or removes any (administrator)."""
-        row = self.get_request(who, request_id)
+        request = self.get_request(who, request_id)
         if not who.is_superuser:
-            tr.ensure_pending(row.state, "delete")
-        with self._db.session() as s:
-            fresh = s.get(TimeRequestRow, request_id)
-            if fresh is not None:
-                s.delete(fresh)
-                s.commit()
+            tr.ensure_pending(request.state, "delete")
+        self._bookings.delete_request(request_id)
 
     def decide_request(
         self, who: Principal, request_id: str, approve: bool, rejection_reason: str = ""
-    ) -> TimeRequestRow:
+    ) -> TimeRequest:
         """Approves (crediting the seconds) or rejects a pending request, exactly once."""
         who.require_admin()
-        with self._db.session() as s:
-            row = s.exec(
-                select(TimeRequestRow).where(TimeRequestRow.id == request_id).with_for_update()
-            ).first()
-            if row is None:
-                raise _request_not_found(request_id)
-            row.state = (tr.approve(row.state) if approve else tr.reject(row.state)).value
-            row.handled_by = who.user_id
-            if approve:
-                user = s.exec(
-                    select(UserRow).where(UserRow.id == row.user_id).with_for_update()
-                ).one()
-                user.qpu_seconds = tr.credit(user.qpu_seconds, row.seconds)
-                s.add(user)
-            else:
-                row.rejection_reason = rejection_reason.strip()[:5000]
-            s.add(row)
-            s.commit()
+        decided = self._bookings.decide_request(
+            request_id,
+            transition=lambda state: (tr.approve(state) if approve else tr.reject(state)).value,
+            handled_by=who.user_id,
+            rejection_reason=None if approve else rejection_reason.strip()[:5000],
+            credit=tr.credit if approve else None,
+        )
+        if decided is None:
+            raise _request_not_found(request_id)
         if approve:
             self._events.publish("dispatch", "*")  # jobs held for lack of balance may run
-        return row
+        return decided

@@ -1,4 +1,4 @@
-"""Session factory plus the thread pool that keeps blocking SQL off the event loop."""
+"""The database thread pool: where blocking use cases run, off the event loop."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from qpi.server.store.database import is_sqlite
+from qpi.server.store.database import is_sqlite, outages_as_unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class Database:
-    """Owns the engine and runs synchronous service calls in worker threads."""
+    """Runs synchronous service calls (which use the repositories) in worker threads.
+
+    Services are plain blocking code; their callers (servicers, the driver hub, the
+    dispatcher, recovery) hop here once per use case with :meth:`run`.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -27,19 +30,17 @@ class Database:
         workers = 1 if is_sqlite(engine) else 8
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qpi-db")
 
-    @property
-    def is_postgres(self) -> bool:
-        """Whether the store is PostgreSQL."""
-        return self.engine.dialect.name == "postgresql"
-
-    def session(self) -> Session:
-        """A new session whose objects stay readable after commit."""
-        return Session(self.engine, expire_on_commit=False)
-
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Runs `fn` in the database thread pool."""
+        """Runs `fn` in the database thread pool.
+
+        Raises:
+            UnavailableError: DATABASE_UNAVAILABLE when the database cannot be reached.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        with outages_as_unavailable():
+            return await loop.run_in_executor(
+                self._executor, functools.partial(fn, *args, **kwargs)
+            )
 
     def close(self) -> None:
         """Stops the worker threads and disposes of the engine."""

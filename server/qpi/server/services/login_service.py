@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from qpi.server.domain.errors import UnauthenticatedError
+from qpi.server.domain.models import User
 from qpi.server.security.passwords import PasswordWork, hash_password
 from qpi.server.security.throttle import LoginThrottle
 from qpi.server.services.auth_service import AuthService, login_account
 from qpi.server.services.database import Database
-from qpi.server.store.tables import UserRow
 
 _DUMMY_HASH = hash_password("qpi-timing-equaliser")
 """Verified against when the account does not exist, so both cases cost the same."""
@@ -28,7 +28,7 @@ class LoginService:
 
     async def login(
         self, email: str, password: str, superuser: bool, address: str
-    ) -> tuple[str, UserRow, datetime]:
+    ) -> tuple[str, User, datetime]:
         """Checks the throttle, then the password, then issues a session token.
 
         Raises:
@@ -37,10 +37,10 @@ class LoginService:
         """
         account = login_account(email)
         self._throttle.check(account, address)
-        user = await self._db.run(self._auth.find_login, email, password)
-        stored = user.password_hash if user is not None else _DUMMY_HASH
+        found = await self._db.run(self._auth.find_login, email, password)
+        stored = found.password_hash if found is not None else _DUMMY_HASH
         matches = await self._passwords.verify(stored, password)  # same work either way
-        if user is None or not matches:
+        if found is None or not matches:
             self._throttle.failed(account, address)
             raise UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
-        return self._auth.session_for(user, superuser)
+        return self._auth.session_for(found, superuser)

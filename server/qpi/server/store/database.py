@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
+
+from qpi.server.domain.errors import database_unavailable
 
 logger = logging.getLogger(__name__)
 # Alembic announces every plugin it loads at INFO; only migrations themselves matter.
@@ -44,6 +50,48 @@ def create_db_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+# SQLite errors that mean "cannot reach the file right now" rather than a bad statement.
+_SQLITE_OUTAGES = (
+    "unable to open database",
+    "database is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` means the database is unreachable (so a retry may succeed).
+
+    A lost or refused PostgreSQL connection (restart, failover, network), an exhausted
+    connection pool, or a SQLite file that cannot be opened or stays locked beyond the busy
+    timeout. Programming and constraint errors are not outages.
+    """
+    if isinstance(error, exc.TimeoutError):  # no pooled connection became free in time
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+    if isinstance(error, psycopg.OperationalError):
+        return True
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return any(marker in text for marker in _SQLITE_OUTAGES)
+    return False
+
+
+@contextmanager
+def outages_as_unavailable() -> Iterator[None]:
+    """Re-raises database outages as the domain's DATABASE_UNAVAILABLE error."""
+    try:
+        yield
+    except Exception as error:
+        if is_outage(error):
+            raise database_unavailable() from error
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

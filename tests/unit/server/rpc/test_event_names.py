@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from qpi.server.domain.models import Job
 from qpi.server.rpc import event_servicer
-from qpi.server.store.tables import JobRow
 
 
 class _CountingDb:
@@ -25,13 +26,37 @@ class _CountingDb:
         return {"q1": "Q-one"}, {"u1": "a@example.com"}
 
 
-def _row() -> JobRow:
-    return JobRow(id="j1", user_id="u1", qpu_id="q1")
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _row() -> Job:
+    return Job(
+        id="j1",
+        user_id="u1",
+        qpu_id="q1",
+        request_id=None,
+        payload_json="{}",
+        state="pending",
+        result_json=None,
+        error=None,
+        attempt=0,
+        lease_driver_id=None,
+        charged_seconds=0.0,
+        estimated_seconds=0.0,
+        created=_T0,
+        updated=_T0,
+        started_at=None,
+        finished_at=None,
+    )
+
+
+def _unused_lookup(jobs: object) -> Any:
+    raise AssertionError("the fake database answers instead")
 
 
 async def test_many_subscribers_cost_one_lookup() -> None:
     db = _CountingDb()
-    names = event_servicer._DisplayNames(db)  # type: ignore[arg-type]
+    names = event_servicer._DisplayNames(db, _unused_lookup)  # type: ignore[arg-type]
     results = await asyncio.gather(*(names.of(_row()) for _ in range(100)))
     assert set(results) == {("Q-one", "a@example.com")}
     assert db.lookups == 1
@@ -40,7 +65,7 @@ async def test_many_subscribers_cost_one_lookup() -> None:
 async def test_names_expire_and_failures_are_retried() -> None:
     db = _CountingDb(fail_first=True)
     now = [1000.0]
-    names = event_servicer._DisplayNames(db, clock=lambda: now[0])  # type: ignore[arg-type]
+    names = event_servicer._DisplayNames(db, _unused_lookup, clock=lambda: now[0])  # type: ignore[arg-type]
     with pytest.raises(RuntimeError):
         await names.of(_row())
     assert await names.of(_row()) == ("Q-one", "a@example.com")

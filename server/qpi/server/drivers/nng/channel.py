@@ -37,7 +37,7 @@ from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Assign
 from qpi.server.services.auth_service import DriverIdentity
 from qpi.server.services.database import Database
-from qpi.server.services.job_service import JobService
+from qpi.server.services.lease_service import LeaseService
 from qpi.server.store.nng_ports import NngPorts, NngPortStore
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class ChannelDeps:
 
     db: Database
     hub: DriverHub
-    jobs: JobService
+    jobs: LeaseService
     ports: NngPortStore
     clock: Clock
 

@@ -1,0 +1,45 @@
+"""The SQL repositories of one database, as the composition root hands them out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from qpi.server.store.accounts import AccountRepository, SqlAccountRepository
+from qpi.server.store.base import session_factory
+from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
+from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
+from qpi.server.store.nng_ports import NngPortStore
+from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
+from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
+from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
+
+
+@dataclass(frozen=True)
+class Repositories:
+    """One repository per aggregate (jobs and leases share the job table)."""
+
+    accounts: AccountRepository
+    qpus: QpuRepository
+    jobs: JobRepository
+    leases: LeaseRepository
+    bookings: BookingRepository
+    notifications: NotificationRepository
+    telemetry: TelemetryRepository
+    nng_ports: NngPortStore
+
+
+def sql_repositories(engine: Engine) -> Repositories:
+    """The SQL implementations over `engine` (SQLite or PostgreSQL)."""
+    jobs = SqlJobRepository(engine)
+    return Repositories(
+        accounts=SqlAccountRepository(engine),
+        qpus=SqlQpuRepository(engine),
+        jobs=jobs,
+        leases=jobs,
+        bookings=SqlBookingRepository(engine),
+        notifications=SqlNotificationRepository(engine),
+        telemetry=SqlTelemetryRepository(engine),
+        nng_ports=NngPortStore(session_factory(engine)),
+    )

@@ -1,0 +1,88 @@
+"""Telemetry events reported by drivers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import func
+from sqlmodel import col, delete, select
+
+from qpi.server.domain.models import TelemetryEvent
+from qpi.server.store.base import SqlRepository
+from qpi.server.store.tables import TelemetryEventRow
+
+
+class TelemetryRepository(Protocol):
+    """Append, list and prune telemetry events."""
+
+    def insert(
+        self, driver_id: str, qpu_id: str, type_: str, payload_json: str, at: datetime
+    ) -> None:
+        """Appends one event."""
+        ...
+
+    def list_events(
+        self, type_: str, driver_id: str, offset: int, limit: int
+    ) -> tuple[list[TelemetryEvent], int]:
+        """Events newest first, optionally of one type or driver, with the total."""
+        ...
+
+    def get(self, event_id: str) -> TelemetryEvent | None:
+        """One event."""
+        ...
+
+    def delete_before(self, cutoff: datetime) -> None:
+        """Deletes events older than `cutoff`."""
+        ...
+
+
+def to_event(row: TelemetryEventRow) -> TelemetryEvent:
+    """The domain record of a telemetry row."""
+    return TelemetryEvent(
+        id=row.id,
+        driver_id=row.driver_id,
+        qpu_id=row.qpu_id,
+        type=row.type,
+        payload_json=row.payload_json,
+        event_time=row.event_time,
+        created=row.created,
+    )
+
+
+class SqlTelemetryRepository(SqlRepository):
+    """TelemetryRepository on SQLite or PostgreSQL."""
+
+    def insert(
+        self, driver_id: str, qpu_id: str, type_: str, payload_json: str, at: datetime
+    ) -> None:
+        row = TelemetryEventRow(
+            driver_id=driver_id, qpu_id=qpu_id, type=type_, payload_json=payload_json, event_time=at
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+
+    def list_events(
+        self, type_: str, driver_id: str, offset: int, limit: int
+    ) -> tuple[list[TelemetryEvent], int]:
+        query = select(TelemetryEventRow)
+        if type_:
+            query = query.where(TelemetryEventRow.type == type_)
+        if driver_id:
+            query = query.where(TelemetryEventRow.driver_id == driver_id)
+        newest_first = (col(TelemetryEventRow.event_time).desc(), col(TelemetryEventRow.id))
+        with self._session() as s:
+            total = s.exec(select(func.count()).select_from(query.subquery())).one()
+            rows = s.exec(query.order_by(*newest_first).offset(offset).limit(limit)).all()
+        return [to_event(r) for r in rows], int(total)
+
+    def get(self, event_id: str) -> TelemetryEvent | None:
+        with self._session() as s:
+            row = s.get(TelemetryEventRow, event_id)
+        return to_event(row) if row else None
+
+    def delete_before(self, cutoff: datetime) -> None:
+        with self._session() as s:
+            s.execute(delete(TelemetryEventRow).where(col(TelemetryEventRow.event_time) < cutoff))
+            s.commit()

@@ -1,0 +1,69 @@
+"""Database outages become DATABASE_UNAVAILABLE at the store boundary, on real engines."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlmodel import create_engine
+
+from qpi.server.domain.errors import UnavailableError
+from qpi.server.services.database import Database
+from qpi.server.store.database import create_db_engine, is_outage
+from tests.support.processes import free_port
+
+
+def _ping(db: Database) -> int:
+    with db.engine.connect() as c:
+        return int(c.execute(text("SELECT 1")).scalar_one())
+
+
+async def test_unreachable_postgres_is_unavailable() -> None:
+    # Nothing listens on this port: like a server restarting.
+    engine = create_db_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
+    db = Database(engine)
+    try:
+        with pytest.raises(UnavailableError) as raised:
+            await db.run(_ping, db)
+    finally:
+        db.close()
+    assert raised.value.reason == "DATABASE_UNAVAILABLE"
+    assert raised.value.retry_after > 0
+    assert isinstance(raised.value.__cause__, Exception)
+
+
+async def test_sqlite_file_that_cannot_be_opened_is_unavailable(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "qpi.db"  # a directory that does not exist
+    db = Database(create_engine(f"sqlite:///{missing}"))
+    try:
+        with pytest.raises(UnavailableError):
+            await db.run(_ping, db)
+    finally:
+        db.close()
+
+
+async def test_programming_errors_stay_errors(tmp_path: Path) -> None:
+    db = Database(create_db_engine(f"sqlite:///{tmp_path / 'qpi.db'}"))
+
+    def bad(db: Database) -> None:
+        with db.engine.connect() as c:
+            c.execute(text("SELECT * FROM no_such_table"))
+
+    try:
+        with pytest.raises(Exception) as raised:
+            await db.run(bad, db)
+    finally:
+        db.close()
+    assert not isinstance(raised.value, UnavailableError)
+
+
+def test_outage_classification() -> None:
+    assert is_outage(sqlite3.OperationalError("database is locked"))
+    assert is_outage(sqlite3.OperationalError("unable to open database file"))
+    assert not is_outage(sqlite3.OperationalError("no such table: x"))
+    assert is_outage(psycopg.OperationalError("server closed the connection unexpectedly"))
+    assert not is_outage(psycopg.errors.UniqueViolation("duplicate key"))
+    assert not is_outage(ValueError("bad"))

@@ -1,0 +1,405 @@
+"""Repository contract: what services rely on, against the selected store.
+
+Runs on SQLite by default and on PostgreSQL with QPI_TEST_DATABASE=postgres, so a later
+rewrite of a repository body (Core statements, RETURNING) keeps the same meaning on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from qpi.server.domain.errors import FailedPreconditionError
+from qpi.server.domain.models import Job, Revocation, User
+from qpi.server.domain.policy import Booking
+from qpi.server.store.base import DuplicateKeyError
+from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.jobs import NewJob
+from qpi.server.store.qpus import NewDriver
+from qpi.server.store.repositories import Repositories, sql_repositories
+from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(minutes=5)
+
+
+@pytest.fixture
+def repos(tmp_path: Path) -> Iterator[Repositories]:
+    url = (
+        fresh_postgres_url()
+        if selected_database_kind() == "postgres"
+        else f"sqlite:///{tmp_path / 'r.db'}"
+    )
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        yield sql_repositories(engine)
+    finally:
+        engine.dispose()
+        if url.startswith("postgresql"):
+            drop_postgres(url)
+
+
+def _user(repos: Repositories, email: str = "a@example.com", balance: float = 10.0) -> str:
+    return repos.accounts.insert_user(email, "", "hash", balance).id
+
+
+def _qpu(repos: Repositories, name: str = "q1", num_qubits: int = 5) -> str:
+    qpu, _ = repos.qpus.insert_qpu(
+        name, enabled=True, num_qubits=num_qubits, coupling_map=[], native_gates=[], driver=None
+    )
+    return qpu.id
+
+
+def _job(
+    repos: Repositories, user: str, qpu: str, at: datetime = NOW, key: str = "", estimate: float = 0
+) -> Job:
+    job = repos.jobs.insert(
+        user, key or None, at, lambda owner, pending: NewJob(qpu, '{"circuits": []}', estimate)
+    )
+    assert job is not None
+    return job
+
+
+def _any_balance(balance: float, reserved: float, estimate: float, is_superuser: bool) -> bool:
+    return True
+
+
+def _claim(repos: Repositories, job_id: str, driver: str, session: str) -> Job | None:
+    return repos.leases.claim(job_id, driver, session, NOW, LATER, _any_balance)
+
+
+def _never_charge(balance: float, is_superuser: bool) -> tuple[float, float]:
+    raise AssertionError("a refused result must not charge anyone")
+
+
+def test_a_result_is_accepted_once_from_the_lease_holder(repos: Repositories) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    job = _job(repos, user, qpu)
+    claimed = _claim(repos, job.id, "d1", "s1")
+    assert claimed is not None
+    assert (claimed.state, claimed.attempt, claimed.lease_driver_id) == ("running", 1, "d1")
+    assert _claim(repos, job.id, "d2", "s2") is None
+
+    def finish(attempt: int, driver: str) -> Job | None:
+        return repos.leases.complete(
+            job.id,
+            attempt,
+            driver,
+            result_json='{"ok": 1}',
+            error=None,
+            now=LATER,
+            charge=lambda balance, su: (3.0, balance - 3.0),
+        )
+
+    assert (
+        repos.leases.complete(
+            job.id, 2, "d1", result_json="{}", error=None, now=LATER, charge=_never_charge
+        )
+        is None
+    )
+    assert (
+        repos.leases.complete(
+            job.id, 1, "d2", result_json="{}", error=None, now=LATER, charge=_never_charge
+        )
+        is None
+    )
+    done = finish(1, "d1")
+    assert done is not None
+    assert (done.state, done.result_json, done.charged_seconds) == ("completed", '{"ok": 1}', 3.0)
+    assert done.lease_driver_id is None
+    assert done.finished_at == LATER
+    assert (
+        repos.leases.complete(
+            job.id, 1, "d1", result_json="{}", error=None, now=LATER, charge=_never_charge
+        )
+        is None
+    )
+    owner = repos.accounts.get_user(user)
+    assert owner is not None
+    assert owner.qpu_seconds == pytest.approx(7.0)
+
+
+def test_requeue_by_stream_leaves_other_streams_leases(repos: Repositories) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    first, second = _job(repos, user, qpu), _job(repos, user, qpu)
+    assert _claim(repos, first.id, "d1", "old-stream")
+    assert _claim(repos, second.id, "d1", "new-stream")
+    requeued = repos.leases.requeue_session("old-stream", LATER)
+    assert [(j.id, j.state, j.attempt) for j in requeued] == [(first.id, "pending", 1)]
+    still = repos.jobs.get(second.id)
+    assert still is not None
+    assert still.state == "running"
+    assert repos.leases.requeue_session("old-stream", LATER) == []
+
+
+def test_resume_reattaches_only_the_current_attempt(repos: Repositories) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    job = _job(repos, user, qpu)
+    assert _claim(repos, job.id, "d1", "s1")
+    assert [j.id for j in repos.leases.requeue_driver("d1", NOW)] == [job.id]
+    assert _claim(repos, job.id, "d1", "s2")
+    held = [(job.id, 1), (job.id, 2), ("missing", 1)]
+    assert repos.leases.resume("d1", qpu, held, "s3", LATER) == [(job.id, 2)]
+    assert repos.leases.resume("d1", "other-qpu", held, "s3", LATER) == []
+
+
+def test_expired_leases_are_requeued(repos: Repositories) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    job = _job(repos, user, qpu)
+    assert repos.leases.claim(job.id, "d1", "s1", NOW, NOW + timedelta(seconds=3), _any_balance)
+    assert repos.leases.requeue_expired(NOW + timedelta(seconds=1)) == []
+    repos.leases.renew_leases("d1", NOW + timedelta(seconds=10))
+    assert repos.leases.requeue_expired(NOW + timedelta(seconds=5)) == []
+    expired = repos.leases.requeue_expired(NOW + timedelta(seconds=11))
+    assert [(j.id, j.state, j.started_at) for j in expired] == [(job.id, "pending", None)]
+
+
+def test_cancel_reports_the_lease_it_ends_and_honours_the_check(repos: Repositories) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    job = _job(repos, user, qpu)
+    assert _claim(repos, job.id, "d1", "s1")
+
+    def refuse(state: str) -> None:
+        raise FailedPreconditionError("JOB_ALREADY_TERMINAL", state)
+
+    with pytest.raises(FailedPreconditionError):
+        repos.jobs.cancel(job.id, LATER, refuse)
+    unchanged = repos.jobs.get(job.id)
+    assert unchanged is not None
+    assert unchanged.state == "running"
+    outcome = repos.jobs.cancel(job.id, LATER, lambda state: None)
+    assert outcome is not None
+    cancelled, revocation = outcome
+    assert cancelled.state == "cancelled"
+    assert cancelled.lease_driver_id is None
+    assert revocation == Revocation(job.id, 1, "d1")
+    assert repos.jobs.cancel("missing", LATER, lambda state: None) is None
+
+
+def test_idempotency_keys_are_unique_per_user(repos: Repositories) -> None:
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    first = _job(repos, alice, qpu, key="k1")
+    with pytest.raises(DuplicateKeyError):
+        _job(repos, alice, qpu, key="k1")
+    assert _job(repos, bob, qpu, key="k1").user_id == bob
+    found = repos.jobs.by_request_id(alice, "k1")
+    assert found is not None
+    assert found.id == first.id
+
+
+def test_listing_filters_pages_and_counts(repos: Repositories) -> None:
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    mine = [_job(repos, alice, qpu, NOW + timedelta(seconds=i)) for i in range(3)]
+    _job(repos, bob, qpu)
+    page, total = repos.jobs.list_jobs(
+        alice, states=["pending"], qpu_id=qpu, newest_first=True, offset=1, limit=1
+    )
+    assert total == 3
+    assert [j.id for j in page] == [mine[1].id]
+    _, everyone = repos.jobs.list_jobs(
+        None, states=[], qpu_id="", newest_first=False, offset=0, limit=10
+    )
+    assert everyone == 4
+    qpus, users = repos.jobs.display_names({qpu}, {alice, bob})
+    assert qpus == {qpu: "q1"}
+    assert users == {alice: "a@example.com", bob: "b@example.com"}
+
+
+def _accept(existing: list[Booking], own: list[Booking]) -> None:
+    return None
+
+
+def test_snapshot_includes_the_booking_holders_oldest_job(repos: Repositories) -> None:
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    oldest = _job(repos, alice, qpu, NOW - timedelta(minutes=2))
+    bobs = _job(repos, bob, qpu, NOW - timedelta(minutes=1))
+    repos.bookings.insert_slot(bob, None, NOW - timedelta(hours=1), LATER, _accept, None)
+    repos.bookings.insert_slot(alice, qpu, NOW - timedelta(hours=3), NOW, _accept, None)
+    snapshot, enabled = repos.leases.snapshot(qpu, NOW, _any_balance)
+    assert enabled
+    assert [p.id for p in snapshot.pending] == [oldest.id, bobs.id]
+    assert [b.user_id for b in snapshot.bookings] == [bob]  # ended slots are left out
+    missing, enabled = repos.leases.snapshot("missing", NOW, _any_balance)
+    assert not enabled
+    assert list(missing.pending) == []
+
+
+def test_owners_who_cannot_reserve_are_skipped_and_not_claimed(repos: Repositories) -> None:
+    poor, rich, qpu = _user(repos, balance=5.0), _user(repos, "b@example.com"), _qpu(repos)
+    running = _job(repos, poor, qpu, NOW - timedelta(minutes=3), estimate=4.0)
+    assert _claim(repos, running.id, "d1", "s1")
+    too_big = _job(repos, poor, qpu, NOW - timedelta(minutes=2), estimate=2.0)
+    _job(repos, poor, qpu, NOW - timedelta(minutes=1), estimate=0.5)  # queued behind it
+    affordable = _job(repos, rich, qpu, NOW, estimate=2.0)
+    asked: list[tuple[float, float, float]] = []
+
+    def within_balance(balance: float, reserved: float, estimate: float, su: bool) -> bool:
+        asked.append((balance, reserved, estimate))
+        return su or reserved + estimate <= balance
+
+    snapshot, _ = repos.leases.snapshot(qpu, NOW, within_balance)
+    assert [p.id for p in snapshot.pending] == [affordable.id]
+    assert (5.0, 4.0, 2.0) in asked  # the running job's estimate counts as reserved
+    claimed = repos.leases.claim(too_big.id, "d1", "s1", NOW, LATER, within_balance)
+    assert claimed is None
+    still = repos.jobs.get(too_big.id)
+    assert still is not None
+    assert still.state == "pending"
+
+
+def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories) -> None:
+    alice, qpu = _user(repos), _qpu(repos)
+    _job(repos, alice, qpu)
+    counts: list[int] = []
+
+    def admit(owner: User, pending: Callable[[], int]) -> NewJob:
+        counts.append(pending())
+        assert owner.id == alice
+        return NewJob(qpu, "{}", 1.5)
+
+    job = repos.jobs.insert(alice, "k", NOW, admit)
+    assert job is not None
+    assert (job.estimated_seconds, job.request_id, counts) == (1.5, "k", [1])
+
+    def refuse(owner: User, pending: Callable[[], int]) -> NewJob:
+        raise FailedPreconditionError("QPU_DISABLED", "no")
+
+    with pytest.raises(FailedPreconditionError):
+        repos.jobs.insert(alice, None, NOW, refuse)
+    assert repos.jobs.insert("ghost", None, NOW, admit) is None
+    _, total = repos.jobs.list_jobs(
+        alice, states=[], qpu_id="", newest_first=True, offset=0, limit=10
+    )
+    assert total == 2
+
+
+def test_booking_checks_see_overlapping_slots_and_own_bookings(repos: Repositories) -> None:
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    first = repos.bookings.insert_slot(alice, qpu, NOW, LATER, _accept, None)
+    bobs = repos.bookings.insert_slot(bob, qpu, NOW - timedelta(days=1), NOW, _accept, None)
+    seen: list[tuple[list[Booking], list[Booking]]] = []
+
+    def record(existing: list[Booking], own: list[Booking]) -> None:
+        seen.append((existing, own))
+
+    window = (NOW - timedelta(days=2), NOW + timedelta(days=2))
+    second = repos.bookings.insert_slot(
+        alice, None, LATER - timedelta(minutes=1), LATER + timedelta(hours=1), record, window
+    )
+    assert seen == [([first.booking()], [first.booking()])]
+    assert bobs.booking() not in seen[0][1]
+
+    def refuse(existing: list[Booking], own: list[Booking]) -> None:
+        raise FailedPreconditionError("BOOKING_OVERLAP", str(existing))
+
+    with pytest.raises(FailedPreconditionError):
+        repos.bookings.move_slot(second.id, alice, qpu, NOW, LATER, refuse, None)
+    kept = repos.bookings.get_slot(second.id)
+    assert kept is not None
+    assert kept.qpu_id is None
+    assert repos.bookings.move_slot("missing", alice, qpu, NOW, LATER, _accept, None) is None
+
+
+def test_a_time_request_is_decided_and_credited_once(repos: Repositories) -> None:
+    alice = _user(repos, balance=1.0)
+    request = repos.bookings.insert_request(alice, 5.0, "thesis")
+    approved = repos.bookings.decide_request(
+        request.id,
+        transition=lambda state: "approved",
+        handled_by="admin",
+        rejection_reason=None,
+        credit=lambda balance, seconds: balance + seconds,
+    )
+    assert approved is not None
+    assert (approved.state, approved.handled_by) == ("approved", "admin")
+
+    def refuse(state: str) -> str:
+        raise FailedPreconditionError("TIME_REQUEST_PROCESSED", state)
+
+    with pytest.raises(FailedPreconditionError):
+        repos.bookings.decide_request(
+            request.id,
+            transition=refuse,
+            handled_by="admin",
+            rejection_reason=None,
+            credit=lambda balance, seconds: balance + seconds,
+        )
+    owner = repos.accounts.get_user(alice)
+    assert owner is not None
+    assert owner.qpu_seconds == pytest.approx(6.0)
+
+
+def test_accounts_keep_emails_token_hashes_and_secrets_unique(repos: Repositories) -> None:
+    alice = _user(repos)
+    with pytest.raises(DuplicateKeyError):
+        _user(repos)
+    token = repos.accounts.insert_api_token(alice, "h" * 64, "qpi_abc", "ci", None)
+    with pytest.raises(DuplicateKeyError):
+        repos.accounts.insert_api_token(alice, "h" * 64, "qpi_abc", "again", None)
+    found = repos.accounts.api_token_owner("h" * 64)
+    assert found is not None
+    assert found[0] == token
+    assert found[1] is not None
+    assert found[1].id == alice
+    assert repos.accounts.api_token_owner("x" * 64) is None
+    assert repos.accounts.secret("key", "first") == "first"
+    assert repos.accounts.secret("key", "second") == "first"
+    renamed = repos.accounts.update_api_token(token.id, name="renamed")
+    assert renamed is not None
+    assert (renamed.name, renamed.expires_at) == ("renamed", None)
+
+
+def test_qpu_registry_routing_and_status(repos: Repositories) -> None:
+    alice = _user(repos)
+    small, wide = _qpu(repos, "small", 2), _qpu(repos, "wide", 0)
+    with pytest.raises(DuplicateKeyError):
+        _qpu(repos, "small")
+    _job(repos, alice, wide)
+    candidates = {q.name: n for q, n in repos.qpus.routing_candidates(3)}
+    assert candidates == {"wide": 1}
+    assert repos.qpus.set_status(small, True, "mock", NOW) is True
+    assert repos.qpus.set_status(small, True, "mock", NOW) is False
+    found = repos.qpus.get_with_queue("small")
+    assert found is not None
+    assert (found[0].status, found[0].executor, found[1]) == (
+        "online",
+        "mock",
+        0,
+    )
+    repos.qpus.fill_capabilities(wide, 7, ["cz", "sx"])
+    learned = repos.qpus.find("wide")
+    assert learned is not None
+    assert (learned.num_qubits, learned.native_gates) == (7, ("cz", "sx"))
+    driver = repos.qpus.insert_driver(small, NewDriver("d", "mock", "python", "t" * 64))
+    assert repos.qpus.driver_by_token("t" * 64) == driver
+    repos.qpus.reset_statuses()
+    offline = repos.qpus.find(small)
+    assert offline is not None
+    assert offline.status == "offline"
+
+
+def test_notifications_record_targets_and_dismissals(repos: Repositories) -> None:
+    alice, bob = _user(repos), _user(repos, "b@example.com")
+    assert repos.notifications.missing_users([alice, "ghost"]) == ["ghost"]
+    view = repos.notifications.insert("Maintenance", "", None, None, [bob, alice, bob])
+    assert view.targets == tuple(sorted({alice, bob}))
+    repos.notifications.dismiss(view.notification.id, alice)
+    repos.notifications.dismiss(view.notification.id, alice)  # idempotent
+    seen = {v.notification.id: v.dismissed for v in repos.notifications.list_for(alice)}
+    assert seen == {view.notification.id: True}
+    assert repos.notifications.targets_of("missing") is None
+
+
+def test_telemetry_is_pruned_by_event_time(repos: Repositories) -> None:
+    qpu = _qpu(repos)
+    driver = repos.qpus.insert_driver(qpu, NewDriver("d", "mock", "python", "t" * 64))
+    repos.telemetry.insert(driver.id, qpu, "temp", "{}", NOW - timedelta(days=2))
+    repos.telemetry.insert(driver.id, qpu, "temp", "{}", NOW)
+    repos.telemetry.delete_before(NOW - timedelta(days=1))
+    events, total = repos.telemetry.list_events("temp", "", 0, 10)
+    assert total == 1
+    assert [e.event_time for e in events] == [NOW]
