@@ -32,6 +32,7 @@ test("defaults, then a submitted job shows its histogram within 2 s on a warm dr
   // Warm this tab's path once (editor chunk loaded, driver busy-free), then measure.
   await execute.click();
   await expect(page.getByTestId("job-details")).toHaveAttribute("data-status", "completed");
+  const warmId = (await page.evaluate(() => window.location.hash)).split("/")[1];
   const started = Date.now();
   await execute.click();
   const details = page.getByTestId("job-details");
@@ -39,6 +40,8 @@ test("defaults, then a submitted job shows its histogram within 2 s on a warm dr
   await expect(async () => {
     const id = (await page.evaluate(() => window.location.hash)).split("/")[1];
     expect(id).toBeTruthy();
+    expect(id).not.toBe(warmId); // the new job's, not the warm-up's
+    await expect(details).toHaveAttribute("data-status", "completed", { timeout: 100 });
     await expect(details).toContainText(id!.slice(0, 8), { timeout: 100 });
     await expect(histogram).toBeVisible({ timeout: 100 });
   }).toPass({ timeout: 2_000, intervals: [20] });
@@ -54,6 +57,7 @@ test("defaults, then a submitted job shows its histogram within 2 s on a warm dr
   await expect(details.getByRole("tab", { name: "Counts" })).toHaveAttribute("aria-selected", "true");
   // Bell state: only 00 and 11 occur, and together they make up every shot.
   const bars = histogram.locator("g.bar");
+  await expect(bars).toHaveCount(4);
   const counts = Object.fromEntries(
     await bars.evaluateAll((gs) => gs.map((g) => [g.getAttribute("data-state"), Number(g.getAttribute("data-count"))])),
   ) as Record<string, number>;
