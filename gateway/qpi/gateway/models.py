@@ -1,19 +1,68 @@
-"""Pydantic models: request bodies (validated, unknown keys ignored) and documented responses.
+"""Pydantic models of the custom routes: request bodies (validated) and responses (returned).
 
-Routes return ``JSONResponse`` objects built from :mod:`qpi.gateway.records`; the response
-models here describe those shapes in the OpenAPI document.
+Every route returns one of the response models here, so the OpenAPI document (from which
+the dashboard's TypeScript client is generated) describes exactly what leaves the gateway.
+Collection records live in :mod:`qpi.gateway.record_models`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from qpi.gateway.timefmt import DATE_PATTERN, OPTIONAL_DATE_PATTERN, DateFormatError, parse_datetime
 
 INT32_MAX = 2**31 - 1
 
 _REQUEST = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
-_RESPONSE = ConfigDict(extra="allow")
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's ``integer`` includes ``5.0``; accept it as 5 (strict mode refuses it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+"""An integer as JSON Schema defines it: ``5`` and ``5.0`` are both accepted, ``"5"`` is not."""
+
+
+def _date_text(value: object) -> object:
+    """Check a date string up front so a bad one is a field error naming the key."""
+    if isinstance(value, str) and value:
+        try:
+            parse_datetime(value)
+        except DateFormatError as exc:
+            raise ValueError(f"not a date: {exc}") from None
+    return value
+
+
+DATE_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "pattern": DATE_PATTERN},
+        {"type": "string", "maxLength": 0},
+    ],
+    "description": 'RFC 3339 date-time or PocketBase date ("2026-01-02 03:04:05.678Z"); '
+    '"" means none.',
+}
+
+DateInput = Annotated[str, BeforeValidator(_date_text), WithJsonSchema(DATE_INPUT_SCHEMA)]
+"""A date a client sends: RFC 3339, PocketBase style, or ``""`` for none."""
+
+PbDate = Annotated[
+    str,
+    Field(
+        pattern=OPTIONAL_DATE_PATTERN,
+        description='PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.',
+    ),
+]
+"""A date the gateway returns."""
+
+
+# -- request bodies ---------------------------------------------------------------------
 
 
 class CircuitIn(BaseModel):
@@ -24,7 +73,7 @@ class CircuitIn(BaseModel):
     parameter_values: list[list[float]] | None = Field(
         default=None, description="Parameter sets, one run per set."
     )
-    shots: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    shots: JsonInt | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 class JobCreate(BaseModel):
@@ -32,8 +81,8 @@ class JobCreate(BaseModel):
 
     model_config = _REQUEST
     circuits: list[CircuitIn] = Field(min_length=1)
-    shots: int = Field(default=0, ge=0, le=INT32_MAX, description="0 means 1024.")
-    meas_level: int = Field(default=2, ge=0, le=INT32_MAX)
+    shots: JsonInt = Field(default=0, ge=0, le=INT32_MAX, description="0 means 1024.")
+    meas_level: JsonInt = Field(default=2, ge=0, le=INT32_MAX)
     meas_return: Literal["single", "avg", ""] = "single"
     qpu_target: str = Field(default="", description="QPU id or name; empty lets the server route.")
 
@@ -43,7 +92,7 @@ class QpuCreate(BaseModel):
 
     model_config = _REQUEST
     name: str = Field(min_length=1)
-    num_qubits: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    num_qubits: JsonInt | None = Field(default=None, ge=0, le=INT32_MAX)
     enabled: bool = True
     executor_type: str | None = Field(default=None, description="Accepted and ignored.")
 
@@ -79,40 +128,14 @@ class DriverToggle(BaseModel):
     enabled: bool
 
 
-class DriverCreatedOut(BaseModel):
-    """Response of ``POST /api/op/drivers/create``; ``token`` is shown only here."""
-
-    model_config = _RESPONSE
-    id: str
-    name: str
-    qpu: str
-    kind: str
-    language: str
-    status: str
-    enabled: bool
-    token: str
-    ca_fingerprint: str
-    qpi_addr: str
-    driver_version: str
-    snippets: dict[str, str]
-
-
-class DriverToggledOut(BaseModel):
-    """Response of ``POST /api/op/drivers/toggle``."""
-
-    model_config = _RESPONSE
-    id: str
-    name: str
-    enabled: bool
-    status: str
-
-
 class TokenCreate(BaseModel):
     """Body of ``POST /api/tokens``."""
 
     model_config = _REQUEST
     name: str = ""
-    expires_at: str | None = Field(default=None, description="Date; empty never expires.")
+    expires_at: DateInput | None = Field(
+        default=None, description="Expiry, in the future; empty or absent never expires."
+    )
 
 
 class TokenUpdate(BaseModel):
@@ -120,14 +143,16 @@ class TokenUpdate(BaseModel):
 
     model_config = _REQUEST
     name: str | None = None
-    expires_at: str | None = None
+    expires_at: DateInput | None = Field(
+        default=None, description='New expiry (may be in the past); "" removes the expiry.'
+    )
 
 
 class UserAdminUpdate(BaseModel):
     """Body of ``PATCH /api/admin/users/{id}``."""
 
     model_config = _REQUEST
-    qpu_seconds: float = Field(ge=0)
+    qpu_seconds: float = Field(ge=0, le=1e15)
 
 
 class PasswordAuth(BaseModel):
@@ -138,42 +163,75 @@ class PasswordAuth(BaseModel):
     password: str
 
 
+class OAuth2Exchange(BaseModel):
+    """Body of ``POST /api/oauth2/exchange``."""
+
+    model_config = _REQUEST
+    code: str = Field(min_length=1, max_length=256, description="The one-time `oauth2_code`.")
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class CircuitOut(BaseModel):
+    """One stored circuit; ``parameter_values`` and ``shots`` only when set."""
+
+    circuit: str
+    parameter_values: list[list[float]] | None = None
+    shots: int | None = None
+
+
+class PayloadOut(BaseModel):
+    """The stored, normalised submit request of a job."""
+
+    circuits: list[CircuitOut]
+    shots: int
+    meas_level: int
+    meas_return: Literal["single", "avg"]
+    qpu_target: str | None = Field(default=None, description="Only when the job has a QPU.")
+
+
+JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+
 class JobOut(BaseModel):
     """Job object (§4.4); ``finished_at``, ``duration`` and ``results`` only when set."""
 
-    model_config = _RESPONSE
     id: str
     user_id: str
     qpu_target: str
-    payload: dict[str, Any]
-    status: Literal["pending", "running", "completed", "failed", "cancelled"]
-    finished_at: str | None = None
+    payload: PayloadOut
+    status: JobStatus
+    finished_at: PbDate | None = None
     duration: float | None = None
-    results: dict[str, Any] | None = None
-    created: str
-    updated: str
+    results: dict[str, Any] | None = Field(
+        default=None, description='Real results once finished; {"error": ...} for failed jobs.'
+    )
+    created: PbDate
+    updated: PbDate
+
+
+QpuStatus = Literal["online", "offline", "maintenance"]
 
 
 class QpuOut(BaseModel):
     """QPU object (§4.4)."""
 
-    model_config = _RESPONSE
     id: str
     name: str
-    status: str
+    status: QpuStatus
     num_qubits: int
     enabled: bool
-    created: str
-    updated: str
+    created: PbDate
+    updated: PbDate
 
 
 class QpuCreatedOut(BaseModel):
-    """Response of ``POST /api/op/qpus/create``."""
+    """Response of ``POST /api/op/qpus/create``; ``access_token`` is shown only here."""
 
-    model_config = _RESPONSE
     id: str
     name: str
-    status: str
+    status: QpuStatus
     enabled: bool
     num_qubits: int
     access_token: str
@@ -184,22 +242,57 @@ class QpuCreatedOut(BaseModel):
 class QpuToggledOut(BaseModel):
     """Response of ``POST /api/op/qpu/toggle``."""
 
-    model_config = _RESPONSE
     id: str
     name: str
     enabled: bool
-    status: str
+    status: QpuStatus
+
+
+DriverStatus = Literal["online", "offline"]
+
+
+class DriverCreatedOut(BaseModel):
+    """Response of ``POST /api/op/drivers/create``; ``token`` is shown only here."""
+
+    id: str
+    name: str
+    qpu: str
+    kind: str
+    language: str
+    status: DriverStatus
+    events: list[str]
+    enabled: bool
+    token: str
+    ca_fingerprint: str
+    qpi_addr: str
+    driver_version: str
+    snippets: dict[str, str] = Field(
+        description="Copy-paste setup: manual_cli and systemd, or install and stub (custom)."
+    )
+
+
+class DriverToggledOut(BaseModel):
+    """Response of ``POST /api/op/drivers/toggle``."""
+
+    id: str
+    name: str
+    enabled: bool
+    status: DriverStatus
 
 
 class TokenOut(BaseModel):
-    """API-token metadata; ``token`` (raw) only in the create response."""
+    """API-token metadata; ``expires_at`` only when set."""
 
-    model_config = _RESPONSE
     id: str
     name: str
-    expires_at: str | None = None
-    created: str
-    token: str | None = None
+    expires_at: PbDate | None = None
+    created: PbDate
+
+
+class TokenCreatedOut(TokenOut):
+    """Response of ``POST /api/tokens``: the metadata and the raw token, shown only here."""
+
+    token: str
 
 
 class StatusOut(BaseModel):
@@ -217,38 +310,54 @@ class VersionOut(BaseModel):
 class ServerInfoOut(BaseModel):
     """Public discovery facts for drivers and clients."""
 
-    version: str
+    version: str = Field(description="Empty here; administrators read /api/op/version.")
     grpc_port: int
     grpc_tls: bool
     ca_fingerprint: str
 
 
-class RecordPage(BaseModel):
-    """Collection list response."""
+class PasswordMethod(BaseModel):
+    """Whether e-mail/password sign-in is offered."""
 
-    page: int
-    perPage: int  # noqa: N815 - PocketBase's key
-    totalItems: int  # noqa: N815
-    totalPages: int  # noqa: N815
-    items: list[dict[str, Any]]
+    enabled: bool
+    identityFields: list[str]  # noqa: N815 - PocketBase's key
 
 
-class AuthOut(BaseModel):
-    """Response of ``auth-with-password`` and ``auth-refresh``."""
+class OAuth2ProviderOut(BaseModel):
+    """One OAuth2 sign-in button."""
 
-    token: str
-    record: dict[str, Any]
+    name: str
+    displayName: str  # noqa: N815 - PocketBase's key
+    authURL: str = Field(  # noqa: N815
+        description="Server URL that starts the authorization-code + PKCE flow (open it "
+        "in the browser; it redirects to the provider)."
+    )
+
+
+class OAuth2Methods(BaseModel):
+    """OAuth2 providers configured on the server."""
+
+    enabled: bool
+    providers: list[OAuth2ProviderOut]
+
+
+class AuthMethodsOut(BaseModel):
+    """Response of ``auth-methods``."""
+
+    password: PasswordMethod
+    oauth2: OAuth2Methods
+
+
+class ErrorDetail(BaseModel):
+    """One field's problem."""
+
+    code: str
+    message: str
 
 
 class ErrorOut(BaseModel):
-    """The error envelope."""
+    """The error envelope every failure uses."""
 
-    data: dict[str, Any]
+    data: dict[str, ErrorDetail] = Field(description="Per-field errors; often empty.")
     message: str
     status: int
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": "Error envelope."}
-    for code in (400, 401, 403, 404, 409, 413)
-}

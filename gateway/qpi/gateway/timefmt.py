@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
+
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"
+"""A PocketBase date string, as the gateway writes them."""
+OPTIONAL_DATE_PATTERN = r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z)?$"
+"""A PocketBase date string or "" (an unset date)."""
+
+_LEAP_SECOND = re.compile(r"(T\d{2}:\d{2}:)60")
 
 
 class DateFormatError(ValueError):
@@ -40,8 +48,9 @@ def now_string() -> str:
 def parse_datetime(text: str) -> datetime:
     """Parse a PocketBase or ISO-8601 date string into an aware UTC datetime.
 
-    Accepts a space or ``T`` separator, optional fractional seconds and ``Z`` or an
-    explicit offset; a string without zone is taken as UTC.
+    Accepts RFC 3339 (``T`` or ``t``, leap seconds) and PocketBase's space separator,
+    optional fractional seconds and ``Z`` or an explicit offset; a string without zone
+    is taken as UTC.
 
     Args:
         text: The date string.
@@ -57,7 +66,9 @@ def parse_datetime(text: str) -> datetime:
         raise DateFormatError("empty date")
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
-    candidate = candidate.replace(" ", "T", 1)
+    candidate = candidate.replace(" ", "T", 1).replace("t", "T", 1)
+    # RFC 3339 allows a leap second; Python's datetime does not: count it as :59.
+    candidate = _LEAP_SECOND.sub(r"\g<1>59", candidate)
     try:
         value = datetime.fromisoformat(candidate)
     except ValueError as exc:

@@ -34,6 +34,7 @@ from qpi.server.rpc.qpu_servicer import QpuServicer
 from qpi.server.rpc.server import build_server
 from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
+from qpi.server.security.oauth2_providers import parse_providers
 from qpi.server.security.pki import PkiMaterial, load_or_create_pki
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.auth_service import AuthService
@@ -42,6 +43,8 @@ from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.job_service import JobService
 from qpi.server.services.notification_service import NotificationService
+from qpi.server.services.oauth2_client import OAuth2Http
+from qpi.server.services.oauth2_service import OAuth2Service
 from qpi.server.services.qasm import QasmChecker
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.telemetry_service import TelemetryService
@@ -88,6 +91,7 @@ class QpiServer:
         self._scheduler: Any = None
         self._socket_dir = ""
         self._qasm: QasmChecker | None = None
+        self._oauth2_http: OAuth2Http | None = None
 
     def _load_pki(self) -> PkiMaterial:
         s = self.settings
@@ -162,8 +166,19 @@ class QpiServer:
             self._qasm.max_qubits,
         )
         telemetry = TelemetryService(db, clock, s.events_retention)
+        auth = AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth)
+        self._oauth2_http = OAuth2Http()
+        oauth2 = OAuth2Service(
+            db,
+            clock,
+            parse_providers(s.oauth2_providers),
+            self._oauth2_http,
+            auth,
+            s.allow_signup,
+        )
         return {
-            "auth": AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth),
+            "auth": auth,
+            "oauth2": oauth2,
             "accounts": AccountService(db, clock, s.allow_signup),
             "qpus": qpus,
             "jobs": jobs,
@@ -194,7 +209,7 @@ class QpiServer:
             "job": JobServicer(db, auth, sv["jobs"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
             "booking": BookingServicer(db, auth, sv["bookings"]),
-            "account": AccountServicer(db, auth, sv["auth"], sv["accounts"]),
+            "account": AccountServicer(db, auth, sv["auth"], sv["accounts"], sv["oauth2"]),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
             "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
@@ -310,6 +325,8 @@ class QpiServer:
             self._db.close()
         if self._qasm is not None:
             self._qasm.close()
+        if self._oauth2_http is not None:
+            await self._oauth2_http.close()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 

@@ -13,6 +13,7 @@ from qpi.server.rpc.errors import unary
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.database import Database
+from qpi.server.services.oauth2_service import OAuth2Service
 from qpi.server.services.paging import next_token, page_window
 from qpi.v1 import account_service_pb2 as pb
 from qpi.v1 import account_service_pb2_grpc
@@ -24,12 +25,18 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
     """Thin adapter over AuthService and AccountService."""
 
     def __init__(
-        self, db: Database, auth: Authenticator, auth_service: AuthService, accounts: AccountService
+        self,
+        db: Database,
+        auth: Authenticator,
+        auth_service: AuthService,
+        accounts: AccountService,
+        oauth2: OAuth2Service,
     ) -> None:
         self._db = db
         self._auth = auth
         self._auth_service = auth_service
         self._accounts = accounts
+        self._oauth2 = oauth2
 
     @unary
     async def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
@@ -185,3 +192,49 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         who = await self._auth.principal(context)
         await self._db.run(self._accounts.delete_api_token, who, request.id)
         return pb.DeleteApiTokenResponse()
+
+    @unary
+    async def ListOAuth2Providers(
+        self, request: pb.ListOAuth2ProvidersRequest, context: Ctx
+    ) -> pb.ListOAuth2ProvidersResponse:
+        return pb.ListOAuth2ProvidersResponse(
+            providers=[
+                pb.OAuth2Provider(name=p.name, display_name=p.display_name)
+                for p in self._oauth2.providers()
+            ]
+        )
+
+    @unary
+    async def StartOAuth2Login(
+        self, request: pb.StartOAuth2LoginRequest, context: Ctx
+    ) -> pb.StartOAuth2LoginResponse:
+        started = await self._oauth2.start(
+            request.provider, request.redirect_uri, request.return_path
+        )
+        return pb.StartOAuth2LoginResponse(
+            authorization_uri=started.authorization_uri,
+            flow_token=started.flow_token,
+            expire_time=convert.ts(started.expires_at),
+        )
+
+    @unary
+    async def CompleteOAuth2Login(
+        self, request: pb.CompleteOAuth2LoginRequest, context: Ctx
+    ) -> pb.CompleteOAuth2LoginResponse:
+        done = await self._oauth2.complete(
+            request.provider, request.code, request.state, request.flow_token
+        )
+        return pb.CompleteOAuth2LoginResponse(
+            login_code=done.code,
+            expire_time=convert.ts(done.expires_at),
+            return_path=done.return_path,
+        )
+
+    @unary
+    async def ExchangeOAuth2LoginCode(
+        self, request: pb.ExchangeOAuth2LoginCodeRequest, context: Ctx
+    ) -> pb.ExchangeOAuth2LoginCodeResponse:
+        token, user, expires = await self._db.run(self._oauth2.exchange, request.login_code)
+        return pb.ExchangeOAuth2LoginCodeResponse(
+            token=token, user=convert.user(user), expire_time=convert.ts(expires)
+        )

@@ -102,8 +102,12 @@ class AuthService:
 
     def refresh(self, who: Principal) -> tuple[str, UserRow, datetime]:
         """A new session token for an already authenticated caller."""
+        return self.issue_for(who.user_id)
+
+    def issue_for(self, user_id: str) -> tuple[str, UserRow, datetime]:
+        """A session token for a user another credential already proved (e.g. OAuth2)."""
         with self._db.session() as s:
-            user = s.get(UserRow, who.user_id)
+            user = s.get(UserRow, user_id)
         if user is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The account no longer exists.")
         token, expires = self._signer.issue(
