@@ -56,7 +56,9 @@ class Env:
 
 
 @pytest.fixture
-def oauth2_env(server_factory: Callable[..., object], tmp_path: Path) -> Iterator[Callable[..., Env]]:
+def oauth2_env(
+    server_factory: Callable[..., object], tmp_path: Path
+) -> Iterator[Callable[..., Env]]:
     providers: list[OidcProvider] = []
 
     def make(allow_signup: bool) -> Env:
