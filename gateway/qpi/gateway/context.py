@@ -48,14 +48,14 @@ class Ctx:
         return (await self.me()).is_superuser
 
 
-async def get_public_ctx(request: Request) -> Ctx:
-    """FastAPI dependency building the :class:`Ctx` of a request to a public route."""
+def _ctx(request: Request, token: str | None) -> Ctx:
     clients: rpc.GrpcClients = request.app.state.grpc_clients
-    return Ctx(
-        stubs=clients.stubs,
-        config=request.app.state.gateway_config,
-        token=auth.request_token(request),
-    )
+    return Ctx(stubs=clients.stubs, config=request.app.state.gateway_config, token=token)
+
+
+async def get_public_ctx(request: Request) -> Ctx:
+    """FastAPI dependency building the :class:`Ctx` of a public route: no credentials."""
+    return _ctx(request, None)
 
 
 async def get_ctx(
@@ -69,7 +69,7 @@ async def get_ctx(
     The token itself is read by :func:`qpi.gateway.auth.request_token` (one rule for every
     form) and checked by the server on each call.
     """
-    return await get_public_ctx(request)
+    return _ctx(request, auth.request_token(request))
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]

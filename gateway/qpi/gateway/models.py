@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from qpi.gateway.timefmt import DATE_PATTERN, OPTIONAL_DATE_PATTERN, DateFormatError, parse_datetime
+from qpi.gateway.timefmt import OPTIONAL_DATE_PATTERN, DateFormatError, parse_datetime
 
 INT32_MAX = 2**31 - 1
 
@@ -25,8 +25,10 @@ def _integral(value: object) -> object:
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_integral)]
-"""An integer as JSON Schema defines it: ``5`` and ``5.0`` are both accepted, ``"5"`` is not."""
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX), BeforeValidator(_integral)]
+"""A non-negative int32 as JSON Schema defines integers: ``5`` and ``5.0`` are accepted,
+``"5"`` and ``5.5`` are not. (Constraints live inside the type so that ``Int32 | None``
+still documents them as ``minimum``/``maximum``.)"""
 
 
 def _date_text(value: object) -> object:
@@ -40,13 +42,9 @@ def _date_text(value: object) -> object:
 
 
 DATE_INPUT_SCHEMA: dict[str, Any] = {
-    "anyOf": [
-        {"type": "string", "format": "date-time"},
-        {"type": "string", "pattern": DATE_PATTERN},
-        {"type": "string", "maxLength": 0},
-    ],
-    "description": 'RFC 3339 date-time or PocketBase date ("2026-01-02 03:04:05.678Z"); '
-    '"" means none.',
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}],
+    "description": 'RFC 3339 date-time; "" means none. PocketBase dates '
+    '("2026-01-02 03:04:05.678Z") are accepted too.',
 }
 
 DateInput = Annotated[str, BeforeValidator(_date_text), WithJsonSchema(DATE_INPUT_SCHEMA)]
@@ -73,7 +71,7 @@ class CircuitIn(BaseModel):
     parameter_values: list[list[float]] | None = Field(
         default=None, description="Parameter sets, one run per set."
     )
-    shots: JsonInt | None = Field(default=None, ge=0, le=INT32_MAX)
+    shots: Int32 | None = None
 
 
 class JobCreate(BaseModel):
@@ -81,8 +79,8 @@ class JobCreate(BaseModel):
 
     model_config = _REQUEST
     circuits: list[CircuitIn] = Field(min_length=1)
-    shots: JsonInt = Field(default=0, ge=0, le=INT32_MAX, description="0 means 1024.")
-    meas_level: JsonInt = Field(default=2, ge=0, le=INT32_MAX)
+    shots: Int32 = Field(default=0, description="0 means 1024.")
+    meas_level: Int32 = 2
     meas_return: Literal["single", "avg", ""] = "single"
     qpu_target: str = Field(default="", description="QPU id or name; empty lets the server route.")
 
@@ -92,7 +90,7 @@ class QpuCreate(BaseModel):
 
     model_config = _REQUEST
     name: str = Field(min_length=1)
-    num_qubits: JsonInt | None = Field(default=None, ge=0, le=INT32_MAX)
+    num_qubits: Int32 | None = None
     enabled: bool = True
     executor_type: str | None = Field(default=None, description="Accepted and ignored.")
 
