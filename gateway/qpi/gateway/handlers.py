@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from qpi.gateway import errors
 from qpi.gateway.filters import FilterError
@@ -75,19 +75,22 @@ async def _on_bad_value(_: Request, exc: Exception) -> JSONResponse:
     return error_response(errors.ApiError(400, message))
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this request's path (for a 405's ``Allow``).
 
     Starlette puts only the first partially matching route's methods in ``Allow``; a path
-    served by several routes (``GET`` and ``POST /api/jobs``) needs all of them.
+    served by several routes (``GET`` and ``POST /api/jobs``) needs all of them. Each
+    method is tried against the routes through their public ``matches``.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match != Match.NONE:
-                methods |= route.methods
-    return sorted(methods)
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:

@@ -70,9 +70,7 @@ def test_responses_conform_to_the_schema(qpi_server: object, shard: int) -> None
     headers = {"Authorization": f"Bearer {qpi_server.admin_token}"}
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     operations = [
-        result.ok()
-        for result in schema.get_all_operations()
-        if result.ok().path not in SKIPPED
+        result.ok() for result in schema.get_all_operations() if result.ok().path not in SKIPPED
     ]
     operations.sort(key=lambda op: (op.path, op.method))
     mine = operations[shard::SHARDS]
@@ -91,9 +89,7 @@ def test_responses_conform_to_the_schema(qpi_server: object, shard: int) -> None
         @given(case=operation.as_strategy())
         def run(case: schemathesis.Case) -> None:
             nonlocal calls
-            response = case.call(
-                base_url=base, headers=headers, timeout=30, allow_redirects=False
-            )
+            response = case.call(base_url=base, headers=headers, timeout=30, allow_redirects=False)
             calls += 1
             try:
                 case.validate_response(
