@@ -181,13 +181,18 @@ class ServerHarness:
 
     def create_qpu(self, name: str, num_qubits: int = 8, *, delay: float = 0.0) -> str:
         """Registers a QPU and attaches a connected in-process mini driver to it."""
+        qpu_id, token = self.register_qpu(name, num_qubits)
+        self.attach_mini_driver(token, delay=delay, name=f"{name}-mini")
+        return qpu_id
+
+    def attach_mini_driver(self, token: str, *, delay: float = 0.0, name: str = "mini") -> Any:
+        """Connects an in-process mini driver with a QPU's driver token; waits for welcome."""
         from tests.support.mini_driver import MiniDriver
 
-        qpu_id, token = self.register_qpu(name, num_qubits)
-        driver = MiniDriver(self.grpc_target, token, delay=delay, name=f"{name}-mini").start()
+        driver = MiniDriver(self.grpc_target, token, delay=delay, name=name).start()
         assert driver.welcomed.wait(15), "mini driver did not connect"
         self.drivers.append(driver)
-        return qpu_id
+        return driver
 
     def submit(self, token: str, qasm: str, *, qpu: str = "", shots: int = 100) -> job_pb2.Job:
         stub = job_service_pb2_grpc.JobServiceStub(self.channel())
