@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from qpi.gateway.timefmt import OPTIONAL_DATE_PATTERN, DateFormatError, parse_datetime
@@ -29,6 +30,13 @@ Int32 = Annotated[int, Field(ge=0, le=INT32_MAX), BeforeValidator(_integral)]
 """A non-negative int32 as JSON Schema defines integers: ``5`` and ``5.0`` are accepted,
 ``"5"`` and ``5.5`` are not. (Constraints live inside the type so that ``Int32 | None``
 still documents them as ``minimum``/``maximum``.)"""
+
+
+NUL_FREE = r"^[^\x00]*$"
+"""No QPI text may contain NUL (PostgreSQL cannot store it; the server refuses it)."""
+
+Text = Annotated[str, Field(pattern=NUL_FREE)]
+"""A string without NUL characters."""
 
 
 def _date_text(value: object) -> object:
@@ -67,7 +75,7 @@ class CircuitIn(BaseModel):
     """One circuit of a submitted job."""
 
     model_config = _REQUEST
-    circuit: str = Field(description="OpenQASM 2 or 3 source.")
+    circuit: Text = Field(description="OpenQASM 2 or 3 source.")
     parameter_values: list[list[float]] | None = Field(
         default=None, description="Parameter sets, one run per set."
     )
@@ -82,24 +90,24 @@ class JobCreate(BaseModel):
     shots: Int32 = Field(default=0, description="0 means 1024.")
     meas_level: Int32 = 2
     meas_return: Literal["single", "avg", ""] = "single"
-    qpu_target: str = Field(default="", description="QPU id or name; empty lets the server route.")
+    qpu_target: Text = Field(default="", description="QPU id or name; empty lets the server route.")
 
 
 class QpuCreate(BaseModel):
     """Body of ``POST /api/op/qpus/create``."""
 
     model_config = _REQUEST
-    name: str = Field(min_length=1)
+    name: Text = Field(min_length=1)
     num_qubits: Int32 | None = None
     enabled: bool = True
-    executor_type: str | None = Field(default=None, description="Accepted and ignored.")
+    executor_type: Text | None = Field(default=None, description="Accepted and ignored.")
 
 
 class QpuToggle(BaseModel):
     """Body of ``POST /api/op/qpu/toggle``."""
 
     model_config = _REQUEST
-    id: str = Field(min_length=1, description="QPU id or name.")
+    id: Text = Field(min_length=1, description="QPU id or name.")
     enabled: bool
 
 
@@ -107,14 +115,14 @@ class DriverCreate(BaseModel):
     """Body of ``POST /api/op/drivers/create``."""
 
     model_config = _REQUEST
-    name: str = Field(min_length=1, max_length=255)
-    qpu: str = Field(min_length=1, description="QPU id or name.")
-    kind: str = Field(
+    name: Text = Field(min_length=1, max_length=255)
+    qpu: Text = Field(min_length=1, description="QPU id or name.")
+    kind: Text = Field(
         min_length=1,
         description="mock, qiskit_aer, quantify, qblox, presto, bluefors_gen1 or custom.",
     )
-    language: str = Field(default="python", description="python, typescript or go.")
-    events: list[str] | None = Field(default=None, description="Accepted and ignored.")
+    language: Text = Field(default="python", description="python, typescript or go.")
+    events: list[Text] | None = Field(default=None, description="Accepted and ignored.")
     enabled: bool = True
 
 
@@ -122,7 +130,7 @@ class DriverToggle(BaseModel):
     """Body of ``POST /api/op/drivers/toggle``."""
 
     model_config = _REQUEST
-    id: str = Field(min_length=1)
+    id: Text = Field(min_length=1)
     enabled: bool
 
 
@@ -130,7 +138,7 @@ class TokenCreate(BaseModel):
     """Body of ``POST /api/tokens``."""
 
     model_config = _REQUEST
-    name: str = ""
+    name: Text = ""
     expires_at: DateInput | None = Field(
         default=None, description="Expiry, in the future; empty or absent never expires."
     )
@@ -140,7 +148,7 @@ class TokenUpdate(BaseModel):
     """Body of ``PATCH /api/tokens/{id}``; only provided keys change."""
 
     model_config = _REQUEST
-    name: str | None = None
+    name: Text | None = None
     expires_at: DateInput | None = Field(
         default=None, description='New expiry (may be in the past); "" removes the expiry.'
     )
@@ -157,15 +165,15 @@ class PasswordAuth(BaseModel):
     """Body of ``auth-with-password``."""
 
     model_config = _REQUEST
-    identity: str
-    password: str
+    identity: Text
+    password: Text
 
 
 class OAuth2Exchange(BaseModel):
     """Body of ``POST /api/oauth2/exchange``."""
 
     model_config = _REQUEST
-    code: str = Field(min_length=1, max_length=256, description="The one-time `oauth2_code`.")
+    code: Text = Field(min_length=1, max_length=256, description="The one-time `oauth2_code`.")
 
 
 # -- responses --------------------------------------------------------------------------
@@ -359,3 +367,7 @@ class ErrorOut(BaseModel):
     data: dict[str, ErrorDetail] = Field(description="Per-field errors; often empty.")
     message: str
     status: int
+
+
+PathId = Annotated[str, Path(pattern=NUL_FREE, max_length=512, description="Record id.")]
+"""A path parameter naming a record (or a QPU by name)."""

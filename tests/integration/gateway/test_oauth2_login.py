@@ -188,4 +188,4 @@ def test_unknown_provider_and_foreign_return_path(oauth2_env: Callable[..., Env]
         f"{env.base}/api/oauth2/{PROVIDER}/authorize", params={"redirect": "//evil.example/"}
     )
     assert foreign.status_code == 400
-    assert "local path" in foreign.json()["message"]
+    assert "redirect" in foreign.json()["data"]

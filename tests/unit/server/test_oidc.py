@@ -94,3 +94,16 @@ def test_unknown_key_id_asks_for_a_refetch(key: rsa.RSAPrivateKey) -> None:
 def test_pkce_challenge_matches_rfc7636_example() -> None:
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert pkce_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+@pytest.mark.parametrize(
+    "path", ["//evil.example/", "https://evil.example/", "/\\evil", "x", "/a\r\n"]
+)
+def test_return_path_must_be_local(path: str) -> None:
+    from qpi.server.domain.errors import InvalidArgumentError
+    from qpi.server.services.oauth2_service import check_return_path
+
+    with pytest.raises(InvalidArgumentError, match="local path"):
+        check_return_path(path)
+    assert check_return_path("") == "/dashboard/"
+    assert check_return_path("/dashboard/?tab=1") == "/dashboard/?tab=1"

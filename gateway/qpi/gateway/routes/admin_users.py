@@ -7,7 +7,7 @@ from google.protobuf import field_mask_pb2
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.models import UserAdminUpdate
+from qpi.gateway.models import PathId, UserAdminUpdate
 from qpi.gateway.openapi import api
 from qpi.gateway.record_models import UserRecord
 from qpi.v1 import account_pb2, account_service_pb2
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 @router.patch(
     "/users/{user_id}", responses=api(403, 404, 409, 413), response_model_exclude_unset=True
 )
-async def update_user_balance(user_id: str, body: UserAdminUpdate, ctx: CtxDep) -> UserRecord:
+async def update_user_balance(user_id: PathId, body: UserAdminUpdate, ctx: CtxDep) -> UserRecord:
     """Set ``qpu_seconds`` to an absolute value; the server allows this to administrators only."""
     resp: account_service_pb2.UpdateUserResponse = await ctx.call(
         ctx.stubs.accounts.UpdateUser,

@@ -31,6 +31,7 @@ from qpi.gateway.listing import (
     sort_pattern,
     sort_records,
 )
+from qpi.gateway.models import PathId
 from qpi.gateway.openapi import OPTIONAL_AUTH, api
 from qpi.gateway.record_models import (
     ApiTokenRecord,
@@ -136,7 +137,7 @@ def _add_collection(router: APIRouter, coll: Collection) -> None:
         return page_model.model_validate(result)
 
     async def view_record(
-        record_id: str, ctx: CtxDep, expand: Annotated[str, Query(max_length=512)] = ""
+        record_id: PathId, ctx: CtxDep, expand: Annotated[str, Query(max_length=512)] = ""
     ) -> Any:
         wanted = parse_expand(expand, coll.relations)
         record = _tag(coll, await coll.view(ctx, record_id))
@@ -146,10 +147,10 @@ def _add_collection(router: APIRouter, coll: Collection) -> None:
     async def create_record(body: JsonObject, ctx: CtxDep) -> Any:
         return model.model_validate(_tag(coll, await coll.create(ctx, body)))
 
-    async def update_record(record_id: str, body: JsonObject, ctx: CtxDep) -> Any:
+    async def update_record(record_id: PathId, body: JsonObject, ctx: CtxDep) -> Any:
         return model.model_validate(_tag(coll, await coll.update(ctx, record_id, body)))
 
-    async def delete_record(record_id: str, ctx: CtxDep) -> Response:
+    async def delete_record(record_id: PathId, ctx: CtxDep) -> Response:
         await coll.delete(ctx, record_id)
         return Response(status_code=204)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from qpi.gateway import errors, records
 from qpi.gateway.context import CtxDep
 from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
-from qpi.gateway.models import JobCreate, JobOut, StatusOut
+from qpi.gateway.models import JobCreate, JobOut, PathId, StatusOut
 from qpi.gateway.openapi import api
 from qpi.gateway.paging import fetch_all
 from qpi.v1 import job_pb2, job_service_pb2
@@ -70,7 +70,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", responses=api(404), response_model_exclude_unset=True)
-async def get_job(job_id: str, ctx: CtxDep) -> JobOut:
+async def get_job(job_id: PathId, ctx: CtxDep) -> JobOut:
     """One of the caller's jobs, with its real results once finished."""
     resp: job_service_pb2.GetJobResponse = await ctx.call(
         ctx.stubs.jobs.GetJob, job_service_pb2.GetJobRequest(id=job_id)
@@ -79,7 +79,7 @@ async def get_job(job_id: str, ctx: CtxDep) -> JobOut:
 
 
 @router.post("/{job_id}/cancel", responses=api(404), response_model_exclude_unset=True)
-async def cancel_job(job_id: str, ctx: CtxDep) -> StatusOut:
+async def cancel_job(job_id: PathId, ctx: CtxDep) -> StatusOut:
     """Cancel a pending or running job (a running job is also stopped on its driver)."""
     try:
         await ctx.call(ctx.stubs.jobs.CancelJob, job_service_pb2.CancelJobRequest(id=job_id))

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse
 
 from qpi.gateway import errors, records
 from qpi.gateway.context import PublicCtxDep
-from qpi.gateway.models import OAuth2Exchange
+from qpi.gateway.models import OAuth2Exchange, PathId
 from qpi.gateway.openapi import responses
 from qpi.gateway.record_models import SessionOut
 from qpi.v1 import account_service_pb2
@@ -30,6 +30,8 @@ COOKIE_PATH = "/api/oauth2/"
 DASHBOARD = "/dashboard/"
 LANDING_FRAGMENT = "overview"
 MAX_ERROR_CHARS = 300
+LOCAL_PATH = r"^/([^/\\\x00-\x1f][^\\\x00-\x1f]*)?$"
+"""A path on this server: never ``//host`` or a backslash trick (no open redirect)."""
 
 _REDIRECT: dict[int | str, dict[str, Any]] = {
     302: {
@@ -72,11 +74,16 @@ def _failed(message: str) -> str:
     responses={**_REDIRECT, **responses(400, 404, 503)},
 )
 async def authorize(
-    provider: str,
+    provider: PathId,
     request: Request,
     ctx: PublicCtxDep,
     redirect: Annotated[
-        str, Query(max_length=512, description="Local path to return to after the login.")
+        str,
+        Query(
+            max_length=512,
+            pattern=LOCAL_PATH,
+            description="Local path to return to after the login.",
+        ),
     ] = DASHBOARD,
 ) -> RedirectResponse:
     """Start a login: redirect to the provider with state, nonce and a PKCE challenge."""
@@ -109,7 +116,7 @@ async def authorize(
     responses={**_REDIRECT, **responses(400, 503)},
 )
 async def callback(
-    provider: str,
+    provider: PathId,
     request: Request,
     ctx: PublicCtxDep,
     code: Annotated[str, Query(max_length=2048)] = "",

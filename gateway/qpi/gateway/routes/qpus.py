@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
 from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
-from qpi.gateway.models import QpuOut
+from qpi.gateway.models import PathId, QpuOut
 from qpi.gateway.openapi import OPTIONAL_AUTH, api
 from qpi.gateway.paging import fetch_all
 from qpi.v1 import qpu_service_pb2
@@ -38,7 +38,7 @@ async def list_qpus(
 
 
 @router.get("/{name_or_id}", responses=api(404), openapi_extra=OPTIONAL_AUTH)
-async def get_qpu(name_or_id: str, ctx: CtxDep) -> QpuOut:
+async def get_qpu(name_or_id: PathId, ctx: CtxDep) -> QpuOut:
     """One QPU, looked up by name or by id."""
     resp: qpu_service_pb2.GetQpuResponse = await ctx.call(
         ctx.stubs.qpus.GetQpu, qpu_service_pb2.GetQpuRequest(id=name_or_id)

@@ -10,7 +10,14 @@ from google.protobuf import field_mask_pb2
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
 from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
-from qpi.gateway.models import StatusOut, TokenCreate, TokenCreatedOut, TokenOut, TokenUpdate
+from qpi.gateway.models import (
+    PathId,
+    StatusOut,
+    TokenCreate,
+    TokenCreatedOut,
+    TokenOut,
+    TokenUpdate,
+)
 from qpi.gateway.openapi import api
 from qpi.gateway.paging import fetch_all
 from qpi.gateway.timefmt import to_timestamp
@@ -55,7 +62,7 @@ async def list_tokens(
 
 
 @router.get("/{token_id}", responses=api(404), response_model_exclude_unset=True)
-async def get_token(token_id: str, ctx: CtxDep) -> TokenOut:
+async def get_token(token_id: PathId, ctx: CtxDep) -> TokenOut:
     """One token's metadata (owner or administrator)."""
     resp: account_service_pb2.GetApiTokenResponse = await ctx.call(
         ctx.stubs.accounts.GetApiToken, account_service_pb2.GetApiTokenRequest(id=token_id)
@@ -64,7 +71,7 @@ async def get_token(token_id: str, ctx: CtxDep) -> TokenOut:
 
 
 @router.patch("/{token_id}", responses=api(404, 409, 413), response_model_exclude_unset=True)
-async def update_token(token_id: str, body: TokenUpdate, ctx: CtxDep) -> TokenOut:
+async def update_token(token_id: PathId, body: TokenUpdate, ctx: CtxDep) -> TokenOut:
     """Rename a token or change its expiry (only the keys present change; "" clears expiry)."""
     token = account_pb2.ApiToken(id=token_id)
     paths: list[str] = []
@@ -87,7 +94,7 @@ async def update_token(token_id: str, body: TokenUpdate, ctx: CtxDep) -> TokenOu
 
 
 @router.delete("/{token_id}", responses=api(404), response_model_exclude_unset=True)
-async def delete_token(token_id: str, ctx: CtxDep) -> StatusOut:
+async def delete_token(token_id: PathId, ctx: CtxDep) -> StatusOut:
     """Revoke a token."""
     await ctx.call(
         ctx.stubs.accounts.DeleteApiToken, account_service_pb2.DeleteApiTokenRequest(id=token_id)
