@@ -21,14 +21,14 @@ class Ctx:
     stubs: rpc.Stubs
     config: GatewayConfig
     token: str | None
-    known_emails: dict[str, str] = field(default_factory=dict)
-    """User id → e-mail seen in display fields during this request (for ``expand``)."""
+    client_address: str = ""
+    """The HTTP client's address, forwarded so the server can throttle per address."""
     _me: account_pb2.User | None = field(default=None, repr=False)
 
     @property
     def metadata(self) -> rpc.Metadata:
-        """Call metadata carrying the caller's credentials."""
-        return rpc.bearer_metadata(self.token)
+        """Call metadata carrying the caller's credentials and address."""
+        return rpc.bearer_metadata(self.token) + rpc.address_metadata(self.client_address)
 
     async def call(self, method: Any, request: Any) -> Any:
         """Call a unary RPC with the caller's credentials (errors become ApiError)."""
@@ -50,7 +50,12 @@ class Ctx:
 
 def _ctx(request: Request, token: str | None) -> Ctx:
     clients: rpc.GrpcClients = request.app.state.grpc_clients
-    return Ctx(stubs=clients.stubs, config=request.app.state.gateway_config, token=token)
+    return Ctx(
+        stubs=clients.stubs,
+        config=request.app.state.gateway_config,
+        token=token,
+        client_address=request.client.host if request.client else "",
+    )
 
 
 async def get_public_ctx(request: Request) -> Ctx:

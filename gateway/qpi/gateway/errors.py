@@ -7,6 +7,7 @@ Every error the gateway returns has the PocketBase shape
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ _CODE_TO_HTTP: dict[grpc.StatusCode, int] = {
 _REASON_TO_HTTP: dict[str, int] = {
     "INSUFFICIENT_QPU_SECONDS": 403,
     "PAYLOAD_TOO_LARGE": 413,
+    # A weekly booking allowance is a rule of the calendar, not a reason to retry soon.
+    "BOOKING_QUOTA_EXCEEDED": 400,
 }
 
 # Messages the spec prescribes for some reasons (the server's own text is used otherwise).
@@ -93,6 +96,8 @@ class ApiError(Exception):
     data: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
     """The ErrorInfo reason of the RPC error this came from, if any."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers, e.g. ``Retry-After``."""
 
     def envelope(self) -> dict[str, Any]:
         """Return the JSON body for this error."""
@@ -130,6 +135,8 @@ class RpcFailure:
     message: str
     reason: str = ""
     field_violations: tuple[tuple[str, str], ...] = ()
+    retry_after: float | None = None
+    """Seconds from a RetryInfo detail, when the server said when to retry."""
 
 
 def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFailure:
@@ -144,6 +151,7 @@ def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFa
         A :class:`RpcFailure`; missing or undecodable details are simply absent.
     """
     reason = ""
+    retry_after: float | None = None
     violations: list[tuple[str, str]] = []
     for key, value in trailers or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
@@ -163,7 +171,11 @@ def parse_rpc_error(code: grpc.StatusCode, details: str, trailers: Any) -> RpcFa
                 bad = error_details_pb2.BadRequest()
                 detail.Unpack(bad)
                 violations.extend((v.field, v.description) for v in bad.field_violations)
-    return RpcFailure(code, details or "", reason, tuple(violations))
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    return RpcFailure(code, details or "", reason, tuple(violations), retry_after)
 
 
 def http_status_for(failure: RpcFailure) -> int:
@@ -195,7 +207,11 @@ def api_error_from_failure(failure: RpcFailure) -> ApiError:
         name or "body": field_error("validation_invalid_value", text)
         for name, text in failure.field_violations
     }
-    return ApiError(status, message, data, failure.reason)
+    headers = {}
+    if failure.retry_after is not None:
+        # Whole seconds, rounded up, so a client waiting this long is never early.
+        headers["Retry-After"] = str(max(1, math.ceil(failure.retry_after)))
+    return ApiError(status, message, data, failure.reason, headers)
 
 
 def api_error_from_rpc(error: grpc.aio.AioRpcError) -> ApiError:

@@ -1,4 +1,10 @@
-"""``expand=`` support: inline related user, QPU and driver records under ``"expand"``."""
+"""``expand=`` support: inline related user, QPU and driver records under ``"expand"``.
+
+An expanded record is fetched with the caller's own credentials, so it obeys the target
+collection's rules exactly as a direct read would: another user's account (and so their
+e-mail, which is never public) is simply left out, as PocketBase does for relations the
+caller may not view.
+"""
 
 from __future__ import annotations
 
@@ -51,9 +57,6 @@ async def _fetch(ctx: Ctx, kind: str, record_id: str) -> dict[str, Any] | None:
     except errors.ApiError as exc:
         if exc.status >= 500:
             raise
-    if kind == "users" and record_id in ctx.known_emails:
-        # Not viewable in full (someone else's account): show what the listing already showed.
-        return {"id": record_id, "email": ctx.known_emails[record_id], "name": ""}
     return None
 
 

@@ -11,27 +11,78 @@ Grammar (no ``eval``; everything is tokenised and parsed by hand)::
 Every comparison must involve at least one known field, so constant conditions such as
 ``1=1`` are rejected rather than silently widening a query. Filters are evaluated in Python
 over records the caller is already allowed to see; any problem raises :class:`FilterError`.
+``~`` and ``!~`` match in linear time (:mod:`qpi.gateway.like`), and one evaluation over a
+listing spends at most a :class:`Budget` of characters and seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from qpi.gateway.like import LikePattern, compile_like
 from qpi.gateway.timefmt import DateFormatError, now_string, parse_datetime
 
-__all__ = ["FilterError", "evaluate", "now_string", "parse"]
+__all__ = [
+    "Budget",
+    "FilterBudgetError",
+    "FilterError",
+    "evaluate",
+    "now_string",
+    "parse",
+    "select",
+    "uses_like",
+]
 
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 32
+MATCH_CHARS_BUDGET = 64_000_000
+"""Characters ``~``/``!~`` may examine while one listing is filtered (tens of ms of work)."""
+MATCH_SECONDS_BUDGET = 2.0
+"""Wall-clock limit of filtering one listing, a backstop for the character budget."""
 
 COMPARISON_OPS = ("!=", "<=", ">=", "!~", "=", "<", ">", "~")
 
 
 class FilterError(ValueError):
     """The filter (or sort) expression is malformed or names an unknown field."""
+
+
+class FilterBudgetError(FilterError):
+    """Evaluating the filter would take more work than one request may spend."""
+
+
+@dataclass
+class Budget:
+    """The work one filtering of a listing may still spend (not thread-safe; one per call)."""
+
+    chars: int = MATCH_CHARS_BUDGET
+    seconds: float = MATCH_SECONDS_BUDGET
+    _deadline: float = field(default=0.0, repr=False)
+
+    def spend(self, chars: int) -> None:
+        """Account for ``chars`` characters of matching.
+
+        Raises:
+            FilterBudgetError: When the characters or the time are used up.
+        """
+        if not self._deadline:
+            self._deadline = time.monotonic() + self.seconds
+        self.chars -= chars
+        if self.chars < 0:
+            raise FilterBudgetError(
+                "the ~ conditions would compare more than "
+                f"{MATCH_CHARS_BUDGET:,} characters; narrow the filter with other conditions"
+            )
+        if time.monotonic() > self._deadline:
+            raise FilterBudgetError(
+                f"evaluating the filter took longer than {self.seconds:g} s; "
+                "narrow it with other conditions"
+            )
 
 
 @dataclass(frozen=True)
@@ -249,11 +300,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float)
 
 
-def _like(value: str, pattern: str) -> bool:
-    if "%" not in pattern:
-        pattern = f"%{pattern}%"
-    regex = ".*".join(re.escape(part) for part in pattern.split("%"))
-    return re.fullmatch(regex, value, flags=re.IGNORECASE | re.DOTALL) is not None
+@functools.lru_cache(maxsize=256)
+def _pattern(text: str) -> LikePattern:
+    return compile_like(text)
+
+
+def _like(value: Any, pattern: Any, budget: Budget | None) -> bool:
+    text = "" if value is None else str(value)
+    compiled = _pattern("" if pattern is None else str(pattern))
+    if budget is not None:
+        budget.spend(len(text) + compiled.cost)
+    return compiled.matches(text)
 
 
 def _as_comparable(left: Any, right: Any) -> tuple[Any, Any] | None:
@@ -281,12 +338,12 @@ def _as_comparable(left: Any, right: Any) -> tuple[Any, Any] | None:
     return None
 
 
-def _compare_scalar(left: Any, op: str, right: Any) -> bool:
+def _compare_scalar(left: Any, op: str, right: Any, budget: Budget | None = None) -> bool:
     if op in ("~", "!~"):
         if isinstance(left, list):
-            hit = any(_compare_scalar(item, "~", right) for item in left)
+            hit = any(_compare_scalar(item, "~", right, budget) for item in left)
         else:
-            hit = _like("" if left is None else str(left), "" if right is None else str(right))
+            hit = _like(left, right, budget)
         return hit if op == "~" else not hit
     if isinstance(left, list) or isinstance(right, list):
         items, other = (left, right) if isinstance(left, list) else (right, left)
@@ -315,23 +372,57 @@ def _compare_scalar(left: Any, op: str, right: Any) -> bool:
         return op == "!="
 
 
-def evaluate(node: Node | None, record: Mapping[str, Any], now: str | None = None) -> bool:
+def evaluate(
+    node: Node | None,
+    record: Mapping[str, Any],
+    now: str | None = None,
+    budget: Budget | None = None,
+) -> bool:
     """Whether ``record`` matches the parsed filter (None matches everything).
 
     Args:
         node: AST from :func:`parse`.
         record: A REST record (field name → JSON value).
         now: Value of ``@now``; defaults to the current time.
+        budget: Work still allowed (shared across the records of one listing).
 
     Returns:
         True when the record matches.
+
+    Raises:
+        FilterBudgetError: When ``budget`` runs out.
     """
     if node is None:
         return True
     now = now or now_string()
     if isinstance(node, BoolOp):
-        results = (evaluate(term, record, now) for term in node.terms)
+        results = (evaluate(term, record, now, budget) for term in node.terms)
         return all(results) if node.op == "and" else any(results)
     left = _resolve(node.left, record, now)
     right = _resolve(node.right, record, now)
-    return _compare_scalar(left, node.op, right)
+    return _compare_scalar(left, node.op, right, budget)
+
+
+def uses_like(node: Node | None) -> bool:
+    """Whether the filter contains ``~`` or ``!~`` (whose cost grows with field sizes)."""
+    if node is None:
+        return False
+    if isinstance(node, BoolOp):
+        return any(uses_like(term) for term in node.terms)
+    return node.op in ("~", "!~")
+
+
+def select(
+    node: Node | None,
+    records: Iterable[Mapping[str, Any]],
+    now: str | None = None,
+    budget: Budget | None = None,
+) -> list[Mapping[str, Any]]:
+    """The records matching ``node``, spending at most ``budget`` (a fresh one by default).
+
+    Raises:
+        FilterBudgetError: When the budget runs out before every record was checked.
+    """
+    now = now or now_string()
+    budget = budget if budget is not None else Budget()
+    return [record for record in records if evaluate(node, record, now, budget)]

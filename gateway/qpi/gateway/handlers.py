@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 def error_response(error: errors.ApiError) -> JSONResponse:
     """Render an :class:`errors.ApiError`."""
-    return JSONResponse(error.envelope(), status_code=error.status)
+    return JSONResponse(error.envelope(), status_code=error.status, headers=error.headers or None)
 
 
 def validation_data(raw_errors: Any) -> tuple[dict[str, Any], bool]:

@@ -44,14 +44,27 @@ _DESCRIPTIONS: dict[int, str] = {
     404: "No such resource, or not visible to the caller.",
     409: "Already exists, or changed concurrently.",
     413: "Request body too large.",
-    429: "Too many requests; retry later.",
+    429: "Too many requests (e.g. failed logins); retry after `Retry-After` seconds.",
     503: "The server or its database is temporarily unavailable; retry later.",
+}
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
 }
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry documenting error envelopes with these statuses."""
-    return {code: {"model": ErrorOut, "description": _DESCRIPTIONS[code]} for code in codes}
+    documented: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        documented[code] = {"model": ErrorOut, "description": _DESCRIPTIONS[code]}
+        if code in (429, 503):
+            documented[code]["headers"] = _RETRY_AFTER
+    return documented
 
 
 def api(*codes: int, auth: bool = True) -> dict[int | str, dict[str, Any]]:

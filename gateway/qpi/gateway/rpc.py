@@ -90,6 +90,16 @@ class GrpcClients:
             await channel.close()
 
 
+CLIENT_ADDRESS_KEY = "x-qpi-client-address"
+"""Metadata naming the HTTP client's address; the server trusts it only from its own
+private socket (the gateway), never from a network peer."""
+
+
+def address_metadata(address: str) -> Metadata:
+    """Call metadata forwarding the HTTP client's address (nothing when unknown)."""
+    return ((CLIENT_ADDRESS_KEY, address),) if address else ()
+
+
 def bearer_metadata(token: str | None) -> Metadata:
     """Return the call metadata forwarding ``token``, or nothing for anonymous calls."""
     if not token:

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from qpi.v1 import account_pb2 as qpi_dot_v1_dot_account__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cqpi/v1/account_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14qpi/v1/account.proto\"B\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x11\n\tsuperuser\x18\x03 \x01(\x08\"k\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1a\n\x04user\x18\x02 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15RefreshSessionRequest\"t\n\x16RefreshSessionResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1a\n\x04user\x18\x02 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15GetCurrentUserRequest\"4\n\x16GetCurrentUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"G\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\"]\n\x11ListUsersResponse\x12\x1b\n\x05users\x18\x01 \x03(\x0b\x32\x0c.qpi.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"-\n\x0fGetUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"W\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0bqpu_seconds\x18\x04 \x01(\x01\"0\n\x12\x43reateUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"r\n\x11UpdateUserRequest\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x10\n\x08password\x18\x03 \x01(\t\"0\n\x12UpdateUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"\x1f\n\x11\x44\x65leteUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteUserResponse\"l\n\x15\x43reateApiTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0ctoken_sha256\x18\x03 \x01(\t\"L\n\x16\x43reateApiTokenResponse\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\x12\r\n\x05token\x18\x02 \x01(\t\"^\n\x14ListApiTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x11\n\tall_users\x18\x04 \x01(\x08\"j\n\x15ListApiTokensResponse\x12$\n\napi_tokens\x18\x01 \x03(\x0b\x32\x10.qpi.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\" \n\x12GetApiTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\":\n\x13GetApiTokenResponse\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\"m\n\x15UpdateApiTokenRequest\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x16UpdateApiTokenResponse\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\"#\n\x15\x44\x65leteApiTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteApiTokenResponse\"4\n\x0eOAuth2Provider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"\x1c\n\x1aListOAuth2ProvidersRequest\"H\n\x1bListOAuth2ProvidersResponse\x12)\n\tproviders\x18\x01 \x03(\x0b\x32\x16.qpi.v1.OAuth2Provider\"V\n\x17StartOAuth2LoginRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x14\n\x0credirect_uri\x18\x02 \x01(\t\x12\x13\n\x0breturn_path\x18\x03 \x01(\t\"z\n\x18StartOAuth2LoginResponse\x12\x19\n\x11\x61uthorization_uri\x18\x01 \x01(\t\x12\x12\n\nflow_token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x1a\x43ompleteOAuth2LoginRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nflow_token\x18\x04 \x01(\t\"w\n\x1b\x43ompleteOAuth2LoginResponse\x12\x12\n\nlogin_code\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breturn_path\x18\x03 \x01(\t\"4\n\x1e\x45xchangeOAuth2LoginCodeRequest\x12\x12\n\nlogin_code\x18\x01 \x01(\t\"}\n\x1f\x45xchangeOAuth2LoginCodeResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1a\n\x04user\x18\x02 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc1\n\n\x0e\x41\x63\x63ountService\x12\x34\n\x05Login\x12\x14.qpi.v1.LoginRequest\x1a\x15.qpi.v1.LoginResponse\x12O\n\x0eRefreshSession\x12\x1d.qpi.v1.RefreshSessionRequest\x1a\x1e.qpi.v1.RefreshSessionResponse\x12O\n\x0eGetCurrentUser\x12\x1d.qpi.v1.GetCurrentUserRequest\x1a\x1e.qpi.v1.GetCurrentUserResponse\x12@\n\tListUsers\x12\x18.qpi.v1.ListUsersRequest\x1a\x19.qpi.v1.ListUsersResponse\x12:\n\x07GetUser\x12\x16.qpi.v1.GetUserRequest\x1a\x17.qpi.v1.GetUserResponse\x12\x43\n\nCreateUser\x12\x19.qpi.v1.CreateUserRequest\x1a\x1a.qpi.v1.CreateUserResponse\x12\x43\n\nUpdateUser\x12\x19.qpi.v1.UpdateUserRequest\x1a\x1a.qpi.v1.UpdateUserResponse\x12\x43\n\nDeleteUser\x12\x19.qpi.v1.DeleteUserRequest\x1a\x1a.qpi.v1.DeleteUserResponse\x12O\n\x0e\x43reateApiToken\x12\x1d.qpi.v1.CreateApiTokenRequest\x1a\x1e.qpi.v1.CreateApiTokenResponse\x12L\n\rListApiTokens\x12\x1c.qpi.v1.ListApiTokensRequest\x1a\x1d.qpi.v1.ListApiTokensResponse\x12\x46\n\x0bGetApiToken\x12\x1a.qpi.v1.GetApiTokenRequest\x1a\x1b.qpi.v1.GetApiTokenResponse\x12O\n\x0eUpdateApiToken\x12\x1d.qpi.v1.UpdateApiTokenRequest\x1a\x1e.qpi.v1.UpdateApiTokenResponse\x12O\n\x0e\x44\x65leteApiToken\x12\x1d.qpi.v1.DeleteApiTokenRequest\x1a\x1e.qpi.v1.DeleteApiTokenResponse\x12^\n\x13ListOAuth2Providers\x12\".qpi.v1.ListOAuth2ProvidersRequest\x1a#.qpi.v1.ListOAuth2ProvidersResponse\x12U\n\x10StartOAuth2Login\x12\x1f.qpi.v1.StartOAuth2LoginRequest\x1a .qpi.v1.StartOAuth2LoginResponse\x12^\n\x13\x43ompleteOAuth2Login\x12\".qpi.v1.CompleteOAuth2LoginRequest\x1a#.qpi.v1.CompleteOAuth2LoginResponse\x12j\n\x17\x45xchangeOAuth2LoginCode\x12&.qpi.v1.ExchangeOAuth2LoginCodeRequest\x1a\'.qpi.v1.ExchangeOAuth2LoginCodeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cqpi/v1/account_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14qpi/v1/account.proto\"B\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x11\n\tsuperuser\x18\x03 \x01(\x08\"k\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1a\n\x04user\x18\x02 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15RefreshSessionRequest\"t\n\x16RefreshSessionResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1a\n\x04user\x18\x02 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15GetCurrentUserRequest\"4\n\x16GetCurrentUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"G\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\"]\n\x11ListUsersResponse\x12\x1b\n\x05users\x18\x01 \x03(\x0b\x32\x0c.qpi.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1c\n\x0eGetUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"-\n\x0fGetUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"W\n\x11\x43reateUserRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x13\n\x0bqpu_seconds\x18\x04 \x01(\x01\"0\n\x12\x43reateUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"r\n\x11UpdateUserRequest\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x10\n\x08password\x18\x03 \x01(\t\"0\n\x12UpdateUserResponse\x12\x1a\n\x04user\x18\x01 \x01(\x0b\x32\x0c.qpi.v1.User\"\x1f\n\x11\x44\x65leteUserRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x14\n\x12\x44\x65leteUserResponse\"{\n\x15\x43reateApiTokenRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0ctoken_sha256\x18\x03 \x01(\t\x12\r\n\x05token\x18\x04 \x01(\t\"L\n\x16\x43reateApiTokenResponse\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\x12\r\n\x05token\x18\x02 \x01(\t\"^\n\x14ListApiTokensRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x11\n\tall_users\x18\x04 \x01(\x08\"j\n\x15ListApiTokensResponse\x12$\n\napi_tokens\x18\x01 \x03(\x0b\x32\x10.qpi.v1.ApiToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\" \n\x12GetApiTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\":\n\x13GetApiTokenResponse\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\"m\n\x15UpdateApiTokenRequest\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x16UpdateApiTokenResponse\x12#\n\tapi_token\x18\x01 \x01(\x0b\x32\x10.qpi.v1.ApiToken\"#\n\x15\x44\x65leteApiTokenRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteApiTokenResponse\"4\n\x0eOAuth2Provider\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"\x1c\n\x1aListOAuth2ProvidersRequest\"H\n\x1bListOAuth2ProvidersResponse\x12)\n\tproviders\x18\x01 \x03(\x0b\x32\x16.qpi.v1.OAuth2Provider\"V\n\x17StartOAuth2LoginRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x14\n\x0credirect_uri\x18\x02 \x01(\t\x12\x13\n\x0breturn_path\x18\x03 \x01(\t\"z\n\x18StartOAuth2LoginResponse\x12\x19\n\x11\x61uthorization_uri\x18\x01 \x01(\t\x12\x12\n\nflow_token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x1a\x43ompleteOAuth2LoginRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nflow_token\x18\x04 \x01(\t\"w\n\x1b\x43ompleteOAuth2LoginResponse\x12\x12\n\nlogin_code\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0breturn_path\x18\x03 \x01(\t\"4\n\x1e\x45xchangeOAuth2LoginCodeRequest\x12\x12\n\nlogin_code\x18\x01 \x01(\t\"}\n\x1f\x45xchangeOAuth2LoginCodeResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x1a\n\x04user\x18\x02 \x01(\x0b\x32\x0c.qpi.v1.User\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xc1\n\n\x0e\x41\x63\x63ountService\x12\x34\n\x05Login\x12\x14.qpi.v1.LoginRequest\x1a\x15.qpi.v1.LoginResponse\x12O\n\x0eRefreshSession\x12\x1d.qpi.v1.RefreshSessionRequest\x1a\x1e.qpi.v1.RefreshSessionResponse\x12O\n\x0eGetCurrentUser\x12\x1d.qpi.v1.GetCurrentUserRequest\x1a\x1e.qpi.v1.GetCurrentUserResponse\x12@\n\tListUsers\x12\x18.qpi.v1.ListUsersRequest\x1a\x19.qpi.v1.ListUsersResponse\x12:\n\x07GetUser\x12\x16.qpi.v1.GetUserRequest\x1a\x17.qpi.v1.GetUserResponse\x12\x43\n\nCreateUser\x12\x19.qpi.v1.CreateUserRequest\x1a\x1a.qpi.v1.CreateUserResponse\x12\x43\n\nUpdateUser\x12\x19.qpi.v1.UpdateUserRequest\x1a\x1a.qpi.v1.UpdateUserResponse\x12\x43\n\nDeleteUser\x12\x19.qpi.v1.DeleteUserRequest\x1a\x1a.qpi.v1.DeleteUserResponse\x12O\n\x0e\x43reateApiToken\x12\x1d.qpi.v1.CreateApiTokenRequest\x1a\x1e.qpi.v1.CreateApiTokenResponse\x12L\n\rListApiTokens\x12\x1c.qpi.v1.ListApiTokensRequest\x1a\x1d.qpi.v1.ListApiTokensResponse\x12\x46\n\x0bGetApiToken\x12\x1a.qpi.v1.GetApiTokenRequest\x1a\x1b.qpi.v1.GetApiTokenResponse\x12O\n\x0eUpdateApiToken\x12\x1d.qpi.v1.UpdateApiTokenRequest\x1a\x1e.qpi.v1.UpdateApiTokenResponse\x12O\n\x0e\x44\x65leteApiToken\x12\x1d.qpi.v1.DeleteApiTokenRequest\x1a\x1e.qpi.v1.DeleteApiTokenResponse\x12^\n\x13ListOAuth2Providers\x12\".qpi.v1.ListOAuth2ProvidersRequest\x1a#.qpi.v1.ListOAuth2ProvidersResponse\x12U\n\x10StartOAuth2Login\x12\x1f.qpi.v1.StartOAuth2LoginRequest\x1a .qpi.v1.StartOAuth2LoginResponse\x12^\n\x13\x43ompleteOAuth2Login\x12\".qpi.v1.CompleteOAuth2LoginRequest\x1a#.qpi.v1.CompleteOAuth2LoginResponse\x12j\n\x17\x45xchangeOAuth2LoginCode\x12&.qpi.v1.ExchangeOAuth2LoginCodeRequest\x1a\'.qpi.v1.ExchangeOAuth2LoginCodeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -67,43 +67,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEUSERRESPONSE']._serialized_start=1111
   _globals['_DELETEUSERRESPONSE']._serialized_end=1131
   _globals['_CREATEAPITOKENREQUEST']._serialized_start=1133
-  _globals['_CREATEAPITOKENREQUEST']._serialized_end=1241
-  _globals['_CREATEAPITOKENRESPONSE']._serialized_start=1243
-  _globals['_CREATEAPITOKENRESPONSE']._serialized_end=1319
-  _globals['_LISTAPITOKENSREQUEST']._serialized_start=1321
-  _globals['_LISTAPITOKENSREQUEST']._serialized_end=1415
-  _globals['_LISTAPITOKENSRESPONSE']._serialized_start=1417
-  _globals['_LISTAPITOKENSRESPONSE']._serialized_end=1523
-  _globals['_GETAPITOKENREQUEST']._serialized_start=1525
-  _globals['_GETAPITOKENREQUEST']._serialized_end=1557
-  _globals['_GETAPITOKENRESPONSE']._serialized_start=1559
-  _globals['_GETAPITOKENRESPONSE']._serialized_end=1617
-  _globals['_UPDATEAPITOKENREQUEST']._serialized_start=1619
-  _globals['_UPDATEAPITOKENREQUEST']._serialized_end=1728
-  _globals['_UPDATEAPITOKENRESPONSE']._serialized_start=1730
-  _globals['_UPDATEAPITOKENRESPONSE']._serialized_end=1791
-  _globals['_DELETEAPITOKENREQUEST']._serialized_start=1793
-  _globals['_DELETEAPITOKENREQUEST']._serialized_end=1828
-  _globals['_DELETEAPITOKENRESPONSE']._serialized_start=1830
-  _globals['_DELETEAPITOKENRESPONSE']._serialized_end=1854
-  _globals['_OAUTH2PROVIDER']._serialized_start=1856
-  _globals['_OAUTH2PROVIDER']._serialized_end=1908
-  _globals['_LISTOAUTH2PROVIDERSREQUEST']._serialized_start=1910
-  _globals['_LISTOAUTH2PROVIDERSREQUEST']._serialized_end=1938
-  _globals['_LISTOAUTH2PROVIDERSRESPONSE']._serialized_start=1940
-  _globals['_LISTOAUTH2PROVIDERSRESPONSE']._serialized_end=2012
-  _globals['_STARTOAUTH2LOGINREQUEST']._serialized_start=2014
-  _globals['_STARTOAUTH2LOGINREQUEST']._serialized_end=2100
-  _globals['_STARTOAUTH2LOGINRESPONSE']._serialized_start=2102
-  _globals['_STARTOAUTH2LOGINRESPONSE']._serialized_end=2224
-  _globals['_COMPLETEOAUTH2LOGINREQUEST']._serialized_start=2226
-  _globals['_COMPLETEOAUTH2LOGINREQUEST']._serialized_end=2321
-  _globals['_COMPLETEOAUTH2LOGINRESPONSE']._serialized_start=2323
-  _globals['_COMPLETEOAUTH2LOGINRESPONSE']._serialized_end=2442
-  _globals['_EXCHANGEOAUTH2LOGINCODEREQUEST']._serialized_start=2444
-  _globals['_EXCHANGEOAUTH2LOGINCODEREQUEST']._serialized_end=2496
-  _globals['_EXCHANGEOAUTH2LOGINCODERESPONSE']._serialized_start=2498
-  _globals['_EXCHANGEOAUTH2LOGINCODERESPONSE']._serialized_end=2623
-  _globals['_ACCOUNTSERVICE']._serialized_start=2626
-  _globals['_ACCOUNTSERVICE']._serialized_end=3971
+  _globals['_CREATEAPITOKENREQUEST']._serialized_end=1256
+  _globals['_CREATEAPITOKENRESPONSE']._serialized_start=1258
+  _globals['_CREATEAPITOKENRESPONSE']._serialized_end=1334
+  _globals['_LISTAPITOKENSREQUEST']._serialized_start=1336
+  _globals['_LISTAPITOKENSREQUEST']._serialized_end=1430
+  _globals['_LISTAPITOKENSRESPONSE']._serialized_start=1432
+  _globals['_LISTAPITOKENSRESPONSE']._serialized_end=1538
+  _globals['_GETAPITOKENREQUEST']._serialized_start=1540
+  _globals['_GETAPITOKENREQUEST']._serialized_end=1572
+  _globals['_GETAPITOKENRESPONSE']._serialized_start=1574
+  _globals['_GETAPITOKENRESPONSE']._serialized_end=1632
+  _globals['_UPDATEAPITOKENREQUEST']._serialized_start=1634
+  _globals['_UPDATEAPITOKENREQUEST']._serialized_end=1743
+  _globals['_UPDATEAPITOKENRESPONSE']._serialized_start=1745
+  _globals['_UPDATEAPITOKENRESPONSE']._serialized_end=1806
+  _globals['_DELETEAPITOKENREQUEST']._serialized_start=1808
+  _globals['_DELETEAPITOKENREQUEST']._serialized_end=1843
+  _globals['_DELETEAPITOKENRESPONSE']._serialized_start=1845
+  _globals['_DELETEAPITOKENRESPONSE']._serialized_end=1869
+  _globals['_OAUTH2PROVIDER']._serialized_start=1871
+  _globals['_OAUTH2PROVIDER']._serialized_end=1923
+  _globals['_LISTOAUTH2PROVIDERSREQUEST']._serialized_start=1925
+  _globals['_LISTOAUTH2PROVIDERSREQUEST']._serialized_end=1953
+  _globals['_LISTOAUTH2PROVIDERSRESPONSE']._serialized_start=1955
+  _globals['_LISTOAUTH2PROVIDERSRESPONSE']._serialized_end=2027
+  _globals['_STARTOAUTH2LOGINREQUEST']._serialized_start=2029
+  _globals['_STARTOAUTH2LOGINREQUEST']._serialized_end=2115
+  _globals['_STARTOAUTH2LOGINRESPONSE']._serialized_start=2117
+  _globals['_STARTOAUTH2LOGINRESPONSE']._serialized_end=2239
+  _globals['_COMPLETEOAUTH2LOGINREQUEST']._serialized_start=2241
+  _globals['_COMPLETEOAUTH2LOGINREQUEST']._serialized_end=2336
+  _globals['_COMPLETEOAUTH2LOGINRESPONSE']._serialized_start=2338
+  _globals['_COMPLETEOAUTH2LOGINRESPONSE']._serialized_end=2457
+  _globals['_EXCHANGEOAUTH2LOGINCODEREQUEST']._serialized_start=2459
+  _globals['_EXCHANGEOAUTH2LOGINCODEREQUEST']._serialized_end=2511
+  _globals['_EXCHANGEOAUTH2LOGINCODERESPONSE']._serialized_start=2513
+  _globals['_EXCHANGEOAUTH2LOGINCODERESPONSE']._serialized_end=2638
+  _globals['_ACCOUNTSERVICE']._serialized_start=2641
+  _globals['_ACCOUNTSERVICE']._serialized_end=3986
 # @@protoc_insertion_point(module_scope)

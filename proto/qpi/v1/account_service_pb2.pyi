@@ -449,12 +449,20 @@ class CreateApiTokenRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     TOKEN_SHA256_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Label."""
     token_sha256: _builtins.str
     """Optional: register a token the caller generated itself, given only as the lowercase
-    SHA-256 hex digest of the raw value, so the server never sees the secret. When set, the
-    response's `token` is empty. For clients that provision tokens out of band.
+    SHA-256 hex digest (64 hex characters) of the raw value; the response's `token` is then
+    empty. The server only ever accepts raw tokens of its own format (`qpi_` + 64 lowercase
+    hex), so only the digest of such a token can ever authenticate; prefer `token`, which
+    lets the server check the format at registration. For out-of-band provisioning.
+    """
+    token: _builtins.str
+    """Optional: register a token the caller generated itself, given raw; it must have the
+    server's format (`qpi_` + 64 lowercase hex) and is stored only as its SHA-256. The
+    response's `token` is then empty. Mutually exclusive with `token_sha256`.
     """
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp:
@@ -466,10 +474,11 @@ class CreateApiTokenRequest(_message.Message):
         name: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         token_sha256: _builtins.str = ...,
+        token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "name", b"name", "token_sha256", b"token_sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "name", b"name", "token", b"token", "token_sha256", b"token_sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

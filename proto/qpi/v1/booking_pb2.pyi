@@ -38,7 +38,9 @@ class TimeSlot(_message.Message):
     qpu_id: _builtins.str
     """The booked QPU id; empty books every QPU."""
     user_email: _builtins.str
-    """Output only. Booker's e-mail, for display."""
+    """Output only. Booker's e-mail, for display; empty unless the caller is the booker or an
+    administrator (e-mails are never shown to other users).
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Start (inclusive)."""

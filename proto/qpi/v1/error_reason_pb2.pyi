@@ -100,6 +100,22 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
     ERROR_REASON_TELEMETRY_EVENT_NOT_FOUND: _ErrorReason.ValueType  # 38
     """The telemetry event does not exist."""
+    ERROR_REASON_TOO_MANY_LOGIN_ATTEMPTS: _ErrorReason.ValueType  # 39
+    """Too many failed logins for this account or from this address; a RetryInfo detail (and
+    the REST `Retry-After` header) says when to try again.
+    """
+    ERROR_REASON_TOO_MANY_PENDING_JOBS: _ErrorReason.ValueType  # 40
+    """The user already has the most pending jobs the server allows (`--max-pending-per-user`)."""
+    ERROR_REASON_BOOKING_TOO_LONG: _ErrorReason.ValueType  # 41
+    """The requested slot is longer than the booking policy allows (`--booking-max-length`)."""
+    ERROR_REASON_BOOKING_TOO_FAR_AHEAD: _ErrorReason.ValueType  # 42
+    """The requested slot ends further ahead than the booking policy allows
+    (`--booking-max-horizon`).
+    """
+    ERROR_REASON_BOOKING_QUOTA_EXCEEDED: _ErrorReason.ValueType  # 43
+    """The slot would take the user's booked time in a week past the booking policy's weekly
+    allowance (`--booking-max-weekly`).
+    """
     ERROR_REASON_OAUTH2_PROVIDER_NOT_FOUND: _ErrorReason.ValueType  # 80
     """No OAuth2 provider with this name is configured."""
     ERROR_REASON_OAUTH2_STATE_INVALID: _ErrorReason.ValueType  # 81
@@ -198,6 +214,22 @@ ERROR_REASON_STREAM_BEHIND: ErrorReason.ValueType  # 37
 """A server stream fell too far behind its reader and was closed; reconnect and re-read."""
 ERROR_REASON_TELEMETRY_EVENT_NOT_FOUND: ErrorReason.ValueType  # 38
 """The telemetry event does not exist."""
+ERROR_REASON_TOO_MANY_LOGIN_ATTEMPTS: ErrorReason.ValueType  # 39
+"""Too many failed logins for this account or from this address; a RetryInfo detail (and
+the REST `Retry-After` header) says when to try again.
+"""
+ERROR_REASON_TOO_MANY_PENDING_JOBS: ErrorReason.ValueType  # 40
+"""The user already has the most pending jobs the server allows (`--max-pending-per-user`)."""
+ERROR_REASON_BOOKING_TOO_LONG: ErrorReason.ValueType  # 41
+"""The requested slot is longer than the booking policy allows (`--booking-max-length`)."""
+ERROR_REASON_BOOKING_TOO_FAR_AHEAD: ErrorReason.ValueType  # 42
+"""The requested slot ends further ahead than the booking policy allows
+(`--booking-max-horizon`).
+"""
+ERROR_REASON_BOOKING_QUOTA_EXCEEDED: ErrorReason.ValueType  # 43
+"""The slot would take the user's booked time in a week past the booking policy's weekly
+allowance (`--booking-max-weekly`).
+"""
 ERROR_REASON_OAUTH2_PROVIDER_NOT_FOUND: ErrorReason.ValueType  # 80
 """No OAuth2 provider with this name is configured."""
 ERROR_REASON_OAUTH2_STATE_INVALID: ErrorReason.ValueType  # 81

@@ -107,13 +107,18 @@ class AccountsMixin(ClientBase):
         *,
         expires: dt.datetime | str | None = None,
         token_sha256: str = "",
+        token: str = "",
     ) -> CreatedApiToken:
         """Creates an API token for the caller; ``.token`` is the raw secret, shown once.
 
-        Pass ``token_sha256`` (the SHA-256 hex digest of a secret you generated) to register
-        your own secret instead; the server never sees it and ``.token`` is then empty.
+        To register a token you generated yourself instead, pass it as ``token`` or its
+        SHA-256 hex digest as ``token_sha256``; ``.token`` is then empty. Either way it must
+        have the server's format, ``qpi_`` followed by 64 lowercase hex characters (e.g.
+        ``"qpi_" + secrets.token_hex(32)``): no other value ever authenticates.
         """
-        request = account_service_pb2.CreateApiTokenRequest(name=name, token_sha256=token_sha256)
+        request = account_service_pb2.CreateApiTokenRequest(
+            name=name, token_sha256=token_sha256, token=token
+        )
         if expires is not None:
             request.expire_time.CopyFrom(to_timestamp(expires))
         return CreatedApiToken._from_proto(self._unary(self._accounts.CreateApiToken, request))

@@ -18,6 +18,9 @@ import uvicorn
 
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
+from qpi.server.config import parse_shot_seconds
+from qpi.server.domain.accounting import ShotTimes
+from qpi.server.domain.bookings import BookingPolicy
 from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
@@ -35,13 +38,16 @@ from qpi.server.rpc.server import build_server
 from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
 from qpi.server.security.oauth2_providers import parse_providers
+from qpi.server.security.passwords import PasswordWork
 from qpi.server.security.pki import PkiMaterial, load_or_create_pki
+from qpi.server.security.throttle import LoginThrottle
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
 from qpi.server.services.job_service import JobService
+from qpi.server.services.login_service import LoginService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.oauth2_client import OAuth2Http
 from qpi.server.services.oauth2_service import OAuth2Service
@@ -92,6 +98,7 @@ class QpiServer:
         self._socket_dir = ""
         self._qasm: QasmChecker | None = None
         self._oauth2_http: OAuth2Http | None = None
+        self._passwords: PasswordWork | None = None
 
     def _load_pki(self) -> PkiMaterial:
         s = self.settings
@@ -164,9 +171,13 @@ class QpiServer:
             s.job_timeout,
             s.max_result_bytes,
             self._qasm.max_qubits,
+            ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
+            s.max_pending_per_user,
         )
         telemetry = TelemetryService(db, clock, s.events_retention)
         auth = AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth)
+        self._passwords = passwords = PasswordWork()
+        throttle = LoginThrottle(s.login_limit_per_account, s.login_limit_per_address)
         self._oauth2_http = OAuth2Http()
         oauth2 = OAuth2Service(
             db,
@@ -178,12 +189,19 @@ class QpiServer:
         )
         return {
             "auth": auth,
+            "logins": LoginService(db, auth, throttle, passwords),
+            "passwords": passwords,
             "oauth2": oauth2,
-            "accounts": AccountService(db, clock, s.allow_signup),
+            "accounts": AccountService(db, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
             "telemetry": telemetry,
-            "bookings": BookingService(db, clock, events),
+            "bookings": BookingService(
+                db,
+                clock,
+                events,
+                BookingPolicy(s.booking_max_length, s.booking_max_horizon, s.booking_max_weekly),
+            ),
             "notifications": NotificationService(db, clock, events),
             "hub": DriverHub(
                 db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
@@ -209,7 +227,9 @@ class QpiServer:
             "job": JobServicer(db, auth, sv["jobs"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
             "booking": BookingServicer(db, auth, sv["bookings"]),
-            "account": AccountServicer(db, auth, sv["auth"], sv["accounts"], sv["oauth2"]),
+            "account": AccountServicer(
+                db, auth, sv["auth"], sv["accounts"], sv["logins"], sv["passwords"], sv["oauth2"]
+            ),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
             "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
@@ -325,6 +345,8 @@ class QpiServer:
             self._db.close()
         if self._qasm is not None:
             self._qasm.close()
+        if self._passwords is not None:
+            self._passwords.close()
         if self._oauth2_http is not None:
             await self._oauth2_http.close()
         if self._socket_dir:

@@ -31,6 +31,7 @@ import yaml
 from qpi.server import settings as settings_module
 from qpi.server.durations import format_duration, parse_duration
 from qpi.server.security.oauth2_providers import ProviderConfigError, parse_providers
+from qpi.server.security.throttle import parse_limit
 from qpi.server.settings import ServerSettings
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "OptionInfo",
     "load_settings",
     "options",
+    "parse_shot_seconds",
 ]
 
 DEFAULT_CONFIG_FILE = "qpi.config.yml"
@@ -55,6 +57,9 @@ DURATION_FIELDS: frozenset[str] = frozenset(
         "session_ttl",
         "events_retention",
         "events_prune_interval",
+        "booking_max_length",
+        "booking_max_horizon",
+        "booking_max_weekly",
     }
 )
 
@@ -73,6 +78,9 @@ _POSITIVE_DURATIONS = frozenset(
         "events_prune_interval",
     }
 )
+
+# Rate limits in the `limits` library's notation ("10 per 15 minutes").
+_RATE_FIELDS = frozenset({"login_limit_per_account", "login_limit_per_address"})
 
 _COLLECTION_FIELDS = (
     "qpus_collection",
@@ -352,6 +360,17 @@ def _check_field(opt: OptionInfo, value: _Value, parsed: object) -> object:
             raise _error(opt, value, "must be a non-empty identifier (letters, digits, _)")
     elif name == "oauth2_providers":
         _check_oauth2(opt, value, typing.cast(str, parsed))
+    elif name == "shot_seconds_estimate":
+        number = typing.cast(float, parsed)
+        if not math.isfinite(number) or number < 0:
+            raise _error(opt, value, "must be a finite number of seconds, 0 or more")
+    elif name == "qpu_shot_seconds":
+        _check_shot_seconds(opt, value, typing.cast(str, parsed))
+    elif name in _RATE_FIELDS:
+        try:
+            parse_limit(typing.cast(str, parsed))
+        except ValueError:
+            raise _error(opt, value, "expected a rate such as `10 per 15 minutes`") from None
     elif name == "database_url":
         url = typing.cast(str, parsed)
         if url and not _URL_SCHEME.match(url):
@@ -379,6 +398,36 @@ def _check_oauth2(opt: OptionInfo, value: _Value, text: str) -> None:
     try:
         parse_providers(text)
     except ProviderConfigError as exc:
+        raise _error(opt, value, str(exc)) from None
+
+
+def parse_shot_seconds(text: str) -> dict[str, float]:
+    """The per-QPU seconds per shot of --qpu-shot-seconds (QPU name → seconds).
+
+    Raises:
+        ValueError: When the text is not a JSON object of finite, non-negative numbers.
+    """
+    if not text.strip():
+        return {}
+    decoded = json.loads(text)
+    if not isinstance(decoded, dict):
+        raise ValueError("must be a JSON object mapping QPU names to seconds per shot")
+    result: dict[str, float] = {}
+    for name, seconds in decoded.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise ValueError(f"the value for {name!r} is not a number")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"the value for {name!r} must be finite and 0 or more")
+        result[str(name)] = float(seconds)
+    return result
+
+
+def _check_shot_seconds(opt: OptionInfo, value: _Value, text: str) -> None:
+    try:
+        parse_shot_seconds(text)
+    except json.JSONDecodeError as exc:
+        raise _error(opt, value, f"not valid JSON ({exc.msg})") from None
+    except ValueError as exc:
         raise _error(opt, value, str(exc)) from None
 
 

@@ -78,6 +78,11 @@ class ServerSettings:
     """Allow anyone to create a user account (with a zero balance)."""
     session_ttl: float = 7 * 24 * 3600.0
     """Lifetime of login session tokens, in seconds."""
+    login_limit_per_account: str = "10 per 15 minutes"
+    """Failed logins allowed per account (moving window, e.g. `10 per 15 minutes`); further
+    attempts get 429/RESOURCE_EXHAUSTED with a retry time. Empty disables."""
+    login_limit_per_address: str = "30 per minute"
+    """Failed logins allowed per client address (same notation); empty disables."""
     max_shots: int = 100_000
     """Largest accepted shots value per circuit."""
     max_circuits: int = 1_000
@@ -86,6 +91,23 @@ class ServerSettings:
     """Largest accepted job payload (sum of circuit sources and parameters), in bytes."""
     max_result_bytes: int = 16_777_216
     """Largest accepted result from a driver, in bytes; larger results fail the job."""
+    max_pending_per_user: int = 1_000
+    """Most pending jobs one user may have queued; more get 429/RESOURCE_EXHAUSTED.
+    Administrators are exempt."""
+    shot_seconds_estimate: float = 0.001
+    """Expected QPU seconds per shot. A job's estimate (shots x circuits x parameter sets x
+    this) is reserved from its owner's balance while it runs; jobs whose estimate exceeds
+    what the balance leaves stay pending."""
+    qpu_shot_seconds: str = ""
+    """JSON object of per-QPU seconds per shot by QPU name, e.g. `{"fridge": 0.0005}`;
+    other QPUs use --shot-seconds-estimate."""
+    booking_max_length: float = 8 * 3600.0
+    """Longest time slot a user may book; 0 means no limit. Administrators are exempt."""
+    booking_max_horizon: float = 30 * 24 * 3600.0
+    """How far ahead a user's booking may end; 0 means no limit."""
+    booking_max_weekly: float = 20 * 3600.0
+    """Most time one user may have booked per calendar week (Monday 00:00 UTC); 0 means no
+    limit."""
     events_retention: float = 720 * 3600.0
     """Seconds telemetry events are kept; 0 keeps them forever."""
     events_prune_interval: float = 3600.0

@@ -228,9 +228,13 @@ def test_api_tokens_collection(rest: Rest) -> None:
 
 
 def test_api_token_registered_by_digest_authenticates(rest: Rest) -> None:
-    """§12 seed: a client stores SHA-256 of its own secret, then authenticates with it."""
+    """§12 seed: a client stores SHA-256 of its own token, then authenticates with it.
+
+    Unlike the original seed's `test-api-token-abc-123`, the token must have the server's
+    format (issue 12.6): any other secret is never accepted.
+    """
     http = rest.http
-    secret = "test-api-token-abc-123"
+    secret = "qpi_" + "ab12" * 16
     digest = hashlib.sha256(secret.encode()).hexdigest()
     created = http.post(
         TOKENS, json={"token": digest, "user": rest.a_id, "name": "seed"}, headers=rest.a_session
@@ -244,8 +248,9 @@ def test_api_token_registered_by_digest_authenticates(rest: Rest) -> None:
     # The same digest twice, a non-digest and somebody else's user id are refused.
     again = http.post(TOKENS, json={"token": digest}, headers=rest.a_session)
     assert "already registered" in envelope(again, 400, 409)["message"]
-    bad = envelope(http.post(TOKENS, json={"token": secret}, headers=rest.a_session), 400)
-    assert "token" in bad["data"]
+    weak = {"token": "test-api-token-abc-123"}
+    bad = envelope(http.post(TOKENS, json=weak, headers=rest.a_session), 400)
+    assert "qpi_ followed by 64" in bad["data"]["token"]["message"]
     other = http.post(TOKENS, json={"token": "0" * 64, "user": rest.a_id}, headers=rest.b)
     envelope(other, 403)
     listed = http.get(TOKENS, headers=rest.b).json()["items"]

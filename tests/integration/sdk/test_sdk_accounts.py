@@ -50,7 +50,7 @@ def test_api_token_lifecycle(qpi_server: Any, user: Any) -> None:
 
 
 def test_api_token_registered_by_digest(qpi_server: Any, user: Any) -> None:
-    secret = "my-own-secret-" + secrets.token_hex(8)
+    secret = "qpi_" + secrets.token_hex(32)
     digest = hashlib.sha256(secret.encode()).hexdigest()
     created = user.client.create_api_token("own", token_sha256=digest)
     assert created.token == ""
@@ -58,6 +58,15 @@ def test_api_token_registered_by_digest(qpi_server: Any, user: Any) -> None:
         assert scripted.get_current_user().id == user.user_id
     with pytest.raises(InvalidArgumentError, match="SHA-256"):
         user.client.create_api_token("bad", token_sha256=secret)
+
+
+def test_api_token_registered_raw_must_have_the_server_format(qpi_server: Any, user: Any) -> None:
+    secret = "qpi_" + secrets.token_hex(32)
+    assert user.client.create_api_token("own", token=secret).token == ""
+    with QPIClient(qpi_server.grpc_target, api_token=secret) as scripted:
+        assert scripted.get_current_user().id == user.user_id
+    with pytest.raises(InvalidArgumentError, match="qpi_ followed by 64"):
+        user.client.create_api_token("weak", token="my-own-secret")
 
 
 def test_users_and_balances(admin: QPIClient, user: Any) -> None:

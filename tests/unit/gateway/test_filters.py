@@ -156,3 +156,17 @@ def test_evaluation_never_raises_for_any_field_value(op: str, value: object, lit
     quoted = "'" + literal.replace("\\", "\\\\").replace("'", "\\'") + "'"
     node = filters.parse(f"status {op} {quoted}", FIELDS)
     assert isinstance(filters.evaluate(node, {"status": value}), bool)
+
+
+def test_like_work_is_bounded_by_the_budget() -> None:
+    node = filters.parse('name ~ "%x%"', {"name"})
+    records = [{"name": "a" * 1000} for _ in range(10)]
+    assert filters.select(node, records, budget=filters.Budget(chars=100_000)) == []
+    with pytest.raises(filters.FilterBudgetError, match="narrow the filter"):
+        filters.select(node, records, budget=filters.Budget(chars=5_000))
+
+
+def test_uses_like_finds_nested_like_operators() -> None:
+    assert filters.uses_like(filters.parse('a = 1 || (b = 2 && c !~ "x")', {"a", "b", "c"}))
+    assert not filters.uses_like(filters.parse("a = 1 && b != 2", {"a", "b"}))
+    assert not filters.uses_like(None)

@@ -15,6 +15,7 @@ from qpi.gateway.paging import fetch_all
 from qpi.v1 import account_pb2, account_service_pb2
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_RAW_TOKEN = re.compile(r"qpi_[0-9a-f]{64}")
 
 
 class UsersCollection(Collection):
@@ -119,21 +120,30 @@ class ApiTokensCollection(Collection):
     async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create a token for the caller; the raw value is returned once as ``token``.
 
-        A body carrying ``token`` registers a secret the client generated itself, given as
-        its SHA-256 hex digest (how the original e2e seed provisions tokens); nothing raw is
-        returned then. ``user``, when sent, must be the caller.
+        A body carrying ``token`` registers a token the client generated itself: raw, in the
+        server's format (``qpi_`` + 64 lowercase hex), or as the SHA-256 hex digest of such
+        a token (the original collection's field); nothing raw is returned then. Only
+        tokens of that format ever authenticate. ``user``, when sent, must be the caller.
         """
         reader = BodyReader(body, "create")
         name = reader.text("name", max_len=255) or ""
         expires = reader.date("expires_at")
-        digest = reader.text("token", max_len=64)
+        given = reader.text("token", max_len=68)
         owner = reader.text("user", max_len=64)
-        if digest is not None and not _SHA256_HEX.fullmatch(digest):
-            reader.fail("token", "Must be the SHA-256 hex digest (64 lowercase hex characters).")
+        raw = given if given is not None and _RAW_TOKEN.fullmatch(given) else ""
+        digest = given if given is not None and _SHA256_HEX.fullmatch(given) else ""
+        if given is not None and not (raw or digest):
+            reader.fail(
+                "token",
+                "Must be an API token in the server's format (qpi_ followed by 64 lowercase "
+                "hex characters) or the SHA-256 hex digest of one.",
+            )
         reader.check()
         if owner and owner != (await ctx.me()).id:
             raise errors.ApiError(403, "API tokens can only be created for yourself.")
-        request = account_service_pb2.CreateApiTokenRequest(name=name, token_sha256=digest or "")
+        request = account_service_pb2.CreateApiTokenRequest(
+            name=name, token_sha256=digest, token=raw
+        )
         if expires is not None:
             request.expire_time.CopyFrom(expires)
         resp = await ctx.call(ctx.stubs.accounts.CreateApiToken, request)

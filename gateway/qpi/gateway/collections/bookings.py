@@ -16,18 +16,6 @@ from qpi.v1 import booking_pb2, booking_service_pb2
 _ALREADY_PROCESSED = "Cannot update a request that has already been processed."
 
 
-def _slot(ctx: Ctx, slot: booking_pb2.TimeSlot) -> dict[str, Any]:
-    if slot.user_email:
-        ctx.known_emails[slot.user_id] = slot.user_email
-    return records.time_slot_record(slot)
-
-
-def _request(ctx: Ctx, req: booking_pb2.TimeRequest) -> dict[str, Any]:
-    if req.user_email:
-        ctx.known_emails[req.user_id] = req.user_email
-    return records.time_request_record(req)
-
-
 class TimeSlotsCollection(Collection):
     """Bookings; ``qpu`` empty books every QPU. The server enforces every booking rule."""
 
@@ -42,14 +30,14 @@ class TimeSlotsCollection(Collection):
             booking_service_pb2.ListTimeSlotsRequest(),
             "time_slots",
         )
-        return [_slot(ctx, s) for s in slots]
+        return [records.time_slot_record(s) for s in slots]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One booking."""
         resp = await ctx.call(
             ctx.stubs.bookings.GetTimeSlot, booking_service_pb2.GetTimeSlotRequest(id=record_id)
         )
-        return _slot(ctx, resp.time_slot)
+        return records.time_slot_record(resp.time_slot)
 
     async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         """Book a slot (``booked_by`` defaults to the caller)."""
@@ -64,7 +52,7 @@ class TimeSlotsCollection(Collection):
             ctx.stubs.bookings.CreateTimeSlot,
             booking_service_pb2.CreateTimeSlotRequest(time_slot=slot),
         )
-        return _slot(ctx, resp.time_slot)
+        return records.time_slot_record(resp.time_slot)
 
     async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Move a booking (start, end, QPU); the booker cannot be changed."""
@@ -94,7 +82,7 @@ class TimeSlotsCollection(Collection):
                 time_slot=slot, update_mask=field_mask_pb2.FieldMask(paths=paths)
             ),
         )
-        return _slot(ctx, resp.time_slot)
+        return records.time_slot_record(resp.time_slot)
 
     async def delete(self, ctx: Ctx, record_id: str) -> None:
         """Cancel a booking."""
@@ -129,7 +117,7 @@ class TimeRequestsCollection(Collection):
             booking_service_pb2.ListTimeRequestsRequest(),
             "time_requests",
         )
-        return [_request(ctx, r) for r in reqs]
+        return [records.time_request_record(r) for r in reqs]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One request."""
@@ -137,7 +125,7 @@ class TimeRequestsCollection(Collection):
             ctx.stubs.bookings.GetTimeRequest,
             booking_service_pb2.GetTimeRequestRequest(id=record_id),
         )
-        return _request(ctx, resp.time_request)
+        return records.time_request_record(resp.time_request)
 
     async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         """Request seconds; the request always starts ``pending`` whatever the body says."""
@@ -151,7 +139,7 @@ class TimeRequestsCollection(Collection):
                 seconds=seconds or 0.0, requested_reason=reason
             ),
         )
-        return _request(ctx, resp.time_request)
+        return records.time_request_record(resp.time_request)
 
     async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Approve or reject (``status``), the only change a request accepts."""
@@ -171,7 +159,7 @@ class TimeRequestsCollection(Collection):
                 ctx.stubs.bookings.ApproveTimeRequest,
                 booking_service_pb2.ApproveTimeRequestRequest(id=record_id),
             )
-            return _request(ctx, resp.time_request)
+            return records.time_request_record(resp.time_request)
         if status == "rejected":
             resp = await ctx.call(
                 ctx.stubs.bookings.RejectTimeRequest,
@@ -179,7 +167,7 @@ class TimeRequestsCollection(Collection):
                     id=record_id, rejection_reason=rejection
                 ),
             )
-            return _request(ctx, resp.time_request)
+            return records.time_request_record(resp.time_request)
         if not await ctx.is_admin():
             raise errors.ApiError(403, "Only administrators can update time requests.")
         if status not in (None, current["status"]):

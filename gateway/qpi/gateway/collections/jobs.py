@@ -17,13 +17,6 @@ from qpi.gateway.paging import fetch_all
 from qpi.gateway.routes.jobs import payload_message
 from qpi.v1 import job_pb2, job_service_pb2
 
-
-def _job(ctx: Ctx, job: job_pb2.Job) -> dict[str, Any]:
-    if job.user_email:
-        ctx.known_emails[job.user_id] = job.user_email
-    return records.job_record(job)
-
-
 _STATES = {records.job_status(v): v for v in job_pb2.Job.State.values() if v}
 
 
@@ -73,7 +66,7 @@ class JobsCollection(Collection):
         """The caller's jobs (administrators: everyone's)."""
         request = job_service_pb2.ListJobsRequest(all_users=await ctx.is_admin())
         jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, request, "jobs")
-        return [_job(ctx, j) for j in jobs]
+        return [records.job_record(j) for j in jobs]
 
     async def list_page(
         self,
@@ -92,13 +85,13 @@ class JobsCollection(Collection):
         request.skip = (page - 1) * per_page
         request.page_size = per_page
         resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
-        items = [_job(ctx, j) for j in resp.jobs]
+        items = [records.job_record(j) for j in resp.jobs]
         return page_of(items, int(resp.total_size), page, per_page)
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One job."""
         resp = await ctx.call(ctx.stubs.jobs.GetJob, job_service_pb2.GetJobRequest(id=record_id))
-        return _job(ctx, resp.job)
+        return records.job_record(resp.job)
 
     async def create(self, ctx: Ctx, body: Mapping[str, Any]) -> dict[str, Any]:
         """Submit through JobService (balance checked; ``status``/``user_id`` are ignored)."""
@@ -125,7 +118,7 @@ class JobsCollection(Collection):
             ctx.stubs.jobs.CreateJob,
             job_service_pb2.CreateJobRequest(payload=payload_message(payload), qpu=target),
         )
-        return _job(ctx, resp.job)
+        return records.job_record(resp.job)
 
     async def update(self, ctx: Ctx, record_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Administrators may set ``status`` to ``cancelled``; nothing else changes a job."""
@@ -137,7 +130,7 @@ class JobsCollection(Collection):
         resp = await ctx.call(
             ctx.stubs.jobs.CancelJob, job_service_pb2.CancelJobRequest(id=record_id)
         )
-        return _job(ctx, resp.job)
+        return records.job_record(resp.job)
 
     async def delete(self, ctx: Ctx, record_id: str) -> None:
         """Jobs are kept for accounting; administrators cancel instead."""

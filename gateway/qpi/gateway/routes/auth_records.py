@@ -45,7 +45,7 @@ def _add_auth_collection(router: APIRouter, collection: str, superuser: bool) ->
             )
         except errors.ApiError as exc:
             if exc.status >= 500 or exc.status == 429:
-                raise
+                raise  # outages, and throttling with its Retry-After, are not bad credentials
             raise errors.ApiError(400, "Failed to authenticate.") from exc
         return SessionOut.model_validate(records.session_object(collection, resp.token, resp.user))
 

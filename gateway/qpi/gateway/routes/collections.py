@@ -7,6 +7,8 @@ collection does not support answers 405 with an ``Allow`` header.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated, Any
 
@@ -66,6 +68,19 @@ _ANONYMOUS: dict[type[Collection], frozenset[str]] = {
     QpusCollection: frozenset({"list", "view"}),
     UsersCollection: frozenset({"create"}),
 }
+
+
+async def matching(
+    node: filters.Node | None, records: list[dict[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The records matching a filter; ``~`` filters run in a worker thread, with a budget.
+
+    The cost of ``~`` grows with the size of the fields it searches, so it never runs on
+    the event loop that also serves gRPC, the driver streams and dispatch.
+    """
+    if filters.uses_like(node):
+        return await asyncio.to_thread(filters.select, node, records)
+    return filters.select(node, records)
 
 
 def build_registry(config: GatewayConfig) -> dict[str, Collection]:
@@ -129,8 +144,7 @@ def _add_collection(router: APIRouter, coll: Collection) -> None:
         wanted = parse_expand(expand, coll.relations)
         result = await coll.list_page(ctx, node, keys, page, per_page)
         if result is None:
-            now = filters.now_string()
-            items = [r for r in await coll.list_records(ctx) if filters.evaluate(node, r, now)]
+            items = await matching(node, await coll.list_records(ctx))
             result = page_envelope(sort_records(items, keys), page, per_page)
         result["items"] = [_tag(coll, r) for r in result["items"]]
         await expand_records(ctx, result["items"], wanted, coll.relations)

@@ -1,19 +1,130 @@
 """Validation of booking (time slot) creation, changes and deletion.
 
 Range and overlap rules bind everyone, administrators included; the rules about the
-past and about started slots bind only non-administrators.
+past, about started slots and the fair-use :class:`BookingPolicy` bind only
+non-administrators.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal
 
-from qpi.server.domain.errors import FailedPreconditionError, InvalidArgumentError
+from qpi.server.domain.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    ResourceExhaustedError,
+)
 from qpi.server.domain.policy import Booking
 
 BookingAction = Literal["create", "update", "delete"]
+
+WEEK = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class BookingPolicy:
+    """Fair use of the calendar for non-administrators; a zero disables a limit.
+
+    Attributes:
+        max_length: Longest slot, in seconds.
+        max_horizon: How far after now a slot may end, in seconds.
+        max_weekly: Most seconds one user may have booked within one calendar week
+            (Monday 00:00 UTC to the next), counting the parts of slots inside that week.
+    """
+
+    max_length: float = 0.0
+    max_horizon: float = 0.0
+    max_weekly: float = 0.0
+
+
+def week_start(moment: datetime) -> datetime:
+    """Monday 00:00 of the (UTC, ISO) week containing ``moment``."""
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def weeks_touched(start: datetime, end: datetime) -> list[datetime]:
+    """Starts of the weeks that ``[start, end)`` overlaps, in order."""
+    weeks = [week_start(start)]
+    while weeks[-1] + WEEK < end:
+        weeks.append(weeks[-1] + WEEK)
+    return weeks
+
+
+def seconds_within(start: datetime, end: datetime, week: datetime) -> float:
+    """Seconds of ``[start, end)`` inside the week starting at ``week``."""
+    overlap = min(end, week + WEEK) - max(start, week)
+    return max(overlap.total_seconds(), 0.0)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g} h"
+
+
+def check_policy(
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    policy: BookingPolicy,
+    own: Sequence[Booking] = (),
+    editing_id: str | None = None,
+) -> None:
+    """Check a non-administrator's slot against the fair-use policy.
+
+    Args:
+        start: Requested start.
+        end: Requested end (after ``start``).
+        now: Current time.
+        policy: The limits.
+        own: The booker's bookings in the weeks the slot touches (the edited one may be
+            included; it is skipped).
+        editing_id: Id of the booking being moved, if any.
+
+    Raises:
+        InvalidArgumentError: ``BOOKING_TOO_LONG`` or ``BOOKING_TOO_FAR_AHEAD``.
+        ResourceExhaustedError: ``BOOKING_QUOTA_EXCEEDED``.
+    """
+    length = (end - start).total_seconds()
+    if policy.max_length > 0 and length > policy.max_length:
+        raise InvalidArgumentError(
+            "BOOKING_TOO_LONG",
+            f"A booking may last at most {_hours(policy.max_length)}; "
+            f"this one lasts {_hours(length)}.",
+            metadata={"max_seconds": f"{policy.max_length:g}", "seconds": f"{length:g}"},
+            field="end_time",
+        )
+    if policy.max_horizon > 0:
+        latest = now + timedelta(seconds=policy.max_horizon)
+        if end > latest:
+            raise InvalidArgumentError(
+                "BOOKING_TOO_FAR_AHEAD",
+                f"Bookings may end at most {_hours(policy.max_horizon)} from now "
+                f"(by {latest.isoformat()}); this one ends {end.isoformat()}.",
+                metadata={"latest_end_time": latest.isoformat(), "end_time": end.isoformat()},
+                field="end_time",
+            )
+    if policy.max_weekly > 0:
+        others = [b for b in own if b.id != editing_id]
+        for week in weeks_touched(start, end):
+            booked = sum(seconds_within(b.start, b.end, week) for b in others)
+            adding = seconds_within(start, end, week)
+            if booked + adding > policy.max_weekly:
+                raise ResourceExhaustedError(
+                    "BOOKING_QUOTA_EXCEEDED",
+                    f"You may book at most {_hours(policy.max_weekly)} per week; the week "
+                    f"of {week.date().isoformat()} already has {_hours(booked)} booked and "
+                    f"this slot would add {_hours(adding)}.",
+                    metadata={
+                        "week_start": week.date().isoformat(),
+                        "max_weekly_seconds": f"{policy.max_weekly:g}",
+                        "booked_seconds": f"{booked:g}",
+                        "requested_seconds": f"{adding:g}",
+                    },
+                    field="end_time",
+                )
 
 
 def slots_conflict(
@@ -81,6 +192,8 @@ def validate_slot(
     editing_id: str | None = None,
     original_start: datetime | None = None,
     qpu_id: str | None = None,
+    policy: BookingPolicy | None = None,
+    own: Sequence[Booking] = (),
 ) -> None:
     """Check that a booking may be created, changed or deleted.
 
@@ -95,9 +208,13 @@ def validate_slot(
         original_start: Start of the booking before the update; looked up in
             ``existing`` by ``editing_id`` when omitted.
         qpu_id: QPU of the requested slot; ``None`` books every QPU.
+        policy: Fair-use limits for non-administrators (None: no limits).
+        own: The booker's bookings in the weeks the slot touches, for the weekly limit.
 
     Raises:
-        InvalidArgumentError: ``BOOKING_INVALID_RANGE`` or ``BOOKING_IN_PAST``.
+        InvalidArgumentError: ``BOOKING_INVALID_RANGE``, ``BOOKING_IN_PAST``,
+            ``BOOKING_TOO_LONG`` or ``BOOKING_TOO_FAR_AHEAD``.
+        ResourceExhaustedError: ``BOOKING_QUOTA_EXCEEDED``.
         FailedPreconditionError: ``BOOKING_STARTED`` or ``BOOKING_OVERLAP``.
         ValueError: For update/delete without a way to know the original start.
     """
@@ -130,6 +247,8 @@ def validate_slot(
             metadata={"start_time": start.isoformat()},
             field="start_time",
         )
+    if not is_admin and policy is not None:
+        check_policy(start, end, now, policy, own, editing_id)
     clash = find_overlap(start, end, qpu_id, existing, editing_id)
     if clash is not None:
         raise FailedPreconditionError(

@@ -23,6 +23,7 @@ class QpiError(Exception):
         message: A precise sentence ending with a period.
         metadata: Every dynamic value mentioned in ``message``, as strings.
         field: Path of the offending request field (e.g. ``"circuits[1].shots"``), if any.
+        retry_after: Seconds after which retrying may succeed, for throttling errors.
     """
 
     code: ClassVar[str] = "UNKNOWN"
@@ -35,6 +36,7 @@ class QpiError(Exception):
         *,
         metadata: Mapping[str, object] | None = None,
         field: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         """Create an error.
 
@@ -43,6 +45,7 @@ class QpiError(Exception):
             message: The human-readable sentence.
             metadata: Dynamic values of the message; values are converted with ``str``.
             field: Offending request field path, for field violations.
+            retry_after: Seconds until a retry may succeed (becomes a RetryInfo detail).
 
         Raises:
             ValueError: If ``reason`` is not in the catalogue (a programming error).
@@ -54,6 +57,7 @@ class QpiError(Exception):
         self.message = message
         self.metadata: dict[str, str] = {k: str(v) for k, v in (metadata or {}).items()}
         self.field = field
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
@@ -65,7 +69,7 @@ class QpiError(Exception):
         # Keep errors picklable (keyword-only arguments are not in ``args``).
         return (
             _rebuild,
-            (type(self), self.reason, self.message, self.metadata, self.field),
+            (type(self), self.reason, self.message, self.metadata, self.field, self.retry_after),
         )
 
 
@@ -75,8 +79,9 @@ def _rebuild(
     message: str,
     metadata: dict[str, str],
     field: str | None,
+    retry_after: float | None = None,
 ) -> QpiError:
-    return cls(reason, message, metadata=metadata, field=field)
+    return cls(reason, message, metadata=metadata, field=field, retry_after=retry_after)
 
 
 class InvalidArgumentError(QpiError):
@@ -178,6 +183,11 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "TOKEN_EXISTS": AlreadyExistsError,
         "NOTIFICATION_NOT_FOUND": NotFoundError,
         "TELEMETRY_EVENT_NOT_FOUND": NotFoundError,
+        "TOO_MANY_LOGIN_ATTEMPTS": ResourceExhaustedError,
+        "TOO_MANY_PENDING_JOBS": ResourceExhaustedError,
+        "BOOKING_TOO_LONG": InvalidArgumentError,
+        "BOOKING_TOO_FAR_AHEAD": InvalidArgumentError,
+        "BOOKING_QUOTA_EXCEEDED": ResourceExhaustedError,
         "INVALID_PAGE_TOKEN": InvalidArgumentError,
         "CONCURRENT_UPDATE": AbortedError,
         "PROTOCOL_VIOLATION": FailedPreconditionError,

@@ -8,11 +8,13 @@ import grpc
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.rpc import convert
-from qpi.server.rpc.credentials import Authenticator
+from qpi.server.rpc.credentials import Authenticator, client_address
 from qpi.server.rpc.errors import unary
-from qpi.server.services.account_service import AccountService
+from qpi.server.security.passwords import PasswordWork
+from qpi.server.services.account_service import AccountService, check_password
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.database import Database
+from qpi.server.services.login_service import LoginService
 from qpi.server.services.oauth2_service import OAuth2Service
 from qpi.server.services.paging import next_token, page_window
 from qpi.v1 import account_service_pb2 as pb
@@ -30,18 +32,27 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         auth: Authenticator,
         auth_service: AuthService,
         accounts: AccountService,
+        logins: LoginService,
+        passwords: PasswordWork,
         oauth2: OAuth2Service,
     ) -> None:
         self._db = db
         self._auth = auth
         self._auth_service = auth_service
         self._accounts = accounts
+        self._logins = logins
+        self._passwords = passwords
         self._oauth2 = oauth2
+
+    async def _hash(self, password: str) -> str:
+        # Checked first so no hashing work is spent on a password that will be refused.
+        check_password(password)
+        return await self._passwords.hash(password)
 
     @unary
     async def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
-        token, user, expires = await self._db.run(
-            self._auth_service.login, request.email, request.password, request.superuser
+        token, user, expires = await self._logins.login(
+            request.email, request.password, request.superuser, client_address(context)
         )
         return pb.LoginResponse(
             token=token, user=convert.user(user), expire_time=convert.ts(expires)
@@ -96,6 +107,7 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             request.password,
             request.name,
             request.qpu_seconds,
+            await self._hash(request.password),
         )
         return pb.CreateUserResponse(user=convert.user(row))
 
@@ -117,8 +129,9 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
                 f"Cannot update field(s): {', '.join(unknown)}.",
                 field="update_mask",
             )
+        hashed = await self._hash(request.password) if "password" in paths else None
         row = await self._db.run(
-            self._accounts.update_user, who, request.user.id, {p: values[p] for p in paths}
+            self._accounts.update_user, who, request.user.id, {p: values[p] for p in paths}, hashed
         )
         return pb.UpdateUserResponse(user=convert.user(row))
 
@@ -141,7 +154,12 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
             else None
         )
         row, raw = await self._db.run(
-            self._accounts.create_api_token, who, request.name, expires, request.token_sha256
+            self._accounts.create_api_token,
+            who,
+            request.name,
+            expires,
+            request.token_sha256,
+            request.token,
         )
         return pb.CreateApiTokenResponse(api_token=convert.api_token(row), token=raw)
 

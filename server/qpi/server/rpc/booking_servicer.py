@@ -14,6 +14,7 @@ from qpi.server.services.account_service import emails
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
 from qpi.server.services.paging import next_token, page_window
+from qpi.server.services.principal import Principal
 from qpi.v1 import booking_service_pb2 as pb
 from qpi.v1 import booking_service_pb2_grpc
 
@@ -28,8 +29,11 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         self._auth = auth
         self._bookings = bookings
 
-    async def _emails(self, user_ids: set[str]) -> dict[str, str]:
-        return await self._db.run(emails, self._db, user_ids)
+    async def _emails(self, who: Principal, user_ids: set[str]) -> dict[str, str]:
+        # The users collection's rule: an e-mail is shown to its owner and administrators
+        # only, never to other users reading the shared booking calendar.
+        visible = {user_id for user_id in user_ids if who.can_see(user_id)}
+        return await self._db.run(emails, self._db, visible) if visible else {}
 
     @unary
     async def ListTimeSlots(
@@ -42,7 +46,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         rows, total = await self._db.run(
             self._bookings.list_slots, who, request.qpu_id, request.user_id, newest, offset, limit
         )
-        mails = await self._emails({r.user_id for r in rows})
+        mails = await self._emails(who, {r.user_id for r in rows})
         return pb.ListTimeSlotsResponse(
             time_slots=[convert.time_slot(r, mails.get(r.user_id, "")) for r in rows],
             total_size=total,
@@ -55,7 +59,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     ) -> pb.GetTimeSlotResponse:
         who = await self._auth.principal(context)
         row = await self._db.run(self._bookings.get_slot, who, request.id)
-        mails = await self._emails({row.user_id})
+        mails = await self._emails(who, {row.user_id})
         return pb.GetTimeSlotResponse(time_slot=convert.time_slot(row, mails.get(row.user_id, "")))
 
     @unary
@@ -76,7 +80,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
             slot.qpu_id or None,
             slot.user_id,
         )
-        mails = await self._emails({row.user_id})
+        mails = await self._emails(who, {row.user_id})
         return pb.CreateTimeSlotResponse(
             time_slot=convert.time_slot(row, mails.get(row.user_id, ""))
         )
@@ -101,7 +105,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
                     "INVALID_FIELD", f"Cannot update field {path}.", field=path
                 )
         row = await self._db.run(self._bookings.update_slot, who, slot.id, fields)
-        mails = await self._emails({row.user_id})
+        mails = await self._emails(who, {row.user_id})
         return pb.UpdateTimeSlotResponse(
             time_slot=convert.time_slot(row, mails.get(row.user_id, ""))
         )
@@ -123,7 +127,7 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         key = f"requests|{who.user_id}|{state}"
         offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
         rows, total = await self._db.run(self._bookings.list_requests, who, state, offset, limit)
-        mails = await self._emails({r.user_id for r in rows})
+        mails = await self._emails(who, {r.user_id for r in rows})
         return pb.ListTimeRequestsResponse(
             time_requests=[convert.time_request(r, mails.get(r.user_id, "")) for r in rows],
             total_size=total,

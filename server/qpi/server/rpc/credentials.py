@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from typing import Any
 
 import grpc
 
+from qpi.server.services.account_service import CREDENTIALS_TOPIC
 from qpi.server.services.auth_service import AuthService, DriverIdentity
 from qpi.server.services.database import Database
 from qpi.server.services.events import Event, Subscription
@@ -24,6 +26,28 @@ def bearer_token(context: grpc.aio.ServicerContext[Any, Any]) -> str:
         if key == "x-api-token":
             api_token = text.strip()
     return api_token
+
+
+CLIENT_ADDRESS_KEY = "x-qpi-client-address"
+"""Metadata with the HTTP client's address, set by the in-process gateway."""
+
+
+def client_address(context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The caller's network address (host only), for per-address throttling.
+
+    Calls over the private Unix socket come from the gateway, which forwards its HTTP
+    client's address; that metadata is ignored from any other peer, which could forge it.
+    """
+    peer = urllib.parse.unquote(context.peer() or "")
+    if peer.startswith("unix:"):
+        for key, value in context.invocation_metadata() or ():
+            if key == CLIENT_ADDRESS_KEY:
+                return value.decode() if isinstance(value, bytes) else str(value)
+        return ""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        return rest.rpartition("]")[0].lstrip("[") or rest
+    return rest.rpartition(":")[0] or rest
 
 
 class Authenticator:
@@ -58,8 +82,10 @@ REAUTH_SECONDS = 30.0
 class StreamCaller:
     """Keeps a long-lived stream's credentials honest.
 
-    A stream authenticates once when it opens; re-checking every REAUTH_SECONDS ends it
-    with UNAUTHENTICATED soon after its token is revoked, expires or its password changes.
+    A stream authenticates once when it opens. A revocation event for its user (a token
+    deleted or its expiry changed, a password changed, the account deleted) re-checks at
+    once, ending it with UNAUTHENTICATED; a re-check every REAUTH_SECONDS also catches
+    expiry and changes made by other replicas.
     """
 
     def __init__(
@@ -84,6 +110,10 @@ class StreamCaller:
                 self._due = self._loop.time() + REAUTH_SECONDS
                 continue
             try:
-                return await asyncio.wait_for(subscription.get(), wait)
+                event = await asyncio.wait_for(subscription.get(), wait)
             except TimeoutError:
                 continue
+            if event.topic != CREDENTIALS_TOPIC:
+                return event
+            if event.payload == self.principal.user_id:
+                self._due = self._loop.time()  # re-authenticate on the next turn

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -42,13 +42,20 @@ def _clip(text: str, limit: int = 200) -> str:
 
 
 def to_status(error: QpiError) -> grpc.Status:
-    """Packs a domain error as a rich status: ErrorInfo always, BadRequest for fields."""
+    """Packs a domain error as a rich status: ErrorInfo always, BadRequest for fields,
+    RetryInfo for errors that say when to retry."""
     details = []
     metadata = {key: _clip(value) for key, value in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=metadata)
     packed = any_pb2.Any()
     packed.Pack(info)
     details.append(packed)
+    if error.retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(max(error.retry_after, 0.0) * 1e9))
+        packed_retry = any_pb2.Any()
+        packed_retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(packed_retry)
     if error.field:
         bad = error_details_pb2.BadRequest(
             field_violations=[

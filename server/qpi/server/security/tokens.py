@@ -21,13 +21,18 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def looks_like_token(raw: str) -> bool:
-    """Whether `raw` is an opaque API/driver token rather than a session JWT.
+def is_token_format(raw: str) -> bool:
+    """Whether `raw` has the server's token format: `qpi_` + 64 lowercase hex.
 
-    Server-made tokens are `qpi_` + 64 hex; tokens registered by digest can be any string,
-    so everything that is not shaped like a JWT (three dot-separated parts) counts.
+    Only such values are ever accepted as API or driver tokens, including tokens a client
+    registered itself, so no guessable string can become a credential.
     """
-    return bool(_TOKEN_RE.match(raw)) or raw.count(".") != 2
+    return bool(_TOKEN_RE.match(raw))
+
+
+def looks_like_jwt(raw: str) -> bool:
+    """Whether `raw` is shaped like a session JWT (three dot-separated parts)."""
+    return raw.count(".") == 2
 
 
 def is_sha256_hex(text: str) -> bool:

@@ -17,12 +17,22 @@ from qpi.server.domain.errors import (
     PermissionDeniedError,
 )
 from qpi.server.security.passwords import hash_password
-from qpi.server.security.tokens import display_prefix, generate_token, hash_token, is_sha256_hex
+from qpi.server.security.tokens import (
+    display_prefix,
+    generate_token,
+    hash_token,
+    is_sha256_hex,
+    is_token_format,
+)
 from qpi.server.services.database import Database
+from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.store.tables import ApiTokenRow, UserRow
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+CREDENTIALS_TOPIC = "credentials"
+"""Event topic naming a user whose credentials were revoked (payload: the user id)."""
 
 
 def _normalise_email(email: str) -> str:
@@ -37,13 +47,19 @@ def _normalise_email(email: str) -> str:
     return email
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
+def check_password(password: str) -> None:
+    """Raise unless ``password`` is acceptable (checked before any hashing work).
+
+    Raises:
+        InvalidArgumentError: ``INVALID_FIELD`` naming ``password``.
+    """
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise InvalidArgumentError(
             "INVALID_FIELD",
-            f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
+            f"The password must have between {MIN_PASSWORD_LENGTH} and "
+            f"{MAX_PASSWORD_LENGTH} characters.",
             field="password",
-            metadata={"min_length": MIN_PASSWORD_LENGTH},
+            metadata={"min_length": MIN_PASSWORD_LENGTH, "max_length": MAX_PASSWORD_LENGTH},
         )
 
 
@@ -57,10 +73,23 @@ def _check_balance(seconds: float) -> None:
 class AccountService:
     """Accounts and credentials."""
 
-    def __init__(self, db: Database, clock: Clock, allow_signup: bool) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, allow_signup: bool, events: EventBus | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
         self._allow_signup = allow_signup
+        self._events = events
+
+    def _revoked(self, user_id: str) -> None:
+        # Open streams of this user re-check their credentials at once (not in 30 s).
+        if self._events is not None:
+            self._events.publish(CREDENTIALS_TOPIC, user_id)
+
+    def _balance_changed(self) -> None:
+        # Jobs held back for lack of balance may be dispatchable now.
+        if self._events is not None:
+            self._events.publish("dispatch", "*")
 
     # -- users ------------------------------------------------------------------------
 
@@ -89,9 +118,18 @@ class AccountService:
         return list(rows), int(total)
 
     def create_user(
-        self, who: Principal | None, email: str, password: str, name: str, qpu_seconds: float
+        self,
+        who: Principal | None,
+        email: str,
+        password: str,
+        name: str,
+        qpu_seconds: float,
+        password_hash: str | None = None,
     ) -> UserRow:
-        """Administrators create anyone; others only when self-registration is enabled."""
+        """Administrators create anyone; others only when self-registration is enabled.
+
+        ``password_hash`` is ``password`` already hashed by the caller (off this thread).
+        """
         is_admin = who is not None and who.is_superuser
         if not is_admin:
             if not self._allow_signup:
@@ -99,12 +137,12 @@ class AccountService:
                     "SIGNUP_DISABLED", "Self-registration is disabled on this server."
                 )
             qpu_seconds = 0.0  # balances change only by administrator action
-        _check_password(password)
+        check_password(password)
         _check_balance(qpu_seconds)
         user = UserRow(
             email=_normalise_email(email),
             name=name.strip()[:200],
-            password_hash=hash_password(password),
+            password_hash=password_hash or hash_password(password),
             qpu_seconds=qpu_seconds,
         )
         return self._insert_user(user)
@@ -124,7 +162,7 @@ class AccountService:
 
     def upsert_superuser(self, email: str, password: str) -> UserRow:
         """Creates or updates an administrator (used by `qpi superuser upsert`)."""
-        _check_password(password)
+        check_password(password)
         email = _normalise_email(email)
         with self._db.session() as s:
             user = s.exec(select(UserRow).where(UserRow.email == email)).first()
@@ -138,8 +176,17 @@ class AccountService:
             s.commit()
             return user
 
-    def update_user(self, who: Principal, user_id: str, fields: dict[str, object]) -> UserRow:
-        """Applies `fields` (name, password, qpu_seconds); balances are admin-only."""
+    def update_user(
+        self,
+        who: Principal,
+        user_id: str,
+        fields: dict[str, object],
+        password_hash: str | None = None,
+    ) -> UserRow:
+        """Applies `fields` (name, password, qpu_seconds); balances are admin-only.
+
+        ``password_hash`` is the new password already hashed by the caller.
+        """
         allowed = {"name", "password", "qpu_seconds"}
         unknown = set(fields) - allowed
         if unknown:
@@ -157,8 +204,8 @@ class AccountService:
                 user.name = str(fields["name"]).strip()[:200]
             if "password" in fields:
                 password = str(fields["password"])
-                _check_password(password)
-                user.password_hash = hash_password(password)
+                check_password(password)
+                user.password_hash = password_hash or hash_password(password)
             if "qpu_seconds" in fields:
                 value = fields["qpu_seconds"]
                 if not isinstance(value, int | float) or isinstance(value, bool):
@@ -170,6 +217,10 @@ class AccountService:
             user.updated = self._clock.now()
             s.add(user)
             s.commit()
+        if "password" in fields:
+            self._revoked(user_id)
+        if "qpu_seconds" in fields:
+            self._balance_changed()
         return user
 
     def delete_user(self, who: Principal, user_id: str) -> None:
@@ -183,6 +234,7 @@ class AccountService:
                 )
             s.delete(user)
             s.commit()
+        self._revoked(user_id)
 
     # -- API tokens -------------------------------------------------------------------
 
@@ -192,17 +244,32 @@ class AccountService:
         name: str,
         expires_at: datetime | None,
         token_sha256: str = "",
+        token: str = "",
     ) -> tuple[ApiTokenRow, str]:
         """Creates a token; returns its row and the raw value (shown once).
 
-        With `token_sha256` the caller registers a secret it generated itself; the raw
-        value is then unknown here and returned as "".
+        A caller may register a token it generated itself, raw (`token`, which must have
+        the server's format) or as the SHA-256 digest of one (`token_sha256`); the raw value
+        is then not returned (""). Only `qpi_` + 64 hex tokens ever authenticate.
         """
         if expires_at is not None and expires_at <= self._clock.now():
             raise InvalidArgumentError(
                 "INVALID_FIELD", "expire_time must be in the future.", field="expire_time"
             )
-        if token_sha256:
+        if token and token_sha256:
+            raise InvalidArgumentError(
+                "INVALID_FIELD", "Send either token or token_sha256, not both.", field="token"
+            )
+        if token:
+            if not is_token_format(token):
+                raise InvalidArgumentError(
+                    "INVALID_FIELD",
+                    "token must have the server's token format: qpi_ followed by 64 "
+                    "lowercase hex characters.",
+                    field="token",
+                )
+            raw, digest, prefix = "", hash_token(token), display_prefix(token)
+        elif token_sha256:
             if not is_sha256_hex(token_sha256):
                 raise InvalidArgumentError(
                     "INVALID_FIELD",
@@ -274,16 +341,19 @@ class AccountService:
                 row.expires_at = value
             s.add(row)
             s.commit()
+        if "expire_time" in fields:
+            self._revoked(row.user_id)  # an expiry moved into the past ends its streams
         return row
 
     def delete_api_token(self, who: Principal, token_id: str) -> None:
         """Revokes a token."""
-        self._token(who, token_id)
+        owner = self._token(who, token_id).user_id
         with self._db.session() as s:
             row = s.get(ApiTokenRow, token_id)
             if row is not None:
                 s.delete(row)
                 s.commit()
+        self._revoked(owner)
 
 
 def emails(db: Database, user_ids: set[str]) -> dict[str, str]:

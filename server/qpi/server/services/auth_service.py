@@ -10,9 +10,8 @@ from sqlmodel import select
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, UnauthenticatedError
-from qpi.server.security.passwords import hash_password, verify_password
 from qpi.server.security.sessions import SessionSigner, SessionTokenError
-from qpi.server.security.tokens import hash_token, looks_like_token
+from qpi.server.security.tokens import hash_token, is_token_format, looks_like_jwt
 from qpi.server.services.database import Database
 from qpi.server.services.principal import Principal
 from qpi.server.store.tables import ApiTokenRow, DriverRow, ServerSecretRow, UserRow
@@ -63,8 +62,14 @@ class AuthService:
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "Authentication required.")
         now = self._clock.now()
+        if not is_token_format(token) and not looks_like_jwt(token):
+            raise UnauthenticatedError(
+                "TOKEN_INVALID",
+                "Malformed credential: API tokens are qpi_ followed by 64 lowercase hex "
+                "characters, session tokens are JWTs.",
+            )
         with self._db.session() as s:
-            if looks_like_token(token):
+            if is_token_format(token):
                 return self._from_api_token(s, token, now)
             try:
                 claims = self._signer.verify(token, now)
@@ -94,6 +99,8 @@ class AuthService:
         """Resolves a driver access token."""
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "A driver access token is required.")
+        if not is_token_format(token):
+            raise UnauthenticatedError("TOKEN_INVALID", "Invalid access token.")
         with self._db.session() as s:
             row = s.exec(select(DriverRow).where(DriverRow.token_hash == hash_token(token))).first()
             if row is None:
@@ -115,22 +122,20 @@ class AuthService:
         )
         return token, user, expires
 
-    def login(self, email: str, password: str, superuser: bool) -> tuple[str, UserRow, datetime]:
-        """Checks a password and issues a session token."""
+    def find_login(self, email: str, password: str) -> UserRow | None:
+        """The account a login names (None if there is none); the password is checked
+        elsewhere, off the database thread."""
         if not email or not password:
             raise InvalidArgumentError(
                 "INVALID_FIELD", "Both email and password are required.", field="email"
             )
         with self._db.session() as s:
-            user = s.exec(select(UserRow).where(UserRow.email == email.strip().lower())).first()
-        failure = UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
-        if user is None:
-            verify_password(_DUMMY_HASH, password)  # same work either way: no user probing
-            raise failure
-        if not verify_password(user.password_hash, password):
-            raise failure
+            return s.exec(select(UserRow).where(UserRow.email == login_account(email))).first()
+
+    def session_for(self, user: UserRow, superuser: bool) -> tuple[str, UserRow, datetime]:
+        """A session token for a user whose password was verified."""
         if superuser and not user.is_superuser:
-            raise failure
+            raise UnauthenticatedError("INVALID_CREDENTIALS", "Invalid credentials.")
         if not user.is_superuser and not self._password_login:
             raise UnauthenticatedError(
                 "INVALID_CREDENTIALS", "Password login is disabled on this server."
@@ -141,4 +146,6 @@ class AuthService:
         return token, user, expires
 
 
-_DUMMY_HASH = hash_password("qpi-timing-equaliser")
+def login_account(email: str) -> str:
+    """The normalised account key of a login e-mail (also the throttle key)."""
+    return email.strip().lower()

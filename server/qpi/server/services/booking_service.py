@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, text
 from sqlmodel import col, select
 
 from qpi.server.domain import time_requests as tr
-from qpi.server.domain.bookings import validate_slot
+from qpi.server.domain.bookings import WEEK, BookingPolicy, validate_slot, weeks_touched
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import NotFoundError, PermissionDeniedError
 from qpi.server.domain.policy import Booking
@@ -34,10 +34,17 @@ def _request_not_found(request_id: str) -> NotFoundError:
 class BookingService:
     """Bookings and time requests."""
 
-    def __init__(self, db: Database, clock: Clock, events: EventBus) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        events: EventBus,
+        policy: BookingPolicy | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._events = events
+        self._policy = policy or BookingPolicy()
 
     # -- time slots -------------------------------------------------------------------
 
@@ -52,6 +59,23 @@ class BookingService:
         rows = s.exec(
             select(TimeSlotRow).where(
                 col(TimeSlotRow.start_time) < end, col(TimeSlotRow.end_time) > start
+            )
+        ).all()
+        return [Booking(r.id, r.user_id, r.qpu_id, r.start_time, r.end_time) for r in rows]
+
+    def _own(self, s: object, user_id: str, start: datetime, end: datetime) -> list[Booking]:
+        """The user's bookings in the weeks ``[start, end)`` touches (for the weekly limit)."""
+        from sqlmodel import Session
+
+        assert isinstance(s, Session)
+        if self._policy.max_weekly <= 0:
+            return []
+        weeks = weeks_touched(start, end)
+        rows = s.exec(
+            select(TimeSlotRow).where(
+                TimeSlotRow.user_id == user_id,
+                col(TimeSlotRow.start_time) < weeks[-1] + WEEK,
+                col(TimeSlotRow.end_time) > weeks[0],
             )
         ).all()
         return [Booking(r.id, r.user_id, r.qpu_id, r.start_time, r.end_time) for r in rows]
@@ -117,6 +141,8 @@ class BookingService:
                 existing=self._existing(s, start, end),
                 action="create",
                 qpu_id=qpu_id,
+                policy=self._policy,
+                own=self._own(s, owner, start, end),
             )
             row = TimeSlotRow(user_id=owner, qpu_id=qpu_id, start_time=start, end_time=end)
             s.add(row)
@@ -153,6 +179,8 @@ class BookingService:
                 editing_id=row.id,
                 original_start=row.start_time,
                 qpu_id=qpu_id,
+                policy=self._policy,
+                own=self._own(s, row.user_id, start, end),
             )
             fresh = s.get(TimeSlotRow, slot_id)
             if fresh is None:
@@ -255,4 +283,6 @@ class BookingService:
                 row.rejection_reason = rejection_reason.strip()[:5000]
             s.add(row)
             s.commit()
+        if approve:
+            self._events.publish("dispatch", "*")  # jobs held for lack of balance may run
         return row

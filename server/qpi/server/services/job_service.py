@@ -19,6 +19,7 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from qpi.server.domain import accounting
 from qpi.server.domain import jobs as rules
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
@@ -113,8 +114,12 @@ class JobService:
         job_timeout: float,
         max_result_bytes: int,
         max_qubits: Callable[[list[str]], int] | None = None,
+        shot_times: accounting.ShotTimes | None = None,
+        max_pending_per_user: int = 0,
     ) -> None:
         self._db = db
+        self._shot_times = shot_times or accounting.ShotTimes(0.0)
+        self._max_pending = max_pending_per_user
         self._clock = clock
         self._events = events
         self._qpus = qpus
@@ -164,16 +169,27 @@ class JobService:
         try:
             # One transaction: balance check, routing and insert see the same state.
             with self._db.session() as s:
-                user = s.get(UserRow, who.user_id)
+                # The row lock serialises one user's submits, so the pending limit holds.
+                user = s.exec(
+                    select(UserRow).where(UserRow.id == who.user_id).with_for_update()
+                ).first()
                 if user is None:
                     raise job_not_found("?")
                 rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
+                if self._max_pending:
+                    accounting.ensure_can_queue(
+                        self._count(s, who.user_id, "pending"), self._max_pending, user.is_superuser
+                    )
                 qpu = QpuService.route_in(s, req.qpu, qubits)
+                shots = accounting.total_shots(validated.circuits, validated.shots)
                 row = JobRow(
                     user_id=who.user_id,
                     qpu_id=qpu.id,
                     request_id=req.request_id or None,
                     payload_json=json.dumps(_payload_document(validated, req, qpu.id)),
+                    estimated_seconds=accounting.estimate_seconds(
+                        shots, self._shot_times.for_qpu(qpu.name)
+                    ),
                     created=now,
                     updated=now,
                 )
@@ -187,6 +203,11 @@ class JobService:
         self._events.publish("job", row)
         self._events.publish("dispatch", qpu.id)
         return row
+
+    @staticmethod
+    def _count(s: Session, user_id: str, state: str) -> int:
+        query = select(func.count()).where(JobRow.user_id == user_id, JobRow.state == state)
+        return int(s.exec(query).one())
 
     def _by_request_id(self, user_id: str, request_id: str) -> JobRow | None:
         with self._db.session() as s:
@@ -270,12 +291,13 @@ class JobService:
             bookings = [Booking(b.id, b.user_id, b.qpu_id, b.start_time, b.end_time) for b in slots]
             active = [b for b in bookings if b.covers(now)]
             pending: list[PendingJob] = []
-            oldest = self._oldest_pending(s, qpu_id, None)
+            funds = _Funds(s)
+            oldest = self._oldest_pending(s, qpu_id, None, funds)
             if oldest:
                 pending.append(oldest)
             finished: dict[str, Any] = {}
             for booking in active:
-                mine = self._oldest_pending(s, qpu_id, booking.user_id)
+                mine = self._oldest_pending(s, qpu_id, booking.user_id, funds)
                 if mine:
                     pending.append(mine)
                 last = s.exec(
@@ -291,19 +313,56 @@ class JobService:
         return QueueSnapshot(qpu_id, now, pending, bookings, finished), qpu.enabled
 
     @staticmethod
-    def _oldest_pending(s: Session, qpu_id: str, user_id: str | None) -> PendingJob | None:
-        query = select(JobRow.id, JobRow.user_id, JobRow.created).where(
-            JobRow.qpu_id == qpu_id, JobRow.state == "pending"
-        )
-        if user_id:
-            query = query.where(JobRow.user_id == user_id)
-        row = s.exec(query.order_by(col(JobRow.created), col(JobRow.id)).limit(1)).first()
-        return PendingJob(row[0], row[1], qpu_id, row[2]) if row else None
+    def _oldest_pending(
+        s: Session, qpu_id: str, user_id: str | None, funds: _Funds
+    ) -> PendingJob | None:
+        """The oldest pending job (of ``user_id``, if given) whose owner can pay for it.
+
+        A user whose oldest job does not fit in their remaining balance is skipped as a
+        whole (their jobs stay pending in order), so other users' jobs keep flowing.
+        """
+        skipped: set[str] = set()
+        while True:
+            query = select(
+                JobRow.id, JobRow.user_id, JobRow.created, JobRow.estimated_seconds
+            ).where(JobRow.qpu_id == qpu_id, JobRow.state == "pending")
+            if user_id:
+                query = query.where(JobRow.user_id == user_id)
+            if skipped:
+                query = query.where(col(JobRow.user_id).not_in(skipped))
+            row = s.exec(query.order_by(col(JobRow.created), col(JobRow.id)).limit(1)).first()
+            if row is None:
+                return None
+            if funds.can_reserve(row[1], row[3]):
+                return PendingJob(row[0], row[1], qpu_id, row[2])
+            if user_id:
+                return None
+            skipped.add(row[1])
 
     def claim(self, job_id: str, driver_id: str, session_id: str = "") -> Claim | None:
-        """Atomically leases a pending job to a driver; None if someone else got it."""
+        """Atomically leases a pending job to a driver, reserving its estimated seconds.
+
+        Returns None if someone else got it, or if its owner's remaining balance no longer
+        covers the estimate (the next snapshot then skips that owner).
+        """
         now = self._clock.now()
         with self._db.session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None or job.state != "pending":
+                return None
+            # Locking the owner serialises reservations of one user across dispatchers
+            # (SQLite has one writer anyway), so two QPUs cannot both spend the same seconds.
+            owner = s.exec(
+                select(UserRow).where(UserRow.id == job.user_id).with_for_update()
+            ).first()
+            if owner is None or not accounting.can_reserve(
+                owner.qpu_seconds,
+                _reserved(s, owner.id),
+                job.estimated_seconds,
+                owner.is_superuser,
+            ):
+                s.rollback()
+                return None
             result = s.execute(
                 update(JobRow)
                 .where(col(JobRow.id) == job_id, col(JobRow.state) == "pending")
@@ -506,6 +565,39 @@ class JobService:
             return list(
                 s.exec(select(JobRow.qpu_id).where(JobRow.state == "pending").distinct()).all()
             )
+
+
+def _reserved(s: Session, user_id: str) -> float:
+    """Seconds reserved by a user's running jobs."""
+    total = s.exec(
+        select(func.coalesce(func.sum(JobRow.estimated_seconds), 0.0)).where(
+            JobRow.user_id == user_id, JobRow.state == "running"
+        )
+    ).one()
+    return float(total)
+
+
+class _Funds:
+    """Balances and reservations looked up once per dispatch snapshot."""
+
+    def __init__(self, s: Session) -> None:
+        self._s = s
+        self._known: dict[str, tuple[float, float, bool] | None] = {}
+
+    def can_reserve(self, user_id: str, estimate: float) -> bool:
+        """Whether ``user_id`` may start a job with ``estimate`` now."""
+        if user_id not in self._known:
+            user = self._s.get(UserRow, user_id)
+            self._known[user_id] = (
+                None
+                if user is None
+                else (user.qpu_seconds, _reserved(self._s, user_id), user.is_superuser)
+            )
+        known = self._known[user_id]
+        if known is None:
+            return False
+        balance, reserved, is_superuser = known
+        return accounting.can_reserve(balance, reserved, estimate, is_superuser)
 
 
 def display_names(db: Database, rows: Sequence[JobRow]) -> tuple[dict[str, str], dict[str, str]]:

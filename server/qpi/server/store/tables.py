@@ -105,6 +105,8 @@ class JobRow(SQLModel, table=True):
         # owner listings, newest first; administrators' listings of everyone's jobs
         Index("ix_jobs_user_created", "user_id", "created"),
         Index("ix_jobs_created", "created"),
+        # per-user pending limit at submit; reservations of a user's running jobs
+        Index("ix_jobs_user_state", "user_id", "state"),
         # idempotent submits
         UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
     )
@@ -123,6 +125,8 @@ class JobRow(SQLModel, table=True):
     lease_session: str | None = Field(default=None, max_length=32, index=True)
     lease_expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     charged_seconds: float = Field(default=0.0)
+    # Expected QPU seconds, reserved from the owner's balance while the job runs.
+    estimated_seconds: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     created: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated: datetime = Field(default_factory=utcnow, sa_column=_ts())
     started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

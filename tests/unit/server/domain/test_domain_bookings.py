@@ -6,9 +6,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from qpi.server.domain.bookings import find_overlap, slots_conflict, validate_slot
+from qpi.server.domain.bookings import (
+    BookingPolicy,
+    check_policy,
+    find_overlap,
+    seconds_within,
+    slots_conflict,
+    validate_slot,
+    week_start,
+    weeks_touched,
+)
 from qpi.server.domain.clock import FakeClock
-from qpi.server.domain.errors import FailedPreconditionError, InvalidArgumentError
+from qpi.server.domain.errors import (
+    FailedPreconditionError,
+    InvalidArgumentError,
+    ResourceExhaustedError,
+)
 from qpi.server.domain.policy import Booking
 
 T0 = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
@@ -166,3 +179,65 @@ def test_conflict_is_symmetric() -> None:
         forward = slots_conflict(at(a0), at(a1), aq, at(b0), at(b1), bq)
         assert forward == slots_conflict(at(b0), at(b1), bq, at(a0), at(a1), aq)
     assert find_overlap(at(0), at(10), "a", [slot("x", 5, 15, "a")], editing_id="x") is None
+
+
+# -- fair-use policy -------------------------------------------------------------------
+
+_MONDAY = datetime(2030, 1, 7, tzinfo=UTC)  # a Monday
+_POLICY = BookingPolicy(max_length=8 * 3600, max_horizon=30 * 86400, max_weekly=20 * 3600)
+
+
+def _booking(booking_id: str, start: datetime, end: datetime) -> Booking:
+    return Booking(booking_id, "u1", None, start, end)
+
+
+def test_weeks_start_on_monday_midnight_utc() -> None:
+    assert week_start(_MONDAY + timedelta(days=6, hours=23)) == _MONDAY
+    assert weeks_touched(_MONDAY - timedelta(hours=2), _MONDAY + timedelta(hours=2)) == [
+        _MONDAY - timedelta(days=7),
+        _MONDAY,
+    ]
+    assert seconds_within(_MONDAY - timedelta(hours=2), _MONDAY + timedelta(hours=3), _MONDAY) == (
+        3 * 3600
+    )
+
+
+def test_policy_limits_length_and_horizon() -> None:
+    now = _MONDAY - timedelta(days=1)
+    check_policy(_MONDAY, _MONDAY + timedelta(hours=8), now, _POLICY)
+    with pytest.raises(InvalidArgumentError) as long:
+        check_policy(_MONDAY, _MONDAY + timedelta(hours=9), now, _POLICY)
+    assert long.value.reason == "BOOKING_TOO_LONG"
+    far = now + timedelta(days=30, hours=1)
+    with pytest.raises(InvalidArgumentError) as ahead:
+        check_policy(far - timedelta(hours=1), far, now, _POLICY)
+    assert ahead.value.reason == "BOOKING_TOO_FAR_AHEAD"
+    check_policy(far - timedelta(hours=1), far, now, BookingPolicy())  # zero disables
+
+
+def test_policy_weekly_allowance_counts_the_parts_inside_each_week() -> None:
+    now = _MONDAY - timedelta(days=1)
+    own = [
+        _booking("a", _MONDAY + timedelta(hours=1), _MONDAY + timedelta(hours=9)),
+        _booking("b", _MONDAY + timedelta(days=1), _MONDAY + timedelta(days=1, hours=8)),
+        # Mostly in the previous week: only its last hour counts against this one.
+        _booking("c", _MONDAY - timedelta(hours=7), _MONDAY + timedelta(hours=1)),
+    ]
+    slot = _MONDAY + timedelta(days=2)
+    check_policy(slot, slot + timedelta(hours=3), now, _POLICY, own)  # 17 + 3 = 20 h
+    with pytest.raises(ResourceExhaustedError) as over:
+        check_policy(slot, slot + timedelta(hours=4), now, _POLICY, own)
+    assert over.value.reason == "BOOKING_QUOTA_EXCEEDED"
+    assert over.value.metadata["booked_seconds"] == str(17 * 3600)
+    # Moving booking "a" is not counted against itself.
+    check_policy(slot, slot + timedelta(hours=8), now, _POLICY, own, editing_id="a")
+
+
+def test_validate_slot_applies_the_policy_to_users_only() -> None:
+    now = _MONDAY - timedelta(days=1)
+    end = _MONDAY + timedelta(hours=12)
+    with pytest.raises(InvalidArgumentError):
+        validate_slot(
+            _MONDAY, end, now, is_admin=False, existing=[], action="create", policy=_POLICY
+        )
+    validate_slot(_MONDAY, end, now, is_admin=True, existing=[], action="create", policy=_POLICY)

@@ -1,7 +1,7 @@
 """OAuth2 sign-in: provider identities linked to users and one-time login codes
 
-Revision ID: 0004_oauth2_login
-Revises: 0003_jobs_created_index
+Revision ID: 0005_oauth2_login
+Revises: 0004_job_reservations
 Create Date: 2026-11-29 18:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import qpi.server.store.types
 
-revision: str = "0004_oauth2_login"
-down_revision: str | None = "0003_jobs_created_index"
+revision: str = "0005_oauth2_login"
+down_revision: str | None = "0004_job_reservations"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
