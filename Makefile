@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/driver_overhead.py
 	$(BIN)/python bench/aer_transpile.py
 	$(BIN)/python bench/gateway_job_pages.py
+	$(BIN)/python bench/nng_vs_grpc.py
 
 clean:
 	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache

@@ -148,8 +148,12 @@ def _stop_group(proc: subprocess.Popen[bytes] | None, grace: float) -> int | Non
 class ServeProcess:
     """`qpi serve` with TLS, fast timers and a fresh SQLite data directory."""
 
-    def __init__(self, root: Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: Path, *, extra_args: tuple[str, ...] = (), database_url: str = ""
+    ) -> None:
         self.root = root
+        self.database_url = database_url
+        """Empty: a SQLite file in the data directory."""
         self.data_dir = root / "server"
         self.http_port = free_port()
         self.grpc_port = free_port()
@@ -175,7 +179,8 @@ class ServeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [BIN / "qpi", "superuser", "upsert", ADMIN_EMAIL, ADMIN_PASSWORD]
-            + ["--data-dir", str(self.data_dir), "--config-file", ""],
+            + ["--data-dir", str(self.data_dir), "--config-file", ""]
+            + (["--database-url", self.database_url] if self.database_url else []),
             check=True,
             capture_output=True,
             timeout=120,
@@ -197,6 +202,7 @@ class ServeProcess:
             "--heartbeat-timeout", "3s",
             "--job-timeout", "5s",
             "--recovery-interval", "1s",
+            *(("--database-url", self.database_url) if self.database_url else ()),
             *self.extra_args,
         ]  # fmt: skip
         env = {k: v for k, v in os.environ.items() if not k.startswith("QPI_")}

@@ -21,6 +21,7 @@ from qpi.gateway.routes import (
     collections,
     dashboard,
     jobs,
+    nng_connect,
     notifications,
     oauth2,
     ops,
@@ -95,7 +96,17 @@ def create_app(config: GatewayConfig) -> FastAPI:
     app.state.grpc_clients = clients
     app.state.gateway_config = config
     handlers.install(app)
-    for module in (pub, ops, jobs, qpus, tokens, admin_users, notifications, oauth2):
+    for module in (
+        pub,
+        ops,
+        nng_connect,
+        jobs,
+        qpus,
+        tokens,
+        admin_users,
+        notifications,
+        oauth2,
+    ):
         app.include_router(module.router)
     app.include_router(auth_records.build_router(config))
     app.include_router(collections.build_router(config))

@@ -16,6 +16,7 @@ from qpi.v1 import (
     booking_service_pb2_grpc,
     event_service_pb2_grpc,
     job_service_pb2_grpc,
+    nng_service_pb2_grpc,
     notification_service_pb2_grpc,
     qpu_service_pb2_grpc,
 )
@@ -44,6 +45,7 @@ class Stubs:
     notifications: notification_service_pb2_grpc.NotificationServiceStub
     admin: admin_service_pb2_grpc.AdminServiceStub
     events: event_service_pb2_grpc.EventServiceStub
+    nng: nng_service_pb2_grpc.NngCompatServiceStub
 
     @classmethod
     def for_channel(cls, channel: grpc.aio.Channel) -> Stubs:
@@ -56,6 +58,7 @@ class Stubs:
             notifications=notification_service_pb2_grpc.NotificationServiceStub(channel),
             admin=admin_service_pb2_grpc.AdminServiceStub(channel),
             events=event_service_pb2_grpc.EventServiceStub(channel),
+            nng=nng_service_pb2_grpc.NngCompatServiceStub(channel),
         )
 
 

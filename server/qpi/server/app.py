@@ -25,6 +25,9 @@ from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
 from qpi.server.drivers.hub import DriverHub
+from qpi.server.drivers.nng.channel import ChannelConfig, ChannelDeps
+from qpi.server.drivers.nng.sockets import TlsMaterial
+from qpi.server.drivers.nng.transport import NngTransport, PortRange
 from qpi.server.rpc.account_servicer import AccountServicer
 from qpi.server.rpc.admin_servicer import AdminServicer, ServerFacts
 from qpi.server.rpc.booking_servicer import BookingServicer
@@ -32,6 +35,7 @@ from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.driver_servicer import DriverServicer
 from qpi.server.rpc.event_servicer import EventServicer
 from qpi.server.rpc.job_servicer import JobServicer
+from qpi.server.rpc.nng_servicer import NngCompatServicer
 from qpi.server.rpc.notification_servicer import NotificationServicer
 from qpi.server.rpc.qpu_servicer import QpuServicer
 from qpi.server.rpc.server import build_server
@@ -56,6 +60,7 @@ from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
 from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.nng_ports import NngPortStore
 
 logger = logging.getLogger(__name__)
 # APScheduler logs every run at INFO; recovery logs what it actually does itself.
@@ -98,6 +103,7 @@ class QpiServer:
         self._socket_dir = ""
         self._qasm: QasmChecker | None = None
         self._oauth2_http: OAuth2Http | None = None
+        self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
 
     def _load_pki(self) -> PkiMaterial:
@@ -125,6 +131,7 @@ class QpiServer:
         services = self._services(db, events, pki)
         await asyncio.to_thread(self._qasm.warm_up)
         await db.run(services["qpus"].reset_statuses)
+        self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
         await self._start_gateway()
         hub: DriverHub = services["hub"]
@@ -138,7 +145,10 @@ class QpiServer:
             s.idle_threshold,
             s.dispatch_poll_interval,
         )
+        # Listeners of NNG drivers come back on their ports: their daemons only redial.
+        await self.nng.restore()
         self._tasks += [
+            asyncio.create_task(self.nng.watch(events)),
             asyncio.create_task(hub.watch()),
             asyncio.create_task(dispatcher.run()),
             asyncio.create_task(self._pki_renewal()),
@@ -175,6 +185,7 @@ class QpiServer:
             s.max_pending_per_user,
         )
         telemetry = TelemetryService(db, clock, s.events_retention)
+        hub = DriverHub(db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit)
         auth = AuthService(db, clock, s.session_ttl, not s.disable_email_password_auth)
         self._passwords = passwords = PasswordWork()
         throttle = LoginThrottle(s.login_limit_per_account, s.login_limit_per_address)
@@ -203,10 +214,30 @@ class QpiServer:
                 BookingPolicy(s.booking_max_length, s.booking_max_horizon, s.booking_max_weekly),
             ),
             "notifications": NotificationService(db, clock, events),
-            "hub": DriverHub(
-                db, events, jobs, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
-            ),
+            "hub": hub,
+            "nng": self._nng_transport(db, hub, jobs, pki),
         }
+
+    def _nng_transport(
+        self, db: Database, hub: DriverHub, jobs: JobService, pki: PkiMaterial
+    ) -> NngTransport:
+        s = self.settings
+        return NngTransport(
+            ChannelDeps(db, hub, jobs, NngPortStore(db.session), self.clock),
+            ChannelConfig(
+                bind_host=s.bind_host,
+                heartbeat_interval=s.heartbeat_interval,
+                # A cancelled job keeps its driver busy until it ends, at most this long.
+                drain_seconds=max(s.job_timeout, 10.0),
+                # Room for the largest accepted result plus its envelope; bigger ones are
+                # dropped by NNG itself before any parsing.
+                max_message_bytes=s.max_result_bytes * 2 + 1_048_576,
+            ),
+            PortRange(s.port_range_start, s.port_range_end),
+            s.ip_addr,
+            _nng_tls(pki),
+            pki.fingerprint,
+        )
 
     async def _start_grpc(
         self, db: Database, events: EventBus, sv: dict[str, Any], pki: PkiMaterial
@@ -233,6 +264,7 @@ class QpiServer:
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
             "event": EventServicer(db, auth, events, sv["qpus"], sv["notifications"]),
+            "nng": NngCompatServicer(auth, sv["nng"]),
             "driver": DriverServicer(
                 db,
                 auth,
@@ -293,6 +325,8 @@ class QpiServer:
                 self.pki = fresh
                 self._facts.ca_fingerprint = fresh.fingerprint
                 self._facts.ca_pem = fresh.ca_cert_pem.decode()
+                if self.nng is not None:
+                    await self.nng.reload_tls(_nng_tls(fresh))
 
     async def _start_gateway(self) -> None:
         s = self.settings
@@ -334,6 +368,8 @@ class QpiServer:
                 await asyncio.wait_for(self._uvicorn_task, timeout=max(grace, 1.0) + 2)
         if self._grpc is not None:
             await self._grpc.stop(grace)
+        if self.nng is not None:
+            await self.nng.stop()
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         for task in self._tasks:
@@ -351,6 +387,10 @@ class QpiServer:
             await self._oauth2_http.close()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+
+def _nng_tls(pki: PkiMaterial) -> TlsMaterial:
+    return TlsMaterial((pki.cert_pem + pki.ca_cert_pem).decode(), pki.key_pem.decode())
 
 
 async def serve(settings: ServerSettings) -> None:

@@ -19,6 +19,8 @@ PUBLIC = {
     ("get", "/api/oauth2/{provider}/authorize"),
     ("get", "/api/oauth2/{provider}/callback"),
     ("post", "/api/oauth2/exchange"),
+    ("post", "/api/op/drivers/connect"),  # the driver's token is in the body
+    ("post", "/api/op/qpus/connect"),
 }
 OPTIONAL = {
     ("get", "/api/qpus"),

@@ -79,15 +79,22 @@ class DriverHub:
         return self._sessions.get(driver_id)
 
     async def connect(
-        self, who: DriverIdentity, hello: Hello, transport: str
+        self,
+        who: DriverIdentity,
+        hello: Hello,
+        transport: str,
+        session_type: Callable[..., DriverSession] = DriverSession,
     ) -> tuple[DriverSession, list[tuple[str, int]]]:
-        """Registers a session; an older session of the same driver is replaced."""
+        """Registers a session; an older session of the same driver is replaced.
+
+        `session_type` lets a transport refine flow control (see drivers/nng/session.py).
+        """
         if not who.enabled:
             raise PermissionDeniedError(
                 "DRIVER_DISABLED", "Driver is currently disabled by administrator."
             )
         executes = hello.executes_jobs and who.kind not in MONITOR_KINDS
-        session = DriverSession(
+        session = session_type(
             driver_id=who.driver_id,
             qpu_id=who.qpu_id,
             name=hello.name or who.name,

@@ -21,6 +21,8 @@ from qpi.v1 import (
     event_service_pb2_grpc,
     job_service_pb2,
     job_service_pb2_grpc,
+    nng_service_pb2,
+    nng_service_pb2_grpc,
     notification_service_pb2,
     notification_service_pb2_grpc,
     qpu_service_pb2,
@@ -38,6 +40,7 @@ SERVICE_NAMES = tuple(
         (admin_service_pb2, "AdminService"),
         (event_service_pb2, "EventService"),
         (driver_service_pb2, "DriverService"),
+        (nng_service_pb2, "NngCompatService"),
     )
 )
 
@@ -68,6 +71,7 @@ def build_server(
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(servicers["admin"], server)
     event_service_pb2_grpc.add_EventServiceServicer_to_server(servicers["event"], server)
     driver_service_pb2_grpc.add_DriverServiceServicer_to_server(servicers["driver"], server)
+    nng_service_pb2_grpc.add_NngCompatServiceServicer_to_server(servicers["nng"], server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in SERVICE_NAMES:

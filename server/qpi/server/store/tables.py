@@ -72,9 +72,24 @@ class DriverRow(SQLModel, table=True):
     host: str = Field(default="", max_length=255)
     version: str = Field(default="", max_length=100)
     transport: str = Field(default="", max_length=10)
-    nng_in_port: int | None = Field(default=None, unique=True)  # NNG compat allocation
-    nng_out_port: int | None = Field(default=None, unique=True)
     last_seen: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class NngPortRow(SQLModel, table=True):
+    """One NNG compatibility listener port, allocated to a driver until it is deleted.
+
+    The port is the primary key, so two allocations (other replicas, concurrent connects)
+    can never both commit the same port: the loser's transaction fails and it retries.
+    """
+
+    __tablename__ = "nng_ports"
+    # one port per role and driver; also the per-driver lookup
+    __table_args__ = (UniqueConstraint("driver_id", "role", name="uq_nng_ports_driver_role"),)
+    port: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    driver_id: str = Field(foreign_key="drivers.id", ondelete="CASCADE", max_length=15)
+    role: str = Field(max_length=3)  # "in": server PUSH (jobs), "out": server PULL (results)
+    wire: str = Field(default="envelope", max_length=10)  # message format: envelope | legacy
     created: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 

@@ -1,7 +1,7 @@
 """OAuth2 sign-in: provider identities linked to users and one-time login codes
 
-Revision ID: 0005_oauth2_login
-Revises: 0004_job_reservations
+Revision ID: 0006_oauth2_login
+Revises: 0005_nng_ports
 Create Date: 2026-11-29 18:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import qpi.server.store.types
 
-revision: str = "0005_oauth2_login"
-down_revision: str | None = "0004_job_reservations"
+revision: str = "0006_oauth2_login"
+down_revision: str | None = "0005_nng_ports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
