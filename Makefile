@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 
-.PHONY: setup proto proto-check build demo serve test test-sqlite test-postgres lint format bench clean
+.PHONY: setup proto proto-check build demo serve test test-deps test-sqlite test-postgres lint format bench clean
 
 ## setup: create .venv with every part and extra installed (uv, from the lock file)
 setup:
@@ -25,7 +25,11 @@ demo: setup
 serve: demo
 
 ## test: lint, then the whole suite on SQLite and again on PostgreSQL
-test: setup lint test-sqlite test-postgres
+test: setup test-deps lint test-sqlite test-postgres
+
+## test-deps: the real OpenID Connect provider the OAuth2 login tests start (npm, lock file)
+test-deps:
+	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 
 test-sqlite:
 	QPI_TEST_DATABASE=sqlite $(BIN)/pytest -q -p no:cacheprovider
