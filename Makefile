@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 
 .PHONY: setup proto proto-check build dashboard dashboard-deps dashboard-api demo serve test \
-	test-sqlite test-postgres test-e2e-dashboard lint format bench clean
+	test-deps test-sqlite test-postgres test-e2e-dashboard lint format bench clean
 
 ## setup: create .venv with every part and extra installed (uv, from the lock file)
 setup:
@@ -45,7 +45,11 @@ demo: build
 serve: demo
 
 ## test: lint, then the whole suite on SQLite and again on PostgreSQL, then the browser tests
-test: setup lint test-sqlite test-postgres test-e2e-dashboard
+test: setup test-deps lint test-sqlite test-postgres test-e2e-dashboard
+
+## test-deps: the real OpenID Connect provider the OAuth2 login tests start (npm, lock file)
+test-deps:
+	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 
 test-sqlite:
 	QPI_TEST_DATABASE=sqlite $(BIN)/pytest -q -p no:cacheprovider

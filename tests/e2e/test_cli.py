@@ -157,7 +157,7 @@ def test_serve_flag_forms_reach_settings(
             "--max-shots",
             "7",
             "--oauth2-providers",
-            '[{"name": "github"}]',
+            '[{"name": "google", "clientId": "c", "issuer": "https://accounts.google.com"}]',
             "--log-level=debug",
         ]
     )
@@ -169,7 +169,9 @@ def test_serve_flag_forms_reach_settings(
     assert settings.domain == "1e3.example.org"
     assert settings.max_shots == 7  # flag beats env
     assert settings.server_port == 9001  # env beats default
-    assert settings.oauth2_providers == '[{"name": "github"}]'
+    assert settings.oauth2_providers == (
+        '[{"name": "google", "clientId": "c", "issuer": "https://accounts.google.com"}]'
+    )
     assert settings.log_level == "DEBUG"
 
 

@@ -1,6 +1,7 @@
-// Typed helpers over the PocketBase-style collection routes.
+// Typed helpers over the PocketBase-style collection routes: the gateway documents each
+// collection's routes and record schema separately, so every call here is checked against
+// the generated `paths`.
 import { api, call } from "./client";
-import type { Page } from "./types";
 
 export interface ListQuery {
   page?: number;
@@ -10,56 +11,37 @@ export interface ListQuery {
   expand?: string;
 }
 
-export async function listRecords<T>(collection: string, query: ListQuery = {}): Promise<Page<T>> {
-  const data = await call(
-    api.GET("/api/collections/{collection}/records", {
-      params: { path: { collection }, query },
-    }),
-  );
-  return data as unknown as Page<T>;
-}
+/** Record fields for a create or update (the server validates them). */
+type Fields = Record<string, unknown>;
 
-export async function viewRecord<T>(collection: string, id: string): Promise<T> {
-  const data = await call(
-    api.GET("/api/collections/{collection}/records/{record_id}", {
-      params: { path: { collection, record_id: id } },
-    }),
-  );
-  return data as T;
-}
+const at = (id: string) => ({ params: { path: { record_id: id } } });
 
-export async function createRecord<T>(collection: string, body: Record<string, unknown>): Promise<T> {
-  const data = await call(
-    api.POST("/api/collections/{collection}/records", {
-      params: { path: { collection } },
-      body,
-    }),
-  );
-  return data as T;
-}
+export const listJobs = (query: ListQuery) =>
+  call(api.GET("/api/collections/quantum_jobs/records", { params: { query } }));
+export const viewJob = (id: string) => call(api.GET("/api/collections/quantum_jobs/records/{record_id}", at(id)));
 
-export async function updateRecord<T>(
-  collection: string,
-  id: string,
-  body: Record<string, unknown>,
-): Promise<T> {
-  const data = await call(
-    api.PATCH("/api/collections/{collection}/records/{record_id}", {
-      params: { path: { collection, record_id: id } },
-      body,
-    }),
-  );
-  return data as T;
-}
+export const listNotifications = (query: ListQuery) =>
+  call(api.GET("/api/collections/notifications/records", { params: { query } }));
 
-export async function deleteRecord(collection: string, id: string): Promise<void> {
-  await call(
-    api.DELETE("/api/collections/{collection}/records/{record_id}", {
-      params: { path: { collection, record_id: id } },
-      parseAs: "text",
-    }),
-  );
-}
+export const listTimeSlots = (query: ListQuery) =>
+  call(api.GET("/api/collections/time_slots/records", { params: { query } }));
+export const createTimeSlot = (body: Fields) => call(api.POST("/api/collections/time_slots/records", { body }));
+export const deleteTimeSlot = (id: string) =>
+  call(api.DELETE("/api/collections/time_slots/records/{record_id}", { ...at(id), parseAs: "text" }));
+
+export const listDrivers = (query: ListQuery) =>
+  call(api.GET("/api/collections/drivers/records", { params: { query } }));
+export const deleteDriverRecord = (id: string) =>
+  call(api.DELETE("/api/collections/drivers/records/{record_id}", { ...at(id), parseAs: "text" }));
+
+export const createQpuRecord = (body: Fields) => call(api.POST("/api/collections/qpus/records", { body }));
+export const deleteQpuRecord = (id: string) =>
+  call(api.DELETE("/api/collections/qpus/records/{record_id}", { ...at(id), parseAs: "text" }));
+
+export const viewUser = (id: string) => call(api.GET("/api/collections/users/records/{record_id}", at(id)));
+
+export const createTimeRequest = (body: Fields) =>
+  call(api.POST("/api/collections/qpu_time_requests/records", { body }));
 
 /** Quotes a value for a collection filter expression. */
 export function quote(value: string): string {

@@ -21,21 +21,18 @@ export interface paths {
          * Update User Balance
          * @description Set ``qpu_seconds`` to an absolute value; the server allows this to administrators only.
          */
-        patch: operations["update_user_balance_api_admin_users__user_id__patch"];
+        patch: operations["update_user_balance"];
         trace?: never;
     };
-    "/api/collections/{collection}/auth-methods": {
+    "/api/collections/_superusers/auth-methods": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * Auth Methods
-         * @description Which sign-in methods the dashboard should offer.
-         */
-        get: operations["auth_methods_api_collections__collection__auth_methods_get"];
+        /** Which sign-in methods the dashboard should offer */
+        get: operations["auth_methods_superusers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -44,7 +41,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/collections/{collection}/auth-refresh": {
+    "/api/collections/_superusers/auth-refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange the current credentials for a fresh session token */
+        post: operations["auth_refresh_superusers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/_superusers/auth-with-password": {
         parameters: {
             query?: never;
             header?: never;
@@ -54,17 +68,344 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Auth Refresh
-         * @description Exchange the current credentials for a fresh session token and its user.
+         * Exchange e-mail and password for a session token
+         * @description Send the token as `Authorization` (optionally with `Bearer `).
          */
-        post: operations["auth_refresh_api_collections__collection__auth_refresh_post"];
+        post: operations["auth_with_password_superusers"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/collections/{collection}/auth-with-password": {
+    "/api/collections/api_tokens/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List api_tokens records (filter, sort, page, expand) */
+        get: operations["list_api_tokens_records"];
+        put?: never;
+        /** Create a api_tokens record */
+        post: operations["create_api_tokens_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/api_tokens/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one api_tokens record */
+        get: operations["view_api_tokens_record"];
+        put?: never;
+        post?: never;
+        /** Delete a api_tokens record */
+        delete: operations["delete_api_tokens_record"];
+        options?: never;
+        head?: never;
+        /** Change a api_tokens record (only the keys sent) */
+        patch: operations["update_api_tokens_record"];
+        trace?: never;
+    };
+    "/api/collections/drivers/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List drivers records (filter, sort, page, expand) */
+        get: operations["list_drivers_records"];
+        put?: never;
+        /** Create a drivers record */
+        post: operations["create_drivers_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/drivers/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one drivers record */
+        get: operations["view_drivers_record"];
+        put?: never;
+        post?: never;
+        /** Delete a drivers record */
+        delete: operations["delete_drivers_record"];
+        options?: never;
+        head?: never;
+        /** Change a drivers record (only the keys sent) */
+        patch: operations["update_drivers_record"];
+        trace?: never;
+    };
+    "/api/collections/events/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List events records (filter, sort, page, expand) */
+        get: operations["list_events_records"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/events/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one events record */
+        get: operations["view_events_record"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/notifications/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List notifications records (filter, sort, page, expand) */
+        get: operations["list_notifications_records"];
+        put?: never;
+        /** Create a notifications record */
+        post: operations["create_notifications_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/notifications/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one notifications record */
+        get: operations["view_notifications_record"];
+        put?: never;
+        post?: never;
+        /** Delete a notifications record */
+        delete: operations["delete_notifications_record"];
+        options?: never;
+        head?: never;
+        /** Change a notifications record (only the keys sent) */
+        patch: operations["update_notifications_record"];
+        trace?: never;
+    };
+    "/api/collections/qpu_time_requests/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List qpu_time_requests records (filter, sort, page, expand) */
+        get: operations["list_qpu_time_requests_records"];
+        put?: never;
+        /** Create a qpu_time_requests record */
+        post: operations["create_qpu_time_requests_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/qpu_time_requests/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one qpu_time_requests record */
+        get: operations["view_qpu_time_requests_record"];
+        put?: never;
+        post?: never;
+        /** Delete a qpu_time_requests record */
+        delete: operations["delete_qpu_time_requests_record"];
+        options?: never;
+        head?: never;
+        /** Change a qpu_time_requests record (only the keys sent) */
+        patch: operations["update_qpu_time_requests_record"];
+        trace?: never;
+    };
+    "/api/collections/qpus/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List qpus records (filter, sort, page, expand) */
+        get: operations["list_qpus_records"];
+        put?: never;
+        /** Create a qpus record */
+        post: operations["create_qpus_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/qpus/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one qpus record */
+        get: operations["view_qpus_record"];
+        put?: never;
+        post?: never;
+        /** Delete a qpus record */
+        delete: operations["delete_qpus_record"];
+        options?: never;
+        head?: never;
+        /** Change a qpus record (only the keys sent) */
+        patch: operations["update_qpus_record"];
+        trace?: never;
+    };
+    "/api/collections/quantum_jobs/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List quantum_jobs records (filter, sort, page, expand) */
+        get: operations["list_quantum_jobs_records"];
+        put?: never;
+        /** Create a quantum_jobs record */
+        post: operations["create_quantum_jobs_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/quantum_jobs/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one quantum_jobs record */
+        get: operations["view_quantum_jobs_record"];
+        put?: never;
+        post?: never;
+        /** Delete a quantum_jobs record */
+        delete: operations["delete_quantum_jobs_record"];
+        options?: never;
+        head?: never;
+        /** Change a quantum_jobs record (only the keys sent) */
+        patch: operations["update_quantum_jobs_record"];
+        trace?: never;
+    };
+    "/api/collections/time_slots/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List time_slots records (filter, sort, page, expand) */
+        get: operations["list_time_slots_records"];
+        put?: never;
+        /** Create a time_slots record */
+        post: operations["create_time_slots_record"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/time_slots/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** View one time_slots record */
+        get: operations["view_time_slots_record"];
+        put?: never;
+        post?: never;
+        /** Delete a time_slots record */
+        delete: operations["delete_time_slots_record"];
+        options?: never;
+        head?: never;
+        /** Change a time_slots record (only the keys sent) */
+        patch: operations["update_time_slots_record"];
+        trace?: never;
+    };
+    "/api/collections/users/auth-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which sign-in methods the dashboard should offer */
+        get: operations["auth_methods_users"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/users/auth-refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange the current credentials for a fresh session token */
+        post: operations["auth_refresh_users"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/collections/users/auth-with-password": {
         parameters: {
             query?: never;
             header?: never;
@@ -74,66 +415,51 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Auth With Password
-         * @description Exchange e-mail and password for a session token (send it as ``Authorization``).
+         * Exchange e-mail and password for a session token
+         * @description Send the token as `Authorization` (optionally with `Bearer `).
          */
-        post: operations["auth_with_password_api_collections__collection__auth_with_password_post"];
+        post: operations["auth_with_password_users"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/collections/{collection}/records": {
+    "/api/collections/users/records": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * List Records
-         * @description List records the caller may see, with PocketBase filter, sort and paging.
-         */
-        get: operations["list_records_api_collections__collection__records_get"];
+        /** List users records (filter, sort, page, expand) */
+        get: operations["list_users_records"];
         put?: never;
-        /**
-         * Create Record
-         * @description Create a record; the server applies every rule of the collection.
-         */
-        post: operations["create_record_api_collections__collection__records_post"];
+        /** Create a users record */
+        post: operations["create_users_record"];
         delete?: never;
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/collections/{collection}/records/{record_id}": {
+    "/api/collections/users/records/{record_id}": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /**
-         * View Record
-         * @description One record.
-         */
-        get: operations["view_record_api_collections__collection__records__record_id__get"];
+        /** View one users record */
+        get: operations["view_users_record"];
         put?: never;
         post?: never;
-        /**
-         * Delete Record
-         * @description Delete a record (204 without body).
-         */
-        delete: operations["delete_record_api_collections__collection__records__record_id__delete"];
+        /** Delete a users record */
+        delete: operations["delete_users_record"];
         options?: never;
         head?: never;
-        /**
-         * Update Record
-         * @description Change a record (only the keys present).
-         */
-        patch: operations["update_record_api_collections__collection__records__record_id__patch"];
+        /** Change a users record (only the keys sent) */
+        patch: operations["update_users_record"];
         trace?: never;
     };
     "/api/jobs": {
@@ -147,13 +473,13 @@ export interface paths {
          * List Jobs
          * @description The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all).
          */
-        get: operations["list_jobs_api_jobs_get"];
+        get: operations["list_jobs"];
         put?: never;
         /**
          * Submit Job
          * @description Submit a job; without ``qpu_target`` the server routes it to a suitable online QPU.
          */
-        post: operations["submit_job_api_jobs_post"];
+        post: operations["submit_job"];
         delete?: never;
         options?: never;
         head?: never;
@@ -171,7 +497,7 @@ export interface paths {
          * Get Job
          * @description One of the caller's jobs, with its real results once finished.
          */
-        get: operations["get_job_api_jobs__job_id__get"];
+        get: operations["get_job"];
         put?: never;
         post?: never;
         delete?: never;
@@ -193,7 +519,7 @@ export interface paths {
          * Cancel Job
          * @description Cancel a pending or running job (a running job is also stopped on its driver).
          */
-        post: operations["cancel_job_api_jobs__job_id__cancel_post"];
+        post: operations["cancel_job"];
         delete?: never;
         options?: never;
         head?: never;
@@ -213,7 +539,67 @@ export interface paths {
          * Dismiss
          * @description Dismiss for the caller (idempotent; other users keep seeing it).
          */
-        post: operations["dismiss_api_notifications__notification_id__dismiss_post"];
+        post: operations["dismiss"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/oauth2/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange
+         * @description Trade the one-time ``oauth2_code`` for ``{token, record}`` (single use, short-lived).
+         */
+        post: operations["exchange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/oauth2/{provider}/authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorize
+         * @description Start a login: redirect to the provider with state, nonce and a PKCE challenge.
+         */
+        get: operations["authorize"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/oauth2/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Oauth2 Callback
+         * @description The provider's redirect: finish the login, then go to the dashboard with a code.
+         */
+        get: operations["oauth2_callback"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -233,7 +619,7 @@ export interface paths {
          * Connect Driver
          * @description Handshake of an NNG driver: its listener ports, opened before this answer.
          */
-        post: operations["connect_driver_api_op_drivers_connect_post"];
+        post: operations["connect_driver"];
         delete?: never;
         options?: never;
         head?: never;
@@ -253,7 +639,7 @@ export interface paths {
          * Create Driver Route
          * @description Register a driver for a QPU; its access token and setup snippets are shown only here.
          */
-        post: operations["create_driver_route_api_op_drivers_create_post"];
+        post: operations["create_driver_route"];
         delete?: never;
         options?: never;
         head?: never;
@@ -273,7 +659,7 @@ export interface paths {
          * Toggle Driver
          * @description Enable or disable a driver; disabling disconnects it at once.
          */
-        post: operations["toggle_driver_api_op_drivers_toggle_post"];
+        post: operations["toggle_driver"];
         delete?: never;
         options?: never;
         head?: never;
@@ -293,7 +679,7 @@ export interface paths {
          * Toggle Qpu
          * @description Enable or disable a QPU given its id or name; a disabled QPU receives no jobs.
          */
-        post: operations["toggle_qpu_api_op_qpu_toggle_post"];
+        post: operations["toggle_qpu"];
         delete?: never;
         options?: never;
         head?: never;
@@ -313,7 +699,7 @@ export interface paths {
          * Connect Legacy Qpu
          * @description Legacy handshake (drivers 0.0.x): bare JSON messages instead of envelopes.
          */
-        post: operations["connect_legacy_qpu_api_op_qpus_connect_post"];
+        post: operations["connect_legacy_qpu"];
         delete?: never;
         options?: never;
         head?: never;
@@ -333,7 +719,7 @@ export interface paths {
          * Create Qpu
          * @description Register a QPU and its first driver; the driver's access token is shown only here.
          */
-        post: operations["create_qpu_api_op_qpus_create_post"];
+        post: operations["create_qpu"];
         delete?: never;
         options?: never;
         head?: never;
@@ -351,7 +737,7 @@ export interface paths {
          * Version
          * @description Server version (administrators).
          */
-        get: operations["version_api_op_version_get"];
+        get: operations["version"];
         put?: never;
         post?: never;
         delete?: never;
@@ -371,7 +757,7 @@ export interface paths {
          * Root Ca
          * @description Download the root CA certificate drivers pin (PEM, first certificate only).
          */
-        get: operations["root_ca_api_pub_root_ca_pem_get"];
+        get: operations["root_ca"];
         put?: never;
         post?: never;
         delete?: never;
@@ -389,9 +775,9 @@ export interface paths {
         };
         /**
          * Get Server Info
-         * @description Version, gRPC port and TLS mode, and the CA fingerprint, for driver discovery.
+         * @description gRPC port and TLS mode and the CA fingerprint, for driver discovery.
          */
-        get: operations["get_server_info_api_pub_server_info_get"];
+        get: operations["get_server_info"];
         put?: never;
         post?: never;
         delete?: never;
@@ -411,7 +797,7 @@ export interface paths {
          * List Qpus
          * @description All QPUs (``?online=1``: only online ones) as a bare array, ordered by name.
          */
-        get: operations["list_qpus_api_qpus_get"];
+        get: operations["list_qpus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -431,7 +817,7 @@ export interface paths {
          * Get Qpu
          * @description One QPU, looked up by name or by id.
          */
-        get: operations["get_qpu_api_qpus__name_or_id__get"];
+        get: operations["get_qpu"];
         put?: never;
         post?: never;
         delete?: never;
@@ -451,7 +837,7 @@ export interface paths {
          * Events
          * @description Stream ``job``, ``qpu`` and ``notification`` events the caller may see.
          */
-        get: operations["events_api_realtime_events_get"];
+        get: operations["events"];
         put?: never;
         post?: never;
         delete?: never;
@@ -471,13 +857,13 @@ export interface paths {
          * List Tokens
          * @description The caller's tokens (metadata only) as a bare array.
          */
-        get: operations["list_tokens_api_tokens_get"];
+        get: operations["list_tokens"];
         put?: never;
         /**
          * Create Token
          * @description Create an API token for the caller; the response carries the raw token once.
          */
-        post: operations["create_token_api_tokens_post"];
+        post: operations["create_token"];
         delete?: never;
         options?: never;
         head?: never;
@@ -495,21 +881,21 @@ export interface paths {
          * Get Token
          * @description One token's metadata (owner or administrator).
          */
-        get: operations["get_token_api_tokens__token_id__get"];
+        get: operations["get_token"];
         put?: never;
         post?: never;
         /**
          * Delete Token
          * @description Revoke a token.
          */
-        delete: operations["delete_token_api_tokens__token_id__delete"];
+        delete: operations["delete_token"];
         options?: never;
         head?: never;
         /**
          * Update Token
          * @description Rename a token or change its expiry (only the keys present change; "" clears expiry).
          */
-        patch: operations["update_token_api_tokens__token_id__patch"];
+        patch: operations["update_token"];
         trace?: never;
     };
 }
@@ -517,16 +903,63 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
-         * AuthOut
-         * @description Response of ``auth-with-password`` and ``auth-refresh``.
+         * ApiTokenRecord
+         * @description API-token metadata; ``token`` (the raw value) only in a create response.
          */
-        AuthOut: {
-            /** Record */
-            record: {
+        ApiTokenRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
                 [key: string]: unknown;
-            };
-            /** Token */
-            token: string;
+            } | null;
+            /**
+             * Expires At
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            expires_at: string;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Token
+             * @description Shown once, when created.
+             */
+            token?: string | null;
+            /** User */
+            user: string;
+        };
+        /** ApiTokenRecordPage */
+        ApiTokenRecordPage: {
+            /** Items */
+            items: components["schemas"]["ApiTokenRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
+        };
+        /**
+         * AuthMethodsOut
+         * @description Response of ``auth-methods``.
+         */
+        AuthMethodsOut: {
+            oauth2: components["schemas"]["OAuth2Methods"];
+            password: components["schemas"]["PasswordMethod"];
         };
         /**
          * CircuitIn
@@ -542,6 +975,18 @@ export interface components {
              * Parameter Values
              * @description Parameter sets, one run per set.
              */
+            parameter_values?: number[][] | null;
+            /** Shots */
+            shots?: number | null;
+        };
+        /**
+         * CircuitOut
+         * @description One stored circuit; ``parameter_values`` and ``shots`` only when set.
+         */
+        CircuitOut: {
+            /** Circuit */
+            circuit: string;
+            /** Parameter Values */
             parameter_values?: number[][] | null;
             /** Shots */
             shots?: number | null;
@@ -628,8 +1073,6 @@ export interface components {
              * @description SHA-256 of the CA certificate (DER), lowercase hex.
              */
             tls_hash: string;
-        } & {
-            [key: string]: unknown;
         };
         /**
          * DriverCreate
@@ -676,6 +1119,8 @@ export interface components {
             driver_version: string;
             /** Enabled */
             enabled: boolean;
+            /** Events */
+            events: string[];
             /** Id */
             id: string;
             /** Kind */
@@ -688,16 +1133,88 @@ export interface components {
             qpi_addr: string;
             /** Qpu */
             qpu: string;
-            /** Snippets */
+            /**
+             * Snippets
+             * @description Copy-paste setup: manual_cli and systemd, or install and stub (custom).
+             */
             snippets: {
                 [key: string]: string;
             };
-            /** Status */
-            status: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline";
             /** Token */
             token: string;
-        } & {
-            [key: string]: unknown;
+        };
+        /**
+         * DriverRecord
+         * @description A driver registration; ``token`` only in a create response.
+         */
+        DriverRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Host */
+            host: string;
+            /** Id */
+            id: string;
+            /** Kind */
+            kind: string;
+            /** Language */
+            language: string;
+            /**
+             * Last Seen
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            last_seen: string;
+            /** Name */
+            name: string;
+            /** Qpu */
+            qpu: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline";
+            /**
+             * Token
+             * @description Shown once, when created.
+             */
+            token?: string | null;
+            /** Transport */
+            transport: string;
+            /** Version */
+            version: string;
+        };
+        /** DriverRecordPage */
+        DriverRecordPage: {
+            /** Items */
+            items: components["schemas"]["DriverRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
         };
         /**
          * DriverToggle
@@ -720,29 +1237,38 @@ export interface components {
             id: string;
             /** Name */
             name: string;
-            /** Status */
-            status: string;
-        } & {
-            [key: string]: unknown;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline";
+        };
+        /**
+         * ErrorDetail
+         * @description One field's problem.
+         */
+        ErrorDetail: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
         };
         /**
          * ErrorOut
-         * @description The error envelope.
+         * @description The error envelope every failure uses.
          */
         ErrorOut: {
-            /** Data */
+            /**
+             * Data
+             * @description Per-field errors; often empty.
+             */
             data: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["ErrorDetail"];
             };
             /** Message */
             message: string;
             /** Status */
             status: number;
-        };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
         };
         /**
          * JobCreate
@@ -780,7 +1306,10 @@ export interface components {
          * @description Job object (§4.4); ``finished_at``, ``duration`` and ``results`` only when set.
          */
         JobOut: {
-            /** Created */
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
             created: string;
             /** Duration */
             duration?: number | null;
@@ -788,13 +1317,13 @@ export interface components {
             finished_at?: string | null;
             /** Id */
             id: string;
-            /** Payload */
-            payload: {
-                [key: string]: unknown;
-            };
+            payload: components["schemas"]["PayloadOut"];
             /** Qpu Target */
             qpu_target: string;
-            /** Results */
+            /**
+             * Results
+             * @description Real results once finished; {"error": ...} for failed jobs.
+             */
             results?: {
                 [key: string]: unknown;
             } | null;
@@ -803,12 +1332,93 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "running" | "completed" | "failed" | "cancelled";
-            /** Updated */
+            /**
+             * Updated
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
             updated: string;
             /** User Id */
             user_id: string;
-        } & {
-            [key: string]: unknown;
+        };
+        /**
+         * JobRecord
+         * @description A job as a collection record (every field present).
+         */
+        JobRecord: {
+            /**
+             * Attempt
+             * @description How many times the job was leased to a driver.
+             */
+            attempt: number;
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /** Duration */
+            duration: number;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Finished At
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            finished_at: string;
+            /** Id */
+            id: string;
+            payload: components["schemas"]["PayloadOut"];
+            /** Qpu Name */
+            qpu_name: string;
+            /** Qpu Target */
+            qpu_target: string;
+            /** Results */
+            results: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Started At
+             * @description When the current lease started; empty before.
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "completed" | "failed" | "cancelled";
+            /**
+             * Updated
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            updated: string;
+            /**
+             * User Email
+             * @description Owner's e-mail, for display.
+             */
+            user_email: string;
+            /** User Id */
+            user_id: string;
+        };
+        /** JobRecordPage */
+        JobRecordPage: {
+            /** Items */
+            items: components["schemas"]["JobRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
         };
         /**
          * LegacyQpuConnect
@@ -870,8 +1480,105 @@ export interface components {
              * @description SHA-256 of the CA certificate (DER), lowercase hex.
              */
             tls_hash: string;
-        } & {
-            [key: string]: unknown;
+        };
+        /**
+         * NotificationRecord
+         * @description An announcement; empty ``target_users`` addresses everyone.
+         */
+        NotificationRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /** Description */
+            description: string;
+            /**
+             * Dismissed
+             * @description Whether the caller dismissed it.
+             */
+            dismissed: boolean;
+            /**
+             * End Time
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            end_time: string;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: string;
+            /**
+             * Start Time
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            start_time: string;
+            /** Target Users */
+            target_users: string[];
+            /** Title */
+            title: string;
+            /**
+             * Updated
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            updated: string;
+        };
+        /** NotificationRecordPage */
+        NotificationRecordPage: {
+            /** Items */
+            items: components["schemas"]["NotificationRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
+        };
+        /**
+         * OAuth2Exchange
+         * @description Body of ``POST /api/oauth2/exchange``.
+         */
+        OAuth2Exchange: {
+            /**
+             * Code
+             * @description The one-time `oauth2_code`.
+             */
+            code: string;
+        };
+        /**
+         * OAuth2Methods
+         * @description OAuth2 providers configured on the server.
+         */
+        OAuth2Methods: {
+            /** Enabled */
+            enabled: boolean;
+            /** Providers */
+            providers: components["schemas"]["OAuth2ProviderOut"][];
+        };
+        /**
+         * OAuth2ProviderOut
+         * @description One OAuth2 sign-in button.
+         */
+        OAuth2ProviderOut: {
+            /**
+             * Authurl
+             * @description Server URL that starts the authorization-code + PKCE flow (open it in the browser; it redirects to the provider).
+             */
+            authURL: string;
+            /** Displayname */
+            displayName: string;
+            /** Name */
+            name: string;
         };
         /**
          * PasswordAuth
@@ -882,6 +1589,38 @@ export interface components {
             identity: string;
             /** Password */
             password: string;
+        };
+        /**
+         * PasswordMethod
+         * @description Whether e-mail/password sign-in is offered.
+         */
+        PasswordMethod: {
+            /** Enabled */
+            enabled: boolean;
+            /** Identityfields */
+            identityFields: string[];
+        };
+        /**
+         * PayloadOut
+         * @description The stored, normalised submit request of a job.
+         */
+        PayloadOut: {
+            /** Circuits */
+            circuits: components["schemas"]["CircuitOut"][];
+            /** Meas Level */
+            meas_level: number;
+            /**
+             * Meas Return
+             * @enum {string}
+             */
+            meas_return: "single" | "avg";
+            /**
+             * Qpu Target
+             * @description Only when the job has a QPU.
+             */
+            qpu_target?: string | null;
+            /** Shots */
+            shots: number;
         };
         /**
          * QpuCreate
@@ -905,7 +1644,7 @@ export interface components {
         };
         /**
          * QpuCreatedOut
-         * @description Response of ``POST /api/op/qpus/create``.
+         * @description Response of ``POST /api/op/qpus/create``; ``access_token`` is shown only here.
          */
         QpuCreatedOut: {
             /** Access Token */
@@ -922,17 +1661,21 @@ export interface components {
             name: string;
             /** Num Qubits */
             num_qubits: number;
-            /** Status */
-            status: string;
-        } & {
-            [key: string]: unknown;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline" | "maintenance";
         };
         /**
          * QpuOut
          * @description QPU object (§4.4) with what its driver reported (executor, native gates).
          */
         QpuOut: {
-            /** Created */
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
             created: string;
             /** Enabled */
             enabled: boolean;
@@ -957,12 +1700,84 @@ export interface components {
              * @description Jobs pending or running on this QPU.
              */
             queue_length: number;
-            /** Status */
-            status: string;
-            /** Updated */
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline" | "maintenance";
+            /**
+             * Updated
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
             updated: string;
-        } & {
-            [key: string]: unknown;
+        };
+        /**
+         * QpuRecord
+         * @description A QPU; ``status`` is derived by the server, ``executor`` reported by its driver.
+         */
+        QpuRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Executor
+             * @description Executor kind of the connected driver; empty if unknown.
+             */
+            executor: string;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /**
+             * Native Gates
+             * @description Native gate names; empty when unknown.
+             */
+            native_gates: string[];
+            /** Num Qubits */
+            num_qubits: number;
+            /**
+             * Queue Length
+             * @description Jobs pending or running on this QPU.
+             */
+            queue_length: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline" | "maintenance";
+            /**
+             * Updated
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            updated: string;
+        };
+        /** QpuRecordPage */
+        QpuRecordPage: {
+            /** Items */
+            items: components["schemas"]["QpuRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
         };
         /**
          * QpuToggle
@@ -988,28 +1803,11 @@ export interface components {
             id: string;
             /** Name */
             name: string;
-            /** Status */
-            status: string;
-        } & {
-            [key: string]: unknown;
-        };
-        /**
-         * RecordPage
-         * @description Collection list response.
-         */
-        RecordPage: {
-            /** Items */
-            items: {
-                [key: string]: unknown;
-            }[];
-            /** Page */
-            page: number;
-            /** Perpage */
-            perPage: number;
-            /** Totalitems */
-            totalItems: number;
-            /** Totalpages */
-            totalPages: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "online" | "offline" | "maintenance";
         };
         /**
          * ServerInfoOut
@@ -1022,8 +1820,23 @@ export interface components {
             grpc_port: number;
             /** Grpc Tls */
             grpc_tls: boolean;
-            /** Version */
+            /**
+             * Version
+             * @description Empty here; administrators read /api/op/version.
+             */
             version: string;
+        };
+        /**
+         * SessionOut
+         * @description A session: auth-with-password, auth-refresh and the OAuth2 exchange return it.
+         */
+        SessionOut: {
+            record: components["schemas"]["UserRecord"];
+            /**
+             * Token
+             * @description Session token; send it as `Authorization`.
+             */
+            token: string;
         };
         /**
          * StatusOut
@@ -1034,15 +1847,168 @@ export interface components {
             status: string;
         };
         /**
+         * TelemetryRecord
+         * @description A telemetry event a driver reported.
+         */
+        TelemetryRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /** Driver */
+            driver: string;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: string;
+            /**
+             * Payload
+             * @description The event's JSON payload.
+             */
+            payload: unknown;
+            /** Qpu */
+            qpu: string;
+            /** Source */
+            source: string;
+            /**
+             * Ts
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            ts: string;
+            /** Type */
+            type: string;
+        };
+        /** TelemetryRecordPage */
+        TelemetryRecordPage: {
+            /** Items */
+            items: components["schemas"]["TelemetryRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
+        };
+        /**
+         * TimeRequestRecord
+         * @description A request for QPU seconds.
+         */
+        TimeRequestRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Handled By */
+            handled_by: string;
+            /** Id */
+            id: string;
+            /** Rejection Reason */
+            rejection_reason: string;
+            /** Requested Reason */
+            requested_reason: string;
+            /** Seconds */
+            seconds: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "approved" | "rejected";
+            /** User */
+            user: string;
+        };
+        /** TimeRequestRecordPage */
+        TimeRequestRecordPage: {
+            /** Items */
+            items: components["schemas"]["TimeRequestRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
+        };
+        /**
+         * TimeSlotRecord
+         * @description A booking; ``qpu`` empty books every QPU.
+         */
+        TimeSlotRecord: {
+            /** Booked By */
+            booked_by: string;
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /**
+             * End Time
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            end_time: string;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: string;
+            /** Qpu */
+            qpu: string;
+            /**
+             * Start Time
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            start_time: string;
+        };
+        /** TimeSlotRecordPage */
+        TimeSlotRecordPage: {
+            /** Items */
+            items: components["schemas"]["TimeSlotRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
+        };
+        /**
          * TokenCreate
          * @description Body of ``POST /api/tokens``.
          */
         TokenCreate: {
             /**
              * Expires At
-             * @description Date; empty never expires.
+             * @description Expiry, in the future; empty or absent never expires.
              */
-            expires_at?: string | null;
+            expires_at?: (string) | null;
             /**
              * Name
              * @default
@@ -1050,11 +2016,14 @@ export interface components {
             name: string;
         };
         /**
-         * TokenOut
-         * @description API-token metadata; ``token`` (raw) only in the create response.
+         * TokenCreatedOut
+         * @description Response of ``POST /api/tokens``: the metadata and the raw token, shown only here.
          */
-        TokenOut: {
-            /** Created */
+        TokenCreatedOut: {
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
             created: string;
             /** Expires At */
             expires_at?: string | null;
@@ -1063,17 +2032,35 @@ export interface components {
             /** Name */
             name: string;
             /** Token */
-            token?: string | null;
-        } & {
-            [key: string]: unknown;
+            token: string;
+        };
+        /**
+         * TokenOut
+         * @description API-token metadata; ``expires_at`` only when set.
+         */
+        TokenOut: {
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /** Expires At */
+            expires_at?: string | null;
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
         };
         /**
          * TokenUpdate
          * @description Body of ``PATCH /api/tokens/{id}``; only provided keys change.
          */
         TokenUpdate: {
-            /** Expires At */
-            expires_at?: string | null;
+            /**
+             * Expires At
+             * @description New expiry (may be in the past); "" removes the expiry.
+             */
+            expires_at?: (string) | null;
             /** Name */
             name?: string | null;
         };
@@ -1085,18 +2072,59 @@ export interface components {
             /** Qpu Seconds */
             qpu_seconds: number;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
+        /**
+         * UserRecord
+         * @description A user; other users' e-mails are never shown.
+         */
+        UserRecord: {
+            /** Collectionid */
+            collectionId: string;
+            /** Collectionname */
+            collectionName: string;
+            /**
+             * Created
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            created: string;
+            /** Email */
+            email: string;
+            /** Emailvisibility */
+            emailVisibility: boolean;
+            /**
+             * Expand
+             * @description Requested relations: field → related record (or list of records).
+             */
+            expand?: {
+                [key: string]: unknown;
+            } | null;
+            /** Id */
+            id: string;
+            /** Is Superuser */
+            is_superuser: boolean;
+            /** Name */
+            name: string;
+            /** Qpu Seconds */
+            qpu_seconds: number;
+            /**
+             * Updated
+             * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
+             */
+            updated: string;
+            /** Verified */
+            verified: boolean;
+        };
+        /** UserRecordPage */
+        UserRecordPage: {
+            /** Items */
+            items: components["schemas"]["UserRecord"][];
+            /** Page */
+            page: number;
+            /** Perpage */
+            perPage: number;
+            /** Totalitems */
+            totalItems: number;
+            /** Totalpages */
+            totalPages: number;
         };
         /**
          * VersionOut
@@ -1115,11 +2143,12 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    update_user_balance_api_admin_users__user_id__patch: {
+    update_user_balance: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 user_id: string;
             };
             cookie?: never;
@@ -1136,10 +2165,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["UserRecord"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1148,7 +2177,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1157,7 +2186,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1166,7 +2195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1175,7 +2204,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1184,7 +2213,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1193,24 +2222,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    auth_methods_api_collections__collection__auth_methods_get: {
+    auth_methods_superusers: {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                collection: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1221,75 +2250,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["AuthMethodsOut"];
                 };
             };
-            /** @description Error envelope. */
-            400: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-            /** @description Too many failed logins for the account or address; see `Retry-After`. */
-            429: {
-                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1298,13 +2266,11 @@ export interface operations {
             };
         };
     };
-    auth_refresh_api_collections__collection__auth_refresh_post: {
+    auth_refresh_superusers: {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                collection: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1315,10 +2281,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuthOut"];
+                    "application/json": components["schemas"]["SessionOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1327,7 +2293,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1336,54 +2302,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-            /** @description Too many failed logins for the account or address; see `Retry-After`. */
-            429: {
-                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1392,13 +2315,11 @@ export interface operations {
             };
         };
     };
-    auth_with_password_api_collections__collection__auth_with_password_post: {
+    auth_with_password_superusers: {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                collection: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody: {
@@ -1413,10 +2334,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuthOut"];
+                    "application/json": components["schemas"]["SessionOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1425,43 +2346,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1470,18 +2355,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Too many failed logins for the account or address; see `Retry-After`. */
-            429: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1490,7 +2379,7 @@ export interface operations {
             };
         };
     };
-    list_records_api_collections__collection__records_get: {
+    list_api_tokens_records: {
         parameters: {
             query?: {
                 page?: number;
@@ -1502,9 +2391,7 @@ export interface operations {
                 fields?: string;
             };
             header?: never;
-            path: {
-                collection: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1515,10 +2402,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RecordPage"];
+                    "application/json": components["schemas"]["ApiTokenRecordPage"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1527,7 +2414,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1536,7 +2423,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1545,51 +2432,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            404: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    create_record_api_collections__collection__records_post: {
+    create_api_tokens_record: {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                collection: string;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody: {
@@ -1606,10 +2466,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiTokenRecord"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1618,7 +2478,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1627,7 +2487,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1636,7 +2496,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1645,7 +2505,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1654,7 +2514,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1663,25 +2523,38 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    view_record_api_collections__collection__records__record_id__get: {
+    view_api_tokens_record: {
         parameters: {
             query?: {
                 expand?: string;
             };
             header?: never;
             path: {
-                collection: string;
+                /** @description Record id. */
                 record_id: string;
             };
             cookie?: never;
@@ -1694,10 +2567,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiTokenRecord"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1706,7 +2579,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1715,7 +2588,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1724,7 +2597,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1733,41 +2606,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    delete_record_api_collections__collection__records__record_id__delete: {
+    delete_api_tokens_record: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                collection: string;
+                /** @description Record id. */
                 record_id: string;
             };
             cookie?: never;
@@ -1781,7 +2638,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1790,7 +2647,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1799,7 +2656,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1808,7 +2665,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1817,7 +2674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1826,32 +2683,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            413: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
         };
     };
-    update_record_api_collections__collection__records__record_id__patch: {
+    update_api_tokens_record: {
         parameters: {
             query?: never;
             header?: never;
             path: {
-                collection: string;
+                /** @description Record id. */
                 record_id: string;
             };
             cookie?: never;
@@ -1870,10 +2720,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ApiTokenRecord"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1882,7 +2732,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1891,7 +2741,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1900,7 +2750,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1909,7 +2759,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1918,7 +2768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1927,22 +2777,3184 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    list_jobs_api_jobs_get: {
+    list_drivers_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriverRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_drivers_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriverRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_drivers_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriverRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_drivers_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_drivers_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriverRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_events_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TelemetryRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_events_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TelemetryRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_notifications_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_notifications_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_notifications_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_notifications_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_notifications_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_qpu_time_requests_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeRequestRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_qpu_time_requests_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeRequestRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_qpu_time_requests_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeRequestRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_qpu_time_requests_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_qpu_time_requests_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeRequestRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_qpus_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QpuRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_qpus_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QpuRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_qpus_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QpuRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_qpus_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_qpus_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QpuRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_quantum_jobs_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_quantum_jobs_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_quantum_jobs_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_quantum_jobs_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_quantum_jobs_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_time_slots_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeSlotRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_time_slots_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeSlotRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_time_slots_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeSlotRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_time_slots_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_time_slots_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimeSlotRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    auth_methods_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthMethodsOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    auth_refresh_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    auth_with_password_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordAuth"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_users_records: {
+        parameters: {
+            query?: {
+                page?: number;
+                perPage?: number;
+                sort?: string;
+                filter?: string;
+                expand?: string;
+                /** @description Ignored. */
+                fields?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRecordPage"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    create_users_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    view_users_record: {
+        parameters: {
+            query?: {
+                expand?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    delete_users_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    update_users_record: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Record id. */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRecord"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Already exists, or changed concurrently. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    list_jobs: {
         parameters: {
             query?: {
                 sort?: string;
                 skip?: number;
+                /** @description 0 means all. */
                 limit?: number;
             };
             header?: never;
@@ -1960,7 +5972,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"][];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1969,7 +5981,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1978,54 +5990,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    submit_job_api_jobs_post: {
+    submit_job: {
         parameters: {
             query?: never;
             header?: never;
@@ -2047,7 +6025,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2056,7 +6034,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,7 +6043,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2074,7 +6052,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2083,16 +6061,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2101,22 +6070,36 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    get_job_api_jobs__job_id__get: {
+    get_job: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 job_id: string;
             };
             cookie?: never;
@@ -2132,7 +6115,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2141,7 +6124,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2150,16 +6133,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2168,40 +6142,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    cancel_job_api_jobs__job_id__cancel_post: {
+    cancel_job: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 job_id: string;
             };
             cookie?: never;
@@ -2217,7 +6176,7 @@ export interface operations {
                     "application/json": components["schemas"]["StatusOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2226,7 +6185,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2235,16 +6194,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2253,40 +6203,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    dismiss_api_notifications__notification_id__dismiss_post: {
+    dismiss: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 notification_id: string;
             };
             cookie?: never;
@@ -2302,7 +6237,7 @@ export interface operations {
                     "application/json": components["schemas"]["StatusOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2311,7 +6246,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2320,16 +6255,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2338,8 +6264,43 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    exchange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OAuth2Exchange"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionOut"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2347,7 +6308,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2356,18 +6326,132 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    connect_driver_api_op_drivers_connect_post: {
+    authorize: {
+        parameters: {
+            query?: {
+                /** @description Local path to return to after the login. */
+                redirect?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect (the `Location` header says where). */
+            302: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    oauth2_callback: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Record id. */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Redirect (the `Location` header says where). */
+            302: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    connect_driver: {
         parameters: {
             query?: never;
             header?: never;
@@ -2389,7 +6473,7 @@ export interface operations {
                     "application/json": components["schemas"]["DriverConnectedOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2398,7 +6482,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2407,7 +6491,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2416,7 +6500,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2425,16 +6509,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2443,18 +6518,31 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    create_driver_route_api_op_drivers_create_post: {
+    create_driver_route: {
         parameters: {
             query?: never;
             header?: never;
@@ -2476,7 +6564,7 @@ export interface operations {
                     "application/json": components["schemas"]["DriverCreatedOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2485,7 +6573,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2494,7 +6582,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2503,7 +6591,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2512,7 +6600,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2521,7 +6609,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2530,18 +6618,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    toggle_driver_api_op_drivers_toggle_post: {
+    toggle_driver: {
         parameters: {
             query?: never;
             header?: never;
@@ -2563,7 +6653,7 @@ export interface operations {
                     "application/json": components["schemas"]["DriverToggledOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2572,7 +6662,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2581,7 +6671,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2590,7 +6680,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2599,7 +6689,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2608,7 +6698,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2617,18 +6707,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    toggle_qpu_api_op_qpu_toggle_post: {
+    toggle_qpu: {
         parameters: {
             query?: never;
             header?: never;
@@ -2650,7 +6742,7 @@ export interface operations {
                     "application/json": components["schemas"]["QpuToggledOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2659,7 +6751,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2668,7 +6760,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2677,7 +6769,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2686,7 +6778,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2695,7 +6787,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2704,18 +6796,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    connect_legacy_qpu_api_op_qpus_connect_post: {
+    connect_legacy_qpu: {
         parameters: {
             query?: never;
             header?: never;
@@ -2737,7 +6831,7 @@ export interface operations {
                     "application/json": components["schemas"]["LegacyQpuConnectedOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2746,7 +6840,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2755,7 +6849,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2764,7 +6858,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2773,16 +6867,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2791,18 +6876,31 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    create_qpu_api_op_qpus_create_post: {
+    create_qpu: {
         parameters: {
             query?: never;
             header?: never;
@@ -2824,7 +6922,7 @@ export interface operations {
                     "application/json": components["schemas"]["QpuCreatedOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2833,7 +6931,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2842,7 +6940,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2851,16 +6949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +6958,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2878,18 +6967,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    version_api_op_version_get: {
+    version: {
         parameters: {
             query?: never;
             header?: never;
@@ -2907,7 +6998,7 @@ export interface operations {
                     "application/json": components["schemas"]["VersionOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2916,7 +7007,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2925,7 +7016,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description The caller may not do this. */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2934,27 +7025,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            404: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2963,7 +7038,7 @@ export interface operations {
             };
         };
     };
-    root_ca_api_pub_root_ca_pem_get: {
+    root_ca: {
         parameters: {
             query?: never;
             header?: never;
@@ -2972,43 +7047,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The root CA certificate (PEM). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/x-pem-file": unknown;
+                    "application/x-pem-file": string;
                 };
             };
-            /** @description Error envelope. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3017,18 +7065,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3037,7 +7078,7 @@ export interface operations {
             };
         };
     };
-    get_server_info_api_pub_server_info_get: {
+    get_server_info: {
         parameters: {
             query?: never;
             header?: never;
@@ -3055,15 +7096,27 @@ export interface operations {
                     "application/json": components["schemas"]["ServerInfoOut"];
                 };
             };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
-    list_qpus_api_qpus_get: {
+    list_qpus: {
         parameters: {
             query?: {
                 /** @description Only online QPUs. */
                 online?: boolean;
                 sort?: string;
                 skip?: number;
+                /** @description 0 means all. */
                 limit?: number;
             };
             header?: never;
@@ -3081,7 +7134,7 @@ export interface operations {
                     "application/json": components["schemas"]["QpuOut"][];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3090,7 +7143,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3099,58 +7152,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    get_qpu_api_qpus__name_or_id__get: {
+    get_qpu: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 name_or_id: string;
             };
             cookie?: never;
@@ -3166,7 +7186,7 @@ export interface operations {
                     "application/json": components["schemas"]["QpuOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3175,7 +7195,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3184,16 +7204,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3202,36 +7213,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    events_api_realtime_events_get: {
+    events: {
         parameters: {
             query?: {
                 /** @description Comma list; empty = all. */
@@ -3245,31 +7240,52 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Server-Sent Events: `job`, `qpu` and `notification`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "text/event-stream": unknown;
+                    "text/event-stream": string;
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    list_tokens_api_tokens_get: {
+    list_tokens: {
         parameters: {
             query?: {
                 sort?: string;
                 skip?: number;
+                /** @description 0 means all. */
                 limit?: number;
             };
             header?: never;
@@ -3287,7 +7303,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenOut"][];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3296,7 +7312,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3305,54 +7321,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    create_token_api_tokens_post: {
+    create_token: {
         parameters: {
             query?: never;
             header?: never;
@@ -3371,10 +7353,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenOut"];
+                    "application/json": components["schemas"]["TokenCreatedOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3383,7 +7365,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3392,25 +7374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3419,7 +7383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3428,22 +7392,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };
     };
-    get_token_api_tokens__token_id__get: {
+    get_token: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 token_id: string;
             };
             cookie?: never;
@@ -3459,7 +7426,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3468,7 +7435,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3477,16 +7444,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3495,40 +7453,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    delete_token_api_tokens__token_id__delete: {
+    delete_token: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 token_id: string;
             };
             cookie?: never;
@@ -3544,7 +7487,7 @@ export interface operations {
                     "application/json": components["schemas"]["StatusOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3553,7 +7496,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3562,16 +7505,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3580,40 +7514,25 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            409: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
     };
-    update_token_api_tokens__token_id__patch: {
+    update_token: {
         parameters: {
             query?: never;
             header?: never;
             path: {
+                /** @description Record id. */
                 token_id: string;
             };
             cookie?: never;
@@ -3633,7 +7552,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3642,7 +7561,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3651,16 +7570,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Error envelope. */
+            /** @description No such resource, or not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3669,7 +7579,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Already exists, or changed concurrently. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3678,7 +7588,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Error envelope. */
+            /** @description Request body too large. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3687,13 +7597,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description Validation Error */
-            422: {
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
                 headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };

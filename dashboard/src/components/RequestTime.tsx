@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { createRecord } from "../api/collections";
+import { createTimeRequest } from "../api/collections";
 import { ApiError } from "../api/client";
 import { pushAlert } from "../state/alerts";
 import { Modal } from "./Modal";
@@ -20,7 +20,7 @@ export function RequestTime({ onClose }: { onClose: () => void }) {
     }
     setBusy(true);
     try {
-      await createRecord("qpu_time_requests", { seconds: value, requested_reason: reason.trim() });
+      await createTimeRequest({ seconds: value, requested_reason: reason.trim() });
       pushAlert("success", "Time request submitted.");
       onClose();
     } catch (e) {

@@ -1,12 +1,12 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
-import { createRecord, deleteRecord } from "../api/collections";
+import { createTimeSlot, deleteTimeSlot } from "../api/collections";
 import type { TimeSlotRecord } from "../api/types";
 import { ConfirmDialog, Modal } from "../components/Modal";
 import { Card, EmptyState } from "../components/widgets";
 import { formatTime } from "../lib/format";
 import { pushAlert, reportError } from "../state/alerts";
-import { loadUpcomingSlots, TIME_SLOTS, upcomingSlots } from "../state/data";
+import { bookerEmail, loadUpcomingSlots, upcomingSlots } from "../state/data";
 import { useSession } from "../state/session";
 import { useStore } from "../state/store";
 
@@ -23,7 +23,7 @@ export function Bookings() {
   const cancel = async () => {
     if (!cancelling) return;
     try {
-      await deleteRecord(TIME_SLOTS, cancelling.id);
+      await deleteTimeSlot(cancelling.id);
       await loadUpcomingSlots();
       setCancelling(null);
     } catch (error) {
@@ -67,7 +67,7 @@ export function Bookings() {
                   <tr key={slot.id}>
                     <td>{formatTime(slot.start_time)}</td>
                     <td>{formatTime(slot.end_time)}</td>
-                    <td>{slot.expand?.booked_by?.email ?? slot.booked_by}</td>
+                    <td>{bookerEmail(slot) ?? slot.booked_by}</td>
                     <td>
                       {(session?.admin || slot.booked_by === session?.record.id) && (
                         <button type="button" className="button small danger" onClick={() => setCancelling(slot)}>
@@ -112,7 +112,7 @@ function BookSlot({ onClose }: { onClose: () => void }) {
     }
     setBusy(true);
     try {
-      await createRecord(TIME_SLOTS, { start_time: from.toISOString(), end_time: to.toISOString() });
+      await createTimeSlot({ start_time: from.toISOString(), end_time: to.toISOString() });
       await loadUpcomingSlots();
       pushAlert("success", "Time slot booked.");
       onClose();

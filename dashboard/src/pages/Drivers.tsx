@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
-import { listRecords } from "../api/collections";
+import { listDrivers } from "../api/collections";
 import type { DriverCreated, DriverRecord } from "../api/types";
 import { ConfirmDialog, Modal } from "../components/Modal";
 import { Registered } from "../components/Registered";
@@ -16,7 +16,7 @@ function useDrivers() {
   const [drivers, setDrivers] = useState<DriverRecord[] | null>(null);
   const load = useCallback(async () => {
     try {
-      const page = await listRecords<DriverRecord>("drivers", { perPage: 500, sort: "created" });
+      const page = await listDrivers({ perPage: 500, sort: "created" });
       setDrivers(page.items);
     } catch (error) {
       reportError(error, "Could not load drivers");

@@ -6,6 +6,7 @@ import { formatBalance, formatTime, parseTime, shortId } from "../lib/format";
 import { hrefOf } from "../lib/router";
 import { reportError } from "../state/alerts";
 import {
+  bookerEmail,
   loadUpcomingSlots,
   qpuName,
   upcomingSlots,
@@ -61,7 +62,7 @@ export function Overview({ admin }: { admin: boolean }) {
   if (next) {
     const started = (parseTime(next.start_time)?.getTime() ?? 0) <= now;
     nextText = started ? "In progress" : formatTime(next.start_time);
-    const who = next.expand?.booked_by?.email ?? (next.booked_by === session?.record.id ? "you" : "");
+    const who = bookerEmail(next) ?? (next.booked_by === session?.record.id ? "you" : "");
     nextDetail = `${started ? `until ${formatTime(next.end_time)}` : `to ${formatTime(next.end_time)}`}${who ? ` · ${who}` : ""}`;
   }
 

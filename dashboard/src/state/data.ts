@@ -1,11 +1,10 @@
 // Shared live data: QPUs, the caller's active jobs, notifications, bookings. Each slice is
 // loaded when the live feed (re)connects and then kept current by its events.
 import { api, call } from "../api/client";
-import { listRecords, quote } from "../api/collections";
+import { listJobs, listNotifications, listTimeSlots, quote } from "../api/collections";
 import type {
   DeletedNotification,
   Job,
-  JobRecord,
   NotificationRecord,
   Qpu,
   TimeSlotRecord,
@@ -16,9 +15,6 @@ import { listen, loadWithEvents } from "../lib/realtime";
 import { reloadRecord, session } from "./session";
 import { createStore, useStore } from "./store";
 
-export const JOBS = "quantum_jobs";
-export const NOTIFICATIONS = "notifications";
-export const TIME_SLOTS = "time_slots";
 const ACTIVE_LIMIT = 500;
 
 // -- QPUs ---------------------------------------------------------------------------------
@@ -63,7 +59,7 @@ export const activeJobs = createStore<Map<string, Job["status"]>>(new Map());
 export const activeOverflow = createStore<{ pending: number; running: number } | null>(null);
 
 async function activeOf(status: "pending" | "running") {
-  return listRecords<JobRecord>(JOBS, {
+  return listJobs({
     filter: `status=${quote(status)}`,
     sort: "-created",
     perPage: ACTIVE_LIMIT,
@@ -128,7 +124,7 @@ export function visibleToMe(note: NotificationRecord, now: number = Date.now()):
 
 export async function loadNotifications(): Promise<void> {
   const [page, missed] = await loadWithEvents(() =>
-    listRecords<NotificationRecord>(NOTIFICATIONS, { sort: "-created", perPage: 200 }),
+    listNotifications({ sort: "-created", perPage: 200 }),
   );
   let list = page.items;
   for (const event of missed) if ("notification" in event) list = withNotification(list, event.notification);
@@ -163,8 +159,14 @@ export function useVisibleNotifications(): NotificationRecord[] {
 /** Bookings that have not ended yet, soonest first (the "Next Booking" card). */
 export const upcomingSlots = createStore<TimeSlotRecord[]>([]);
 
+/** The booker's e-mail when the slot was read with `expand=booked_by`. */
+export function bookerEmail(slot: TimeSlotRecord): string | undefined {
+  const user = slot.expand?.booked_by as { email?: unknown } | undefined;
+  return typeof user?.email === "string" ? user.email : undefined;
+}
+
 export async function loadUpcomingSlots(): Promise<void> {
-  const page = await listRecords<TimeSlotRecord>(TIME_SLOTS, {
+  const page = await listTimeSlots({
     filter: "end_time > @now",
     sort: "start_time",
     perPage: 50,

@@ -8,7 +8,24 @@ vi.mock("./data", () => ({ JOBS: "quantum_jobs" }));
 const { applyJobEvent } = await import("./jobs");
 
 function job(id: string, status: Job["status"], created: string): JobRecord {
-  return { id, status, created, updated: created, user_id: "u", qpu_target: "q", payload: {}, qpu_name: "sim" };
+  return {
+    collectionId: "quantum_jobs",
+    collectionName: "quantum_jobs",
+    id,
+    status,
+    created,
+    updated: created,
+    user_id: "u",
+    user_email: "u@example.com",
+    qpu_target: "q",
+    qpu_name: "sim",
+    payload: { circuits: [{ circuit: "OPENQASM 2.0;" }], shots: 10, meas_level: 2, meas_return: "single" },
+    finished_at: "",
+    duration: 0,
+    results: null,
+    attempt: 0,
+    started_at: "",
+  };
 }
 
 function page(items: JobRecord[], totalItems = items.length): Page<JobRecord> {

@@ -1,11 +1,10 @@
 // Live job lists and job details: read once, then kept current by the feed's job events.
 import { useCallback, useEffect, useState } from "react";
 import { api, call } from "../api/client";
-import { listRecords, quote, viewRecord } from "../api/collections";
+import { listJobs, quote, viewJob } from "../api/collections";
 import type { Job, JobRecord, Page } from "../api/types";
 import { timeValue } from "../lib/format";
 import { listen, loadWithEvents } from "../lib/realtime";
-import { JOBS } from "./data";
 
 export interface JobPageQuery {
   page: number;
@@ -40,7 +39,7 @@ export function useLiveJobPage(query: JobPageQuery) {
   const load = useCallback(async () => {
     try {
       const [read, missed] = await loadWithEvents(() =>
-        listRecords<JobRecord>(JOBS, {
+        listJobs({
           page: number,
           perPage,
           sort: "-created",
@@ -79,11 +78,11 @@ export function useLiveJob(id: string) {
     if (!id) return;
     let live = true;
     const load = () =>
-      loadWithEvents(() => viewRecord<JobRecord>(JOBS, id))
+      loadWithEvents(() => viewJob(id))
         .then(([read, missed]) => {
           let record = read;
           for (const event of missed) {
-            if ("job" in event && event.job.id === id) record = { ...record, ...event.job };
+            if ("job" in event && event.job.id === id) record = { ...record, ...event.job } as JobRecord;
           }
           if (live) setJob((prev) => (prev && timeValue(prev.updated) > timeValue(record.updated) ? prev : record));
         })

@@ -1,7 +1,7 @@
 // Administrators' registry actions: QPUs and drivers.
 import { api, ApiError, call } from "../api/client";
-import { createRecord, deleteRecord } from "../api/collections";
-import type { DriverCreated, Qpu } from "../api/types";
+import { createQpuRecord, deleteDriverRecord, deleteQpuRecord } from "../api/collections";
+import type { DriverCreated } from "../api/types";
 import { qpus, removeQpu, upsertQpu } from "./data";
 
 export const EXECUTOR_KINDS = ["mock", "qiskit_aer", "quantify", "qblox", "presto"] as const;
@@ -21,14 +21,14 @@ export async function registerDriver(body: {
 
 /** Registers a QPU with its first driver; returns the driver's one-time credentials. */
 export async function registerQpu(name: string, numQubits: number | null, kind: string): Promise<DriverCreated> {
-  const qpu = await createRecord<Qpu>("qpus", { name, ...(numQubits ? { num_qubits: numQubits } : {}) });
+  const qpu = await createQpuRecord({ name, ...(numQubits ? { num_qubits: numQubits } : {}) });
   try {
     const driver = await registerDriver({ name: `${name}-driver`, qpu: qpu.id, kind, language: "python" });
     upsertQpu(qpu);
     return driver;
   } catch (error) {
     // Without a driver the QPU would be unusable; undo so the name can be used again.
-    await deleteRecord("qpus", qpu.id).catch(() => undefined);
+    await deleteQpuRecord(qpu.id).catch(() => undefined);
     throw error instanceof ApiError ? error : new ApiError(0, String(error));
   }
 }
@@ -44,7 +44,7 @@ export async function toggleQpu(id: string, enabled: boolean): Promise<void> {
 }
 
 export async function deleteQpu(id: string): Promise<void> {
-  await deleteRecord("qpus", id);
+  await deleteQpuRecord(id);
   removeQpu(id);
 }
 
@@ -53,5 +53,5 @@ export async function toggleDriver(id: string, enabled: boolean) {
 }
 
 export async function deleteDriver(id: string): Promise<void> {
-  await deleteRecord("drivers", id);
+  await deleteDriverRecord(id);
 }

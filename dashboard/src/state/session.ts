@@ -1,7 +1,7 @@
 // The signed-in session: token and user record, kept in localStorage so that every tab of
 // the dashboard shares it (signing in or out in one tab does so in all of them).
 import { api, ApiError, call, setApiToken, setUnauthorizedHandler } from "../api/client";
-import { viewRecord } from "../api/collections";
+import { viewUser } from "../api/collections";
 import type { AuthMethods, UserRecord } from "../api/types";
 import { createStore, useStore } from "./store";
 
@@ -63,11 +63,11 @@ export async function signInWithPassword(
   password: string,
 ): Promise<void> {
   try {
+    const body = { identity: email, password };
     const data = await call(
-      api.POST("/api/collections/{collection}/auth-with-password", {
-        params: { path: { collection: admin ? SUPERUSERS : USERS } },
-        body: { identity: email, password },
-      }),
+      admin
+        ? api.POST("/api/collections/_superusers/auth-with-password", { body })
+        : api.POST("/api/collections/users/auth-with-password", { body }),
     );
     const record = asRecord(data.record);
     // The role is the account's, whichever tab was used.
@@ -82,26 +82,9 @@ export async function signInWithPassword(
 
 /** Finishes an OAuth2 sign-in: trades the one-time code the server's redirect carried. */
 export async function signInWithOAuth2Code(code: string): Promise<void> {
-  let response: Response;
-  try {
-    response = await fetch("/api/oauth2/exchange", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ code }),
-    });
-  } catch {
-    throw new ApiError(0, "The server could not be reached.");
-  }
-  const body = (await response.json().catch(() => ({}))) as {
-    token?: string;
-    record?: unknown;
-    message?: string;
-  };
-  if (!response.ok || !body.token || !body.record) {
-    throw new ApiError(response.status, body.message || "The sign-in could not be completed.");
-  }
-  const record = asRecord(body.record);
-  save({ token: body.token, record, admin: Boolean(record.is_superuser) });
+  const data = await call(api.POST("/api/oauth2/exchange", { body: { code } }));
+  const record = asRecord(data.record);
+  save({ token: data.token, record, admin: Boolean(record.is_superuser) });
 }
 
 export function signOut(): void {
@@ -124,9 +107,9 @@ export async function refreshSessionIfOld(): Promise<void> {
   const current = session.get();
   if (!current || secondsLeft(current.token) > 86_400) return;
   const data = await call(
-    api.POST("/api/collections/{collection}/auth-refresh", {
-      params: { path: { collection: current.admin ? SUPERUSERS : USERS } },
-    }),
+    current.admin
+      ? api.POST("/api/collections/_superusers/auth-refresh", {})
+      : api.POST("/api/collections/users/auth-refresh", {}),
   );
   if (session.get()?.token === current.token) {
     save({ ...current, token: data.token, record: asRecord(data.record) });
@@ -137,7 +120,7 @@ export async function refreshSessionIfOld(): Promise<void> {
 export async function reloadRecord(): Promise<void> {
   const current = session.get();
   if (!current || current.admin) return;
-  const record = await viewRecord<UserRecord>(USERS, current.record.id);
+  const record = await viewUser(current.record.id);
   const latest = session.get();
   if (latest?.token === current.token) save({ ...latest, record: { ...latest.record, ...record } });
 }
@@ -151,10 +134,9 @@ export async function checkSession(): Promise<void> {
 }
 
 export async function authMethods(admin: boolean): Promise<AuthMethods> {
-  const data = await call(
-    api.GET("/api/collections/{collection}/auth-methods", {
-      params: { path: { collection: admin ? SUPERUSERS : USERS } },
-    }),
+  return call(
+    admin
+      ? api.GET("/api/collections/_superusers/auth-methods", {})
+      : api.GET("/api/collections/users/auth-methods", {}),
   );
-  return data as unknown as AuthMethods;
 }

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
+from qpi.gateway import errors
+
 _BEARER = "bearer "
+MAX_TOKEN_CHARS = 4096
+
+
+def _checked(token: str | None) -> str | None:
+    """The token if it can travel as gRPC metadata (printable ASCII), else a 401 envelope."""
+    if token is not None and (
+        len(token) > MAX_TOKEN_CHARS or not token.isascii() or not token.isprintable()
+    ):
+        raise errors.ApiError(401, "The credentials are malformed.")
+    return token
 
 
 def token_from_headers(authorization: str | None, api_token: str | None) -> str | None:
@@ -44,9 +56,12 @@ def request_token(conn: HTTPConnection, allow_query: bool = False) -> str | None
 
     Returns:
         The raw token or None.
+
+    Raises:
+        errors.ApiError: 401 when the token is not printable ASCII or absurdly long.
     """
     token = token_from_headers(conn.headers.get("authorization"), conn.headers.get("x-api-token"))
     if token is None and allow_query:
         query = conn.query_params.get("token", "").strip()
         token = query or None
-    return token
+    return _checked(token)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials
 
 from qpi.gateway import auth, errors, rpc
 from qpi.gateway.config import GatewayConfig
+from qpi.gateway.openapi import api_token_scheme, bearer_scheme, pocketbase_scheme
 from qpi.v1 import account_pb2, account_service_pb2
 
 
@@ -46,19 +48,40 @@ class Ctx:
         return (await self.me()).is_superuser
 
 
-async def get_ctx(request: Request) -> Ctx:
-    """FastAPI dependency building the :class:`Ctx` of a request."""
+def _ctx(request: Request, token: str | None) -> Ctx:
     clients: rpc.GrpcClients = request.app.state.grpc_clients
     return Ctx(
         stubs=clients.stubs,
         config=request.app.state.gateway_config,
-        token=auth.request_token(request),
+        token=token,
         client_address=request.client.host if request.client else "",
     )
 
 
+async def get_public_ctx(request: Request) -> Ctx:
+    """FastAPI dependency building the :class:`Ctx` of a public route: no credentials."""
+    return _ctx(request, None)
+
+
+async def get_ctx(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    _api_token: Annotated[str | None, Security(api_token_scheme)],
+    _pocketbase: Annotated[str | None, Security(pocketbase_scheme)],
+) -> Ctx:
+    """Like :func:`get_public_ctx`; the security parameters document the credentials.
+
+    The token itself is read by :func:`qpi.gateway.auth.request_token` (one rule for every
+    form) and checked by the server on each call.
+    """
+    return _ctx(request, auth.request_token(request))
+
+
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
-"""A route parameter receiving the request's :class:`Ctx`."""
+"""A route parameter receiving the request's :class:`Ctx` (credentials documented)."""
+
+PublicCtxDep = Annotated[Ctx, Depends(get_public_ctx)]
+"""A route parameter receiving the :class:`Ctx` of a route that takes no credentials."""
 
 
 async def require_admin(ctx: CtxDep) -> Ctx:

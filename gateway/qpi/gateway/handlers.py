@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from qpi.gateway import errors
 from qpi.gateway.filters import FilterError
@@ -74,15 +75,34 @@ async def _on_bad_value(_: Request, exc: Exception) -> JSONResponse:
     return error_response(errors.ApiError(400, message))
 
 
-async def _on_http(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path (for a 405's ``Allow``).
+
+    Starlette puts only the first partially matching route's methods in ``Allow``; a path
+    served by several routes (``GET`` and ``POST /api/jobs``) needs all of them. Each
+    method is tried against the routes through their public ``matches``.
+    """
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else ""
     generic = {"Not Found", "Method Not Allowed", "Bad Request"}
     message = errors.default_message(status) if not detail or detail in generic else detail
-    return JSONResponse(
-        errors.envelope(status, message), status_code=status, headers=getattr(exc, "headers", None)
-    )
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return JSONResponse(errors.envelope(status, message), status_code=status, headers=headers)
 
 
 async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -22,6 +22,18 @@ class SortKey:
     descending: bool
 
 
+def sort_pattern(fields: Collection[str]) -> str:
+    """The regular expression of the ``sort`` values :func:`parse_sort` accepts for ``fields``.
+
+    Published as the parameter's ``pattern`` so that the OpenAPI document says exactly which
+    values are valid: one or more comma-separated fields, each optionally prefixed with
+    ``+`` or ``-``, spaces allowed around them; empty means no sorting.
+    """
+    name = "(?:" + "|".join(sorted(fields)) + ")"
+    term = f" *[+-]? *{name} *"
+    return f"^(?:{term}(?:,{term})*)? *$"
+
+
 def parse_sort(text: str | None, fields: Collection[str]) -> list[SortKey]:
     """Parse a PocketBase sort expression.
 

@@ -1,30 +1,85 @@
-"""Pydantic models: request bodies (validated, unknown keys ignored) and documented responses.
+"""Pydantic models of the custom routes: request bodies (validated) and responses (returned).
 
-Routes return ``JSONResponse`` objects built from :mod:`qpi.gateway.records`; the response
-models here describe those shapes in the OpenAPI document.
+Every route returns one of the response models here, so the OpenAPI document (from which
+the dashboard's TypeScript client is generated) describes exactly what leaves the gateway.
+Collection records live in :mod:`qpi.gateway.record_models`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from qpi.gateway.timefmt import OPTIONAL_DATE_PATTERN, DateFormatError, parse_datetime
 
 INT32_MAX = 2**31 - 1
 
 _REQUEST = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
-_RESPONSE = ConfigDict(extra="allow")
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's ``integer`` includes ``5.0``; accept it as 5 (strict mode refuses it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int32 = Annotated[int, Field(ge=0, le=INT32_MAX), BeforeValidator(_integral)]
+"""A non-negative int32 as JSON Schema defines integers: ``5`` and ``5.0`` are accepted,
+``"5"`` and ``5.5`` are not. (Constraints live inside the type so that ``Int32 | None``
+still documents them as ``minimum``/``maximum``.)"""
+
+
+NUL_FREE = r"^[^\x00]*$"
+"""No QPI text may contain NUL (PostgreSQL cannot store it; the server refuses it)."""
+
+Text = Annotated[str, Field(pattern=NUL_FREE)]
+"""A string without NUL characters."""
+
+
+def _date_text(value: object) -> object:
+    """Check a date string up front so a bad one is a field error naming the key."""
+    if isinstance(value, str) and value:
+        try:
+            parse_datetime(value)
+        except DateFormatError as exc:
+            raise ValueError(f"not a date: {exc}") from None
+    return value
+
+
+DATE_INPUT_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}],
+    "description": 'RFC 3339 date-time; "" means none. PocketBase dates '
+    '("2026-01-02 03:04:05.678Z") are accepted too.',
+}
+
+DateInput = Annotated[str, BeforeValidator(_date_text), WithJsonSchema(DATE_INPUT_SCHEMA)]
+"""A date a client sends: RFC 3339, PocketBase style, or ``""`` for none."""
+
+PbDate = Annotated[
+    str,
+    Field(
+        pattern=OPTIONAL_DATE_PATTERN,
+        description='PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.',
+    ),
+]
+"""A date the gateway returns."""
+
+
+# -- request bodies ---------------------------------------------------------------------
 
 
 class CircuitIn(BaseModel):
     """One circuit of a submitted job."""
 
     model_config = _REQUEST
-    circuit: str = Field(description="OpenQASM 2 or 3 source.")
+    circuit: Text = Field(description="OpenQASM 2 or 3 source.")
     parameter_values: list[list[float]] | None = Field(
         default=None, description="Parameter sets, one run per set."
     )
-    shots: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    shots: Int32 | None = None
 
 
 class JobCreate(BaseModel):
@@ -32,27 +87,27 @@ class JobCreate(BaseModel):
 
     model_config = _REQUEST
     circuits: list[CircuitIn] = Field(min_length=1)
-    shots: int = Field(default=0, ge=0, le=INT32_MAX, description="0 means 1024.")
-    meas_level: int = Field(default=2, ge=0, le=INT32_MAX)
+    shots: Int32 = Field(default=0, description="0 means 1024.")
+    meas_level: Int32 = 2
     meas_return: Literal["single", "avg", ""] = "single"
-    qpu_target: str = Field(default="", description="QPU id or name; empty lets the server route.")
+    qpu_target: Text = Field(default="", description="QPU id or name; empty lets the server route.")
 
 
 class QpuCreate(BaseModel):
     """Body of ``POST /api/op/qpus/create``."""
 
     model_config = _REQUEST
-    name: str = Field(min_length=1)
-    num_qubits: int | None = Field(default=None, ge=0, le=INT32_MAX)
+    name: Text = Field(min_length=1)
+    num_qubits: Int32 | None = None
     enabled: bool = True
-    executor_type: str | None = Field(default=None, description="Accepted and ignored.")
+    executor_type: Text | None = Field(default=None, description="Accepted and ignored.")
 
 
 class QpuToggle(BaseModel):
     """Body of ``POST /api/op/qpu/toggle``."""
 
     model_config = _REQUEST
-    id: str = Field(min_length=1, description="QPU id or name.")
+    id: Text = Field(min_length=1, description="QPU id or name.")
     enabled: bool
 
 
@@ -60,14 +115,14 @@ class DriverCreate(BaseModel):
     """Body of ``POST /api/op/drivers/create``."""
 
     model_config = _REQUEST
-    name: str = Field(min_length=1, max_length=255)
-    qpu: str = Field(min_length=1, description="QPU id or name.")
-    kind: str = Field(
+    name: Text = Field(min_length=1, max_length=255)
+    qpu: Text = Field(min_length=1, description="QPU id or name.")
+    kind: Text = Field(
         min_length=1,
         description="mock, qiskit_aer, quantify, qblox, presto, bluefors_gen1 or custom.",
     )
-    language: str = Field(default="python", description="python, typescript or go.")
-    events: list[str] | None = Field(default=None, description="Accepted and ignored.")
+    language: Text = Field(default="python", description="python, typescript or go.")
+    events: list[Text] | None = Field(default=None, description="Accepted and ignored.")
     enabled: bool = True
 
 
@@ -75,108 +130,117 @@ class DriverToggle(BaseModel):
     """Body of ``POST /api/op/drivers/toggle``."""
 
     model_config = _REQUEST
-    id: str = Field(min_length=1)
+    id: Text = Field(min_length=1)
     enabled: bool
-
-
-class DriverCreatedOut(BaseModel):
-    """Response of ``POST /api/op/drivers/create``; ``token`` is shown only here."""
-
-    model_config = _RESPONSE
-    id: str
-    name: str
-    qpu: str
-    kind: str
-    language: str
-    status: str
-    enabled: bool
-    token: str
-    ca_fingerprint: str
-    qpi_addr: str
-    driver_version: str
-    snippets: dict[str, str]
-
-
-class DriverToggledOut(BaseModel):
-    """Response of ``POST /api/op/drivers/toggle``."""
-
-    model_config = _RESPONSE
-    id: str
-    name: str
-    enabled: bool
-    status: str
 
 
 class TokenCreate(BaseModel):
     """Body of ``POST /api/tokens``."""
 
     model_config = _REQUEST
-    name: str = ""
-    expires_at: str | None = Field(default=None, description="Date; empty never expires.")
+    name: Text = ""
+    expires_at: DateInput | None = Field(
+        default=None, description="Expiry, in the future; empty or absent never expires."
+    )
 
 
 class TokenUpdate(BaseModel):
     """Body of ``PATCH /api/tokens/{id}``; only provided keys change."""
 
     model_config = _REQUEST
-    name: str | None = None
-    expires_at: str | None = None
+    name: Text | None = None
+    expires_at: DateInput | None = Field(
+        default=None, description='New expiry (may be in the past); "" removes the expiry.'
+    )
 
 
 class UserAdminUpdate(BaseModel):
     """Body of ``PATCH /api/admin/users/{id}``."""
 
     model_config = _REQUEST
-    qpu_seconds: float = Field(ge=0)
+    qpu_seconds: float = Field(ge=0, le=1e15)
 
 
 class PasswordAuth(BaseModel):
     """Body of ``auth-with-password``."""
 
     model_config = _REQUEST
-    identity: str
-    password: str
+    identity: Text
+    password: Text
+
+
+class OAuth2Exchange(BaseModel):
+    """Body of ``POST /api/oauth2/exchange``."""
+
+    model_config = _REQUEST
+    code: Text = Field(min_length=1, max_length=256, description="The one-time `oauth2_code`.")
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class CircuitOut(BaseModel):
+    """One stored circuit; ``parameter_values`` and ``shots`` only when set."""
+
+    circuit: str
+    parameter_values: list[list[float]] | None = None
+    shots: int | None = None
+
+
+class PayloadOut(BaseModel):
+    """The stored, normalised submit request of a job."""
+
+    circuits: list[CircuitOut]
+    shots: int
+    meas_level: int
+    meas_return: Literal["single", "avg"]
+    qpu_target: str | None = Field(default=None, description="Only when the job has a QPU.")
+
+
+JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 class JobOut(BaseModel):
     """Job object (§4.4); ``finished_at``, ``duration`` and ``results`` only when set."""
 
-    model_config = _RESPONSE
     id: str
     user_id: str
     qpu_target: str
-    payload: dict[str, Any]
-    status: Literal["pending", "running", "completed", "failed", "cancelled"]
-    finished_at: str | None = None
+    payload: PayloadOut
+    status: JobStatus
+    finished_at: PbDate | None = None
     duration: float | None = None
-    results: dict[str, Any] | None = None
-    created: str
-    updated: str
+    results: dict[str, Any] | None = Field(
+        default=None, description='Real results once finished; {"error": ...} for failed jobs.'
+    )
+    created: PbDate
+    updated: PbDate
+
+
+QpuStatus = Literal["online", "offline", "maintenance"]
 
 
 class QpuOut(BaseModel):
     """QPU object (§4.4) with what its driver reported (executor, native gates)."""
 
-    model_config = _RESPONSE
     id: str
     name: str
-    status: str
+    status: QpuStatus
     num_qubits: int
     enabled: bool
     executor: str = Field(description="Executor kind of the connected driver; empty if unknown.")
     native_gates: list[str] = Field(description="Native gate names; empty when unknown.")
     queue_length: int = Field(description="Jobs pending or running on this QPU.")
-    created: str
-    updated: str
+    created: PbDate
+    updated: PbDate
 
 
 class QpuCreatedOut(BaseModel):
-    """Response of ``POST /api/op/qpus/create``."""
+    """Response of ``POST /api/op/qpus/create``; ``access_token`` is shown only here."""
 
-    model_config = _RESPONSE
     id: str
     name: str
-    status: str
+    status: QpuStatus
     enabled: bool
     num_qubits: int
     access_token: str
@@ -187,22 +251,57 @@ class QpuCreatedOut(BaseModel):
 class QpuToggledOut(BaseModel):
     """Response of ``POST /api/op/qpu/toggle``."""
 
-    model_config = _RESPONSE
     id: str
     name: str
     enabled: bool
-    status: str
+    status: QpuStatus
+
+
+DriverStatus = Literal["online", "offline"]
+
+
+class DriverCreatedOut(BaseModel):
+    """Response of ``POST /api/op/drivers/create``; ``token`` is shown only here."""
+
+    id: str
+    name: str
+    qpu: str
+    kind: str
+    language: str
+    status: DriverStatus
+    events: list[str]
+    enabled: bool
+    token: str
+    ca_fingerprint: str
+    qpi_addr: str
+    driver_version: str
+    snippets: dict[str, str] = Field(
+        description="Copy-paste setup: manual_cli and systemd, or install and stub (custom)."
+    )
+
+
+class DriverToggledOut(BaseModel):
+    """Response of ``POST /api/op/drivers/toggle``."""
+
+    id: str
+    name: str
+    enabled: bool
+    status: DriverStatus
 
 
 class TokenOut(BaseModel):
-    """API-token metadata; ``token`` (raw) only in the create response."""
+    """API-token metadata; ``expires_at`` only when set."""
 
-    model_config = _RESPONSE
     id: str
     name: str
-    expires_at: str | None = None
-    created: str
-    token: str | None = None
+    expires_at: PbDate | None = None
+    created: PbDate
+
+
+class TokenCreatedOut(TokenOut):
+    """Response of ``POST /api/tokens``: the metadata and the raw token, shown only here."""
+
+    token: str
 
 
 class StatusOut(BaseModel):
@@ -220,38 +319,58 @@ class VersionOut(BaseModel):
 class ServerInfoOut(BaseModel):
     """Public discovery facts for drivers and clients."""
 
-    version: str
+    version: str = Field(description="Empty here; administrators read /api/op/version.")
     grpc_port: int
     grpc_tls: bool
     ca_fingerprint: str
 
 
-class RecordPage(BaseModel):
-    """Collection list response."""
+class PasswordMethod(BaseModel):
+    """Whether e-mail/password sign-in is offered."""
 
-    page: int
-    perPage: int  # noqa: N815 - PocketBase's key
-    totalItems: int  # noqa: N815
-    totalPages: int  # noqa: N815
-    items: list[dict[str, Any]]
+    enabled: bool
+    identityFields: list[str]  # noqa: N815 - PocketBase's key
 
 
-class AuthOut(BaseModel):
-    """Response of ``auth-with-password`` and ``auth-refresh``."""
+class OAuth2ProviderOut(BaseModel):
+    """One OAuth2 sign-in button."""
 
-    token: str
-    record: dict[str, Any]
+    name: str
+    displayName: str  # noqa: N815 - PocketBase's key
+    authURL: str = Field(  # noqa: N815
+        description="Server URL that starts the authorization-code + PKCE flow (open it "
+        "in the browser; it redirects to the provider)."
+    )
+
+
+class OAuth2Methods(BaseModel):
+    """OAuth2 providers configured on the server."""
+
+    enabled: bool
+    providers: list[OAuth2ProviderOut]
+
+
+class AuthMethodsOut(BaseModel):
+    """Response of ``auth-methods``."""
+
+    password: PasswordMethod
+    oauth2: OAuth2Methods
+
+
+class ErrorDetail(BaseModel):
+    """One field's problem."""
+
+    code: str
+    message: str
 
 
 class ErrorOut(BaseModel):
-    """The error envelope."""
+    """The error envelope every failure uses."""
 
-    data: dict[str, Any]
+    data: dict[str, ErrorDetail] = Field(description="Per-field errors; often empty.")
     message: str
     status: int
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut, "description": "Error envelope."}
-    for code in (400, 401, 403, 404, 409, 413)
-}
+PathId = Annotated[str, Path(pattern=NUL_FREE, max_length=512, description="Record id.")]
+"""A path parameter naming a record (or a QPU by name)."""

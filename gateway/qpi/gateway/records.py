@@ -163,6 +163,12 @@ def user_record(user: account_pb2.User) -> dict[str, Any]:
     }
 
 
+def session_object(collection: str, token: str, user: account_pb2.User) -> dict[str, Any]:
+    """``{token, record}``: what auth-with-password, auth-refresh and the OAuth2 exchange return."""
+    record = {"collectionId": collection, "collectionName": collection, **user_record(user)}
+    return {"token": token, "record": record}
+
+
 def time_slot_record(slot: booking_pb2.TimeSlot) -> dict[str, Any]:
     """Booking as a ``time_slots`` collection record (``qpu`` empty = all QPUs)."""
     return {

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
+
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z$"
+"""A PocketBase date string, as the gateway writes them."""
+OPTIONAL_DATE_PATTERN = r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}Z)?$"
+"""A PocketBase date string or "" (an unset date)."""
+
+_LEAP_SECOND = re.compile(r"(T\d{2}:\d{2}:)60")
 
 
 class DateFormatError(ValueError):
@@ -22,7 +30,11 @@ def format_datetime(value: datetime) -> str:
     """
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    # Not strftime: glibc writes year 1 as "1", not "0001".
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
+    )
 
 
 def format_timestamp(ts: timestamp_pb2.Timestamp | None) -> str:
@@ -40,8 +52,9 @@ def now_string() -> str:
 def parse_datetime(text: str) -> datetime:
     """Parse a PocketBase or ISO-8601 date string into an aware UTC datetime.
 
-    Accepts a space or ``T`` separator, optional fractional seconds and ``Z`` or an
-    explicit offset; a string without zone is taken as UTC.
+    Accepts RFC 3339 (``T`` or ``t``, leap seconds) and PocketBase's space separator,
+    optional fractional seconds and ``Z`` or an explicit offset; a string without zone
+    is taken as UTC. Instants just outside years 1-9999 UTC are clamped to that range.
 
     Args:
         text: The date string.
@@ -57,7 +70,9 @@ def parse_datetime(text: str) -> datetime:
         raise DateFormatError("empty date")
     if candidate.endswith(("Z", "z")):
         candidate = candidate[:-1] + "+00:00"
-    candidate = candidate.replace(" ", "T", 1)
+    candidate = candidate.replace(" ", "T", 1).replace("t", "T", 1)
+    # RFC 3339 allows a leap second; Python's datetime does not: count it as :59.
+    candidate = _LEAP_SECOND.sub(r"\g<1>59", candidate)
     try:
         value = datetime.fromisoformat(candidate)
     except ValueError as exc:
@@ -66,8 +81,11 @@ def parse_datetime(text: str) -> datetime:
         value = value.replace(tzinfo=UTC)
     try:
         return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise DateFormatError(f"date out of range {text!r}") from exc
+    except OverflowError:
+        # A valid RFC 3339 instant just outside years 1-9999 UTC (e.g. 0001-01-01T00:00+05:00):
+        # the nearest representable instant, hours away from it, is as good.
+        edge = datetime.min if value.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 def to_timestamp(text: str) -> timestamp_pb2.Timestamp:

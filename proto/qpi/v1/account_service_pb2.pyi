@@ -718,3 +718,260 @@ class DeleteApiTokenResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteApiTokenResponse: _TypeAlias = DeleteApiTokenResponse  # noqa: Y015
+
+@_typing.final
+class OAuth2Provider(_message.Message):
+    """An OAuth2 sign-in provider as clients show it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Identifier used in URLs, e.g. "google"."""
+    display_name: _builtins.str
+    """Label for the sign-in button."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OAuth2Provider: _TypeAlias = OAuth2Provider  # noqa: Y015
+
+@_typing.final
+class ListOAuth2ProvidersRequest(_message.Message):
+    """Request for ListOAuth2Providers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOAuth2ProvidersRequest: _TypeAlias = ListOAuth2ProvidersRequest  # noqa: Y015
+
+@_typing.final
+class ListOAuth2ProvidersResponse(_message.Message):
+    """Response for ListOAuth2Providers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___OAuth2Provider]:
+        """Providers in configuration order."""
+
+    def __init__(
+        self,
+        *,
+        providers: _abc.Iterable[Global___OAuth2Provider] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["providers", b"providers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOAuth2ProvidersResponse: _TypeAlias = ListOAuth2ProvidersResponse  # noqa: Y015
+
+@_typing.final
+class StartOAuth2LoginRequest(_message.Message):
+    """Request for StartOAuth2Login."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    REDIRECT_URI_FIELD_NUMBER: _builtins.int
+    RETURN_PATH_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """Provider name."""
+    redirect_uri: _builtins.str
+    """Absolute callback URL the provider redirects to (must be registered with it). A
+    provider's configured `redirectURL` takes precedence.
+    """
+    return_path: _builtins.str
+    """Local path (e.g. "/dashboard/") the browser returns to after the login; default
+    "/dashboard/".
+    """
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        redirect_uri: _builtins.str = ...,
+        return_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provider", b"provider", "redirect_uri", b"redirect_uri", "return_path", b"return_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartOAuth2LoginRequest: _TypeAlias = StartOAuth2LoginRequest  # noqa: Y015
+
+@_typing.final
+class StartOAuth2LoginResponse(_message.Message):
+    """Response for StartOAuth2Login."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AUTHORIZATION_URI_FIELD_NUMBER: _builtins.int
+    FLOW_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    authorization_uri: _builtins.str
+    """Where to send the browser: the provider's authorization endpoint with state, nonce
+    and PKCE challenge.
+    """
+    flow_token: _builtins.str
+    """Signed, opaque flow token (state, nonce, PKCE verifier); return it with the callback."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the flow token expires."""
+
+    def __init__(
+        self,
+        *,
+        authorization_uri: _builtins.str = ...,
+        flow_token: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorization_uri", b"authorization_uri", "expire_time", b"expire_time", "flow_token", b"flow_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartOAuth2LoginResponse: _TypeAlias = StartOAuth2LoginResponse  # noqa: Y015
+
+@_typing.final
+class CompleteOAuth2LoginRequest(_message.Message):
+    """Request for CompleteOAuth2Login."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    FLOW_TOKEN_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """Provider name (from the callback URL)."""
+    code: _builtins.str
+    """The `code` query parameter of the callback."""
+    state: _builtins.str
+    """The `state` query parameter of the callback."""
+    flow_token: _builtins.str
+    """The flow token StartOAuth2Login returned to this browser."""
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        code: _builtins.str = ...,
+        state: _builtins.str = ...,
+        flow_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "flow_token", b"flow_token", "provider", b"provider", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteOAuth2LoginRequest: _TypeAlias = CompleteOAuth2LoginRequest  # noqa: Y015
+
+@_typing.final
+class CompleteOAuth2LoginResponse(_message.Message):
+    """Response for CompleteOAuth2Login."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOGIN_CODE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    RETURN_PATH_FIELD_NUMBER: _builtins.int
+    login_code: _builtins.str
+    """Single-use code for ExchangeOAuth2LoginCode."""
+    return_path: _builtins.str
+    """The local path the login was started for."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the login code expires."""
+
+    def __init__(
+        self,
+        *,
+        login_code: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        return_path: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "login_code", b"login_code", "return_path", b"return_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompleteOAuth2LoginResponse: _TypeAlias = CompleteOAuth2LoginResponse  # noqa: Y015
+
+@_typing.final
+class ExchangeOAuth2LoginCodeRequest(_message.Message):
+    """Request for ExchangeOAuth2LoginCode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LOGIN_CODE_FIELD_NUMBER: _builtins.int
+    login_code: _builtins.str
+    """The login code from CompleteOAuth2Login."""
+    def __init__(
+        self,
+        *,
+        login_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["login_code", b"login_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExchangeOAuth2LoginCodeRequest: _TypeAlias = ExchangeOAuth2LoginCodeRequest  # noqa: Y015
+
+@_typing.final
+class ExchangeOAuth2LoginCodeResponse(_message.Message):
+    """Response for ExchangeOAuth2LoginCode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """Signed session token; send as `authorization: Bearer <token>`."""
+    @_builtins.property
+    def user(self) -> _account_pb2.User:
+        """The logged-in user."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the session token expires."""
+
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        user: _account_pb2.User | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "token", b"token", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExchangeOAuth2LoginCodeResponse: _TypeAlias = ExchangeOAuth2LoginCodeResponse  # noqa: Y015

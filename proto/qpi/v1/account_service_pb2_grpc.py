@@ -100,6 +100,26 @@ class AccountServiceStub:
                 request_serializer=qpi_dot_v1_dot_account__service__pb2.DeleteApiTokenRequest.SerializeToString,
                 response_deserializer=qpi_dot_v1_dot_account__service__pb2.DeleteApiTokenResponse.FromString,
                 _registered_method=True)
+        self.ListOAuth2Providers = channel.unary_unary(
+                '/qpi.v1.AccountService/ListOAuth2Providers',
+                request_serializer=qpi_dot_v1_dot_account__service__pb2.ListOAuth2ProvidersRequest.SerializeToString,
+                response_deserializer=qpi_dot_v1_dot_account__service__pb2.ListOAuth2ProvidersResponse.FromString,
+                _registered_method=True)
+        self.StartOAuth2Login = channel.unary_unary(
+                '/qpi.v1.AccountService/StartOAuth2Login',
+                request_serializer=qpi_dot_v1_dot_account__service__pb2.StartOAuth2LoginRequest.SerializeToString,
+                response_deserializer=qpi_dot_v1_dot_account__service__pb2.StartOAuth2LoginResponse.FromString,
+                _registered_method=True)
+        self.CompleteOAuth2Login = channel.unary_unary(
+                '/qpi.v1.AccountService/CompleteOAuth2Login',
+                request_serializer=qpi_dot_v1_dot_account__service__pb2.CompleteOAuth2LoginRequest.SerializeToString,
+                response_deserializer=qpi_dot_v1_dot_account__service__pb2.CompleteOAuth2LoginResponse.FromString,
+                _registered_method=True)
+        self.ExchangeOAuth2LoginCode = channel.unary_unary(
+                '/qpi.v1.AccountService/ExchangeOAuth2LoginCode',
+                request_serializer=qpi_dot_v1_dot_account__service__pb2.ExchangeOAuth2LoginCodeRequest.SerializeToString,
+                response_deserializer=qpi_dot_v1_dot_account__service__pb2.ExchangeOAuth2LoginCodeResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -199,6 +219,39 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOAuth2Providers(self, request, context):
+        """Lists the OAuth2 sign-in providers configured on this server. No credentials needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartOAuth2Login(self, request, context):
+        """Starts an OAuth2 authorization-code login with PKCE: returns the provider's
+        authorization URL and a signed flow token that the caller keeps (e.g. in an HttpOnly
+        cookie) and hands back with the callback. No credentials needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteOAuth2Login(self, request, context):
+        """Completes an OAuth2 login from the provider's callback: checks the state against the
+        flow token, exchanges the code (with the PKCE verifier and client secret), validates
+        the identity, finds or creates the user and returns a short-lived, single-use login
+        code. No credentials needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeOAuth2LoginCode(self, request, context):
+        """Exchanges a login code, once, for a session token. No credentials needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +319,26 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.DeleteApiToken,
                     request_deserializer=qpi_dot_v1_dot_account__service__pb2.DeleteApiTokenRequest.FromString,
                     response_serializer=qpi_dot_v1_dot_account__service__pb2.DeleteApiTokenResponse.SerializeToString,
+            ),
+            'ListOAuth2Providers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOAuth2Providers,
+                    request_deserializer=qpi_dot_v1_dot_account__service__pb2.ListOAuth2ProvidersRequest.FromString,
+                    response_serializer=qpi_dot_v1_dot_account__service__pb2.ListOAuth2ProvidersResponse.SerializeToString,
+            ),
+            'StartOAuth2Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartOAuth2Login,
+                    request_deserializer=qpi_dot_v1_dot_account__service__pb2.StartOAuth2LoginRequest.FromString,
+                    response_serializer=qpi_dot_v1_dot_account__service__pb2.StartOAuth2LoginResponse.SerializeToString,
+            ),
+            'CompleteOAuth2Login': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteOAuth2Login,
+                    request_deserializer=qpi_dot_v1_dot_account__service__pb2.CompleteOAuth2LoginRequest.FromString,
+                    response_serializer=qpi_dot_v1_dot_account__service__pb2.CompleteOAuth2LoginResponse.SerializeToString,
+            ),
+            'ExchangeOAuth2LoginCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExchangeOAuth2LoginCode,
+                    request_deserializer=qpi_dot_v1_dot_account__service__pb2.ExchangeOAuth2LoginCodeRequest.FromString,
+                    response_serializer=qpi_dot_v1_dot_account__service__pb2.ExchangeOAuth2LoginCodeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -620,6 +693,114 @@ class AccountService:
             '/qpi.v1.AccountService/DeleteApiToken',
             qpi_dot_v1_dot_account__service__pb2.DeleteApiTokenRequest.SerializeToString,
             qpi_dot_v1_dot_account__service__pb2.DeleteApiTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOAuth2Providers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qpi.v1.AccountService/ListOAuth2Providers',
+            qpi_dot_v1_dot_account__service__pb2.ListOAuth2ProvidersRequest.SerializeToString,
+            qpi_dot_v1_dot_account__service__pb2.ListOAuth2ProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartOAuth2Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qpi.v1.AccountService/StartOAuth2Login',
+            qpi_dot_v1_dot_account__service__pb2.StartOAuth2LoginRequest.SerializeToString,
+            qpi_dot_v1_dot_account__service__pb2.StartOAuth2LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteOAuth2Login(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qpi.v1.AccountService/CompleteOAuth2Login',
+            qpi_dot_v1_dot_account__service__pb2.CompleteOAuth2LoginRequest.SerializeToString,
+            qpi_dot_v1_dot_account__service__pb2.CompleteOAuth2LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeOAuth2LoginCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qpi.v1.AccountService/ExchangeOAuth2LoginCode',
+            qpi_dot_v1_dot_account__service__pb2.ExchangeOAuth2LoginCodeRequest.SerializeToString,
+            qpi_dot_v1_dot_account__service__pb2.ExchangeOAuth2LoginCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,21 @@ class AccountServiceStub:
     """Renames a token or changes its expiry."""
     DeleteApiToken: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.DeleteApiTokenRequest, _account_service_pb2.DeleteApiTokenResponse]
     """Revokes a token."""
+    ListOAuth2Providers: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ListOAuth2ProvidersRequest, _account_service_pb2.ListOAuth2ProvidersResponse]
+    """Lists the OAuth2 sign-in providers configured on this server. No credentials needed."""
+    StartOAuth2Login: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.StartOAuth2LoginRequest, _account_service_pb2.StartOAuth2LoginResponse]
+    """Starts an OAuth2 authorization-code login with PKCE: returns the provider's
+    authorization URL and a signed flow token that the caller keeps (e.g. in an HttpOnly
+    cookie) and hands back with the callback. No credentials needed.
+    """
+    CompleteOAuth2Login: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.CompleteOAuth2LoginRequest, _account_service_pb2.CompleteOAuth2LoginResponse]
+    """Completes an OAuth2 login from the provider's callback: checks the state against the
+    flow token, exchanges the code (with the PKCE verifier and client secret), validates
+    the identity, finds or creates the user and returns a short-lived, single-use login
+    code. No credentials needed.
+    """
+    ExchangeOAuth2LoginCode: _grpc.UnaryUnaryMultiCallable[_account_service_pb2.ExchangeOAuth2LoginCodeRequest, _account_service_pb2.ExchangeOAuth2LoginCodeResponse]
+    """Exchanges a login code, once, for a session token. No credentials needed."""
 
 @_typing.type_check_only
 class AccountServiceAsyncStub(AccountServiceStub):
@@ -99,6 +114,21 @@ class AccountServiceAsyncStub(AccountServiceStub):
     """Renames a token or changes its expiry."""
     DeleteApiToken: _aio.UnaryUnaryMultiCallable[_account_service_pb2.DeleteApiTokenRequest, _account_service_pb2.DeleteApiTokenResponse]  # type: ignore[assignment]
     """Revokes a token."""
+    ListOAuth2Providers: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ListOAuth2ProvidersRequest, _account_service_pb2.ListOAuth2ProvidersResponse]  # type: ignore[assignment]
+    """Lists the OAuth2 sign-in providers configured on this server. No credentials needed."""
+    StartOAuth2Login: _aio.UnaryUnaryMultiCallable[_account_service_pb2.StartOAuth2LoginRequest, _account_service_pb2.StartOAuth2LoginResponse]  # type: ignore[assignment]
+    """Starts an OAuth2 authorization-code login with PKCE: returns the provider's
+    authorization URL and a signed flow token that the caller keeps (e.g. in an HttpOnly
+    cookie) and hands back with the callback. No credentials needed.
+    """
+    CompleteOAuth2Login: _aio.UnaryUnaryMultiCallable[_account_service_pb2.CompleteOAuth2LoginRequest, _account_service_pb2.CompleteOAuth2LoginResponse]  # type: ignore[assignment]
+    """Completes an OAuth2 login from the provider's callback: checks the state against the
+    flow token, exchanges the code (with the PKCE verifier and client secret), validates
+    the identity, finds or creates the user and returns a short-lived, single-use login
+    code. No credentials needed.
+    """
+    ExchangeOAuth2LoginCode: _aio.UnaryUnaryMultiCallable[_account_service_pb2.ExchangeOAuth2LoginCodeRequest, _account_service_pb2.ExchangeOAuth2LoginCodeResponse]  # type: ignore[assignment]
+    """Exchanges a login code, once, for a session token. No credentials needed."""
 
 class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
     """Users, sessions, balances and API tokens."""
@@ -210,5 +240,44 @@ class AccountServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_account_service_pb2.DeleteApiTokenResponse, _abc.Awaitable[_account_service_pb2.DeleteApiTokenResponse]]:
         """Revokes a token."""
+
+    @_abc_1.abstractmethod
+    def ListOAuth2Providers(
+        self,
+        request: _account_service_pb2.ListOAuth2ProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.ListOAuth2ProvidersResponse, _abc.Awaitable[_account_service_pb2.ListOAuth2ProvidersResponse]]:
+        """Lists the OAuth2 sign-in providers configured on this server. No credentials needed."""
+
+    @_abc_1.abstractmethod
+    def StartOAuth2Login(
+        self,
+        request: _account_service_pb2.StartOAuth2LoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.StartOAuth2LoginResponse, _abc.Awaitable[_account_service_pb2.StartOAuth2LoginResponse]]:
+        """Starts an OAuth2 authorization-code login with PKCE: returns the provider's
+        authorization URL and a signed flow token that the caller keeps (e.g. in an HttpOnly
+        cookie) and hands back with the callback. No credentials needed.
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteOAuth2Login(
+        self,
+        request: _account_service_pb2.CompleteOAuth2LoginRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.CompleteOAuth2LoginResponse, _abc.Awaitable[_account_service_pb2.CompleteOAuth2LoginResponse]]:
+        """Completes an OAuth2 login from the provider's callback: checks the state against the
+        flow token, exchanges the code (with the PKCE verifier and client secret), validates
+        the identity, finds or creates the user and returns a short-lived, single-use login
+        code. No credentials needed.
+        """
+
+    @_abc_1.abstractmethod
+    def ExchangeOAuth2LoginCode(
+        self,
+        request: _account_service_pb2.ExchangeOAuth2LoginCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_account_service_pb2.ExchangeOAuth2LoginCodeResponse, _abc.Awaitable[_account_service_pb2.ExchangeOAuth2LoginCodeResponse]]:
+        """Exchanges a login code, once, for a session token. No credentials needed."""
 
 def add_AccountServiceServicer_to_server(servicer: AccountServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -120,6 +120,18 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The database cannot be reached right now (restart, failover, network); retry after
     the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
     """
+    ERROR_REASON_OAUTH2_PROVIDER_NOT_FOUND: _ErrorReason.ValueType  # 80
+    """No OAuth2 provider with this name is configured."""
+    ERROR_REASON_OAUTH2_STATE_INVALID: _ErrorReason.ValueType  # 81
+    """The OAuth2 callback does not belong to a login this browser started (state mismatch,
+    missing or expired flow).
+    """
+    ERROR_REASON_OAUTH2_PROVIDER_ERROR: _ErrorReason.ValueType  # 82
+    """The OAuth2 provider refused the login or returned an identity that failed validation."""
+    ERROR_REASON_OAUTH2_CODE_INVALID: _ErrorReason.ValueType  # 83
+    """The one-time OAuth2 login code is unknown, used or expired."""
+    ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: _ErrorReason.ValueType  # 84
+    """The provider did not vouch for an e-mail address, so no account can be matched."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -226,4 +238,16 @@ ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 44
 """The database cannot be reached right now (restart, failover, network); retry after
 the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
 """
+ERROR_REASON_OAUTH2_PROVIDER_NOT_FOUND: ErrorReason.ValueType  # 80
+"""No OAuth2 provider with this name is configured."""
+ERROR_REASON_OAUTH2_STATE_INVALID: ErrorReason.ValueType  # 81
+"""The OAuth2 callback does not belong to a login this browser started (state mismatch,
+missing or expired flow).
+"""
+ERROR_REASON_OAUTH2_PROVIDER_ERROR: ErrorReason.ValueType  # 82
+"""The OAuth2 provider refused the login or returned an identity that failed validation."""
+ERROR_REASON_OAUTH2_CODE_INVALID: ErrorReason.ValueType  # 83
+"""The one-time OAuth2 login code is unknown, used or expired."""
+ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: ErrorReason.ValueType  # 84
+"""The provider did not vouch for an e-mail address, so no account can be matched."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

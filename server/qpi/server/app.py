@@ -41,6 +41,7 @@ from qpi.server.rpc.qpu_servicer import QpuServicer
 from qpi.server.rpc.server import build_server
 from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
+from qpi.server.security.oauth2_providers import parse_providers
 from qpi.server.security.passwords import PasswordWork
 from qpi.server.security.pki import PkiMaterial, load_or_create_pki
 from qpi.server.security.throttle import LoginThrottle
@@ -53,6 +54,8 @@ from qpi.server.services.job_service import JobService
 from qpi.server.services.lease_service import LeaseService
 from qpi.server.services.login_service import LoginService
 from qpi.server.services.notification_service import NotificationService
+from qpi.server.services.oauth2_client import OAuth2Http
+from qpi.server.services.oauth2_service import OAuth2Service
 from qpi.server.services.qasm import QasmChecker
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.telemetry_service import TelemetryService
@@ -103,6 +106,7 @@ class QpiServer:
         self._scheduler: Any = None
         self._socket_dir = ""
         self._qasm: QasmChecker | None = None
+        self._oauth2_http: OAuth2Http | None = None
         self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
 
@@ -195,10 +199,22 @@ class QpiServer:
         )
         self._passwords = passwords = PasswordWork()
         throttle = LoginThrottle(s.login_limit_per_account, s.login_limit_per_address)
+        self._oauth2_http = OAuth2Http()
+        oauth2 = OAuth2Service(
+            db,
+            repos.oauth2_logins,
+            repos.accounts,
+            clock,
+            parse_providers(s.oauth2_providers),
+            self._oauth2_http,
+            auth,
+            s.allow_signup,
+        )
         return {
             "auth": auth,
             "logins": LoginService(db, auth, throttle, passwords),
             "passwords": passwords,
+            "oauth2": oauth2,
             "accounts": AccountService(repos.accounts, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
@@ -263,7 +279,7 @@ class QpiServer:
             "qpu": QpuServicer(db, auth, sv["qpus"]),
             "booking": BookingServicer(db, auth, sv["bookings"], sv["accounts"]),
             "account": AccountServicer(
-                db, auth, sv["auth"], sv["accounts"], sv["logins"], sv["passwords"]
+                db, auth, sv["auth"], sv["accounts"], sv["logins"], sv["passwords"], sv["oauth2"]
             ),
             "notification": NotificationServicer(db, auth, sv["notifications"]),
             "admin": AdminServicer(db, auth, self._facts, sv["telemetry"]),
@@ -387,6 +403,8 @@ class QpiServer:
             self._qasm.close()
         if self._passwords is not None:
             self._passwords.close()
+        if self._oauth2_http is not None:
+            await self._oauth2_http.close()
         if self._socket_dir:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 

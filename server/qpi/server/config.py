@@ -30,6 +30,7 @@ import yaml
 
 from qpi.server import settings as settings_module
 from qpi.server.durations import format_duration, parse_duration
+from qpi.server.security.oauth2_providers import ProviderConfigError, parse_providers
 from qpi.server.security.throttle import parse_limit
 from qpi.server.settings import ServerSettings
 
@@ -394,19 +395,10 @@ def _is_dns_name(name: str) -> bool:
 
 
 def _check_oauth2(opt: OptionInfo, value: _Value, text: str) -> None:
-    if not text.strip():
-        return
     try:
-        decoded = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _error(opt, value, f"not valid JSON ({exc.msg})") from None
-    if not isinstance(decoded, list):
-        raise _error(opt, value, "must be a JSON array of provider objects")
-    for index, item in enumerate(decoded):
-        if not isinstance(item, dict):
-            raise _error(opt, value, f"element {index} is not a JSON object")
-        if not isinstance(item.get("name"), str) or not item["name"]:
-            raise _error(opt, value, f'element {index} has no "name"')
+        parse_providers(text)
+    except ProviderConfigError as exc:
+        raise _error(opt, value, str(exc)) from None
 
 
 def parse_shot_seconds(text: str) -> dict[str, float]:

@@ -75,7 +75,7 @@ class ServerSettings:
     disable_email_password_auth: bool = False
     """Refuse e-mail/password login for regular users (administrators can always log in)."""
     oauth2_providers: str = ""
-    """JSON array of OAuth2 provider configs (listed by auth-methods)."""
+    """JSON array of OAuth2/OpenID Connect providers for sign-in (see "OAuth2 sign-in")."""
     allow_signup: bool = False
     """Allow anyone to create a user account (with a zero balance)."""
     session_ttl: float = 7 * 24 * 3600.0

@@ -10,7 +10,9 @@ API on 127.0.0.1 (free port) so tests can start and stop more real processes:
   the dashboard); ``.../kill`` SIGKILLs it;
 * ``POST /servers`` ``{"args": [...]}`` returns the URL of another, empty `qpi serve` started
   with those arguments (started on first request; empty-state and configuration scenarios);
-  ``POST /servers/restart`` ``{"args": [...]}`` restarts that one on the same ports.
+  ``POST /servers/restart`` ``{"args": [...]}`` restarts that one on the same ports;
+* ``POST /oauth2`` returns the URL of a server whose users sign in at a real OpenID Connect
+  provider (tests/support/oidc, started on first request) and that provider's issuer.
 
 SIGTERM (or SIGINT) stops everything. Run from the repository root:
 ``python -m tests.e2e.dashboard.stack --state FILE --root DIR --dashboard-dir DIST``.
@@ -26,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.support.oidc import OidcProvider
 from tests.support.processes import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -57,6 +60,7 @@ class Stack:
         self.lock = threading.Lock()
         self.main: ServeProcess | None = None
         self.extra: dict[tuple[str, ...], ServeProcess] = {}
+        self.oidc: tuple[OidcProvider, ServeProcess] | None = None
 
     def start_server(self, extra: tuple[str, ...] = ()) -> ServeProcess:
         with self.lock:
@@ -76,6 +80,20 @@ class Stack:
             found = self.start_server(args)
             with self.lock:
                 self.extra[args] = found
+        return found
+
+    def oauth2_server(self) -> tuple[OidcProvider, ServeProcess]:
+        """A server with one OAuth2 provider (name ``local``) and sign-up allowed."""
+        with self.lock:
+            found = self.oidc
+        if found is None:
+            provider = OidcProvider(self.root)
+            providers = json.dumps([provider.provider_config("local")])
+            server = self.start_server(("--oauth2-providers", providers, "--allow-signup", "true"))
+            provider.start([f"{server.http_url}/api/oauth2/local/callback"])
+            found = (provider, server)
+            with self.lock:
+                self.oidc = found
         return found
 
     def start_driver(self, token: str, name: str, executor: str = "mock") -> DriverProcess:
@@ -130,6 +148,8 @@ class Stack:
             driver.terminate(grace=5)
         for server in servers:
             server.stop(grace=5)
+        if self.oidc is not None:
+            self.oidc[0].stop()
 
 
 def handler_for(stack: Stack) -> type[BaseHTTPRequestHandler]:
@@ -159,6 +179,9 @@ def handler_for(stack: Stack) -> type[BaseHTTPRequestHandler]:
                 elif parts == ["servers"]:
                     server = stack.extra_server(tuple(body.get("args", [])))
                     self._reply(200, {"url": server.http_url})
+                elif parts == ["oauth2"]:
+                    provider, server = stack.oauth2_server()
+                    self._reply(200, {"url": server.http_url, "issuer": provider.issuer})
                 elif parts == ["servers", "restart"]:
                     server = stack.extra_server(tuple(body.get("args", [])))
                     server.stop(grace=5)

@@ -52,6 +52,11 @@ class Accounts(account_service_pb2_grpc.AccountServiceServicer):
             user=account_pb2.User(id="u1", email="u@x", is_superuser=auth == "Bearer admin")
         )
 
+    async def ListOAuth2Providers(self, request, context):  # noqa: N802
+        return account_service_pb2.ListOAuth2ProvidersResponse(
+            providers=[account_service_pb2.OAuth2Provider(name="idp", display_name="Lab IdP")]
+        )
+
 
 class Admin(admin_service_pb2_grpc.AdminServiceServicer):
     async def GetServerInfo(self, request, context):  # noqa: N802
@@ -231,8 +236,19 @@ async def test_auth_methods(client: httpx.AsyncClient) -> None:
     resp = await client.get("/api/collections/users/auth-methods")
     assert resp.json() == {
         "password": {"enabled": True, "identityFields": ["email"]},
-        "oauth2": {"enabled": False, "providers": []},
+        "oauth2": {
+            "enabled": True,
+            "providers": [
+                {
+                    "name": "idp",
+                    "displayName": "Lab IdP",
+                    "authURL": "/api/oauth2/idp/authorize?redirect=/dashboard/",
+                }
+            ],
+        },
     }
+    admins = await client.get("/api/collections/_superusers/auth-methods")
+    assert admins.json()["oauth2"] == {"enabled": False, "providers": []}
 
 
 async def test_dashboard_spa_fallback_and_traversal(client: httpx.AsyncClient) -> None:

@@ -32,10 +32,23 @@ def test_date_parsing_round_trips(text: str) -> None:
     assert timefmt.format_timestamp(ts(text)) == "2026-01-02 03:04:05.678Z"
 
 
-@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01", "0001-01-01T00:00:00+05:00"])
+@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01", "2026-02-30T00:00:00Z"])
 def test_bad_dates_raise(text: str) -> None:
     with pytest.raises(timefmt.DateFormatError):
         timefmt.to_timestamp(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-02t03:04:05z", "2026-01-02 03:04:05.000Z"),  # RFC 3339 allows lower case
+        ("2016-12-31T23:59:60Z", "2016-12-31 23:59:59.000Z"),  # a leap second
+        ("0001-01-01T00:00:00+05:00", "0001-01-01 00:00:00.000Z"),  # clamped into range
+        ("9999-12-31T23:00:00-05:00", "9999-12-31 23:59:59.999Z"),
+    ],
+)
+def test_every_rfc3339_date_time_is_accepted(text: str, expected: str) -> None:
+    assert timefmt.format_timestamp(timefmt.to_timestamp(text)) == expected
 
 
 def make_job(**kwargs: object) -> job_pb2.Job:

@@ -138,8 +138,9 @@ def test_yaml_file_with_camel_and_snake_keys(tmp_path: Path) -> None:
         "disableEmailPasswordAuth: yes\n"
         "tlsCaCertFile: /var/qpi/ca.pem\n"
         "oauth2Providers:\n"
-        "  - name: github\n"
-        "    clientId: abc\n",
+        "  - name: google\n"
+        "    clientId: abc\n"
+        "    issuer: https://accounts.google.com\n",
     )
     settings = load_settings({"config_file": str(config)}, {})
     assert settings.server_port == 9000
@@ -150,7 +151,9 @@ def test_yaml_file_with_camel_and_snake_keys(tmp_path: Path) -> None:
     assert settings.recovery_interval == 120.0
     assert settings.disable_email_password_auth is True
     assert settings.tls_ca_cert_file == "/var/qpi/ca.pem"
-    assert json.loads(settings.oauth2_providers) == [{"name": "github", "clientId": "abc"}]
+    assert json.loads(settings.oauth2_providers) == [
+        {"name": "google", "clientId": "abc", "issuer": "https://accounts.google.com"}
+    ]
     assert settings.config_file == str(config)
 
 
@@ -285,6 +288,25 @@ def test_file_values_with_wrong_types(tmp_path: Path, key: str, value: object, r
         ("oauth2_providers", '{"name": "x"}', "must be a JSON array"),
         ("oauth2_providers", "[1]", "not a JSON object"),
         ("oauth2_providers", '[{"clientId": "x"}]', 'has no "name"'),
+        ("oauth2_providers", '[{"name": "g", "issuer": "https://i.example"}]', "clientId"),
+        ("oauth2_providers", '[{"name": "g", "clientId": "c"}]', "authURL, tokenURL"),
+        ("oauth2_providers", '[{"name": "G!", "clientId": "c"}]', "lowercase letters"),
+        (
+            "oauth2_providers",
+            '[{"name": "g", "clientId": "c", "issuer": "http://idp.example"}]',
+            "must use https",
+        ),
+        (
+            "oauth2_providers",
+            '[{"name": "g", "clientId": "c", "issuer": "https://i.example", "clientSecrt": "s"}]',
+            "unknown key",
+        ),
+        (
+            "oauth2_providers",
+            '[{"name": "g", "clientId": "c", "issuer": "https://i.example", "scopes": "a"},'
+            ' {"name": "g", "clientId": "d", "issuer": "https://i.example"}]',
+            "duplicate provider name",
+        ),
         ("database_url", "qpi.db", "expected a URL"),
         ("data_dir", " ", "must not be empty"),
         ("tls_key_file", "", "must not be empty"),
@@ -366,7 +388,9 @@ def test_valid_edge_values() -> None:
             "idle_threshold": "0",
             "events_retention": "0",
             "event_rate_limit": "-1",
-            "oauth2_providers": '[{"name": "github"}]',
+            "oauth2_providers": '[{"name": "gh", "clientId": "c", "authURL": "https://a.example/auth",'
+            ' "tokenURL": "https://a.example/token", "userInfoURL": "https://a.example/user"},'
+            ' {"name": "local", "clientId": "c", "issuer": "http://127.0.0.1:5556/"}]',
             "database_url": "postgresql+psycopg://u@h/db",
             "domain": "*.example.org",
         },

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from google.protobuf import field_mask_pb2
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.models import ERROR_RESPONSES, UserAdminUpdate
+from qpi.gateway.models import PathId, UserAdminUpdate
+from qpi.gateway.openapi import api
+from qpi.gateway.record_models import UserRecord
 from qpi.v1 import account_pb2, account_service_pb2
 
-router = APIRouter(prefix="/api/admin", tags=["admin"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 
-@router.patch("/users/{user_id}")
-async def update_user_balance(user_id: str, body: UserAdminUpdate, ctx: CtxDep) -> JSONResponse:
+@router.patch(
+    "/users/{user_id}", responses=api(403, 404, 409, 413), response_model_exclude_unset=True
+)
+async def update_user_balance(user_id: PathId, body: UserAdminUpdate, ctx: CtxDep) -> UserRecord:
     """Set ``qpu_seconds`` to an absolute value; the server allows this to administrators only."""
     resp: account_service_pb2.UpdateUserResponse = await ctx.call(
         ctx.stubs.accounts.UpdateUser,
@@ -24,4 +27,7 @@ async def update_user_balance(user_id: str, body: UserAdminUpdate, ctx: CtxDep) 
             update_mask=field_mask_pb2.FieldMask(paths=["qpu_seconds"]),
         ),
     )
-    return JSONResponse(records.user_record(resp.user))
+    name = ctx.config.users_collection
+    return UserRecord.model_validate(
+        {"collectionId": name, "collectionName": name, **records.user_record(resp.user)}
+    )

@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from qpi.gateway import errors, records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.listing import parse_sort, slice_records, sort_records
-from qpi.gateway.models import ERROR_RESPONSES, JobCreate, JobOut, StatusOut
+from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
+from qpi.gateway.models import JobCreate, JobOut, PathId, StatusOut
+from qpi.gateway.openapi import api
 from qpi.gateway.paging import fetch_all
 from qpi.v1 import job_pb2, job_service_pb2
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 JOB_FIELDS = frozenset(
     {"id", "user_id", "qpu_target", "status", "finished_at", "duration", "created", "updated"}
 )
+JOB_SORT = sort_pattern(JOB_FIELDS)
 _NOT_CANCELLABLE = "Job not found, maybe it was already completed or cancelled?"
 
 
@@ -42,41 +43,43 @@ def payload_message(body: JobCreate) -> job_pb2.JobPayload:
     )
 
 
-@router.post("", status_code=201, response_model=JobOut)
-async def submit_job(body: JobCreate, ctx: CtxDep) -> JSONResponse:
+@router.post(
+    "", status_code=201, responses=api(403, 404, 413, 429), response_model_exclude_unset=True
+)
+async def submit_job(body: JobCreate, ctx: CtxDep) -> JobOut:
     """Submit a job; without ``qpu_target`` the server routes it to a suitable online QPU."""
     resp: job_service_pb2.CreateJobResponse = await ctx.call(
         ctx.stubs.jobs.CreateJob,
         job_service_pb2.CreateJobRequest(payload=payload_message(body), qpu=body.qpu_target),
     )
-    return JSONResponse(records.job_object(resp.job), status_code=201)
+    return JobOut.model_validate(records.job_object(resp.job))
 
 
-@router.get("", response_model=list[JobOut])
+@router.get("", responses=api(), response_model_exclude_unset=True)
 async def list_jobs(
     ctx: CtxDep,
-    sort: Annotated[str, Query(max_length=512)] = "-created",
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=0)] = 0,
-) -> JSONResponse:
+    sort: Annotated[str, Query(max_length=512, pattern=JOB_SORT)] = "-created",
+    skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
+) -> list[JobOut]:
     """The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all)."""
     keys = parse_sort(sort, JOB_FIELDS)
     jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, job_service_pb2.ListJobsRequest(), "jobs")
     items = sort_records([records.job_object(j) for j in jobs], keys)
-    return JSONResponse(slice_records(items, skip, limit))
+    return [JobOut.model_validate(j) for j in slice_records(items, skip, limit)]
 
 
-@router.get("/{job_id}", response_model=JobOut)
-async def get_job(job_id: str, ctx: CtxDep) -> JSONResponse:
+@router.get("/{job_id}", responses=api(404), response_model_exclude_unset=True)
+async def get_job(job_id: PathId, ctx: CtxDep) -> JobOut:
     """One of the caller's jobs, with its real results once finished."""
     resp: job_service_pb2.GetJobResponse = await ctx.call(
         ctx.stubs.jobs.GetJob, job_service_pb2.GetJobRequest(id=job_id)
     )
-    return JSONResponse(records.job_object(resp.job))
+    return JobOut.model_validate(records.job_object(resp.job))
 
 
-@router.post("/{job_id}/cancel", response_model=StatusOut)
-async def cancel_job(job_id: str, ctx: CtxDep) -> JSONResponse:
+@router.post("/{job_id}/cancel", responses=api(404), response_model_exclude_unset=True)
+async def cancel_job(job_id: PathId, ctx: CtxDep) -> StatusOut:
     """Cancel a pending or running job (a running job is also stopped on its driver)."""
     try:
         await ctx.call(ctx.stubs.jobs.CancelJob, job_service_pb2.CancelJobRequest(id=job_id))
@@ -84,4 +87,4 @@ async def cancel_job(job_id: str, ctx: CtxDep) -> JSONResponse:
         if exc.status == 404 or exc.reason == "JOB_ALREADY_TERMINAL":
             raise errors.ApiError(404, _NOT_CANCELLABLE, reason=exc.reason) from exc
         raise
-    return JSONResponse({"status": "cancelled"})
+    return StatusOut(status="cancelled")

@@ -11,18 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from qpi.gateway import errors, rpc
-from qpi.gateway.context import CtxDep
-from qpi.gateway.models import ERROR_RESPONSES
+from qpi.gateway.context import Ctx, PublicCtxDep
+from qpi.gateway.openapi import responses
 from qpi.v1 import nng_service_pb2 as pb
 
-router = APIRouter(prefix="/api/op", tags=["drivers"], responses=ERROR_RESPONSES)
+# The driver's token travels in the body, so these routes declare no header credentials.
+router = APIRouter(
+    prefix="/api/op", tags=["drivers"], responses=responses(400, 401, 403, 404, 413, 429, 503)
+)
 
 _BODY = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
-_OUT = ConfigDict(extra="allow")
 
 
 class DriverConnect(BaseModel):
@@ -40,7 +41,6 @@ class DriverConnect(BaseModel):
 class DriverConnectedOut(BaseModel):
     """Response of `POST /api/op/drivers/connect`."""
 
-    model_config = _OUT
     status: str = Field(description='Always "success".')
     driver_id: str
     name: str = Field(description="The driver's registered name (0.4 drivers use it).")
@@ -66,7 +66,6 @@ class LegacyQpuConnect(BaseModel):
 class LegacyQpuConnectedOut(BaseModel):
     """Response of the legacy `POST /api/op/qpus/connect`."""
 
-    model_config = _OUT
     status: str = Field(description='Always "success".')
     nng_host: str
     nng_command_port: int = Field(description="Server PUSH listener: jobs to the driver.")
@@ -76,7 +75,7 @@ class LegacyQpuConnectedOut(BaseModel):
 
 
 async def _open(
-    ctx: CtxDep, request: Request, token: str, host: str, version: str, wire: int
+    ctx: Ctx, request: Request, token: str, host: str, version: str, wire: int
 ) -> pb.OpenNngChannelResponse:
     # The token travels in the body; the service reads it as call credentials, and call
     # metadata only carries printable ASCII.
@@ -96,41 +95,41 @@ async def _open(
     return response
 
 
-@router.post("/drivers/connect", response_model=DriverConnectedOut)
-async def connect_driver(body: DriverConnect, request: Request, ctx: CtxDep) -> JSONResponse:
+@router.post("/drivers/connect")
+async def connect_driver(
+    body: DriverConnect, request: Request, ctx: PublicCtxDep
+) -> DriverConnectedOut:
     """Handshake of an NNG driver: its listener ports, opened before this answer."""
     opened = await _open(
         ctx, request, body.token, body.host, body.version, pb.OpenNngChannelRequest.WIRE_ENVELOPE
     )
-    return JSONResponse(
-        {
-            "status": "success",
-            "driver_id": opened.driver_id,
-            "name": opened.name,
-            "qpu": opened.qpu_id,
-            "nng_host": opened.nng_host,
-            "nng_in_port": opened.nng_in_port,
-            "nng_out_port": opened.nng_out_port,
-            "tls_hash": opened.ca_fingerprint,
-            "ca_fingerprint": opened.ca_fingerprint,
-            "auth_token": body.token,
-        }
+    return DriverConnectedOut(
+        status="success",
+        driver_id=opened.driver_id,
+        name=opened.name,
+        qpu=opened.qpu_id,
+        nng_host=opened.nng_host,
+        nng_in_port=opened.nng_in_port,
+        nng_out_port=opened.nng_out_port,
+        tls_hash=opened.ca_fingerprint,
+        ca_fingerprint=opened.ca_fingerprint,
+        auth_token=body.token,
     )
 
 
-@router.post("/qpus/connect", response_model=LegacyQpuConnectedOut)
-async def connect_legacy_qpu(body: LegacyQpuConnect, request: Request, ctx: CtxDep) -> JSONResponse:
+@router.post("/qpus/connect")
+async def connect_legacy_qpu(
+    body: LegacyQpuConnect, request: Request, ctx: PublicCtxDep
+) -> LegacyQpuConnectedOut:
     """Legacy handshake (drivers 0.0.x): bare JSON messages instead of envelopes."""
     opened = await _open(
         ctx, request, body.access_token, "", "", pb.OpenNngChannelRequest.WIRE_LEGACY
     )
-    return JSONResponse(
-        {
-            "status": "success",
-            "nng_host": opened.nng_host,
-            "nng_command_port": opened.nng_in_port,
-            "nng_result_port": opened.nng_out_port,
-            "tls_hash": opened.ca_fingerprint,
-            "auth_token": body.access_token,
-        }
+    return LegacyQpuConnectedOut(
+        status="success",
+        nng_host=opened.nng_host,
+        nng_command_port=opened.nng_in_port,
+        nng_result_port=opened.nng_out_port,
+        tls_hash=opened.ca_fingerprint,
+        auth_token=body.access_token,
     )

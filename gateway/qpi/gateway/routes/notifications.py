@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from qpi.gateway.context import CtxDep
-from qpi.gateway.models import ERROR_RESPONSES, StatusOut
+from qpi.gateway.models import PathId, StatusOut
+from qpi.gateway.openapi import api
 from qpi.v1 import notification_service_pb2
 
-router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
 
-@router.post("/{notification_id}/dismiss", response_model=StatusOut)
-async def dismiss(notification_id: str, ctx: CtxDep) -> JSONResponse:
+@router.post("/{notification_id}/dismiss", responses=api(404))
+async def dismiss(notification_id: PathId, ctx: CtxDep) -> StatusOut:
     """Dismiss for the caller (idempotent; other users keep seeing it)."""
     await ctx.call(
         ctx.stubs.notifications.DismissNotification,
         notification_service_pb2.DismissNotificationRequest(id=notification_id),
     )
-    return JSONResponse({"status": "dismissed"})
+    return StatusOut(status="dismissed")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from qpi.gateway import errors, rpc
-from qpi.gateway.context import Ctx, CtxDep
-from qpi.gateway.models import ERROR_RESPONSES, ServerInfoOut
+from qpi.gateway.context import Ctx, PublicCtxDep
+from qpi.gateway.models import ServerInfoOut
+from qpi.gateway.openapi import responses
 from qpi.v1 import admin_service_pb2
 
 router = APIRouter(prefix="/api/pub", tags=["public"])
@@ -26,9 +27,15 @@ async def server_info(ctx: Ctx) -> admin_service_pb2.GetServerInfoResponse:
 @router.get(
     "/root-ca.pem",
     response_class=Response,
-    responses={200: {"content": {"application/x-pem-file": {}}}, **ERROR_RESPONSES},
+    responses={
+        200: {
+            "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+            "description": "The root CA certificate (PEM).",
+        },
+        **responses(404, 503),
+    },
 )
-async def root_ca(ctx: CtxDep) -> Response:
+async def root_ca(ctx: PublicCtxDep) -> Response:
     """Download the root CA certificate drivers pin (PEM, first certificate only)."""
     info = await server_info(ctx)
     pem = info.ca_certificate_pem
@@ -38,15 +45,13 @@ async def root_ca(ctx: CtxDep) -> Response:
     return Response(content=pem[start:], media_type="application/x-pem-file")
 
 
-@router.get("/server-info", response_model=ServerInfoOut)
-async def get_server_info(ctx: CtxDep) -> JSONResponse:
-    """Version, gRPC port and TLS mode, and the CA fingerprint, for driver discovery."""
+@router.get("/server-info", responses=responses(503))
+async def get_server_info(ctx: PublicCtxDep) -> ServerInfoOut:
+    """gRPC port and TLS mode and the CA fingerprint, for driver discovery."""
     info = await server_info(ctx)
-    return JSONResponse(
-        {
-            "version": info.version,
-            "grpc_port": info.grpc_port,
-            "grpc_tls": info.grpc_tls,
-            "ca_fingerprint": info.ca_fingerprint,
-        }
+    return ServerInfoOut(
+        version=info.version,
+        grpc_port=info.grpc_port,
+        grpc_tls=info.grpc_tls,
+        ca_fingerprint=info.ca_fingerprint,
     )

@@ -5,41 +5,42 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.listing import parse_sort, slice_records, sort_records
-from qpi.gateway.models import ERROR_RESPONSES, QpuOut
+from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
+from qpi.gateway.models import PathId, QpuOut
+from qpi.gateway.openapi import OPTIONAL_AUTH, api
 from qpi.gateway.paging import fetch_all
 from qpi.v1 import qpu_service_pb2
 
-router = APIRouter(prefix="/api/qpus", tags=["qpus"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/qpus", tags=["qpus"])
 
 QPU_FIELDS = frozenset({"id", "name", "status", "num_qubits", "enabled", "created", "updated"})
+QPU_SORT = sort_pattern(QPU_FIELDS)
 
 
-@router.get("", response_model=list[QpuOut])
+@router.get("", responses=api(), openapi_extra=OPTIONAL_AUTH)
 async def list_qpus(
     ctx: CtxDep,
     online: Annotated[bool, Query(description="Only online QPUs.")] = False,
-    sort: Annotated[str, Query(max_length=512)] = "",
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=0)] = 0,
-) -> JSONResponse:
+    sort: Annotated[str, Query(max_length=512, pattern=QPU_SORT)] = "",
+    skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
+) -> list[QpuOut]:
     """All QPUs (``?online=1``: only online ones) as a bare array, ordered by name."""
     keys = parse_sort(sort, QPU_FIELDS)
     qpus = await fetch_all(
         ctx, ctx.stubs.qpus.ListQpus, qpu_service_pb2.ListQpusRequest(online_only=online), "qpus"
     )
     items = sort_records([records.qpu_object(q) for q in qpus], keys)
-    return JSONResponse(slice_records(items, skip, limit))
+    return [QpuOut.model_validate(q) for q in slice_records(items, skip, limit)]
 
 
-@router.get("/{name_or_id}", response_model=QpuOut)
-async def get_qpu(name_or_id: str, ctx: CtxDep) -> JSONResponse:
+@router.get("/{name_or_id}", responses=api(404), openapi_extra=OPTIONAL_AUTH)
+async def get_qpu(name_or_id: PathId, ctx: CtxDep) -> QpuOut:
     """One QPU, looked up by name or by id."""
     resp: qpu_service_pb2.GetQpuResponse = await ctx.call(
         ctx.stubs.qpus.GetQpu, qpu_service_pb2.GetQpuRequest(id=name_or_id)
     )
-    return JSONResponse(records.qpu_object(resp.qpu))
+    return QpuOut.model_validate(records.qpu_object(resp.qpu))

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from qpi.gateway import auth, errors, records, rpc
+from qpi.gateway.context import get_ctx
+from qpi.gateway.openapi import api
 from qpi.v1 import account_service_pb2, event_service_pb2
 
 logger = logging.getLogger(__name__)
@@ -38,7 +40,14 @@ def event_for(message: event_service_pb2.SubscribeResponse) -> tuple[str, dict[s
 @router.get(
     "/events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-Sent Events: `job`, `qpu` and `notification`.",
+        },
+        **api(),
+    },
+    dependencies=[Depends(get_ctx)],
 )
 async def events(
     request: Request,

@@ -5,24 +5,32 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 from google.protobuf import field_mask_pb2
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.listing import parse_sort, slice_records, sort_records
-from qpi.gateway.models import ERROR_RESPONSES, StatusOut, TokenCreate, TokenOut, TokenUpdate
+from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
+from qpi.gateway.models import (
+    PathId,
+    StatusOut,
+    TokenCreate,
+    TokenCreatedOut,
+    TokenOut,
+    TokenUpdate,
+)
+from qpi.gateway.openapi import api
 from qpi.gateway.paging import fetch_all
 from qpi.gateway.timefmt import to_timestamp
 from qpi.v1 import account_pb2, account_service_pb2
 
-router = APIRouter(prefix="/api/tokens", tags=["tokens"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
 TOKEN_FIELDS = frozenset({"id", "name", "expires_at", "created"})
+TOKEN_SORT = sort_pattern(TOKEN_FIELDS)
 
 
-@router.post("", status_code=201, response_model=TokenOut)
-async def create_token(body: TokenCreate, ctx: CtxDep) -> JSONResponse:
+@router.post("", status_code=201, responses=api(409, 413), response_model_exclude_unset=True)
+async def create_token(body: TokenCreate, ctx: CtxDep) -> TokenCreatedOut:
     """Create an API token for the caller; the response carries the raw token once."""
     request = account_service_pb2.CreateApiTokenRequest(name=body.name)
     if body.expires_at:
@@ -31,16 +39,16 @@ async def create_token(body: TokenCreate, ctx: CtxDep) -> JSONResponse:
         ctx.stubs.accounts.CreateApiToken, request
     )
     obj = records.token_object(resp.api_token)
-    return JSONResponse({"id": obj.pop("id"), "token": resp.token, **obj}, status_code=201)
+    return TokenCreatedOut.model_validate({"id": obj.pop("id"), "token": resp.token, **obj})
 
 
-@router.get("", response_model=list[TokenOut])
+@router.get("", responses=api(), response_model_exclude_unset=True)
 async def list_tokens(
     ctx: CtxDep,
-    sort: Annotated[str, Query(max_length=512)] = "-created",
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=0)] = 0,
-) -> JSONResponse:
+    sort: Annotated[str, Query(max_length=512, pattern=TOKEN_SORT)] = "-created",
+    skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
+) -> list[TokenOut]:
     """The caller's tokens (metadata only) as a bare array."""
     keys = parse_sort(sort, TOKEN_FIELDS)
     tokens = await fetch_all(
@@ -50,20 +58,20 @@ async def list_tokens(
         "api_tokens",
     )
     items = sort_records([records.token_object(t) for t in tokens], keys)
-    return JSONResponse(slice_records(items, skip, limit))
+    return [TokenOut.model_validate(t) for t in slice_records(items, skip, limit)]
 
 
-@router.get("/{token_id}", response_model=TokenOut)
-async def get_token(token_id: str, ctx: CtxDep) -> JSONResponse:
+@router.get("/{token_id}", responses=api(404), response_model_exclude_unset=True)
+async def get_token(token_id: PathId, ctx: CtxDep) -> TokenOut:
     """One token's metadata (owner or administrator)."""
     resp: account_service_pb2.GetApiTokenResponse = await ctx.call(
         ctx.stubs.accounts.GetApiToken, account_service_pb2.GetApiTokenRequest(id=token_id)
     )
-    return JSONResponse(records.token_object(resp.api_token))
+    return TokenOut.model_validate(records.token_object(resp.api_token))
 
 
-@router.patch("/{token_id}", response_model=TokenOut)
-async def update_token(token_id: str, body: TokenUpdate, ctx: CtxDep) -> JSONResponse:
+@router.patch("/{token_id}", responses=api(404, 409, 413), response_model_exclude_unset=True)
+async def update_token(token_id: PathId, body: TokenUpdate, ctx: CtxDep) -> TokenOut:
     """Rename a token or change its expiry (only the keys present change; "" clears expiry)."""
     token = account_pb2.ApiToken(id=token_id)
     paths: list[str] = []
@@ -82,13 +90,13 @@ async def update_token(token_id: str, body: TokenUpdate, ctx: CtxDep) -> JSONRes
             api_token=token, update_mask=field_mask_pb2.FieldMask(paths=paths)
         ),
     )
-    return JSONResponse(records.token_object(resp.api_token))
+    return TokenOut.model_validate(records.token_object(resp.api_token))
 
 
-@router.delete("/{token_id}", response_model=StatusOut)
-async def delete_token(token_id: str, ctx: CtxDep) -> JSONResponse:
+@router.delete("/{token_id}", responses=api(404), response_model_exclude_unset=True)
+async def delete_token(token_id: PathId, ctx: CtxDep) -> StatusOut:
     """Revoke a token."""
     await ctx.call(
         ctx.stubs.accounts.DeleteApiToken, account_service_pb2.DeleteApiTokenRequest(id=token_id)
     )
-    return JSONResponse({"status": "deleted"})
+    return StatusOut(status="deleted")

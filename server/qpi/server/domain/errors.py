@@ -211,6 +211,11 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "UNAVAILABLE": UnavailableError,
         "STREAM_BEHIND": UnavailableError,
         "DATABASE_UNAVAILABLE": UnavailableError,
+        "OAUTH2_PROVIDER_NOT_FOUND": NotFoundError,
+        "OAUTH2_STATE_INVALID": InvalidArgumentError,
+        "OAUTH2_PROVIDER_ERROR": UnauthenticatedError,
+        "OAUTH2_CODE_INVALID": UnauthenticatedError,
+        "OAUTH2_EMAIL_UNVERIFIED": PermissionDeniedError,
     }
 )
 """Every error reason mapped to the family (and so the status code) it is raised with."""

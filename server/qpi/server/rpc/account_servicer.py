@@ -15,6 +15,7 @@ from qpi.server.services.account_service import AccountService, check_password
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.database import Database
 from qpi.server.services.login_service import LoginService
+from qpi.server.services.oauth2_service import OAuth2Service
 from qpi.server.services.paging import next_token, page_window
 from qpi.v1 import account_service_pb2 as pb
 from qpi.v1 import account_service_pb2_grpc
@@ -33,6 +34,7 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         accounts: AccountService,
         logins: LoginService,
         passwords: PasswordWork,
+        oauth2: OAuth2Service,
     ) -> None:
         self._db = db
         self._auth = auth
@@ -40,6 +42,7 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         self._accounts = accounts
         self._logins = logins
         self._passwords = passwords
+        self._oauth2 = oauth2
 
     async def _hash(self, password: str) -> str:
         # Checked first so no hashing work is spent on a password that will be refused.
@@ -207,3 +210,49 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         who = await self._auth.principal(context)
         await self._db.run(self._accounts.delete_api_token, who, request.id)
         return pb.DeleteApiTokenResponse()
+
+    @unary
+    async def ListOAuth2Providers(
+        self, request: pb.ListOAuth2ProvidersRequest, context: Ctx
+    ) -> pb.ListOAuth2ProvidersResponse:
+        return pb.ListOAuth2ProvidersResponse(
+            providers=[
+                pb.OAuth2Provider(name=p.name, display_name=p.display_name)
+                for p in self._oauth2.providers()
+            ]
+        )
+
+    @unary
+    async def StartOAuth2Login(
+        self, request: pb.StartOAuth2LoginRequest, context: Ctx
+    ) -> pb.StartOAuth2LoginResponse:
+        started = await self._oauth2.start(
+            request.provider, request.redirect_uri, request.return_path
+        )
+        return pb.StartOAuth2LoginResponse(
+            authorization_uri=started.authorization_uri,
+            flow_token=started.flow_token,
+            expire_time=convert.ts(started.expires_at),
+        )
+
+    @unary
+    async def CompleteOAuth2Login(
+        self, request: pb.CompleteOAuth2LoginRequest, context: Ctx
+    ) -> pb.CompleteOAuth2LoginResponse:
+        done = await self._oauth2.complete(
+            request.provider, request.code, request.state, request.flow_token
+        )
+        return pb.CompleteOAuth2LoginResponse(
+            login_code=done.code,
+            expire_time=convert.ts(done.expires_at),
+            return_path=done.return_path,
+        )
+
+    @unary
+    async def ExchangeOAuth2LoginCode(
+        self, request: pb.ExchangeOAuth2LoginCodeRequest, context: Ctx
+    ) -> pb.ExchangeOAuth2LoginCodeResponse:
+        token, user, expires = await self._db.run(self._oauth2.exchange, request.login_code)
+        return pb.ExchangeOAuth2LoginCodeResponse(
+            token=token, user=convert.user(user), expire_time=convert.ts(expires)
+        )

@@ -100,7 +100,11 @@ class AuthService:
 
     def refresh(self, who: Principal) -> tuple[str, User, datetime]:
         """A new session token for an already authenticated caller."""
-        found = self._accounts.credentials(who.user_id)
+        return self.issue_for(who.user_id)
+
+    def issue_for(self, user_id: str) -> tuple[str, User, datetime]:
+        """A session token for a user another credential already proved (e.g. OAuth2)."""
+        found = self._accounts.credentials(user_id)
         if found is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The account no longer exists.")
         token, expires = self._signer.issue(

@@ -289,5 +289,10 @@ class SqlAccountRepository(SqlRepository):
             if row is None:
                 row = ServerSecretRow(name=name, value=initial)
                 s.add(row)
-                s.commit()
+                try:
+                    s.commit()
+                except IntegrityError:  # another replica stored it first
+                    s.rollback()
+                    row = s.get(ServerSecretRow, name)
+                    assert row is not None
             return row.value

@@ -12,6 +12,7 @@ from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
 from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
 from qpi.server.store.nng_ports import NngPortStore
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
+from qpi.server.store.oauth2_logins import OAuth2LoginRepository, SqlOAuth2LoginRepository
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
 
@@ -28,6 +29,7 @@ class Repositories:
     notifications: NotificationRepository
     telemetry: TelemetryRepository
     nng_ports: NngPortStore
+    oauth2_logins: OAuth2LoginRepository
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -42,4 +44,5 @@ def sql_repositories(engine: Engine) -> Repositories:
         notifications=SqlNotificationRepository(engine),
         telemetry=SqlTelemetryRepository(engine),
         nng_ports=NngPortStore(session_factory(engine)),
+        oauth2_logins=SqlOAuth2LoginRepository(engine),
     )

@@ -215,3 +215,25 @@ class ServerSecretRow(SQLModel, table=True):
     __tablename__ = "server_secrets"
     name: str = Field(primary_key=True, max_length=50)
     value: str = Field(max_length=500)
+
+
+class OAuth2IdentityRow(SQLModel, table=True):
+    """Links an OAuth2 provider's subject to the user it signs in."""
+
+    __tablename__ = "oauth2_identities"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)  # login lookup
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
+    provider: str = Field(max_length=32)
+    subject: str = Field(max_length=255)
+    user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")  # user delete
+    email: str = Field(default="", max_length=320)
+    created: datetime = Field(default_factory=utcnow, sa_column=_ts())
+
+
+class OAuth2LoginCodeRow(SQLModel, table=True):
+    """A one-time code the OAuth2 callback hands the browser; stored as SHA-256 hex."""
+
+    __tablename__ = "oauth2_login_codes"
+    code_hash: str = Field(primary_key=True, max_length=64)  # exchange lookup
+    user_id: str = Field(foreign_key="users.id", ondelete="CASCADE")
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))

@@ -1,0 +1,92 @@
+"""What every benchmark shares: percentiles, the floor of the same run, markdown output.
+
+Every figure in docs/benchmarks.md is quoted as a median and p99 and as a ratio to the
+*floor*: a bare gRPC health Check over TLS against the same server process, measured in the
+same run, so numbers from a loaded or a quiet machine stay comparable.
+
+A benchmark script prints a markdown section (``### title`` + table) when run with
+``--markdown``; ``bench/run_all.py`` collects those sections into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of latency samples, in milliseconds."""
+
+    n: int
+    p50: float
+    p99: float
+    mean: float
+
+    def ratio(self, floor: Stats) -> str:
+        """The median as a multiple of the floor's median, e.g. "2.4×"."""
+        return f"{self.p50 / floor.p50:.1f}×" if floor.p50 > 0 else "—"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+
+
+def summarize(samples_ms: Sequence[float]) -> Stats:
+    """Median, p99 and mean of samples already in milliseconds."""
+    return Stats(
+        n=len(samples_ms),
+        p50=statistics.median(samples_ms),
+        p99=percentile(samples_ms, 0.99),
+        mean=statistics.fmean(samples_ms),
+    )
+
+
+def timed_ms(fn: Callable[[], object], count: int) -> list[float]:
+    """Runs `fn` `count` times sequentially; returns each call's wall time in ms."""
+    out = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def grpc_floor(channel: grpc.Channel, count: int = 300) -> Stats:
+    """The floor: a bare health Check over `channel` (TLS when the server uses it)."""
+    stub = health_pb2_grpc.HealthStub(channel)
+    request = health_pb2.HealthCheckRequest()
+    for _ in range(20):  # warm the connection
+        stub.Check(request)
+    return summarize(timed_ms(lambda: stub.Check(request), count))
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load average, for the record next to every table."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def stats_row(label: str, stats: Stats, floor: Stats) -> list[str]:
+    """One table row: label, p50, p99, ratio of the median to the floor."""
+    return [label, f"{stats.p50:.2f} ms", f"{stats.p99:.2f} ms", stats.ratio(floor)]
