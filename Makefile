@@ -62,7 +62,7 @@ test-postgres:
 
 ## test-e2e-dashboard: dashboard unit tests (vitest) and browser tests (Playwright driving
 ## Debian's chromium against real `qpi serve` and `qpi-driver` processes)
-test-e2e-dashboard: setup dashboard-deps
+test-e2e-dashboard: setup test-deps dashboard-deps
 	cd dashboard && npm run --silent build && npx vitest run && npx playwright test
 
 ## lint: ruff, mypy, buf lint, stale-stub and stale-dashboard-client checks
