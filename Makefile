@@ -4,7 +4,8 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 
-.PHONY: setup proto proto-check build demo serve test test-deps test-sqlite test-postgres lint format bench clean
+.PHONY: setup proto proto-check build dashboard dashboard-deps dashboard-api demo serve test \
+	test-deps test-sqlite test-postgres test-e2e-dashboard lint format bench clean
 
 ## setup: create .venv with every part and extra installed (uv, from the lock file)
 setup:
@@ -15,17 +16,36 @@ setup:
 proto: setup
 	./scripts/gen_proto.sh
 
-## build: everything needed to run (stubs are committed; the dashboard arrives with its issue)
-build: setup
+## build: everything needed to run: the Python parts and the dashboard (dashboard/dist)
+build: setup dashboard
 
-## demo: server with an embedded SQLite database and a mock driver attached
-demo: setup
+## dashboard: dashboard/dist (npm ci + type check + vite build + size budget); Node.js is
+## needed only here, never at run time. Without npm the server explains at /dashboard/.
+dashboard:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory dashboard-deps && cd dashboard && npm run --silent build; \
+	else \
+		echo "npm not found: skipping the dashboard build (install Node.js >= 20.19 to build it)"; \
+	fi
+
+dashboard-deps: dashboard/node_modules/.package-lock.json
+
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json dashboard/package.json
+	cd dashboard && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	@touch $@
+
+## dashboard-api: regenerate the dashboard's API types from the gateway's OpenAPI document
+dashboard-api: setup dashboard-deps
+	./scripts/gen_dashboard_api.sh
+
+## demo: server with an embedded SQLite database, a mock driver and the dashboard
+demo: build
 	$(BIN)/python scripts/demo.py
 
 serve: demo
 
-## test: lint, then the whole suite on SQLite and again on PostgreSQL
-test: setup test-deps lint test-sqlite test-postgres
+## test: lint, then the whole suite on SQLite and again on PostgreSQL, then the browser tests
+test: setup test-deps lint test-sqlite test-postgres test-e2e-dashboard
 
 ## test-deps: the real OpenID Connect provider the OAuth2 login tests start (npm, lock file)
 test-deps:
@@ -40,13 +60,19 @@ test-postgres:
 	QPI_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e \
 		--ignore=tests/integration/driver --ignore=tests/e2e/driver --ignore=tests/e2e/test_cli.py
 
-## lint: ruff, mypy, buf lint, stale-stub check
-lint: setup
+## test-e2e-dashboard: dashboard unit tests (vitest) and browser tests (Playwright driving
+## Debian's chromium against real `qpi serve` and `qpi-driver` processes)
+test-e2e-dashboard: setup test-deps dashboard-deps
+	cd dashboard && npm run --silent build && npx vitest run && npx playwright test
+
+## lint: ruff, mypy, buf lint, stale-stub and stale-dashboard-client checks
+lint: setup dashboard-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/buf lint
 	./scripts/check_proto_current.sh
+	./scripts/check_dashboard_api_current.sh
 
 format: setup
 	$(BIN)/ruff format .
@@ -61,5 +87,5 @@ bench: setup
 	$(BIN)/python bench/nng_vs_grpc.py
 
 clean:
-	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache
+	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache dashboard/dist dashboard/test-results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,5 +1,6 @@
-"""`make demo`: a QPI server with its embedded SQLite database and a mock driver attached.
+"""`make demo`: a QPI server with its embedded SQLite database, a mock driver and the dashboard.
 
+`make demo` builds the dashboard first (dashboard/dist); the server serves it at /dashboard/.
 First run creates an administrator, a demo user with an API token, and a QPU named
 `mock_qpu`; credentials are kept in qpi_data/demo-credentials.json (mode 0600) and printed.
 Ctrl-C stops both processes.
@@ -26,6 +27,7 @@ DATA = Path(os.environ.get("QPI_DEMO_DATA_DIR", ROOT / "qpi_data"))
 HTTP_PORT = int(os.environ.get("QPI_DEMO_HTTP_PORT", "8090"))
 GRPC_PORT = int(os.environ.get("QPI_DEMO_GRPC_PORT", "50051"))
 CREDENTIALS = DATA / "demo-credentials.json"
+DASHBOARD = ROOT / "dashboard" / "dist"
 QPU = "mock_qpu"
 BELL = (
     'OPENQASM 2.0; include \\"qelib1.inc\\"; qreg q[2]; creg c[2]; '
@@ -120,6 +122,8 @@ def main() -> None:
             str(GRPC_PORT),
             "--config-file",
             "",
+            "--dashboard-dir",
+            str(DASHBOARD),
         ],
         start_new_session=True,
     )
@@ -166,10 +170,18 @@ def main() -> None:
                 os.killpg(p.pid, signal.SIGKILL)
 
 
+def _dashboard_line() -> str:
+    url = f"http://127.0.0.1:{HTTP_PORT}/dashboard/"
+    if (DASHBOARD / "index.html").exists():
+        return url
+    return f"{url}   (not built: install Node.js >= 20.19 and run `make build`)"
+
+
 def _banner(creds: dict[str, str], api_token: str) -> None:
     print(
         f"""
 QPI is running.
+  Dashboard     {_dashboard_line()}
   REST API      http://127.0.0.1:{HTTP_PORT}/api/   (OpenAPI: http://127.0.0.1:{HTTP_PORT}/docs)
   gRPC          127.0.0.1:{GRPC_PORT} (TLS; CA at http://127.0.0.1:{HTTP_PORT}/api/pub/root-ca.pem)
   Admin         {creds["admin_email"]} / {creds["admin_password"]}
@@ -177,6 +189,7 @@ QPI is running.
   Demo API token (shown once): {api_token}
   QPU           {QPU} (mock executor)
 
+Sign in to the dashboard as the demo user (Regular User) or the admin (Administrator).
 Try:
   curl -s -X POST http://127.0.0.1:{HTTP_PORT}/api/jobs -H 'X-API-Token: {api_token}' \\
        -H 'Content-Type: application/json' \\

@@ -141,6 +141,17 @@ def _run_bell_over_rest(demo: Demo, api_token: str) -> None:
     assert results["backend"] == "mock"
 
 
+def _assert_dashboard_served(demo: Demo) -> None:
+    """The banner names the dashboard, which the server serves (or explains how to build)."""
+    url = f"{demo.http_url}/dashboard/"
+    assert f"Dashboard     {url}" in demo.output()
+    page = httpx.get(url, timeout=10)
+    assert page.headers["content-type"].startswith("text/html")
+    built = (ROOT / "dashboard" / "dist" / "index.html").exists()
+    assert page.status_code == (200 if built else 404), page.text[:500]
+    assert ('<div id="root">' in page.text) if built else ("make build" in page.text)
+
+
 def _assert_stops_cleanly(demo: Demo, sig: int) -> None:
     demo.children = _children_of(demo.proc.pid)
     commands = " | ".join(demo.children.values())
@@ -159,6 +170,7 @@ def test_demo_runs_a_bell_job_over_rest_and_stops_cleanly(demo: Demo, sig: int) 
     started = time.monotonic()
     api_token = _wait_banner(demo)
     assert "Admin         admin@example.com" in demo.output()
+    _assert_dashboard_served(demo)
     _run_bell_over_rest(demo, api_token)
     assert time.monotonic() - started < 120
     _assert_stops_cleanly(demo, sig)

@@ -33,7 +33,9 @@ class GatewayConfig:
     events_collection: str = "events"
     """REST collection name for driver telemetry events."""
     dashboard_dir: Path | None = None
-    """Directory with the built dashboard (``index.html`` inside); None disables /dashboard/."""
+    """Directory of the built dashboard (``index.html`` inside), checked on each request so a
+    build made after start-up is served; None or an unbuilt directory serves a page saying
+    how to build it."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Largest accepted request body, in bytes (default 2 MiB); larger bodies get 413."""
     sse_ping_seconds: float = 15.0

@@ -221,13 +221,16 @@ QpuStatus = Literal["online", "offline", "maintenance"]
 
 
 class QpuOut(BaseModel):
-    """QPU object (§4.4)."""
+    """QPU object (§4.4) with what its driver reported (executor, native gates)."""
 
     id: str
     name: str
     status: QpuStatus
     num_qubits: int
     enabled: bool
+    executor: str = Field(description="Executor kind of the connected driver; empty if unknown.")
+    native_gates: list[str] = Field(description="Native gate names; empty when unknown.")
+    queue_length: int = Field(description="Jobs pending or running on this QPU.")
     created: PbDate
     updated: PbDate
 

@@ -46,12 +46,15 @@ class SessionOut(BaseModel):
 
 
 class QpuRecord(CollectionRecord):
-    """A QPU; ``status`` is derived by the server."""
+    """A QPU; ``status`` is derived by the server, ``executor`` reported by its driver."""
 
     name: str
     status: QpuStatus
     num_qubits: int
     enabled: bool
+    executor: str = Field(description="Executor kind of the connected driver; empty if unknown.")
+    native_gates: list[str] = Field(description="Native gate names; empty when unknown.")
+    queue_length: int = Field(description="Jobs pending or running on this QPU.")
     created: PbDate
     updated: PbDate
 
@@ -79,6 +82,9 @@ class JobRecord(CollectionRecord):
     results: dict[str, Any] | None
     created: PbDate
     updated: PbDate
+    user_email: str = Field(description="Owner's e-mail, for display.")
+    attempt: int = Field(description="How many times the job was leased to a driver.")
+    started_at: PbDate = Field(description="When the current lease started; empty before.")
 
 
 class TimeRequestRecord(CollectionRecord):
@@ -99,6 +105,7 @@ class NotificationRecord(CollectionRecord):
     title: str
     description: str
     target_users: list[str]
+    dismissed: bool = Field(description="Whether the caller dismissed it.")
     start_time: PbDate
     end_time: PbDate
     created: PbDate

@@ -95,12 +95,17 @@ def job_object(job: job_pb2.Job) -> dict[str, Any]:
 
 
 def job_record(job: job_pb2.Job) -> dict[str, Any]:
-    """Job as a ``quantum_jobs`` collection record (every field present)."""
+    """Job as a ``quantum_jobs`` collection record (every field present, with display names
+    and the lease's attempt count and start)."""
     obj = job_object(job)
     obj.setdefault("finished_at", "")
     obj.setdefault("duration", 0)
     obj.setdefault("results", None)
     obj["qpu_name"] = job.qpu_name
+    obj["user_email"] = job.user_email
+    # Lease facts for the dashboard's job details.
+    obj["attempt"] = int(job.attempt)
+    obj["started_at"] = format_timestamp(job.start_time if job.HasField("start_time") else None)
     return obj
 
 
@@ -112,6 +117,9 @@ def qpu_object(qpu: qpu_pb2.Qpu) -> dict[str, Any]:
         "status": qpu_status(qpu.status),
         "num_qubits": int(qpu.num_qubits),
         "enabled": qpu.enabled,
+        "executor": qpu.executor,
+        "native_gates": list(qpu.native_gates),
+        "queue_length": int(qpu.queue_length),
         "created": format_timestamp(qpu.create_time),
         "updated": format_timestamp(qpu.update_time),
     }
@@ -188,12 +196,14 @@ def time_request_record(req: booking_pb2.TimeRequest) -> dict[str, Any]:
 
 
 def notification_record(note: notification_pb2.Notification) -> dict[str, Any]:
-    """Notification as a ``notifications`` record; who dismissed it is never exposed."""
+    """Notification as a ``notifications`` record; who dismissed it is never exposed, only
+    whether the caller did (``dismissed``: administrators list every notification)."""
     return {
         "id": note.id,
         "title": note.title,
         "description": note.description,
         "target_users": list(note.target_user_ids),
+        "dismissed": note.dismissed,
         "start_time": format_timestamp(note.start_time if note.HasField("start_time") else None),
         "end_time": format_timestamp(note.end_time if note.HasField("end_time") else None),
         "created": format_timestamp(note.create_time),

@@ -69,6 +69,8 @@ logger = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 PKI_CHECK_SECONDS = 3600.0
+CHECKOUT_DASHBOARD = Path(__file__).resolve().parents[3] / "dashboard" / "dist"
+"""Where `make build` puts the dashboard in a source checkout (the default --dashboard-dir)."""
 
 
 def server_version() -> str:
@@ -348,7 +350,7 @@ class QpiServer:
 
     async def _start_gateway(self) -> None:
         s = self.settings
-        dashboard = Path(__file__).resolve().parents[3] / "dashboard" / "dist"
+        dashboard = Path(s.dashboard_dir).resolve() if s.dashboard_dir else CHECKOUT_DASHBOARD
         config = GatewayConfig(
             grpc_target=self._gateway_target,
             qpus_collection=s.qpus_collection,
@@ -357,7 +359,7 @@ class QpiServer:
             api_tokens_collection=s.api_tokens_collection,
             notifications_collection=s.notifications_collection,
             qpu_time_requests_collection=s.qpu_time_requests_collection,
-            dashboard_dir=dashboard if (dashboard / "index.html").exists() else None,
+            dashboard_dir=dashboard,
             max_body_bytes=max(2 * 1_048_576, s.max_payload_bytes * 2),
         )
         uv_config = uvicorn.Config(

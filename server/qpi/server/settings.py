@@ -30,6 +30,8 @@ class ServerSettings:
     """gRPC port (TLS unless --insecure). 0 picks a free port."""
     data_dir: str = "qpi_data"
     """Directory for the SQLite database, TLS material and driver data."""
+    dashboard_dir: str = ""
+    """Built dashboard served at /dashboard/; empty means dashboard/dist of this checkout."""
     database_url: str = ""
     """SQLAlchemy URL; empty means a SQLite file `qpi.db` in the data directory."""
     tls_ca_cert_file: str = ".qpi.ca.pem"

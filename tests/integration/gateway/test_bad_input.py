@@ -148,8 +148,7 @@ def test_unknown_routes_and_methods(rest: Rest) -> None:
     envelope(rest.http.get("/api/collections/drivers/records/x", headers=rest.admin), 404)
     resp = rest.http.get("/dashboard/")
     assert resp.status_code in (200, 404)
-    if resp.status_code == 404:
-        envelope(resp, 404)
+    assert resp.headers["content-type"].startswith("text/html")
 
 
 def test_filter_injection_attempts(rest: Rest) -> None:

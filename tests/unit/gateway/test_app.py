@@ -255,13 +255,45 @@ async def test_dashboard_spa_fallback_and_traversal(client: httpx.AsyncClient) -
     assert (await client.get("/dashboard/app.js")).text == "js"
     assert "spa" in (await client.get("/dashboard/some/route")).text
     assert "spa" in (await client.get("/dashboard/..%2F..%2Fetc%2Fpasswd")).text
+    # A missing script must not be answered with index.html (the browser would run HTML).
+    missing = await client.get("/dashboard/assets/gone-1234.js")
+    assert missing.status_code == 404
+    assert "spa" not in missing.text
 
 
-async def test_dashboard_absent_is_404_envelope(fake: tuple[str, Jobs]) -> None:
-    app = create_app(GatewayConfig(grpc_target=fake[0]))
+async def test_dashboard_headers_and_redirects(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "index-abc123.js").write_text("hashed")
+    asset = await client.get("/dashboard/assets/index-abc123.js")
+    assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+    index = await client.get("/dashboard/")
+    assert index.headers["cache-control"] == "no-cache"
+    assert "frame-ancestors 'none'" in index.headers["content-security-policy"]
+    for path in ("/", "/dashboard"):
+        resp = await client.get(path)
+        assert resp.status_code == 307
+        assert resp.headers["location"] == "/dashboard/"
+
+
+@pytest.mark.parametrize("built", [False, True])
+async def test_dashboard_not_built_is_explained(
+    fake: tuple[str, Jobs], tmp_path: Path, built: bool
+) -> None:
+    if built:  # built after start-up: served without a restart
+        (tmp_path / "index.html").write_text("<html>spa</html>")
+    app = create_app(GatewayConfig(grpc_target=fake[0], dashboard_dir=tmp_path))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        is_envelope(await c.get("/dashboard/"), 404)
+        resp = await c.get("/dashboard/")
     await app.state.grpc_clients.close()
+    if built:
+        assert resp.status_code == 200
+        assert "spa" in resp.text
+    else:
+        assert resp.status_code == 404
+        assert resp.headers["content-type"].startswith("text/html")
+        assert "has not been built" in resp.text
+        assert "make build" in resp.text
+        assert str(tmp_path) in resp.text
 
 
 async def test_openapi_available(client: httpx.AsyncClient) -> None:

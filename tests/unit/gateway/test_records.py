@@ -119,11 +119,31 @@ def test_job_record_has_every_field() -> None:
     assert record["finished_at"] == ""
     assert record["duration"] == 0
     assert record["results"] is None
+    assert record["attempt"] == 0
+    assert record["started_at"] == ""
+    assert record["user_email"] == ""
+    leased = make_job()
+    leased.attempt = 2
+    leased.user_email = "a@example.com"
+    leased.start_time.CopyFrom(ts("2026-01-01 00:00:01Z"))
+    record = records.job_record(leased)
+    assert (record["attempt"], record["started_at"], record["user_email"]) == (
+        2,
+        "2026-01-01 00:00:01.000Z",
+        "a@example.com",
+    )
 
 
 def test_qpu_object() -> None:
     qpu = qpu_pb2.Qpu(
-        id="q1", name="sim", status=qpu_pb2.Qpu.STATUS_ONLINE, enabled=True, num_qubits=5
+        id="q1",
+        name="sim",
+        status=qpu_pb2.Qpu.STATUS_ONLINE,
+        enabled=True,
+        num_qubits=5,
+        executor="mock",
+        native_gates=["x", "sx", "rz", "cx"],
+        queue_length=3,
     )
     assert records.qpu_object(qpu) == {
         "id": "q1",
@@ -131,6 +151,9 @@ def test_qpu_object() -> None:
         "status": "online",
         "num_qubits": 5,
         "enabled": True,
+        "executor": "mock",
+        "native_gates": ["x", "sx", "rz", "cx"],
+        "queue_length": 3,
         "created": "",
         "updated": "",
     }
@@ -174,4 +197,5 @@ def test_booking_and_request_and_notification_records() -> None:
     rec = records.notification_record(note)
     assert rec["target_users"] == ["u1", "u2"]
     assert "dismissed_by" not in rec
+    assert rec["dismissed"] is True
     assert rec["start_time"] == ""

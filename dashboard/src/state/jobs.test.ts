@@ -1,0 +1,68 @@
+import { describe, expect, it, vi } from "vitest";
+import type { Job, JobRecord, Page } from "../api/types";
+
+vi.mock("../api/client", () => ({ api: {}, call: vi.fn() }));
+vi.mock("../lib/realtime", () => ({ listen: vi.fn() }));
+vi.mock("./data", () => ({ JOBS: "quantum_jobs" }));
+
+const { applyJobEvent } = await import("./jobs");
+
+function job(id: string, status: Job["status"], created: string): JobRecord {
+  return {
+    collectionId: "quantum_jobs",
+    collectionName: "quantum_jobs",
+    id,
+    status,
+    created,
+    updated: created,
+    user_id: "u",
+    user_email: "u@example.com",
+    qpu_target: "q",
+    qpu_name: "sim",
+    payload: { circuits: [{ circuit: "OPENQASM 2.0;" }], shots: 10, meas_level: 2, meas_return: "single" },
+    finished_at: "",
+    duration: 0,
+    results: null,
+    attempt: 0,
+    started_at: "",
+  };
+}
+
+function page(items: JobRecord[], totalItems = items.length): Page<JobRecord> {
+  return { page: 1, perPage: 3, totalItems, totalPages: Math.ceil(totalItems / 3), items };
+}
+
+const query = { page: 1, perPage: 3, status: "" };
+
+describe("applyJobEvent", () => {
+  it("updates a listed job in place and keeps fields events lack", () => {
+    const before = page([job("b", "running", "2026-01-01 00:00:02.000Z"), job("a", "pending", "2026-01-01 00:00:01.000Z")]);
+    // Pushed events are /api/jobs objects: no display names.
+    const { qpu_name: _dropped, ...event } = job("a", "completed", "2026-01-01 00:00:01.000Z");
+    const after = applyJobEvent(before, event as Job, query);
+    expect(after.items.map((j) => [j.id, j.status])).toEqual([
+      ["b", "running"],
+      ["a", "completed"],
+    ]);
+    expect(after.items[1]?.qpu_name).toBe("sim");
+  });
+
+  it("puts a new job first on page 1 and trims the page", () => {
+    const before = page(
+      [job("c", "pending", "2026-01-01 00:00:03.000Z"), job("b", "pending", "2026-01-01 00:00:02.000Z"), job("a", "pending", "2026-01-01 00:00:01.000Z")],
+      7,
+    );
+    const after = applyJobEvent(before, job("d", "pending", "2026-01-01 00:00:04.000Z"), query);
+    expect(after.items.map((j) => j.id)).toEqual(["d", "c", "b"]);
+    expect(after.totalItems).toBe(8);
+    expect(after.totalPages).toBe(3);
+  });
+
+  it("leaves other pages, filtered-out and older unknown jobs alone", () => {
+    const before = page([job("b", "pending", "2026-01-01 00:00:02.000Z")]);
+    const fresh = job("z", "pending", "2026-01-01 00:00:09.000Z");
+    expect(applyJobEvent(before, fresh, { ...query, page: 2 })).toBe(before);
+    expect(applyJobEvent(before, fresh, { ...query, status: "completed" })).toBe(before);
+    expect(applyJobEvent(before, job("old", "completed", "2025-12-31 00:00:00.000Z"), query)).toBe(before);
+  });
+});
