@@ -100,7 +100,7 @@ def test_qpu_registry(admin: QPIClient, user: Any, qpu_id: str) -> None:
 
 
 def test_time_slots(user: Any, qpu_id: str) -> None:
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=3)
     slot = user.client.create_time_slot(start, start + dt.timedelta(hours=1), qpu=qpu_id)
     assert (slot.start, slot.qpu_id, slot.user_id) == (start, qpu_id, user.user_id)
     assert slot.id in {s.id for s in user.client.list_time_slots()}
