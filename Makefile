@@ -52,12 +52,12 @@ test-deps:
 	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 
 test-sqlite:
-	QPI_TEST_DATABASE=sqlite $(BIN)/pytest -q -p no:cacheprovider
+	QPI_TEST_DATABASE=sqlite $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-postgres:
 	./scripts/ensure_postgres.sh
 	# Every suite that touches a database runs again on PostgreSQL (driver and unit tests do not).
-	QPI_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/e2e \
+	QPI_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/integration tests/e2e \
 		--ignore=tests/integration/driver --ignore=tests/e2e/driver --ignore=tests/e2e/test_cli.py
 
 ## test-e2e-dashboard: dashboard unit tests (vitest) and browser tests (Playwright driving

@@ -21,6 +21,16 @@ _names = itertools.count()
 StartServer = Callable[..., ServeProcess]
 LaunchDriver = Callable[..., DriverProcess]
 
+# Each fault scenario runs real processes through an outage and waits for recovery; on a
+# loaded 2-core machine that takes minutes, so the suite-wide 120 s budget is too tight.
+FAULT_TEST_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("timeout") is None and "reliability" in item.path.parts:
+            item.add_marker(pytest.mark.timeout(FAULT_TEST_TIMEOUT))
+
 
 @pytest.fixture
 def start_server(tmp_path: Path) -> Iterator[StartServer]:

@@ -38,6 +38,14 @@ NUL_FREE = r"^[^\x00]*$"
 Text = Annotated[str, Field(pattern=NUL_FREE)]
 """A string without NUL characters."""
 
+_PY_SPACE = r"\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NAMED = rf"^[^\x00]*[^\x00{_PY_SPACE}][^\x00]*$"
+"""NUL-free with at least one character that is not whitespace: the server strips names
+with Python's ``str.strip``, so the class lists exactly the characters that removes."""
+
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NAMED)]
+"""A display name as the server accepts it (1-200 characters, not only whitespace)."""
+
 
 def _date_text(value: object) -> object:
     """Check a date string up front so a bad one is a field error naming the key."""
@@ -97,7 +105,7 @@ class QpuCreate(BaseModel):
     """Body of ``POST /api/op/qpus/create``."""
 
     model_config = _REQUEST
-    name: Text = Field(min_length=1)
+    name: Name
     num_qubits: Int32 | None = None
     enabled: bool = True
     executor_type: Text | None = Field(default=None, description="Accepted and ignored.")

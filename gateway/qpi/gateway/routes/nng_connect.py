@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qpi.gateway import errors, rpc
 from qpi.gateway.context import Ctx, PublicCtxDep
+from qpi.gateway.models import Text
 from qpi.gateway.openapi import responses
 from qpi.v1 import nng_service_pb2 as pb
 
@@ -30,12 +31,12 @@ class DriverConnect(BaseModel):
     """Body of `POST /api/op/drivers/connect`."""
 
     model_config = _BODY
-    token: str = Field(default="", max_length=200, description="The driver's access token.")
-    name: str = Field(
+    token: Text = Field(default="", max_length=200, description="The driver's access token.")
+    name: Text = Field(
         default="", max_length=200, description="Sent by 0.1 drivers; the registered name is kept."
     )
-    host: str = Field(default="", max_length=255, description="Host the driver runs on.")
-    version: str = Field(default="", max_length=100, description="Driver software version.")
+    host: Text = Field(default="", max_length=255, description="Host the driver runs on.")
+    version: Text = Field(default="", max_length=100, description="Driver software version.")
 
 
 class DriverConnectedOut(BaseModel):
