@@ -82,10 +82,22 @@ def test_native_gates_on_coupling_map() -> None:
 
 def test_fallback_is_generic_all_to_all() -> None:
     target = build_target(qpu(4))
-    assert set(DEFAULT_GATES) | {"measure"} == set(target.operation_names)
+    three_qubit = {"ccx", "cswap"}  # transpile refuses them next to a coupling map
+    assert set(DEFAULT_GATES) - three_qubit | {"measure"} == set(target.operation_names)
     assert target.num_qubits == 4
+    assert len(target.build_coupling_map().get_edges()) == 12
     assert target.instruction_supported("cx", (0, 3))
     assert target.instruction_supported("cx", (3, 0))
+    circuit = QuantumCircuit(3, 3)
+    circuit.ccx(0, 1, 2)
+    circuit.measure(range(3), range(3))
+    assert "ccx" not in transpile(circuit, target=target).count_ops()
+
+
+def test_unknown_width_keeps_global_gates() -> None:
+    target = build_target(qpu(0))
+    assert target.build_coupling_map() is None
+    assert "ccx" in target.operation_names
 
 
 def test_builtin_executor_gates_give_one_measure_and_reset() -> None:

@@ -68,7 +68,9 @@ def build_target(qpu: Qpu) -> Target:
     driver announced (None when unknown). An empty coupling map means all-to-all (a
     simulator): every ordered pair is listed. Unknown gate names are skipped; with no
     usable native gates the standard :data:`DEFAULT_GATES` are used. Gates on three or
-    more qubits are kept only on all-to-all QPUs, as ideal global instructions.
+    more qubits are kept only where two-qubit gates are global (an all-to-all QPU above
+    :data:`ALL_TO_ALL_PAIRS_MAX_QUBITS` or of unknown size): Qiskit's ``transpile``
+    rejects them next to a coupling map, and decomposes them anyway.
 
     Example:
         >>> target = build_target(client.get_qpu("qpu-1"))
@@ -89,8 +91,10 @@ def build_target(qpu: Qpu) -> Target:
             qargs = _per_qubit(name, num_qubits, cal)
         elif gate.num_qubits == 2:
             qargs = None if pairs is None else {p: cal.get((name, p)) for p in pairs}
-        elif qpu.coupling_map:
-            continue  # cannot place a 3-qubit gate on a pairwise coupling map
+        elif pairs is not None:
+            # Qiskit's transpile refuses 3-qubit gates next to a coupling map; they are
+            # decomposed into the listed pairs' gates instead.
+            continue
         else:
             qargs = None  # ideal on any qubits
         target.add_instruction(gate, qargs, name=name)

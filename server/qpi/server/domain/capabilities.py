@@ -27,7 +27,7 @@ def ensure_meas_level_supported(qpu: Qpu, meas_level: int) -> None:
     executor = f" ({qpu.executor} executor)" if qpu.executor else ""
     raise FailedPreconditionError(
         "MEAS_LEVEL_UNSUPPORTED",
-        f"meas_level {meas_level} ({kind}) is not supported by QPU {qpu.name}{executor}; "
+        f"QPU {qpu.name}{executor} cannot return meas_level {meas_level} ({kind}); "
         f"it supports meas_level {levels}.",
         metadata={
             "meas_level": meas_level,
