@@ -235,3 +235,40 @@ def test_readme_sdk_example_runs_against_a_real_driver(
     namespace["client"].close()
     printed = ast.literal_eval(out.getvalue().strip().splitlines()[-1])
     assert_cat_counts(printed, 2)
+
+
+@pytest.mark.hardware_sim
+@pytest.mark.timeout(900)
+def test_qblox_dummy_backend_transpiles_onto_coupled_pairs_and_runs(
+    serve: ServeProcess, user_token: str, launch_driver: LaunchDriver
+) -> None:
+    # A real `qpi-driver --executor qblox --is-dummy` with the shipped config: 3 qubits,
+    # q0-q1 and q1-q2 coupled. The QPU was registered with 8 qubits; the hello narrows it.
+    configs = ROOT / "driver" / "qpi" / "driver" / "configs"
+    args = (
+        "--is-dummy",
+        "--quantify-device-config", str(configs / "qblox.device.example.yml"),
+        "--quantify-hardware-config", str(configs / "qblox.hardware.example.json"),
+        *DRIVER_ARGS,
+    )  # fmt: skip
+    driver = launch_driver(serve, executor="qblox", num_qubits=8, extra_args=args)
+    backend = serve.user(user_token).get_backend(driver.name)
+    coupled = {(0, 1), (1, 0), (1, 2), (2, 1)}
+    assert backend.target.num_qubits == 3
+    assert set(backend.target.build_coupling_map().get_edges()) == coupled
+    assert backend.target["cz"][(1, 2)].duration == 20e-9
+    circuit = QuantumCircuit(3, 3)
+    circuit.h(0)
+    circuit.cx(0, 2)  # q0-q2 is not coupled: routing must go through q1
+    circuit.cx(0, 1)
+    circuit.measure(range(3), range(3))
+    compiled = transpile(circuit, backend, optimization_level=1, seed_transpiler=2)
+    pairs = {
+        (compiled.find_bit(i.qubits[0]).index, compiled.find_bit(i.qubits[1]).index)
+        for i in compiled.data
+        if i.operation.num_qubits == 2 and i.operation.name != "barrier"
+    }
+    assert pairs
+    assert pairs <= coupled, pairs
+    counts = backend.run(compiled, shots=200).result().get_counts()
+    assert_cat_counts(counts, 3, shots=200)
