@@ -1271,10 +1271,34 @@ export interface components {
             status: number;
         };
         /**
+         * InstructionPropertiesOut
+         * @description Calibration data of one instruction on specific qubits, where the executor knows it.
+         */
+        InstructionPropertiesOut: {
+            /** Duration Seconds */
+            duration_seconds?: number | null;
+            /** Error */
+            error?: number | null;
+            /** Name */
+            name: string;
+            /** Qubits */
+            qubits: number[];
+        };
+        /**
          * JobCreate
          * @description Body of ``POST /api/jobs`` (§5.2).
          */
         JobCreate: {
+            /**
+             * Acq Rotation
+             * @description IQ discrimination rotation in degrees (meas_level 2).
+             */
+            acq_rotation?: number | null;
+            /**
+             * Acq Threshold
+             * @description IQ discrimination threshold after rotation (meas_level 2).
+             */
+            acq_threshold?: number | null;
             /** Circuits */
             circuits: components["schemas"]["CircuitIn"][];
             /**
@@ -1605,6 +1629,16 @@ export interface components {
          * @description The stored, normalised submit request of a job.
          */
         PayloadOut: {
+            /**
+             * Acq Rotation
+             * @description Only when submitted.
+             */
+            acq_rotation?: number | null;
+            /**
+             * Acq Threshold
+             * @description Only when submitted.
+             */
+            acq_threshold?: number | null;
             /** Circuits */
             circuits: components["schemas"]["CircuitOut"][];
             /** Meas Level */
@@ -1621,6 +1655,19 @@ export interface components {
             qpu_target?: string | null;
             /** Shots */
             shots: number;
+        };
+        /**
+         * QpuCapabilitiesOut
+         * @description What the QPU's connected executor announced (empty until one connected).
+         */
+        QpuCapabilitiesOut: {
+            /** Instructions */
+            instructions: components["schemas"]["InstructionPropertiesOut"][];
+            /**
+             * Meas Levels
+             * @description Measurement levels it returns (0 traces, 1 IQ, 2 counts); empty = unknown.
+             */
+            meas_levels: number[];
         };
         /**
          * QpuCreate
@@ -1672,6 +1719,12 @@ export interface components {
          * @description QPU object (§4.4) with what its driver reported (executor, native gates).
          */
         QpuOut: {
+            capabilities: components["schemas"]["QpuCapabilitiesOut"];
+            /**
+             * Coupling Map
+             * @description Directed coupled qubit pairs; empty means all-to-all.
+             */
+            coupling_map: number[][];
             /**
              * Created
              * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.
@@ -1716,10 +1769,16 @@ export interface components {
          * @description A QPU; ``status`` is derived by the server, ``executor`` reported by its driver.
          */
         QpuRecord: {
+            capabilities: components["schemas"]["QpuCapabilitiesOut"];
             /** Collectionid */
             collectionId: string;
             /** Collectionname */
             collectionName: string;
+            /**
+             * Coupling Map
+             * @description Directed coupled qubit pairs; empty means all-to-all.
+             */
+            coupling_map: number[][];
             /**
              * Created
              * @description PocketBase date "YYYY-MM-DD HH:MM:SS.mmmZ" (UTC); "" when unset.

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from qpi.driver import __version__
 from qpi.driver.bootstrap import Endpoint, discover
+from qpi.driver.capabilities import hello_fields
 from qpi.driver.link import ServerLink
 from qpi.driver.payload import JobPayload
 from qpi.driver.settings import DriverSettings
@@ -186,8 +187,6 @@ class DriverDaemon:
         """Builds the hello, listing every lease and unacknowledged result."""
         held = [lease.held() for lease in self._leases() if not lease.orphan]
         held += [pb.HeldJob(job_id=r.job_id, attempt=r.attempt) for r in self.unacked.values()]
-        num_qubits = self._capabilities.get("num_qubits")
-        gates = self._capabilities.get("native_gates") or []
         return pb.DriverHello(
             name=self.settings.name,
             version=__version__,
@@ -195,9 +194,8 @@ class DriverDaemon:
             capacity=1,
             host=socket.gethostname(),
             executes_jobs=True,
-            num_qubits=num_qubits if isinstance(num_qubits, int) else 0,
-            native_gates=[str(g) for g in gates] if isinstance(gates, list) else [],
             held_jobs=held,
+            **hello_fields(self._capabilities),
         )
 
     def heartbeat(self) -> pb.DriverHeartbeat:

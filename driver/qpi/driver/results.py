@@ -12,6 +12,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import xarray as xr
+    from qiskit import QuantumCircuit
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,39 @@ def iq_memory(iq: np.ndarray, average: bool) -> list[Any]:
     return memory
 
 
+def circuit_header(circuit: QuantumCircuit) -> dict[str, Any]:
+    """The Qiskit experiment header of a circuit's results.
+
+    Clients (Qiskit's `Result.get_counts`, the published qpi-client) format count keys
+    from it: `memory_slots` gives the zero-padded width ('00', not '0') and `creg_sizes`
+    splits keys per classical register. Clbits outside any register are labelled by
+    their index under the empty register name.
+    """
+    labels: list[list[Any]] = []
+    for index, clbit in enumerate(circuit.clbits):
+        registers = circuit.find_bit(clbit).registers
+        labels.append([registers[0][0].name, registers[0][1]] if registers else ["", index])
+    return {
+        "memory_slots": circuit.num_clbits,
+        "creg_sizes": [[creg.name, creg.size] for creg in circuit.cregs],
+        "clbit_labels": labels,
+    }
+
+
+def header_attr(value: Any) -> dict[str, Any] | None:
+    """Reads back a header stored in dataset attrs (a dict, or JSON once saved)."""
+    if isinstance(value, str) and value:
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None
+
+
 def build_result(backend: str, entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Assembles the top-level result dict.
 
     Args:
         backend: Backend name reported to the user.
         entries: One entry per circuit x parameter set, each with `shots` and `counts`
-            or `memory`.
+            or `memory`, and the circuit's `header` when known.
 
     Returns:
         `{"shots", "backend", "success", "circuit_results", "counts"|"memory"}` where the

@@ -6,7 +6,7 @@ watch directly: results reach the event loop without a helper thread or polling.
 
 Messages, all plain tuples of builtins so pickling stays cheap:
     parent -> worker: ("job", job_id, attempt, JobPayload) or None (stop)
-    worker -> parent: ("ready", {"num_qubits": int | None, "native_gates": [...]})
+    worker -> parent: ("ready", capabilities dict, see qpi.driver.capabilities)
                       ("init_error", message)
                       ("result", job_id, attempt, result_json | None, error | None, seconds)
 """
@@ -105,10 +105,7 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
         log.exception("executor %s failed to start", config.executor)
         conn.send(("init_error", describe_error(exc)))
         return
-    info = {
-        "num_qubits": executor.num_qubits,
-        "native_gates": list(executor.native_gates),
-    }
+    info = executor.capabilities()
     log.info("Worker process started (executor %s)", config.executor)
     conn.send(("ready", info))
     try:

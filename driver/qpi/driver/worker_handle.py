@@ -85,7 +85,7 @@ class WorkerHandle:
         """Starts the process and waits until the executor is ready.
 
         Returns:
-            Executor capabilities: {"num_qubits", "native_gates"}.
+            Executor capabilities (see `qpi.driver.capabilities.basic_capabilities`).
 
         Raises:
             WorkerStartError: If the executor failed to initialise or the process died.

@@ -99,6 +99,12 @@ class JobCreate(BaseModel):
     meas_level: Int32 = 2
     meas_return: Literal["single", "avg", ""] = "single"
     qpu_target: Text = Field(default="", description="QPU id or name; empty lets the server route.")
+    acq_rotation: float | None = Field(
+        default=None, description="IQ discrimination rotation in degrees (meas_level 2)."
+    )
+    acq_threshold: float | None = Field(
+        default=None, description="IQ discrimination threshold after rotation (meas_level 2)."
+    )
 
 
 class QpuCreate(BaseModel):
@@ -203,6 +209,8 @@ class PayloadOut(BaseModel):
     meas_level: int
     meas_return: Literal["single", "avg"]
     qpu_target: str | None = Field(default=None, description="Only when the job has a QPU.")
+    acq_rotation: float | None = Field(default=None, description="Only when submitted.")
+    acq_threshold: float | None = Field(default=None, description="Only when submitted.")
 
 
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
@@ -228,6 +236,24 @@ class JobOut(BaseModel):
 QpuStatus = Literal["online", "offline", "maintenance"]
 
 
+class InstructionPropertiesOut(BaseModel):
+    """Calibration data of one instruction on specific qubits, where the executor knows it."""
+
+    name: str
+    qubits: list[int]
+    duration_seconds: float | None = None
+    error: float | None = None
+
+
+class QpuCapabilitiesOut(BaseModel):
+    """What the QPU's connected executor announced (empty until one connected)."""
+
+    meas_levels: list[int] = Field(
+        description="Measurement levels it returns (0 traces, 1 IQ, 2 counts); empty = unknown."
+    )
+    instructions: list[InstructionPropertiesOut]
+
+
 class QpuOut(BaseModel):
     """QPU object (§4.4) with what its driver reported (executor, native gates)."""
 
@@ -238,6 +264,10 @@ class QpuOut(BaseModel):
     enabled: bool
     executor: str = Field(description="Executor kind of the connected driver; empty if unknown.")
     native_gates: list[str] = Field(description="Native gate names; empty when unknown.")
+    coupling_map: list[list[int]] = Field(
+        description="Directed coupled qubit pairs; empty means all-to-all."
+    )
+    capabilities: QpuCapabilitiesOut
     queue_length: int = Field(description="Jobs pending or running on this QPU.")
     created: PbDate
     updated: PbDate

@@ -10,7 +10,14 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from qpi.gateway.models import DriverStatus, JobStatus, PayloadOut, PbDate, QpuStatus
+from qpi.gateway.models import (
+    DriverStatus,
+    JobStatus,
+    PayloadOut,
+    PbDate,
+    QpuCapabilitiesOut,
+    QpuStatus,
+)
 
 
 class CollectionRecord(BaseModel):
@@ -54,6 +61,10 @@ class QpuRecord(CollectionRecord):
     enabled: bool
     executor: str = Field(description="Executor kind of the connected driver; empty if unknown.")
     native_gates: list[str] = Field(description="Native gate names; empty when unknown.")
+    coupling_map: list[list[int]] = Field(
+        description="Directed coupled qubit pairs; empty means all-to-all."
+    )
+    capabilities: QpuCapabilitiesOut
     queue_length: int = Field(description="Jobs pending or running on this QPU.")
     created: PbDate
     updated: PbDate

@@ -55,6 +55,9 @@ def payload_object(payload: job_pb2.JobPayload, qpu_id: str) -> dict[str, Any]:
     }
     if qpu_id:
         result["qpu_target"] = qpu_id
+    for name in ("acq_rotation", "acq_threshold"):
+        if payload.HasField(name):
+            result[name] = getattr(payload, name)
     return result
 
 
@@ -119,10 +122,25 @@ def qpu_object(qpu: qpu_pb2.Qpu) -> dict[str, Any]:
         "enabled": qpu.enabled,
         "executor": qpu.executor,
         "native_gates": list(qpu.native_gates),
+        "coupling_map": [[e.source, e.target] for e in qpu.coupling_map],
+        "capabilities": capabilities_object(qpu.capabilities),
         "queue_length": int(qpu.queue_length),
         "created": format_timestamp(qpu.create_time),
         "updated": format_timestamp(qpu.update_time),
     }
+
+
+def capabilities_object(caps: qpu_pb2.QpuCapabilities) -> dict[str, Any]:
+    """What the QPU's executor announced; unknown durations and errors are left out."""
+    instructions: list[dict[str, Any]] = []
+    for entry in caps.instructions:
+        item: dict[str, Any] = {"name": entry.name, "qubits": list(entry.qubits)}
+        if entry.HasField("duration_seconds"):
+            item["duration_seconds"] = entry.duration_seconds
+        if entry.HasField("error"):
+            item["error"] = entry.error
+        instructions.append(item)
+    return {"meas_levels": list(caps.meas_levels), "instructions": instructions}
 
 
 def token_object(token: account_pb2.ApiToken) -> dict[str, Any]:

@@ -176,6 +176,7 @@ class DriverHello(_message.Message):
     NATIVE_GATES_FIELD_NUMBER: _builtins.int
     COUPLING_MAP_FIELD_NUMBER: _builtins.int
     HELD_JOBS_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Display name."""
     version: _builtins.str
@@ -196,11 +197,15 @@ class DriverHello(_message.Message):
 
     @_builtins.property
     def coupling_map(self) -> _containers.RepeatedCompositeFieldContainer[_qpu_pb2.CouplingEdge]:
-        """Coupling map, if known."""
+        """Coupling map, if known; empty means all-to-all (simulators)."""
 
     @_builtins.property
     def held_jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldJob]:
         """Leases from a previous stream that the driver is still executing or holds results for."""
+
+    @_builtins.property
+    def capabilities(self) -> _qpu_pb2.QpuCapabilities:
+        """Measurement levels and calibrated instructions of the executor, if known."""
 
     def __init__(
         self,
@@ -215,10 +220,11 @@ class DriverHello(_message.Message):
         native_gates: _abc.Iterable[_builtins.str] | None = ...,
         coupling_map: _abc.Iterable[_qpu_pb2.CouplingEdge] | None = ...,
         held_jobs: _abc.Iterable[Global___HeldJob] | None = ...,
+        capabilities: _qpu_pb2.QpuCapabilities | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "coupling_map", b"coupling_map", "executes_jobs", b"executes_jobs", "executor", b"executor", "held_jobs", b"held_jobs", "host", b"host", "name", b"name", "native_gates", b"native_gates", "num_qubits", b"num_qubits", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "capacity", b"capacity", "coupling_map", b"coupling_map", "executes_jobs", b"executes_jobs", "executor", b"executor", "held_jobs", b"held_jobs", "host", b"host", "name", b"name", "native_gates", b"native_gates", "num_qubits", b"num_qubits", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -132,6 +132,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The one-time OAuth2 login code is unknown, used or expired."""
     ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: _ErrorReason.ValueType  # 84
     """The provider did not vouch for an e-mail address, so no account can be matched."""
+    ERROR_REASON_MEAS_LEVEL_UNSUPPORTED: _ErrorReason.ValueType  # 100
+    """The job asks for a measurement level the target QPU's executor did not announce
+    (e.g. meas_level 0 on an executor that returns only IQ points and counts).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -250,4 +254,8 @@ ERROR_REASON_OAUTH2_CODE_INVALID: ErrorReason.ValueType  # 83
 """The one-time OAuth2 login code is unknown, used or expired."""
 ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: ErrorReason.ValueType  # 84
 """The provider did not vouch for an e-mail address, so no account can be matched."""
+ERROR_REASON_MEAS_LEVEL_UNSUPPORTED: ErrorReason.ValueType  # 100
+"""The job asks for a measurement level the target QPU's executor did not announce
+(e.g. meas_level 0 on an executor that returns only IQ points and counts).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

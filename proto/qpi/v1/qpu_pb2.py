@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10qpi/v1/qpu.proto\x12\x06qpi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\x03\n\x03Qpu\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.qpi.v1.Qpu.Status\x12\x0f\n\x07\x65nabled\x18\x04 \x01(\x08\x12\x12\n\nnum_qubits\x18\x05 \x01(\x05\x12*\n\x0c\x63oupling_map\x18\x06 \x03(\x0b\x32\x14.qpi.v1.CouplingEdge\x12\x14\n\x0cnative_gates\x18\x07 \x03(\t\x12\x10\n\x08\x65xecutor\x18\x08 \x01(\t\x12\x14\n\x0cqueue_length\x18\t \x01(\x05\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OFFLINE\x10\x01\x12\x11\n\rSTATUS_ONLINE\x10\x02\x12\x16\n\x12STATUS_MAINTENANCE\x10\x03\".\n\x0c\x43ouplingEdge\x12\x0e\n\x06source\x18\x01 \x01(\x05\x12\x0e\n\x06target\x18\x02 \x01(\x05\"\xea\x02\n\x06\x44river\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06qpu_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12%\n\x06status\x18\x06 \x01(\x0e\x32\x15.qpi.v1.Driver.Status\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\x12\x0c\n\x04host\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\t\x12\x32\n\x0elast_seen_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttransport\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OFFLINE\x10\x01\x12\x11\n\rSTATUS_ONLINE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10qpi/v1/qpu.proto\x12\x06qpi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x03\n\x03Qpu\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x06status\x18\x03 \x01(\x0e\x32\x12.qpi.v1.Qpu.Status\x12\x0f\n\x07\x65nabled\x18\x04 \x01(\x08\x12\x12\n\nnum_qubits\x18\x05 \x01(\x05\x12*\n\x0c\x63oupling_map\x18\x06 \x03(\x0b\x32\x14.qpi.v1.CouplingEdge\x12\x14\n\x0cnative_gates\x18\x07 \x03(\t\x12\x10\n\x08\x65xecutor\x18\x08 \x01(\t\x12\x14\n\x0cqueue_length\x18\t \x01(\x05\x12/\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\x0c\x63\x61pabilities\x18\x0c \x01(\x0b\x32\x17.qpi.v1.QpuCapabilities\"_\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OFFLINE\x10\x01\x12\x11\n\rSTATUS_ONLINE\x10\x02\x12\x16\n\x12STATUS_MAINTENANCE\x10\x03\"[\n\x0fQpuCapabilities\x12\x13\n\x0bmeas_levels\x18\x01 \x03(\x05\x12\x33\n\x0cinstructions\x18\x02 \x03(\x0b\x32\x1d.qpi.v1.InstructionProperties\"\x87\x01\n\x15InstructionProperties\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06qubits\x18\x02 \x03(\x05\x12\x1d\n\x10\x64uration_seconds\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05\x65rror\x18\x04 \x01(\x01H\x01\x88\x01\x01\x42\x13\n\x11_duration_secondsB\x08\n\x06_error\".\n\x0c\x43ouplingEdge\x12\x0e\n\x06source\x18\x01 \x01(\x05\x12\x0e\n\x06target\x18\x02 \x01(\x05\"\xea\x02\n\x06\x44river\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06qpu_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08language\x18\x05 \x01(\t\x12%\n\x06status\x18\x06 \x01(\x0e\x32\x15.qpi.v1.Driver.Status\x12\x0f\n\x07\x65nabled\x18\x07 \x01(\x08\x12\x0c\n\x04host\x18\x08 \x01(\t\x12\x0f\n\x07version\x18\t \x01(\t\x12\x32\n\x0elast_seen_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttransport\x18\x0b \x01(\t\x12/\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"G\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_OFFLINE\x10\x01\x12\x11\n\rSTATUS_ONLINE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,13 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'qpi.v1.qpu_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_QPU']._serialized_start=62
-  _globals['_QPU']._serialized_end=467
-  _globals['_QPU_STATUS']._serialized_start=372
-  _globals['_QPU_STATUS']._serialized_end=467
-  _globals['_COUPLINGEDGE']._serialized_start=469
-  _globals['_COUPLINGEDGE']._serialized_end=515
-  _globals['_DRIVER']._serialized_start=518
-  _globals['_DRIVER']._serialized_end=880
-  _globals['_DRIVER_STATUS']._serialized_start=372
-  _globals['_DRIVER_STATUS']._serialized_end=443
+  _globals['_QPU']._serialized_end=514
+  _globals['_QPU_STATUS']._serialized_start=419
+  _globals['_QPU_STATUS']._serialized_end=514
+  _globals['_QPUCAPABILITIES']._serialized_start=516
+  _globals['_QPUCAPABILITIES']._serialized_end=607
+  _globals['_INSTRUCTIONPROPERTIES']._serialized_start=610
+  _globals['_INSTRUCTIONPROPERTIES']._serialized_end=745
+  _globals['_COUPLINGEDGE']._serialized_start=747
+  _globals['_COUPLINGEDGE']._serialized_end=793
+  _globals['_DRIVER']._serialized_start=796
+  _globals['_DRIVER']._serialized_end=1158
+  _globals['_DRIVER_STATUS']._serialized_start=419
+  _globals['_DRIVER_STATUS']._serialized_end=490
 # @@protoc_insertion_point(module_scope)

@@ -64,6 +64,7 @@ class Qpu(_message.Message):
     QUEUE_LENGTH_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned identifier."""
     name: _builtins.str
@@ -94,6 +95,12 @@ class Qpu(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Output only. Last change."""
 
+    @_builtins.property
+    def capabilities(self) -> Global___QpuCapabilities:
+        """Output only. What the connected executor reported in its hello (measurement levels,
+        calibrated instructions); empty until an executing driver has connected.
+        """
+
     def __init__(
         self,
         *,
@@ -108,14 +115,90 @@ class Qpu(_message.Message):
         queue_length: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        capabilities: Global___QpuCapabilities | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coupling_map", b"coupling_map", "create_time", b"create_time", "enabled", b"enabled", "executor", b"executor", "id", b"id", "name", b"name", "native_gates", b"native_gates", "num_qubits", b"num_qubits", "queue_length", b"queue_length", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "coupling_map", b"coupling_map", "create_time", b"create_time", "enabled", b"enabled", "executor", b"executor", "id", b"id", "name", b"name", "native_gates", b"native_gates", "num_qubits", b"num_qubits", "queue_length", b"queue_length", "status", b"status", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Qpu: _TypeAlias = Qpu  # noqa: Y015
+
+@_typing.final
+class QpuCapabilities(_message.Message):
+    """What an executor can do, as its driver announces it in the hello."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEAS_LEVELS_FIELD_NUMBER: _builtins.int
+    INSTRUCTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def meas_levels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Measurement levels the executor returns: 0 raw traces, 1 kerneled IQ points,
+        2 discriminated counts. Empty means unknown (no check at submit).
+        """
+
+    @_builtins.property
+    def instructions(self) -> _containers.RepeatedCompositeFieldContainer[Global___InstructionProperties]:
+        """Per-qubit / per-pair instruction data (durations, errors) where the executor knows it."""
+
+    def __init__(
+        self,
+        *,
+        meas_levels: _abc.Iterable[_builtins.int] | None = ...,
+        instructions: _abc.Iterable[Global___InstructionProperties] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["instructions", b"instructions", "meas_levels", b"meas_levels"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QpuCapabilities: _TypeAlias = QpuCapabilities  # noqa: Y015
+
+@_typing.final
+class InstructionProperties(_message.Message):
+    """Calibration data of one instruction on specific qubits."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    QUBITS_FIELD_NUMBER: _builtins.int
+    DURATION_SECONDS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Instruction name as in native_gates (e.g. "x", "cz", "measure")."""
+    duration_seconds: _builtins.float
+    """Duration in seconds, if known."""
+    error: _builtins.float
+    """Error rate (0..1), if known."""
+    @_builtins.property
+    def qubits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Qubits it acts on, in order (one for single-qubit gates, two for pairs)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        qubits: _abc.Iterable[_builtins.int] | None = ...,
+        duration_seconds: _builtins.float | None = ...,
+        error: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_duration_seconds", b"_duration_seconds", "_error", b"_error", "duration_seconds", b"duration_seconds", "error", b"error"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_duration_seconds", b"_duration_seconds", "_error", b"_error", "duration_seconds", b"duration_seconds", "error", b"error", "name", b"name", "qubits", b"qubits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__duration_seconds: _TypeAlias = _typing.Literal["duration_seconds"]  # noqa: Y015
+    _WhichOneofArgType__duration_seconds: _TypeAlias = _typing.Literal["_duration_seconds", b"_duration_seconds"]  # noqa: Y015
+    _WhichOneofReturnType__error: _TypeAlias = _typing.Literal["error"]  # noqa: Y015
+    _WhichOneofArgType__error: _TypeAlias = _typing.Literal["_error", b"_error"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__duration_seconds) -> _WhichOneofReturnType__duration_seconds | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__error) -> _WhichOneofReturnType__error | None: ...
+
+Global___InstructionProperties: _TypeAlias = InstructionProperties  # noqa: Y015
 
 @_typing.final
 class CouplingEdge(_message.Message):

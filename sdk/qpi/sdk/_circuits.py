@@ -99,9 +99,18 @@ _MEAS_RETURN = {
 
 
 def build_payload(
-    circuits: Any, *, shots: int, meas_level: int, meas_return: str
+    circuits: Any,
+    *,
+    shots: int,
+    meas_level: int,
+    meas_return: str,
+    acq_rotation: float | None = None,
+    acq_threshold: float | None = None,
 ) -> job_pb2.JobPayload:
     """Builds a ``JobPayload``; a single circuit (not in a list) is accepted too.
+
+    ``acq_rotation``/``acq_threshold`` are sent only when given (None leaves the device's
+    own discrimination settings in charge).
 
     Raises:
         ValueError: No circuits, or an unknown ``meas_return``.
@@ -115,4 +124,11 @@ def build_payload(
         mode = _MEAS_RETURN[meas_return.lower()]
     except KeyError:
         raise ValueError(f"meas_return must be 'single' or 'avg', not {meas_return!r}") from None
-    return job_pb2.JobPayload(circuits=protos, shots=shots, meas_level=meas_level, meas_return=mode)
+    return job_pb2.JobPayload(
+        circuits=protos,
+        shots=shots,
+        meas_level=meas_level,
+        meas_return=mode,
+        acq_rotation=None if acq_rotation is None else float(acq_rotation),
+        acq_threshold=None if acq_threshold is None else float(acq_threshold),
+    )

@@ -54,6 +54,9 @@ class JobsMixin(ClientBase):
         meas_return: str = "single",
         qpu_target: str = "",
         request_id: str | None = None,
+        *,
+        acq_rotation: float | None = None,
+        acq_threshold: float | None = None,
     ) -> Job:
         """Submits circuits as one job.
 
@@ -66,6 +69,9 @@ class JobsMixin(ClientBase):
             qpu_target: QPU id or name; empty lets the server route the job.
             request_id: Idempotency key; a retried submission with the same key returns
                 the original job. Generated when omitted.
+            acq_rotation: IQ discrimination rotation in degrees (meas_level 2); None
+                keeps the device's setting.
+            acq_threshold: IQ discrimination threshold after rotation (meas_level 2).
 
         Returns:
             The new job (state ``pending``).
@@ -74,13 +80,20 @@ class JobsMixin(ClientBase):
             InvalidQasmError: A circuit does not parse.
             QpuNotFoundError: ``qpu_target`` names no QPU.
             InsufficientQpuSecondsError: The caller's balance is exhausted.
+            FailedPreconditionError: ``MEAS_LEVEL_UNSUPPORTED``: the QPU's executor did not
+                announce ``meas_level``.
 
         Example:
             >>> job = client.submit_job(["OPENQASM 2.0; ..."], shots=100, qpu_target="qpu-1")
             >>> client.wait(job.id).counts
         """
         payload = build_payload(
-            circuits, shots=shots, meas_level=meas_level, meas_return=meas_return
+            circuits,
+            shots=shots,
+            meas_level=meas_level,
+            meas_return=meas_return,
+            acq_rotation=acq_rotation,
+            acq_threshold=acq_threshold,
         )
         request = job_service_pb2.CreateJobRequest(
             payload=payload, qpu=qpu_target, request_id=request_id or uuid.uuid4().hex

@@ -108,6 +108,44 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class InstructionProperties:
+    """Calibration data of one instruction on specific qubits; None when unknown."""
+
+    name: str
+    qubits: tuple[int, ...]
+    duration: float | None
+    """Seconds."""
+    error: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QpuCapabilities:
+    """What the QPU's executing driver announced when it connected.
+
+    ``meas_levels`` is empty when unknown (no driver connected yet, or one that does not
+    describe itself); ``instructions`` holds per-qubit / per-pair durations and errors.
+    """
+
+    meas_levels: tuple[int, ...] = ()
+    instructions: tuple[InstructionProperties, ...] = ()
+
+    @classmethod
+    def _from_proto(cls, msg: qpu_pb2.QpuCapabilities) -> QpuCapabilities:
+        return cls(
+            meas_levels=tuple(msg.meas_levels),
+            instructions=tuple(
+                InstructionProperties(
+                    name=item.name,
+                    qubits=tuple(item.qubits),
+                    duration=item.duration_seconds if item.HasField("duration_seconds") else None,
+                    error=item.error if item.HasField("error") else None,
+                )
+                for item in msg.instructions
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Qpu:
     """A registered QPU. ``coupling_map`` is empty for all-to-all connectivity."""
 
@@ -123,6 +161,7 @@ class Qpu:
     queue_length: int
     created: dt.datetime | None
     updated: dt.datetime | None
+    capabilities: QpuCapabilities = QpuCapabilities()
 
     @classmethod
     def _from_proto(cls, msg: qpu_pb2.Qpu) -> Qpu:
@@ -138,6 +177,7 @@ class Qpu:
             queue_length=msg.queue_length,
             created=_time(msg, "create_time"),
             updated=_time(msg, "update_time"),
+            capabilities=QpuCapabilities._from_proto(msg.capabilities),
         )
 
 

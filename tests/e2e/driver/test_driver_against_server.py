@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qpi.sdk.errors import InvalidQasmError
+from qpi.sdk.errors import FailedPreconditionError, InvalidArgumentError, InvalidQasmError
 from qpi.sdk.models import Job
 from tests.e2e.driver.conftest import LaunchDriver
 from tests.support.processes import (
@@ -29,6 +29,17 @@ creg c[2];
 h q[0];
 cx q[0],q[1];
 measure q -> c;
+"""
+
+
+# A parameterised circuit submitted without parameter values: only the executor binds.
+UNBOUND = """OPENQASM 3.0;
+include "stdgates.inc";
+input float theta;
+qubit[1] q;
+bit[1] c;
+rx(theta) q[0];
+c[0] = measure q[0];
 """
 
 
@@ -207,10 +218,18 @@ def test_presto_fails_jobs_as_not_implemented(
 def test_bad_circuits_fail_with_a_reason_and_the_driver_keeps_working(
     serve: ServeProcess, user_token: str, launch_driver: LaunchDriver
 ) -> None:
-    # The QPU is registered larger than the mock executor (16 qubits), so the server routes
-    # a 20-qubit circuit to the driver and only the driver can refuse it.
+    # The QPU is registered larger than the mock executor (16 qubits): the driver's hello
+    # lowers it to the device's size, so a 20-qubit circuit is refused at submit like a
+    # meas_level the executor did not announce (issue 11 items 1 and 7).
     driver = launch_driver(serve, executor="mock", num_qubits=32)
     client = serve.user(user_token)
+    assert client.get_qpu(driver.name).num_qubits == 16
+    with pytest.raises(InvalidArgumentError) as too_wide:
+        client.submit_job(circuits=[wide_circuit(20)], qpu_target=driver.name)
+    assert "needs 20 qubits" in str(too_wide.value)
+    with pytest.raises(FailedPreconditionError) as no_traces:
+        client.submit_job(circuits=[BELL], meas_level=0, qpu_target=driver.name)
+    assert no_traces.value.reason == "MEAS_LEVEL_UNSUPPORTED"
 
     # A syntax error never reaches the driver: the server refuses it at submit time.
     with pytest.raises(InvalidQasmError) as refused:
@@ -222,20 +241,15 @@ def test_bad_circuits_fail_with_a_reason_and_the_driver_keeps_working(
                           qpu_target=driver.name)  # fmt: skip
     assert "frobnicate" in str(unknown_gate.value)
 
-    cases = [
-        # (circuits, extra submit kwargs, text the error must contain)
-        ([wide_circuit(20)], {}, "circuit 0 uses 20 qubits but the device has 16"),
-        ([BELL], {"meas_level": 0}, "meas_level 0 is not supported by the mock executor"),
-    ]
-    for circuits, kwargs, expected in cases:
-        bad = client.submit_job(circuits=circuits, shots=100, qpu_target=driver.name, **kwargs)
-        failed = client.wait(bad.id, timeout=60)
-        assert failed.state == "failed"
-        assert expected in failed.error
-        assert failed.result is None or not failed.result.get("success")
+    # What only the executor can find out: it binds parameters, the server does not.
+    bad = client.submit_job(circuits=[UNBOUND], shots=100, qpu_target=driver.name)
+    failed = client.wait(bad.id, timeout=60)
+    assert failed.state == "failed"
+    assert "circuit 0 has unbound parameters: theta" in failed.error
+    assert failed.result is None or not failed.result.get("success")
 
-        good = client.submit_job(circuits=[BELL], shots=1000, qpu_target=driver.name)
-        assert_bell_result(client.wait(good.id, timeout=60), 1000, "mock")
+    good = client.submit_job(circuits=[BELL], shots=1000, qpu_target=driver.name)
+    assert_bell_result(client.wait(good.id, timeout=60), 1000, "mock")
     assert driver.alive()
 
 

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from qpi.server.domain.errors import FailedPreconditionError
-from qpi.server.domain.models import Job, Revocation, User
+from qpi.server.domain.models import (
+    InstructionProperties,
+    Job,
+    QpuCapabilities,
+    ReportedDevice,
+    Revocation,
+    User,
+)
 from qpi.server.domain.policy import Booking
 from qpi.server.store.base import DuplicateKeyError
 from qpi.server.store.database import create_db_engine, migrate
@@ -370,10 +377,27 @@ def test_qpu_registry_routing_and_status(repos: Repositories) -> None:
         "mock",
         0,
     )
-    repos.qpus.fill_capabilities(wide, 7, ["cz", "sx"])
+    caps = QpuCapabilities(
+        meas_levels=(1, 2), instructions=(InstructionProperties("cz", (0, 1), 2e-8, None),)
+    )
+    reported = ReportedDevice(7, ("cz", "sx"), ((0, 1), (1, 0)), caps)
+    assert repos.qpus.learn_device(wide, reported) is True
+    assert repos.qpus.learn_device(wide, reported) is False  # nothing new
     learned = repos.qpus.find("wide")
     assert learned is not None
     assert (learned.num_qubits, learned.native_gates) == (7, ("cz", "sx"))
+    assert learned.coupling_map == ((0, 1), (1, 0))
+    assert learned.capabilities == caps
+    # The device is the authority: fewer qubits lower the count, more never raise it, and
+    # an all-to-all (empty) report keeps the stored map.
+    repos.qpus.learn_device(wide, ReportedDevice(3, ("x",)))
+    narrowed = repos.qpus.find("wide")
+    assert narrowed is not None
+    assert (narrowed.num_qubits, narrowed.native_gates) == (3, ("cz", "sx"))
+    assert narrowed.coupling_map == ((0, 1), (1, 0))
+    assert narrowed.capabilities == QpuCapabilities()
+    repos.qpus.learn_device(wide, ReportedDevice(16))
+    assert repos.qpus.find("wide").num_qubits == 3  # type: ignore[union-attr]
     driver = repos.qpus.insert_driver(small, NewDriver("d", "mock", "python", "t" * 64))
     assert repos.qpus.driver_by_token("t" * 64) == driver
     repos.qpus.reset_statuses()

@@ -191,3 +191,45 @@ def test_qblox_executor_rejects_jobs_precisely(tmp_path, monkeypatch):
             executor.execute(JobPayload([CircuitPayload(too_wide)]))
     finally:
         executor.close()
+
+
+TWO_REGISTERS = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[3];
+creg a[1];
+creg b[2];
+x q[2];
+measure q[0] -> a[0];
+measure q[1] -> b[0];
+measure q[2] -> b[1];
+"""
+
+
+@pytest.mark.parametrize("meas_level", [1, 2])
+def test_every_result_entry_carries_a_qiskit_header(executor, meas_level: int):
+    result = run(executor, BELL2, TWO_REGISTERS, shots=50, meas_level=meas_level)
+    bell, split = (entry["header"] for entry in result["circuit_results"])
+    assert bell == {
+        "memory_slots": 2,
+        "creg_sizes": [["c", 2]],
+        "clbit_labels": [["c", 0], ["c", 1]],
+    }
+    assert split == {
+        "memory_slots": 3,
+        "creg_sizes": [["a", 1], ["b", 2]],
+        "clbit_labels": [["a", 0], ["b", 0], ["b", 1]],
+    }
+
+
+def test_header_formats_counts_as_qiskit_expects(executor):
+    from qiskit.result import Result
+
+    entry = run(executor, TWO_REGISTERS, shots=20)["circuit_results"][0]
+    hex_counts = {hex(int(k, 2)): v for k, v in entry["counts"].items() if v}
+    experiment = {"shots": 20, "success": True, "data": {"counts": hex_counts}}
+    experiment["header"] = entry["header"]
+    result = Result.from_dict(
+        {"backend_name": "x", "backend_version": "0", "job_id": "j", "success": True,
+         "results": [experiment]}
+    )  # fmt: skip
+    assert result.get_counts() == {"10 0": 20}  # register b = '10', register a = '0'

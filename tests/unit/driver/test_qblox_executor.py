@@ -259,3 +259,18 @@ def test_runs_next_to_the_quantify_executor(
     finally:
         quantify.close()
     assert run(executor, X_ON_0, shots=16)["counts"]["01"] == 16
+
+
+def test_results_carry_headers_and_capabilities_follow_the_config(executor: QbloxExecutor) -> None:
+    result = run(executor, BELL, shots=20)
+    assert result["circuit_results"][0]["header"] == {
+        "memory_slots": 2,
+        "creg_sizes": [["c", 2]],
+        "clbit_labels": [["c", 0], ["c", 1]],
+    }
+    caps = executor.capabilities()
+    assert caps["num_qubits"] == executor.num_qubits
+    assert caps["meas_levels"] == [1, 2]
+    # Only the config's edges (both directions): transpilers never target q0-q2.
+    edges = {tuple(edge) for edge in caps["coupling_map"]}
+    assert edges == {(0, 1), (1, 0), (1, 2), (2, 1)}

@@ -221,3 +221,20 @@ def test_controlled_rotations_are_lowered_through_their_definitions(
     )
     result = run(executor, qasm, shots=64)
     assert result["counts"]["001"] == 64  # the phases leave |q2 q1 q0> = |001>
+
+
+def test_results_carry_headers_and_capabilities_follow_the_config(
+    executor: QuantifyExecutor,
+) -> None:
+    result = run(executor, BELL, shots=20)
+    assert result["circuit_results"][0]["header"] == {
+        "memory_slots": 2,
+        "creg_sizes": [["c", 2]],
+        "clbit_labels": [["c", 0], ["c", 1]],
+    }
+    caps = executor.capabilities()
+    assert caps["num_qubits"] == executor.num_qubits
+    assert caps["meas_levels"] == [1, 2]
+    # Only the config's edges (both directions): transpilers never target q0-q2.
+    edges = {tuple(edge) for edge in caps["coupling_map"]}
+    assert edges == {(0, 1), (1, 0), (1, 2), (2, 1)}

@@ -143,7 +143,15 @@ def test_qpu_object() -> None:
         num_qubits=5,
         executor="mock",
         native_gates=["x", "sx", "rz", "cx"],
+        coupling_map=[qpu_pb2.CouplingEdge(source=0, target=1)],
         queue_length=3,
+        capabilities=qpu_pb2.QpuCapabilities(
+            meas_levels=[1, 2],
+            instructions=[
+                qpu_pb2.InstructionProperties(name="x", qubits=[0], duration_seconds=2e-8),
+                qpu_pb2.InstructionProperties(name="cx", qubits=[0, 1], error=0.01),
+            ],
+        ),
     )
     assert records.qpu_object(qpu) == {
         "id": "q1",
@@ -153,6 +161,14 @@ def test_qpu_object() -> None:
         "enabled": True,
         "executor": "mock",
         "native_gates": ["x", "sx", "rz", "cx"],
+        "coupling_map": [[0, 1]],
+        "capabilities": {
+            "meas_levels": [1, 2],
+            "instructions": [
+                {"name": "x", "qubits": [0], "duration_seconds": 2e-8},
+                {"name": "cx", "qubits": [0, 1], "error": 0.01},
+            ],
+        },
         "queue_length": 3,
         "created": "",
         "updated": "",

@@ -63,3 +63,14 @@ def test_job_without_result_is_rejected() -> None:
     job = Job._from_proto(job_pb2.Job(id="j", state=job_pb2.Job.STATE_FAILED))
     with pytest.raises(ValueError, match="no result"):
         to_qiskit_result(job, backend_name="b")
+
+
+def test_driver_header_is_used_for_qasm_submissions() -> None:
+    # Circuits sent as QASM text have no local header: the driver's one splits registers.
+    header = {
+        "memory_slots": 3,
+        "creg_sizes": [["a", 1], ["b", 2]],
+        "clbit_labels": [["a", 0], ["b", 0], ["b", 1]],
+    }
+    job = completed({"circuit_results": [{"counts": {"101": 2}, "shots": 2, "header": header}]})
+    assert to_qiskit_result(job, backend_name="b").get_counts() == {"10 1": 2}

@@ -13,7 +13,13 @@ import numpy as np
 
 from qpi.driver.executors._qasm import expand_runs
 from qpi.driver.executors.base import Executor
-from qpi.driver.results import build_result, dense_counts, iq_memory
+from qpi.driver.results import (
+    build_result,
+    circuit_header,
+    dense_counts,
+    header_attr,
+    iq_memory,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -72,6 +78,7 @@ class SimulatorExecutor(Executor, abc.ABC):
             attrs[f"run{r}_shots"] = run.shots
             attrs[f"run{r}_width"] = width
             attrs[f"run{r}_circuit"] = run.circuit_index
+            attrs[f"run{r}_header"] = circuit_header(run.circuit)
             if want_memory:
                 bits = _memory_bits(result.get_memory(0), run.shots, width)
                 variables[f"run{r}_iq"] = ((f"run{r}_shot", f"run{r}_clbit"), self._fake_iq(bits))
@@ -93,12 +100,15 @@ class SimulatorExecutor(Executor, abc.ABC):
             if f"run{r}_iq" in dataset:
                 memory = iq_memory(dataset[f"run{r}_iq"].values, average)
                 entries.append({"memory": memory, "shots": shots})
-                continue
-            counts = dataset[f"run{r}_counts"]
-            outcomes = counts[f"run{r}_outcome"].values
-            observed = dict(zip(outcomes.tolist(), counts.values.tolist(), strict=True))
-            width = int(dataset.attrs[f"run{r}_width"])
-            entries.append({"counts": dense_counts(observed, width), "shots": shots})
+            else:
+                counts = dataset[f"run{r}_counts"]
+                outcomes = counts[f"run{r}_outcome"].values
+                observed = dict(zip(outcomes.tolist(), counts.values.tolist(), strict=True))
+                width = int(dataset.attrs[f"run{r}_width"])
+                entries.append({"counts": dense_counts(observed, width), "shots": shots})
+            header = header_attr(dataset.attrs.get(f"run{r}_header"))
+            if header is not None:
+                entries[-1]["header"] = header
         return build_result(self.name, entries)
 
     def _fake_iq(self, bits: np.ndarray) -> np.ndarray:

@@ -61,6 +61,16 @@ class Executor(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, intentionally empty by default
         """Releases backend resources; called once when the worker stops."""
 
+    def capabilities(self) -> dict[str, Any]:
+        """What the driver announces in its hello (see `qpi.driver.capabilities`).
+
+        The default suits simulators: all-to-all coupling (empty map), no calibration data.
+        Device executors override it with their coupling map and durations.
+        """
+        from qpi.driver.capabilities import basic_capabilities
+
+        return basic_capabilities(self.num_qubits, self.native_gates, self.supported_meas_levels)
+
     def check_meas_level(self, meas_level: int) -> None:
         """Raises a precise ValueError when the backend cannot return `meas_level`."""
         if meas_level not in self.supported_meas_levels:

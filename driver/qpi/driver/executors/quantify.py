@@ -56,7 +56,14 @@ from qpi.driver.executors._quantify_device import (
 )
 from qpi.driver.executors._quantify_gates import QUANTIFY_GATES, Lowered, circuit_to_schedule
 from qpi.driver.executors.base import Executor
-from qpi.driver.results import build_result, dense_counts, iq_memory, outcomes_from_bits
+from qpi.driver.results import (
+    build_result,
+    circuit_header,
+    dense_counts,
+    header_attr,
+    iq_memory,
+    outcomes_from_bits,
+)
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -168,6 +175,16 @@ class QuantifyExecutor(Executor):
         self._rng = np.random.default_rng()
         self._simulator: Any = None
 
+    def capabilities(self) -> dict[str, Any]:
+        """Coupling map and durations of the device config, with the executor's gates."""
+        from qpi.driver.capabilities import device_config_capabilities
+
+        caps = device_config_capabilities(
+            self.device_config, self.native_gates, self.supported_meas_levels
+        )
+        caps["num_qubits"] = self.num_qubits
+        return caps
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -216,6 +233,7 @@ class QuantifyExecutor(Executor):
             attrs[f"run{r}_shots"] = run.shots
             attrs[f"run{r}_width"] = width
             attrs[f"run{r}_circuit"] = run.circuit_index
+            attrs[f"run{r}_header"] = circuit_header(run.circuit)
             attrs[f"run{r}_clbit_map"] = [list(entry) for entry in lowered.clbit_map]
             rows = 1 if bin_mode == "average" else run.shots
             iq = np.zeros((rows, width), dtype=np.complex128)
@@ -245,12 +263,15 @@ class QuantifyExecutor(Executor):
             if f"run{r}_iq" in dataset:
                 entries.append({"memory": iq_memory(dataset[f"run{r}_iq"].values, average)})
                 entries[-1]["shots"] = shots
-                continue
-            counts = dataset[f"run{r}_counts"]
-            outcomes = counts[f"run{r}_outcome"].values
-            observed = dict(zip(outcomes.tolist(), counts.values.tolist(), strict=True))
-            width = int(dataset.attrs[f"run{r}_width"])
-            entries.append({"counts": dense_counts(observed, width), "shots": shots})
+            else:
+                counts = dataset[f"run{r}_counts"]
+                outcomes = counts[f"run{r}_outcome"].values
+                observed = dict(zip(outcomes.tolist(), counts.values.tolist(), strict=True))
+                width = int(dataset.attrs[f"run{r}_width"])
+                entries.append({"counts": dense_counts(observed, width), "shots": shots})
+            header = header_attr(dataset.attrs.get(f"run{r}_header"))
+            if header is not None:
+                entries[-1]["header"] = header
         return build_result(self.name, entries)
 
     # -- helpers --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def payload_message(body: JobCreate) -> job_pb2.JobPayload:
         )
         for c in body.circuits
     ]
+    # acq_rotation/acq_threshold are optional fields: only set ones reach the driver.
     return job_pb2.JobPayload(
         circuits=circuits,
         shots=body.shots,
@@ -40,6 +41,8 @@ def payload_message(body: JobCreate) -> job_pb2.JobPayload:
         meas_return=(
             job_pb2.MEAS_RETURN_AVG if body.meas_return == "avg" else job_pb2.MEAS_RETURN_SINGLE
         ),
+        acq_rotation=body.acq_rotation,
+        acq_threshold=body.acq_threshold,
     )
 
 

@@ -108,7 +108,8 @@ def to_qiskit_result(
         job: A job in state ``completed``.
         backend_name: Reported as ``Result.backend_name``.
         headers: One header per result entry (see :func:`header_for`); without them the
-            count-key width is used as a single register, so keys stay zero-padded.
+            entry's own ``header`` (set by QPI drivers) is used, else the count-key width
+            as a single register, so keys stay zero-padded.
         meas_level: The measurement level the job ran with.
         memory: Provide per-shot memory, rebuilding it from counts when necessary.
         seed: Seed for the order of rebuilt memory.
@@ -122,6 +123,8 @@ def to_qiskit_result(
     experiments = []
     for index, entry in enumerate(entries):
         header = headers[index] if headers and index < len(headers) else None
+        if header is None and isinstance(entry.get("header"), Mapping):
+            header = entry["header"]  # the driver's header, for circuits sent as QASM text
         header = dict(header) if header is not None else None
         experiments.append(
             _experiment(entry, header, meas_level=meas_level, memory=memory, seed=seed)

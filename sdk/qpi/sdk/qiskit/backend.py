@@ -35,7 +35,9 @@ class QPIBackend(BackendV2):  # type: ignore[misc]
     Options: ``shots`` (1024), ``meas_level`` (2), ``meas_return`` ("single"),
     ``parameter_values`` (None: per circuit, a mapping or flat list binds client-side and
     a list of lists is sent as parameter sets), ``memory`` (False: per-shot bitstrings),
-    ``seed_simulator`` (accepted for primitives; seeds the order of rebuilt memory).
+    ``seed_simulator`` (accepted for primitives; seeds the order of rebuilt memory),
+    ``acq_rotation``/``acq_threshold`` (None: IQ discrimination of meas_level 2 as the
+    device config sets it).
 
     Example:
         >>> from qiskit import QuantumCircuit
@@ -81,6 +83,8 @@ class QPIBackend(BackendV2):  # type: ignore[misc]
             parameter_values=None,
             memory=False,
             seed_simulator=None,
+            acq_rotation=None,
+            acq_threshold=None,
         )
 
     def _merged_options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,6 +131,8 @@ class QPIBackend(BackendV2):  # type: ignore[misc]
             meas_level=int(opts["meas_level"]),
             meas_return=str(opts["meas_return"]),
             qpu_target=self._qpu.id,
+            acq_rotation=opts["acq_rotation"],
+            acq_threshold=opts["acq_threshold"],
         )
         return QPIJob(
             self,

@@ -216,6 +216,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "OAUTH2_PROVIDER_ERROR": UnauthenticatedError,
         "OAUTH2_CODE_INVALID": UnauthenticatedError,
         "OAUTH2_EMAIL_UNVERIFIED": PermissionDeniedError,
+        "MEAS_LEVEL_UNSUPPORTED": FailedPreconditionError,
     }
 )
 """Every error reason mapped to the family (and so the status code) it is raised with."""

@@ -6,7 +6,7 @@ carries them. Secrets (password and token hashes) never appear here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,46 @@ class ApiToken:
 
 
 @dataclass(frozen=True)
+class InstructionProperties:
+    """Calibration data of one instruction on specific qubits (None when unknown)."""
+
+    name: str
+    qubits: tuple[int, ...]
+    duration_seconds: float | None = None
+    error: float | None = None
+
+
+@dataclass(frozen=True)
+class QpuCapabilities:
+    """What the QPU's executing driver announced in its hello.
+
+    Attributes:
+        meas_levels: Measurement levels the executor returns; empty means unknown.
+        instructions: Per-qubit / per-pair durations and errors the executor knows.
+    """
+
+    meas_levels: tuple[int, ...] = ()
+    instructions: tuple[InstructionProperties, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportedDevice:
+    """What an executing driver's hello says about the device it runs.
+
+    Attributes:
+        num_qubits: Qubits the executor offers; 0 when unknown.
+        native_gates: Gate names it runs natively.
+        coupling_map: Directed coupled pairs; empty means all-to-all (simulators).
+        capabilities: Measurement levels and calibration data.
+    """
+
+    num_qubits: int = 0
+    native_gates: tuple[str, ...] = ()
+    coupling_map: tuple[tuple[int, int], ...] = ()
+    capabilities: QpuCapabilities = field(default_factory=QpuCapabilities)
+
+
+@dataclass(frozen=True)
 class Qpu:
     """A registered QPU."""
 
@@ -60,6 +100,7 @@ class Qpu:
     executor: str
     created: datetime
     updated: datetime
+    capabilities: QpuCapabilities = field(default_factory=QpuCapabilities)
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import tenacity
 
 from qpi.server.domain.errors import PermissionDeniedError, UnavailableError
 from qpi.server.domain.leases import reconcile
-from qpi.server.domain.models import Revocation
+from qpi.server.domain.models import QpuCapabilities, ReportedDevice, Revocation
 from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Ack, DriverSession, Revoke
 from qpi.server.services.auth_service import DriverIdentity
@@ -48,6 +48,17 @@ class Hello:
     num_qubits: int
     native_gates: Sequence[str]
     held_jobs: Sequence[tuple[str, int]]
+    coupling_map: Sequence[tuple[int, int]] = ()
+    capabilities: QpuCapabilities = field(default_factory=QpuCapabilities)
+
+    def device(self) -> ReportedDevice:
+        """What the hello says about the device."""
+        return ReportedDevice(
+            num_qubits=max(0, self.num_qubits),
+            native_gates=tuple(self.native_gates),
+            coupling_map=tuple(self.coupling_map),
+            capabilities=self.capabilities,
+        )
 
 
 class DriverHub:
@@ -133,12 +144,7 @@ class DriverHub:
             transport=transport,
         )
         if executes:
-            await self._db.run(
-                self._qpus.learn_capabilities,
-                who.qpu_id,
-                hello.num_qubits,
-                list(hello.native_gates),
-            )
+            await self._db.run(self._qpus.learn_device, who.qpu_id, hello.device())
         await self._refresh_qpu(who.qpu_id)
         logger.info(
             "[DriverHub] driver %s (%s) connected for qpu %s via %s, resumed %d lease(s)",

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 
-from qpi.server.domain.errors import InvalidArgumentError
+from qpi.server.domain.errors import FailedPreconditionError, InvalidArgumentError
 from qpi.server.domain.jobs import CircuitSpec
 from qpi.server.domain.models import (
     ApiToken,
     Driver,
+    InstructionProperties,
     Job,
     NotificationView,
     Qpu,
+    QpuCapabilities,
     TelemetryEvent,
     TimeRequest,
     TimeSlot,
@@ -143,7 +147,91 @@ def qpu(row: Qpu, queue_length: int = 0) -> qpu_pb2.Qpu:
         queue_length=queue_length,
         create_time=ts(row.created),
         update_time=ts(row.updated),
+        capabilities=capabilities(row.capabilities),
     )
+
+
+def capabilities(caps: QpuCapabilities) -> qpu_pb2.QpuCapabilities:
+    """A QPU's announced capabilities as a message."""
+    out = qpu_pb2.QpuCapabilities(meas_levels=list(caps.meas_levels))
+    for entry in caps.instructions:
+        item = out.instructions.add(name=entry.name, qubits=list(entry.qubits))
+        if entry.duration_seconds is not None:
+            item.duration_seconds = entry.duration_seconds
+        if entry.error is not None:
+            item.error = entry.error
+    return out
+
+
+MAX_HELLO_EDGES = 10_000
+"""Coupling edges a hello may list (a 1,000-qubit heavy-hex lattice has ~2,400)."""
+MAX_HELLO_INSTRUCTIONS = 20_000
+"""Calibrated instruction entries a hello may list (stored as one JSON document)."""
+_MAX_QUBIT_INDEX = 1 << 20
+
+
+def _too_many(what: str, count: int, limit: int) -> FailedPreconditionError:
+    return FailedPreconditionError(
+        "PROTOCOL_VIOLATION",
+        f"The hello lists {count} {what}; at most {limit} are accepted.",
+        metadata={"count": count, "limit": limit},
+    )
+
+
+def _qubit_index(value: int) -> int:
+    if not 0 <= value < _MAX_QUBIT_INDEX:
+        raise FailedPreconditionError(
+            "PROTOCOL_VIOLATION",
+            f"The hello names qubit {value}; qubit indices must be in [0, {_MAX_QUBIT_INDEX}).",
+            metadata={"qubit": value},
+        )
+    return value
+
+
+def hello_coupling(edges: Sequence[qpu_pb2.CouplingEdge]) -> tuple[tuple[int, int], ...]:
+    """The coupling map of a driver hello, bounded before anything is stored.
+
+    Raises:
+        FailedPreconditionError: ``PROTOCOL_VIOLATION`` for too many edges or a
+            negative/huge qubit index.
+    """
+    if len(edges) > MAX_HELLO_EDGES:
+        raise _too_many("coupling edges", len(edges), MAX_HELLO_EDGES)
+    return tuple((_qubit_index(e.source), _qubit_index(e.target)) for e in edges)
+
+
+def hello_capabilities(msg: qpu_pb2.QpuCapabilities) -> QpuCapabilities:
+    """The capabilities of a driver hello: meas levels (0-2 only) and bounded calibration.
+
+    Raises:
+        FailedPreconditionError: ``PROTOCOL_VIOLATION`` when the hello exceeds the bounds.
+    """
+    if len(msg.instructions) > MAX_HELLO_INSTRUCTIONS:
+        raise _too_many("instructions", len(msg.instructions), MAX_HELLO_INSTRUCTIONS)
+    entries = []
+    for item in msg.instructions:
+        if len(item.qubits) > 3 or not 0 < len(item.name) <= 64:
+            raise FailedPreconditionError(
+                "PROTOCOL_VIOLATION",
+                "Each hello instruction needs a name of 1-64 characters and 1-3 qubits.",
+            )
+        entries.append(
+            InstructionProperties(
+                name=item.name,
+                qubits=tuple(_qubit_index(q) for q in item.qubits),
+                duration_seconds=_finite(item.duration_seconds)
+                if item.HasField("duration_seconds")
+                else None,
+                error=_finite(item.error) if item.HasField("error") else None,
+            )
+        )
+    levels = tuple(sorted({level for level in msg.meas_levels if level in (0, 1, 2)}))
+    return QpuCapabilities(meas_levels=levels, instructions=tuple(entries))
+
+
+def _finite(value: float) -> float | None:
+    # NaN/inf cannot be stored as JSON; an unusable number is treated as unknown.
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def driver(row: Driver) -> qpu_pb2.Driver:

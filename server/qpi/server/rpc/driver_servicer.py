@@ -105,6 +105,8 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
             num_qubits=h.num_qubits,
             native_gates=list(h.native_gates),
             held_jobs=[(j.job_id, j.attempt) for j in h.held_jobs],
+            coupling_map=convert.hello_coupling(h.coupling_map),
+            capabilities=convert.hello_capabilities(h.capabilities),
         )
         session, resumed = await self._hub.connect(identity, hello, "grpc")
         reader = asyncio.create_task(self._read(session, request_iterator))

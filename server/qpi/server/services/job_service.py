@@ -13,6 +13,7 @@ from typing import Any
 
 from qpi.server.domain import accounting
 from qpi.server.domain import jobs as rules
+from qpi.server.domain.capabilities import ensure_meas_level_supported
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
 from qpi.server.domain.models import Job, Revocation, User
@@ -139,6 +140,7 @@ class JobService:
             if self._max_pending:
                 accounting.ensure_can_queue(pending(), self._max_pending, user.is_superuser)
             qpu = self._qpus.route(req.qpu, qubits)
+            ensure_meas_level_supported(qpu, validated.meas_level)
             shots = accounting.total_shots(validated.circuits, validated.shots)
             return NewJob(
                 qpu.id,

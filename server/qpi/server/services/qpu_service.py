@@ -12,7 +12,7 @@ from qpi.server.domain.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from qpi.server.domain.models import Driver, Qpu
+from qpi.server.domain.models import Driver, Qpu, ReportedDevice
 from qpi.server.security.tokens import generate_token, hash_token
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
@@ -141,9 +141,10 @@ class QpuService:
         if self._qpus.set_status(qpu_id, connected_executors > 0, executor, self._clock.now()):
             self._events.publish("qpu", qpu_id)
 
-    def learn_capabilities(self, qpu_id: str, num_qubits: int, native_gates: list[str]) -> None:
-        """Fills in qubit count and gates a driver reports, when the admin left them unset."""
-        self._qpus.fill_capabilities(qpu_id, num_qubits, native_gates)
+    def learn_device(self, qpu_id: str, reported: ReportedDevice) -> None:
+        """Stores what an executing driver reported about its device (hello)."""
+        if self._qpus.learn_device(qpu_id, reported):
+            self._events.publish("qpu", qpu_id)
 
     def delete(self, who: Principal, key: str) -> None:
         """Removes a QPU with its drivers, bookings and jobs."""

@@ -12,7 +12,13 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from qpi.server.domain.models import Driver, Qpu
+from qpi.server.domain.models import (
+    Driver,
+    InstructionProperties,
+    Qpu,
+    QpuCapabilities,
+    ReportedDevice,
+)
 from qpi.server.store.base import DuplicateKeyError, SqlRepository
 from qpi.server.store.tables import DriverRow, JobRow, QpuRow
 
@@ -84,8 +90,9 @@ class QpuRepository(Protocol):
         whether anything changed."""
         ...
 
-    def fill_capabilities(self, qpu_id: str, num_qubits: int, native_gates: Sequence[str]) -> None:
-        """Sets qubit count and native gates where the administrator left them unset."""
+    def learn_device(self, qpu_id: str, reported: ReportedDevice) -> bool:
+        """Stores what an executing driver reported (see `SqlQpuRepository.learn_device`);
+        whether anything changed."""
         ...
 
     def delete_qpu(self, key: str) -> Qpu | None:
@@ -150,7 +157,42 @@ def to_qpu(row: QpuRow) -> Qpu:
         executor=row.executor,
         created=row.created,
         updated=row.updated,
+        capabilities=parse_capabilities(row.capabilities_json),
     )
+
+
+def capabilities_json(caps: QpuCapabilities) -> str:
+    """The stored form of a QPU's capabilities (unknown durations/errors omitted)."""
+    instructions = []
+    for entry in caps.instructions:
+        item: dict[str, object] = {"name": entry.name, "qubits": list(entry.qubits)}
+        if entry.duration_seconds is not None:
+            item["duration"] = entry.duration_seconds
+        if entry.error is not None:
+            item["error"] = entry.error
+        instructions.append(item)
+    return json.dumps({"meas_levels": list(caps.meas_levels), "instructions": instructions})
+
+
+def parse_capabilities(text: str) -> QpuCapabilities:
+    """Reads `capabilities_json` back ("{}" for QPUs no driver has described yet)."""
+    data = json.loads(text or "{}")
+    return QpuCapabilities(
+        meas_levels=tuple(int(level) for level in data.get("meas_levels", [])),
+        instructions=tuple(
+            InstructionProperties(
+                name=str(item["name"]),
+                qubits=tuple(int(q) for q in item.get("qubits", [])),
+                duration_seconds=_optional_float(item.get("duration")),
+                error=_optional_float(item.get("error")),
+            )
+            for item in data.get("instructions", [])
+        ),
+    )
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def to_driver(row: DriverRow) -> Driver:
@@ -314,19 +356,36 @@ class SqlQpuRepository(SqlRepository):
             s.commit()
         return True
 
-    def fill_capabilities(self, qpu_id: str, num_qubits: int, native_gates: Sequence[str]) -> None:
+    def learn_device(self, qpu_id: str, reported: ReportedDevice) -> bool:
+        """Merges a driver's report into the QPU, the device being the authority on itself.
+
+        Capabilities (meas levels, calibration) are replaced. A reported coupling map
+        replaces the stored one (an empty report means all-to-all and keeps what the
+        administrator set). The qubit count is filled when unset and lowered to the
+        device's when the administrator registered more than it has. Native gates are
+        filled when unset.
+        """
         with self._session() as s:
             row = s.get(QpuRow, qpu_id)
             if row is None:
-                return
-            changed = False
-            if num_qubits > 0 and row.num_qubits == 0:
-                row.num_qubits, changed = num_qubits, True
-            if native_gates and row.native_gates_json == "[]":
-                row.native_gates_json, changed = json.dumps(list(native_gates)), True
-            if changed:
-                s.add(row)
-                s.commit()
+                return False
+            before = (row.num_qubits, row.coupling_map_json, row.native_gates_json)
+            before_caps = row.capabilities_json
+            if reported.num_qubits > 0 and (
+                row.num_qubits == 0 or reported.num_qubits < row.num_qubits
+            ):
+                row.num_qubits = reported.num_qubits
+            if reported.coupling_map:
+                row.coupling_map_json = json.dumps([list(e) for e in reported.coupling_map])
+            if reported.native_gates and row.native_gates_json == "[]":
+                row.native_gates_json = json.dumps(list(reported.native_gates))
+            row.capabilities_json = capabilities_json(reported.capabilities)
+            after = (row.num_qubits, row.coupling_map_json, row.native_gates_json)
+            if after == before and row.capabilities_json == before_caps:
+                return False
+            s.add(row)
+            s.commit()
+        return True
 
     def delete_qpu(self, key: str) -> Qpu | None:
         with self._session() as s:

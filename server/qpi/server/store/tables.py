@@ -52,6 +52,10 @@ class QpuRow(SQLModel, table=True):
     num_qubits: int = Field(default=0)
     coupling_map_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     native_gates_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    # Meas levels and calibration data from the executing driver's hello (JSON object).
+    capabilities_json: str = Field(
+        default="{}", sa_column=Column(Text, nullable=False, server_default="{}")
+    )
     executor: str = Field(default="", max_length=100)
     created: datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated: datetime = Field(default_factory=utcnow, sa_column=_ts())
