@@ -18,7 +18,7 @@ from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
 from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
-from qpi.server.services.qasm import count_qubits
+from qpi.server.services.qasm import in_process
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import DuplicateKeyError
@@ -94,16 +94,14 @@ class JobService:
         self._clock = clock
         self._events = events
         self._limits = limits
-        # How circuits are parsed: in-process by default, a worker process in the server.
-        self._max_qubits = max_qubits or (
-            lambda sources: max(count_qubits(q, i) for i, q in enumerate(sources))
-        )
+        # How circuits are parsed when `submit` is not given a prepared payload: in this
+        # process. The server prepares payloads in its parser pool instead (see
+        # qpi.server.services.submission).
+        self._max_qubits = max_qubits or in_process()
 
-    def prepare(self, req: SubmitRequest) -> tuple[rules.ValidatedPayload, int]:
-        """Validates a submission and parses its circuits (CPU only, no database).
-
-        Kept apart from :meth:`submit` so transports can run it off the database thread.
-        """
+    def validate(self, req: SubmitRequest) -> rules.ValidatedPayload:
+        """Structural checks of a submission (counts, sizes, headers, finite numbers):
+        cheap, CPU only, no database, no QASM parsing."""
         validated = rules.validate_payload(
             req.circuits,
             shots=req.shots,
@@ -117,6 +115,11 @@ class JobService:
         ):
             if value is not None and not math.isfinite(value):
                 raise InvalidArgumentError("INVALID_FIELD", f"{name} must be finite.", field=name)
+        return validated
+
+    def prepare(self, req: SubmitRequest) -> tuple[rules.ValidatedPayload, int]:
+        """:meth:`validate`, then parses the circuits in this process (no database)."""
+        validated = self.validate(req)
         return validated, self._max_qubits([c.qasm for c in validated.circuits])
 
     def submit(
@@ -125,7 +128,11 @@ class JobService:
         req: SubmitRequest,
         prepared: tuple[rules.ValidatedPayload, int] | None = None,
     ) -> Job:
-        """Validates (unless `prepared`), routes and enqueues a job."""
+        """Validates (unless `prepared`), routes and enqueues a job.
+
+        Everything that needs the database happens here, in one short transaction;
+        checks against the chosen QPU belong in ``admit``.
+        """
         if req.request_id:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is not None:
