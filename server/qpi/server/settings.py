@@ -98,14 +98,15 @@ class ServerSettings:
     """Most operations one job may expand to (gates applied to whole registers count once
     per qubit; custom gates and literal loops are multiplied out), over all its circuits;
     checked before parsing (400/CIRCUIT_TOO_LARGE)."""
-    max_parse_time: float = 60.0
+    max_parse_time: float = 120.0
     """Longest a job's circuits may take to parse; slower ones get 400/PARSE_BUDGET_EXCEEDED."""
     max_parser_memory: int = 536_870_912
     """Bytes a circuit-parser process may allocate for one job (beyond its own start-up
     footprint); more gets 400/PARSE_BUDGET_EXCEEDED."""
     parser_processes: int = 2
-    """Worker processes that parse submitted circuits side by side, away from the request
-    and database threads."""
+    """Worker processes that parse submitted circuits, away from the request and database
+    threads; with two or more, one only takes small jobs, so they never wait behind a big
+    one."""
     max_result_bytes: int = 16_777_216
     """Largest accepted result from a driver, in bytes; larger results fail the job."""
     max_pending_per_user: int = 1_000

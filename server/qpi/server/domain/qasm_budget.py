@@ -396,6 +396,30 @@ def scan_circuit(source: str, index: int, budget: QasmBudget, spent: int = 0) ->
     return CircuitCost(version_of(source), qubits, scan.clbits, operations)
 
 
+LIGHT_WORK = 200_000
+"""Quick-estimate units below which a job counts as light (see :func:`quick_estimate`)."""
+_QASM3_WEIGHT = 20  # the OpenQASM 3 importer is ~50x slower per byte than the QASM 2 one
+_ANY_DECLARED = re.compile(r"\b(?:qreg\s+\w+\s*\[\s*(\d+)|qubit\s*\[\s*(\d+))")
+
+
+def quick_estimate(sources: Sequence[str], stop_above: int | None = None) -> int:
+    """A rough upper bound of a job's parsing work, computed at C speed (no pre-scan).
+
+    Bytes (OpenQASM 3 weighted by its slower importer) plus statements times the widest
+    register (what broadcasting can expand to). Used only to keep light jobs apart from
+    heavy ones; the limits themselves are enforced by :func:`scan_job`. Counting stops
+    once the total exceeds `stop_above`.
+    """
+    work = 0
+    for source in sources:
+        if stop_above is not None and work > stop_above:
+            break
+        widest = max((int(a or b) for a, b in _ANY_DECLARED.findall(source)), default=1)
+        weight = _QASM3_WEIGHT if version_of(source) == "3" else 1
+        work += len(source) * weight + source.count(";") * widest
+    return work
+
+
 def scan_job(sources: Sequence[str], budget: QasmBudget) -> Iterator[CircuitCost]:
     """Pre-scans every circuit of a job, counting operations across all of them."""
     spent = 0

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from pebble import ProcessExpired, ProcessPool
 
 from qpi.server.domain.errors import InvalidArgumentError, QpiError, UnavailableError
-from qpi.server.domain.qasm_budget import QasmBudget, scan_job
+from qpi.server.domain.qasm_budget import LIGHT_WORK, QasmBudget, quick_estimate, scan_job
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -183,12 +183,13 @@ class ParserLimits:
     """Budgets of the parser pool (server options)."""
 
     budget: QasmBudget = DEFAULT_BUDGET
-    max_parse_time: float = 60.0
+    max_parse_time: float = 120.0
     """Seconds one job's circuits may take to parse."""
     max_parser_memory: int = 512 * 1024 * 1024
     """Bytes a worker may allocate beyond its warmed-up size."""
     processes: int = 2
-    """Worker processes (parses running at once)."""
+    """Worker processes (parses running at once); with two or more, one is kept for
+    light jobs."""
     max_queued: int = 64
     """Submissions waiting for a worker before new ones are refused with PARSER_BUSY."""
 
@@ -196,33 +197,47 @@ class ParserLimits:
 class QasmParserPool:
     """Parses circuits in worker processes with per-job time and memory budgets.
 
-    Workers are spawned (the server has gRPC threads, so fork is unsafe), import Qiskit
-    once, and are replaced when a job overruns its time (the worker is killed), exhausts
-    its memory, crashes, or has served ``_TASKS_PER_WORKER`` jobs.
+    Two lanes keep small submissions from waiting behind large ones: with two or more
+    processes, one worker takes only light jobs (a cheap estimate, see
+    :func:`quick_estimate`) and the others take the rest. Workers are spawned (the
+    server has gRPC threads, so fork is unsafe), import Qiskit once, and are replaced
+    when a job overruns its time (the worker is killed), exhausts its memory, crashes,
+    or has served ``_TASKS_PER_WORKER`` jobs.
     """
 
     def __init__(self, limits: ParserLimits | None = None) -> None:
         self.limits = limits or ParserLimits()
         self._lock = threading.Lock()
-        self._pool: ProcessPool | None = None
+        self._pools: dict[str, ProcessPool] = {}
         self._waiting = 0
+        processes = self.limits.processes
+        self._sizes = {"light": 1, "heavy": processes - 1} if processes > 1 else {"any": 1}
 
-    def _executor(self) -> ProcessPool:
+    def _lane(self, heavy: bool) -> str:
+        if "any" in self._sizes:
+            return "any"
+        return "heavy" if heavy else "light"
+
+    def _executor(self, lane: str) -> ProcessPool:
         with self._lock:
-            if self._pool is None or not self._pool.active:
-                self._pool = ProcessPool(
-                    max_workers=self.limits.processes,
+            pool = self._pools.get(lane)
+            if pool is None or not pool.active:
+                pool = self._pools[lane] = ProcessPool(
+                    max_workers=self._sizes[lane],
                     max_tasks=_TASKS_PER_WORKER,
                     initializer=_worker_init,
                     initargs=(self.limits.max_parser_memory,),
                     context=multiprocessing.get_context("spawn"),
                 )
-            return self._pool
+            return pool
 
     def warm_up(self, timeout: float = 120.0) -> None:
         """Starts every worker (importing Qiskit there) ahead of the first submission."""
-        pool = self._executor()
-        futures = [pool.schedule(_warm, (i,)) for i in range(self.limits.processes)]
+        futures = [
+            self._executor(lane).schedule(_warm, (i,))
+            for lane, size in self._sizes.items()
+            for i in range(size)
+        ]
         for future in futures:
             future.result(timeout=timeout)
 
@@ -241,9 +256,10 @@ class QasmParserPool:
                 metadata={"waiting": self._waiting},
                 retry_after=5.0,
             )
+        lane = self._lane(quick_estimate(sources, LIGHT_WORK) > LIGHT_WORK)
         self._waiting += 1
         try:
-            future = self._executor().schedule(
+            future = self._executor(lane).schedule(
                 _worker_analyse,
                 (sources, self.limits.budget),
                 timeout=self.limits.max_parse_time,
@@ -266,7 +282,7 @@ class QasmParserPool:
             raise self._died(exc.exitcode) from None
         except BrokenProcessPool:
             with self._lock:
-                self._pool = None  # the next submission starts a fresh pool
+                self._pools.pop(lane, None)  # the next submission starts a fresh pool
             raise self._died(None) from None
         finally:
             self._waiting -= 1
@@ -306,9 +322,10 @@ class QasmParserPool:
     def close(self) -> None:
         """Stops the workers (a running parse is killed)."""
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
             pool.stop()  # type: ignore[no-untyped-call]
+        for pool in pools:
             with contextlib.suppress(Exception):
                 pool.join(timeout=5)
 
