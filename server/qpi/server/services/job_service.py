@@ -151,6 +151,7 @@ class JobService:
                 qpu.id,
                 json.dumps(_payload_document(validated, req, qpu.id)),
                 accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
+                qpu.name,
             )
 
         try:
@@ -210,5 +211,10 @@ class JobService:
         return job, revocation
 
     def display_names(self, jobs: Sequence[Job]) -> tuple[dict[str, str], dict[str, str]]:
-        """QPU names and owner e-mails for a set of jobs (for display fields)."""
-        return self._jobs.display_names({j.qpu_id for j in jobs}, {j.user_id for j in jobs})
+        """QPU names and owner e-mails for a set of jobs (for display fields).
+
+        A job of a deleted QPU has an empty `qpu_id`; it is shown under the name it kept.
+        """
+        return self._jobs.display_names(
+            {j.qpu_id for j in jobs if j.qpu_id}, {j.user_id for j in jobs}
+        )

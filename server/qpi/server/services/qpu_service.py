@@ -146,12 +146,23 @@ class QpuService:
         self._qpus.fill_capabilities(qpu_id, num_qubits, native_gates)
 
     def delete(self, who: Principal, key: str) -> None:
-        """Removes a QPU with its drivers, bookings and jobs."""
+        """Removes a QPU with its drivers and bookings; its jobs stay with their owners.
+
+        Jobs keep the QPU's name (their QPU id becomes empty); those still pending or
+        running fail, since nothing can run them any more. Connected drivers are
+        disconnected (the "qpu_deleted" event) and their registrations removed.
+        """
         who.require_admin()
-        qpu = self._qpus.delete_qpu(key)
-        if qpu is None:
+        qpu = self.find(key)
+        error = f"QPU '{qpu.name}' was deleted by an administrator before this job finished."
+        deleted = self._qpus.delete_qpu(qpu.id, self._clock.now(), error)
+        if deleted is None:
             raise qpu_not_found(key)
+        qpu, failed = deleted
+        for job in failed:
+            self._events.publish("job", job)
         self._events.publish("qpu", qpu.id)
+        self._events.publish("qpu_deleted", qpu)
 
     def route(self, key: str, qubits_needed: int) -> Qpu:
         """Chooses the QPU for a job: the named one, else the least-loaded eligible one.
