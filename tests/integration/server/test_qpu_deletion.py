@@ -2,7 +2,7 @@
 
 Before the fix, deleting a QPU cascaded to its jobs (owners' results vanished) and left
 its connected drivers attached. Now jobs stay readable by their owners under the QPU's
-name (their QPU id becomes empty), unfinished ones fail with a clear error, and every
+name (their QPU id becomes empty), unfinished ones are cancelled with a clear reason, and every
 driver stream of the QPU ends with NOT_FOUND / QPU_DELETED.
 
 Runs on SQLite by default and on PostgreSQL with QPI_TEST_DATABASE=postgres.
@@ -58,9 +58,10 @@ def test_jobs_and_results_outlive_their_qpu(qpi_server: ServerHarness, bell_qasm
     assert kept.qpu_name == "doomed"
     assert kept.qpu_id == ""
     assert kept.charged_seconds == done.charged_seconds
-    failed = server.wait(alice, waiting.id)
-    assert failed.state == job_pb2.Job.STATE_FAILED
-    assert "'parked' was deleted" in failed.error
+    cancelled = server.wait(alice, waiting.id)
+    assert cancelled.state == job_pb2.Job.STATE_CANCELLED
+    assert "'parked' was deleted" in cancelled.error
+    assert cancelled.charged_seconds == 0
     listed = jobs.ListJobs(job_service_pb2.ListJobsRequest(), metadata=server.auth(alice)).jobs
     assert {j.id for j in listed} == {done.id, waiting.id}
     # Owners only, as before.

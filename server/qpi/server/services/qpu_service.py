@@ -149,8 +149,9 @@ class QpuService:
         """Removes a QPU with its drivers and bookings; its jobs stay with their owners.
 
         Jobs keep the QPU's name (their QPU id becomes empty); those still pending or
-        running fail, since nothing can run them any more. Connected drivers are
-        disconnected (the "qpu_deleted" event) and their registrations removed.
+        running are cancelled (never charged), since nothing can run them any more.
+        Connected drivers are disconnected (the "qpu_deleted" event) and their
+        registrations removed.
         """
         who.require_admin()
         qpu = self.find(key)
@@ -158,8 +159,8 @@ class QpuService:
         deleted = self._qpus.delete_qpu(qpu.id, self._clock.now(), error)
         if deleted is None:
             raise qpu_not_found(key)
-        qpu, failed = deleted
-        for job in failed:
+        qpu, cancelled = deleted
+        for job in cancelled:
             self._events.publish("job", job)
         self._events.publish("qpu", qpu.id)
         self._events.publish("qpu_deleted", qpu)

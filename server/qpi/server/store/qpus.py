@@ -92,8 +92,8 @@ class QpuRepository(Protocol):
     def delete_qpu(self, key: str, now: datetime, error: str) -> tuple[Qpu, list[Job]] | None:
         """Deletes a QPU with its drivers and bookings; its jobs stay, detached from it.
 
-        Jobs still pending or running fail with `error`. Returns the deleted QPU and the
-        jobs that failed, or None for an unknown QPU.
+        Jobs still pending or running are cancelled with `error` as the reason. Returns
+        the deleted QPU and the jobs cancelled, or None for an unknown QPU.
         """
         ...
 
@@ -350,7 +350,7 @@ class SqlQpuRepository(SqlRepository):
                     update(JobRow)
                     .where(col(JobRow.id).in_(unfinished))
                     .values(
-                        state="failed",
+                        state="cancelled",
                         error=error,
                         lease_driver_id=None,
                         lease_session=None,
