@@ -75,6 +75,15 @@ def test_jobs_and_results_outlive_their_qpu(qpi_server: ServerHarness, bell_qasm
     assert record.status_code == 200, record.text
     assert record.json()["status"] == "completed"
     assert record.json()["results"]["circuit_results"][0]["counts"]
+    collection = httpx.get(
+        f"{server.http_url}/api/collections/quantum_jobs/records",
+        params={"expand": "qpu_target"},
+        headers={"X-API-Token": alice},
+        timeout=30,
+    )
+    assert collection.status_code == 200, collection.text
+    by_id = {item["id"]: item for item in collection.json()["items"]}
+    assert by_id[done.id]["qpu_name"] == "doomed"
     # The QPU itself is gone, and new jobs cannot name it.
     with pytest.raises(grpc.RpcError) as caught:
         server.submit(alice, bell_qasm, qpu=qpu_id)
