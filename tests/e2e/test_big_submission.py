@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.big_submission import Probe, Submission, circuits, median_ms
 from tests.support.processes import ServeProcess, wait_until
@@ -24,6 +25,7 @@ CONCURRENT_GETS = 10
 ROUNDS = 3
 
 
+@pytest.mark.timeout(900)  # parsing 1,000 QASM 3 circuits takes a minute on a busy box
 def test_qpu_listing_answers_while_a_big_submission_is_parsed(tmp_path: Path) -> None:
     # A generous parse budget: on a loaded machine this submission may take a minute.
     server = ServeProcess(tmp_path, extra_args=("--max-parse-time", "600s")).start()

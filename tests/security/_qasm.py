@@ -36,7 +36,7 @@ def grpc_submit(
 
 def error_info(err: grpc.RpcError) -> error_details_pb2.ErrorInfo:
     """The ErrorInfo detail of a failed call."""
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None, "no rich status attached"
     for detail in status.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):

@@ -77,6 +77,7 @@ def _budgeted(server_factory: Any, **limits: object) -> tuple[ServerHarness, str
     return server, alice, bob
 
 
+@pytest.mark.timeout(600)
 def test_parse_time_budget_ends_the_parse_and_others_are_served(server_factory: Any) -> None:
     server, alice, bob = _budgeted(server_factory, max_parse_time=2.0)
     qpu_id = server.create_qpu("fast", 4)
@@ -104,6 +105,7 @@ def test_parse_time_budget_ends_the_parse_and_others_are_served(server_factory: 
     assert grpc_submit(server, alice, [SMALL], qpu=qpu_id).id
 
 
+@pytest.mark.timeout(900)
 def test_parser_memory_budget_refuses_over_rest(server_factory: Any) -> None:
     server, alice, _ = _budgeted(
         server_factory, max_parse_time=600.0, max_parser_memory=64 * 1024 * 1024

@@ -67,7 +67,8 @@ class Probe:
 
     def one(self) -> Sample:
         started = time.perf_counter()
-        status = self.http.get(self.path, headers=self.headers).status_code
+        # A bounded wait: a frozen server fails the probe instead of hanging the caller.
+        status = self.http.get(self.path, headers=self.headers, timeout=60).status_code
         sample = Sample(started, time.perf_counter(), status)
         self.samples.append(sample)
         return sample
