@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("aer_transpile.py", []),
     ("gateway_job_pages.py", []),
     ("nng_vs_grpc.py", []),
+    ("qasm_submit_latency.py", []),
 ]
 
 HEADER = """# Benchmarks

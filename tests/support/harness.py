@@ -66,6 +66,9 @@ def make_settings(data_dir: Path, **overrides: Any) -> ServerSettings:
         dispatch_poll_interval=1.0,
         idle_threshold=1.0,
         config_file="",
+        # One parser worker (each imports Qiskit): the suite starts hundreds of servers on
+        # a shared 2-core box. Tests of the parser lanes ask for more.
+        parser_processes=1,
     )
     if "database_url" not in overrides and selected_database_kind() == "postgres":
         overrides["database_url"] = fresh_postgres_url()

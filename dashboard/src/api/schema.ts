@@ -717,7 +717,8 @@ export interface paths {
         put?: never;
         /**
          * Create Qpu
-         * @description Register a QPU and its first driver; the driver's access token is shown only here.
+         * @description Register a QPU and its first driver; the driver's access token and setup snippets
+         *     (start command, systemd unit) are shown only here.
          */
         post: operations["create_qpu"];
         delete?: never;
@@ -1681,7 +1682,7 @@ export interface components {
             enabled: boolean;
             /**
              * Executor Type
-             * @description Accepted and ignored.
+             * @description Kind of the first driver when it is a built-in executor (mock, qiskit_aer, quantify, qblox, presto); anything else means mock.
              */
             executor_type?: string | null;
             /** Name */
@@ -1700,6 +1701,12 @@ export interface components {
             ca_fingerprint: string;
             /** Driver Id */
             driver_id: string;
+            /** Driver Kind */
+            driver_kind: string;
+            /** Driver Name */
+            driver_name: string;
+            /** Driver Version */
+            driver_version: string;
             /** Enabled */
             enabled: boolean;
             /** Id */
@@ -1708,6 +1715,18 @@ export interface components {
             name: string;
             /** Num Qubits */
             num_qubits: number;
+            /**
+             * Qpi Addr
+             * @description The address drivers should dial (this request's host).
+             */
+            qpi_addr: string;
+            /**
+             * Snippets
+             * @description Copy-paste setup of the first driver: manual_cli (install and start) and systemd, as /api/op/drivers/create returns them.
+             */
+            snippets: {
+                [key: string]: string;
+            };
             /**
              * Status
              * @enum {string}

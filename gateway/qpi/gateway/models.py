@@ -114,7 +114,11 @@ class QpuCreate(BaseModel):
     name: Name
     num_qubits: Int32 | None = None
     enabled: bool = True
-    executor_type: Text | None = Field(default=None, description="Accepted and ignored.")
+    executor_type: Text | None = Field(
+        default=None,
+        description="Kind of the first driver when it is a built-in executor (mock, "
+        "qiskit_aer, quantify, qblox, presto); anything else means mock.",
+    )
 
 
 class QpuToggle(BaseModel):
@@ -284,6 +288,14 @@ class QpuCreatedOut(BaseModel):
     access_token: str
     ca_fingerprint: str
     driver_id: str
+    driver_name: str
+    driver_kind: str
+    qpi_addr: str = Field(description="The address drivers should dial (this request's host).")
+    driver_version: str
+    snippets: dict[str, str] = Field(
+        description="Copy-paste setup of the first driver: manual_cli (install and start) "
+        "and systemd, as /api/op/drivers/create returns them."
+    )
 
 
 class QpuToggledOut(BaseModel):

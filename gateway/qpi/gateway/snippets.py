@@ -6,6 +6,8 @@ import shlex
 
 # Executor kinds the qpi-driver daemon runs, with the extra each needs.
 _EXTRAS = {"mock": "", "qiskit_aer": "aer", "quantify": "quantify", "qblox": "qblox", "presto": ""}
+EXECUTOR_KINDS: frozenset[str] = frozenset(_EXTRAS)
+"""Driver kinds the qpi-driver daemon runs with a built-in executor."""
 
 # The published NNG daemon (PyPI `qpi-driver`): kind -> (operation, extras, -o options).
 _PUBLISHED = {

@@ -136,6 +136,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The job asks for a measurement level the target QPU's executor did not announce
     (e.g. meas_level 0 on an executor that returns only IQ points and counts).
     """
+    ERROR_REASON_QASM_INCLUDE_FORBIDDEN: _ErrorReason.ValueType  # 130
+    """A circuit includes a file other than the standard `qelib1.inc` (OpenQASM 2) or
+    `stdgates.inc` (OpenQASM 3); the server never reads files named by a request.
+    """
+    ERROR_REASON_CIRCUIT_TOO_LARGE: _ErrorReason.ValueType  # 131
+    """A circuit is larger than a configured limit (declared qubits or clbits, expanded
+    operations, register sizes); metadata `limit` names the server option.
+    """
+    ERROR_REASON_PARSE_BUDGET_EXCEEDED: _ErrorReason.ValueType  # 132
+    """Parsing the circuits exceeded the parser's time or memory budget; metadata `limit`
+    names the server option.
+    """
+    ERROR_REASON_PARSER_BUSY: _ErrorReason.ValueType  # 133
+    """Every circuit parser is busy with queued submissions; retry after the delay in the
+    google.rpc.RetryInfo detail.
+    """
+    ERROR_REASON_QPU_DELETED: _ErrorReason.ValueType  # 134
+    """The driver's QPU was deleted by an administrator; the driver registration is gone."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -258,4 +276,22 @@ ERROR_REASON_MEAS_LEVEL_UNSUPPORTED: ErrorReason.ValueType  # 100
 """The job asks for a measurement level the target QPU's executor did not announce
 (e.g. meas_level 0 on an executor that returns only IQ points and counts).
 """
+ERROR_REASON_QASM_INCLUDE_FORBIDDEN: ErrorReason.ValueType  # 130
+"""A circuit includes a file other than the standard `qelib1.inc` (OpenQASM 2) or
+`stdgates.inc` (OpenQASM 3); the server never reads files named by a request.
+"""
+ERROR_REASON_CIRCUIT_TOO_LARGE: ErrorReason.ValueType  # 131
+"""A circuit is larger than a configured limit (declared qubits or clbits, expanded
+operations, register sizes); metadata `limit` names the server option.
+"""
+ERROR_REASON_PARSE_BUDGET_EXCEEDED: ErrorReason.ValueType  # 132
+"""Parsing the circuits exceeded the parser's time or memory budget; metadata `limit`
+names the server option.
+"""
+ERROR_REASON_PARSER_BUSY: ErrorReason.ValueType  # 133
+"""Every circuit parser is busy with queued submissions; retry after the delay in the
+google.rpc.RetryInfo detail.
+"""
+ERROR_REASON_QPU_DELETED: ErrorReason.ValueType  # 134
+"""The driver's QPU was deleted by an administrator; the driver registration is gone."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -97,7 +97,8 @@ class QpusMixin(ClientBase):
         return self.update_qpu(qpu_id, enabled=enabled)
 
     def delete_qpu(self, qpu_id: str) -> None:
-        """Deletes a QPU, its drivers and bookings; its unfinished jobs are cancelled."""
+        """Deletes a QPU, its drivers and bookings; its jobs stay readable by their owners
+        (under the QPU's name) and the unfinished ones are cancelled."""
         self._unary(self._qpus.DeleteQpu, qpu_service_pb2.DeleteQpuRequest(id=qpu_id))
 
     def list_drivers(self, *, qpu_id: str = "") -> list[Driver]:

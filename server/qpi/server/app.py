@@ -24,6 +24,7 @@ from qpi.server.domain.bookings import BookingPolicy
 from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
+from qpi.server.domain.qasm_budget import QasmBudget
 from qpi.server.drivers.hub import DriverHub
 from qpi.server.drivers.nng.channel import ChannelConfig, ChannelDeps
 from qpi.server.drivers.nng.sockets import TlsMaterial
@@ -56,8 +57,9 @@ from qpi.server.services.login_service import LoginService
 from qpi.server.services.notification_service import NotificationService
 from qpi.server.services.oauth2_client import OAuth2Http
 from qpi.server.services.oauth2_service import OAuth2Service
-from qpi.server.services.qasm import QasmChecker
+from qpi.server.services.qasm import ParserLimits, QasmParserPool, in_process
 from qpi.server.services.qpu_service import QpuService
+from qpi.server.services.submission import SubmissionService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
 from qpi.server.store.accounts import SqlAccountRepository
@@ -105,10 +107,17 @@ class QpiServer:
         self._db: Database | None = None
         self._scheduler: Any = None
         self._socket_dir = ""
-        self._qasm: QasmChecker | None = None
+        self._qasm: QasmParserPool | None = None
         self._oauth2_http: OAuth2Http | None = None
         self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
+
+    @staticmethod
+    async def _warm_parsers(pool: QasmParserPool) -> None:
+        try:
+            await asyncio.to_thread(pool.warm_up)
+        except Exception:  # a worker that failed to start is replaced on first use
+            logger.warning("QASM parser warm-up failed", exc_info=True)
 
     def _load_pki(self) -> PkiMaterial:
         s = self.settings
@@ -131,9 +140,17 @@ class QpiServer:
         self._db = db = Database(engine)
         events = EventBus()
         events.bind(asyncio.get_running_loop())
-        self._qasm = QasmChecker()
+        self._qasm = QasmParserPool(
+            ParserLimits(
+                QasmBudget(s.max_circuit_width, s.max_operations),
+                s.max_parse_time,
+                s.max_parser_memory,
+                s.parser_processes,
+            )
+        )
         services = self._services(db, sql_repositories(engine), events, pki)
-        await asyncio.to_thread(self._qasm.warm_up)
+        # Workers import Qiskit in the background; the first submission waits for them.
+        self._tasks.append(asyncio.create_task(self._warm_parsers(self._qasm)))
         await db.run(services["qpus"].reset_statuses)
         self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
@@ -185,7 +202,7 @@ class QpiServer:
             clock,
             events,
             JobLimits(s.max_shots, s.max_circuits, s.max_payload_bytes),
-            self._qasm.max_qubits,
+            in_process(self._qasm.limits.budget),
             ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
             s.max_pending_per_user,
         )
@@ -218,6 +235,7 @@ class QpiServer:
             "accounts": AccountService(repos.accounts, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
+            "submissions": SubmissionService(db, jobs, self._qasm.max_qubits),
             "leases": leases,
             "telemetry": telemetry,
             "bookings": BookingService(
@@ -275,7 +293,7 @@ class QpiServer:
             s.oauth2_providers,
         )
         servicers = {
-            "job": JobServicer(db, auth, sv["jobs"], events),
+            "job": JobServicer(db, auth, sv["jobs"], sv["submissions"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
             "booking": BookingServicer(db, auth, sv["bookings"], sv["accounts"]),
             "account": AccountServicer(

@@ -60,6 +60,7 @@ DURATION_FIELDS: frozenset[str] = frozenset(
         "booking_max_length",
         "booking_max_horizon",
         "booking_max_weekly",
+        "max_parse_time",
     }
 )
 
@@ -333,7 +334,7 @@ def _check_field(opt: OptionInfo, value: _Value, parsed: object) -> object:
     elif name == "port_range_end":
         # Exclusive end, so 65536 still allows port 65535.
         _check_range(opt, value, parsed, 2, 65536)
-    elif name.startswith("max_"):
+    elif name.startswith("max_") or name == "parser_processes":
         if typing.cast(int, parsed) <= 0:
             raise _error(opt, value, "must be greater than 0")
     elif name in _POSITIVE_DURATIONS:

@@ -91,6 +91,22 @@ class ServerSettings:
     """Largest number of circuits in one job."""
     max_payload_bytes: int = 1_048_576
     """Largest accepted job payload (sum of circuit sources and parameters), in bytes."""
+    max_circuit_width: int = 1_000
+    """Most qubits, and most classical bits, one circuit may declare; wider circuits are
+    refused with 400/CIRCUIT_TOO_LARGE before any parsing."""
+    max_operations: int = 500_000
+    """Most operations one job may expand to (gates applied to whole registers count once
+    per qubit; custom gates and literal loops are multiplied out), over all its circuits;
+    checked before parsing (400/CIRCUIT_TOO_LARGE)."""
+    max_parse_time: float = 120.0
+    """Longest a job's circuits may take to parse; slower ones get 400/PARSE_BUDGET_EXCEEDED."""
+    max_parser_memory: int = 536_870_912
+    """Bytes a circuit-parser process may allocate for one job (beyond its own start-up
+    footprint); more gets 400/PARSE_BUDGET_EXCEEDED."""
+    parser_processes: int = 2
+    """Worker processes that parse submitted circuits, away from the request and database
+    threads; with two or more, one only takes small jobs, so they never wait behind a big
+    one."""
     max_result_bytes: int = 16_777_216
     """Largest accepted result from a driver, in bytes; larger results fail the job."""
     max_pending_per_user: int = 1_000

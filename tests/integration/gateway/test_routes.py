@@ -166,8 +166,31 @@ def test_qpus_routes_and_admin_ops(rest: Rest) -> None:
         "access_token",
         "ca_fingerprint",
         "driver_id",
+        "driver_name",
+        "driver_kind",
+        "qpi_addr",
+        "driver_version",
+        "snippets",
     }
     assert qpu["access_token"].startswith("qpi_")
+    # 11.11: what a lab pastes, built like /api/op/drivers/create builds it.
+    assert qpu["qpi_addr"] == rest.server.http_url
+    assert qpu["driver_kind"] == "mock"
+    start = qpu["snippets"]["manual_cli"].splitlines()[-1]
+    assert start.startswith("qpi-driver start ")
+    for part in (qpu["access_token"], qpu["ca_fingerprint"], "--executor mock", qpu["qpi_addr"]):
+        assert part in start
+    assert f"--name {qpu['driver_name']}" in start
+    assert "qpi-driver install-systemd" in qpu["snippets"]["systemd"]
+    assert qpu["access_token"] in qpu["snippets"]["systemd"]
+    qblox = rest.http.post(
+        "/api/op/qpus/create",
+        json={"name": "fridge", "executor_type": "qblox"},
+        headers=rest.admin,
+    ).json()
+    assert qblox["driver_kind"] == "qblox"
+    assert "--executor qblox" in qblox["snippets"]["manual_cli"]
+    assert "qpi-driverd[qblox]" in qblox["snippets"]["manual_cli"]
     assert qpu["status"] == "offline"
     envelope(
         rest.http.post("/api/op/qpus/create", json={"name": "SnippetTestQPU"}, headers=rest.admin),
@@ -195,7 +218,7 @@ def test_qpus_routes_and_admin_ops(rest: Rest) -> None:
     )
     online_id = rest.server.create_qpu("live", 2)
     names = {q["name"] for q in rest.http.get("/api/qpus", headers=rest.a).json()}
-    assert names == {"SnippetTestQPU", "live"}
+    assert names == {"SnippetTestQPU", "fridge", "live"}
     online = rest.http.get("/api/qpus?online=1", headers=rest.a).json()
     assert [q["id"] for q in online] == [online_id]
 

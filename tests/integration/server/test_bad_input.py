@@ -289,6 +289,7 @@ def test_out_of_range_values_are_invalid_arguments_not_internal(env) -> None:  #
     _expect(
         lambda: _submit(server, alice, wide),
         grpc.StatusCode.INVALID_ARGUMENT,
-        "INVALID_QASM",
+        "CIRCUIT_TOO_LARGE",
         "3000000",
+        "--max-circuit-width",
     )

@@ -20,7 +20,7 @@ from qpi.gateway.models import (
     VersionOut,
 )
 from qpi.gateway.openapi import api
-from qpi.gateway.snippets import driver_snippets
+from qpi.gateway.snippets import EXECUTOR_KINDS, driver_snippets
 from qpi.v1 import admin_service_pb2, qpu_pb2, qpu_service_pb2
 
 router = APIRouter(prefix="/api/op", tags=["admin"])
@@ -34,13 +34,18 @@ async def version(ctx: AdminDep) -> VersionOut:
 
 
 @router.post("/qpus/create", status_code=201, responses=api(403, 409, 413))
-async def create_qpu(body: QpuCreate, ctx: AdminDep) -> QpuCreatedOut:
-    """Register a QPU and its first driver; the driver's access token is shown only here."""
+async def create_qpu(body: QpuCreate, request: Request, ctx: AdminDep) -> QpuCreatedOut:
+    """Register a QPU and its first driver; the driver's access token and setup snippets
+    (start command, systemd unit) are shown only here."""
     qpu = qpu_pb2.Qpu(name=body.name, enabled=body.enabled, num_qubits=body.num_qubits or 0)
+    kind = body.executor_type if body.executor_type in EXECUTOR_KINDS else ""
     resp: qpu_service_pb2.CreateQpuResponse = await ctx.call(
-        ctx.stubs.qpus.CreateQpu, qpu_service_pb2.CreateQpuRequest(qpu=qpu, create_driver=True)
+        ctx.stubs.qpus.CreateQpu,
+        qpu_service_pb2.CreateQpuRequest(qpu=qpu, create_driver=True, driver_kind=kind),
     )
+    version = await ctx.call(ctx.stubs.admin.GetVersion, admin_service_pb2.GetVersionRequest())
     created = records.qpu_object(resp.qpu)
+    address = _public_address(request)
     return QpuCreatedOut(
         id=created["id"],
         name=created["name"],
@@ -50,6 +55,18 @@ async def create_qpu(body: QpuCreate, ctx: AdminDep) -> QpuCreatedOut:
         access_token=resp.access_token,
         ca_fingerprint=resp.ca_fingerprint,
         driver_id=resp.driver.id,
+        driver_name=resp.driver.name,
+        driver_kind=resp.driver.kind,
+        qpi_addr=address,
+        driver_version=version.version,
+        # The same builder as /api/op/drivers/create: what a lab pastes on the QPU host.
+        snippets=driver_snippets(
+            kind=resp.driver.kind,
+            name=resp.driver.name,
+            token=resp.access_token,
+            qpi_addr=address,
+            ca_fingerprint=resp.ca_fingerprint,
+        ),
     )
 
 

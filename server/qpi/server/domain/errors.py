@@ -217,6 +217,11 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "OAUTH2_CODE_INVALID": UnauthenticatedError,
         "OAUTH2_EMAIL_UNVERIFIED": PermissionDeniedError,
         "MEAS_LEVEL_UNSUPPORTED": FailedPreconditionError,
+        "QASM_INCLUDE_FORBIDDEN": InvalidArgumentError,
+        "CIRCUIT_TOO_LARGE": InvalidArgumentError,
+        "PARSE_BUDGET_EXCEEDED": InvalidArgumentError,
+        "PARSER_BUSY": UnavailableError,
+        "QPU_DELETED": NotFoundError,
     }
 )
 """Every error reason mapped to the family (and so the status code) it is raised with."""

@@ -141,6 +141,8 @@ class Job:
     updated: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    qpu_name: str = ""
+    """The QPU's name when the job was submitted; `qpu_id` is empty once it is deleted."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from datetime import datetime
 
 import tenacity
 
-from qpi.server.domain.errors import PermissionDeniedError, UnavailableError
+from qpi.server.domain.errors import NotFoundError, PermissionDeniedError, UnavailableError
 from qpi.server.domain.leases import reconcile
-from qpi.server.domain.models import QpuCapabilities, ReportedDevice, Revocation
+from qpi.server.domain.models import Qpu, QpuCapabilities, ReportedDevice, Revocation
 from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Ack, DriverSession, Revoke
 from qpi.server.services.auth_service import DriverIdentity
@@ -359,6 +359,21 @@ class DriverHub:
         if session is not None:
             session.close()
 
+    def close_qpu(self, qpu: Qpu) -> None:
+        """Disconnects every driver of a deleted QPU, telling it why."""
+        for session in self.sessions_for(qpu.id):
+            logger.info(
+                "[DriverHub] QPU %s deleted; disconnecting driver %s", qpu.name, session.driver_id
+            )
+            session.close(
+                NotFoundError(
+                    "QPU_DELETED",
+                    f"QPU '{qpu.name}' was deleted by an administrator; this driver's "
+                    "registration and access token no longer exist.",
+                    metadata={"qpu": qpu.name, "qpu_id": qpu.id},
+                )
+            )
+
     async def watch(self) -> None:
         """Background task: revokes cancelled leases, drops silent drivers."""
         checker = asyncio.create_task(self._liveness_loop())
@@ -379,6 +394,9 @@ class DriverHub:
             self.revoke(payload)
         elif topic == "driver":
             self.disable_driver(str(payload))
+        elif topic == "qpu_deleted":
+            assert isinstance(payload, Qpu)
+            self.close_qpu(payload)
         elif topic == "qpu_toggled":
             await self._refresh_qpu(str(payload))
 

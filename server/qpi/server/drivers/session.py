@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from qpi.server.domain.errors import QpiError
+
 
 @dataclass(frozen=True)
 class Assign:
@@ -59,6 +61,7 @@ class DriverSession:
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    close_error: QpiError | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def free_capacity(self) -> int:
@@ -81,8 +84,10 @@ class DriverSession:
         if not self.closed:
             self.outbox.put_nowait(command)
 
-    def close(self) -> None:
-        """Stops the session; the transport sees `None` and ends the connection."""
+    def close(self, error: QpiError | None = None) -> None:
+        """Stops the session; the transport sees `None` and ends the connection, with
+        `error` as its status when the driver must be told why (e.g. its QPU is gone)."""
         if not self.closed:
             self.closed = True
+            self.close_error = error
             self.outbox.put_nowait(None)

@@ -129,7 +129,8 @@ def job(row: Job, qpu_name: str = "", user_email: str = "") -> job_pb2.Job:
         start_time=ts(row.started_at),
         finish_time=ts(row.finished_at),
         user_email=user_email,
-        qpu_name=qpu_name,
+        # A deleted QPU's jobs keep the name it had.
+        qpu_name=qpu_name or row.qpu_name,
     )
 
 

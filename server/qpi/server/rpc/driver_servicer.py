@@ -127,6 +127,8 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
                 if command is None:
                     break
                 yield _outgoing(command)
+            if session.close_error is not None:
+                raise session.close_error  # the stream ends with this status
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -15,6 +15,7 @@ from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
 from qpi.server.services.job_service import JobService
 from qpi.server.services.paging import next_token, page_window
+from qpi.server.services.submission import SubmissionService
 from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -25,11 +26,17 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
     """Thin adapter over JobService."""
 
     def __init__(
-        self, db: Database, auth: Authenticator, jobs: JobService, events: EventBus
+        self,
+        db: Database,
+        auth: Authenticator,
+        jobs: JobService,
+        submissions: SubmissionService,
+        events: EventBus,
     ) -> None:
         self._db = db
         self._auth = auth
         self._jobs = jobs
+        self._submissions = submissions
         self._events = events
 
     async def _to_proto(self, rows: list[Job]) -> list[job_pb2.Job]:
@@ -44,9 +51,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         req = convert.submit_request(
             request.payload, request.qpu.strip(), request.request_id.strip()
         )
-        # Parsing stays on the database thread: Qiskit's parsers are not safe to run from
-        # several threads at once, and declared widths are bounded before parsing.
-        row = await self._db.run(self._jobs.submit, who, req)
+        # Circuits are parsed in the parser pool; only the insert uses the database thread.
+        row = await self._submissions.submit(who, req)
         return job_service_pb2.CreateJobResponse(job=(await self._to_proto([row]))[0])
 
     @unary

@@ -19,7 +19,7 @@ from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
 from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
-from qpi.server.services.qasm import count_qubits
+from qpi.server.services.qasm import in_process
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import DuplicateKeyError
@@ -95,16 +95,14 @@ class JobService:
         self._clock = clock
         self._events = events
         self._limits = limits
-        # How circuits are parsed: in-process by default, a worker process in the server.
-        self._max_qubits = max_qubits or (
-            lambda sources: max(count_qubits(q, i) for i, q in enumerate(sources))
-        )
+        # How circuits are parsed when `submit` is not given a prepared payload: in this
+        # process. The server prepares payloads in its parser pool instead (see
+        # qpi.server.services.submission).
+        self._max_qubits = max_qubits or in_process()
 
-    def prepare(self, req: SubmitRequest) -> tuple[rules.ValidatedPayload, int]:
-        """Validates a submission and parses its circuits (CPU only, no database).
-
-        Kept apart from :meth:`submit` so transports can run it off the database thread.
-        """
+    def validate(self, req: SubmitRequest) -> rules.ValidatedPayload:
+        """Structural checks of a submission (counts, sizes, headers, finite numbers):
+        cheap, CPU only, no database, no QASM parsing."""
         validated = rules.validate_payload(
             req.circuits,
             shots=req.shots,
@@ -118,6 +116,11 @@ class JobService:
         ):
             if value is not None and not math.isfinite(value):
                 raise InvalidArgumentError("INVALID_FIELD", f"{name} must be finite.", field=name)
+        return validated
+
+    def prepare(self, req: SubmitRequest) -> tuple[rules.ValidatedPayload, int]:
+        """:meth:`validate`, then parses the circuits in this process (no database)."""
+        validated = self.validate(req)
         return validated, self._max_qubits([c.qasm for c in validated.circuits])
 
     def submit(
@@ -126,7 +129,11 @@ class JobService:
         req: SubmitRequest,
         prepared: tuple[rules.ValidatedPayload, int] | None = None,
     ) -> Job:
-        """Validates (unless `prepared`), routes and enqueues a job."""
+        """Validates (unless `prepared`), routes and enqueues a job.
+
+        Everything that needs the database happens here, in one short transaction;
+        checks against the chosen QPU belong in ``admit``.
+        """
         if req.request_id:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is not None:
@@ -146,6 +153,7 @@ class JobService:
                 qpu.id,
                 json.dumps(_payload_document(validated, req, qpu.id)),
                 accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
+                qpu.name,
             )
 
         try:
@@ -205,5 +213,10 @@ class JobService:
         return job, revocation
 
     def display_names(self, jobs: Sequence[Job]) -> tuple[dict[str, str], dict[str, str]]:
-        """QPU names and owner e-mails for a set of jobs (for display fields)."""
-        return self._jobs.display_names({j.qpu_id for j in jobs}, {j.user_id for j in jobs})
+        """QPU names and owner e-mails for a set of jobs (for display fields).
+
+        A job of a deleted QPU has an empty `qpu_id`; it is shown under the name it kept.
+        """
+        return self._jobs.display_names(
+            {j.qpu_id for j in jobs if j.qpu_id}, {j.user_id for j in jobs}
+        )

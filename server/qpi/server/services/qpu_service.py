@@ -147,12 +147,24 @@ class QpuService:
             self._events.publish("qpu", qpu_id)
 
     def delete(self, who: Principal, key: str) -> None:
-        """Removes a QPU with its drivers, bookings and jobs."""
+        """Removes a QPU with its drivers and bookings; its jobs stay with their owners.
+
+        Jobs keep the QPU's name (their QPU id becomes empty); those still pending or
+        running are cancelled (never charged), since nothing can run them any more.
+        Connected drivers are disconnected (the "qpu_deleted" event) and their
+        registrations removed.
+        """
         who.require_admin()
-        qpu = self._qpus.delete_qpu(key)
-        if qpu is None:
+        qpu = self.find(key)
+        error = f"QPU '{qpu.name}' was deleted by an administrator before this job finished."
+        deleted = self._qpus.delete_qpu(qpu.id, self._clock.now(), error)
+        if deleted is None:
             raise qpu_not_found(key)
+        qpu, cancelled = deleted
+        for job in cancelled:
+            self._events.publish("job", job)
         self._events.publish("qpu", qpu.id)
+        self._events.publish("qpu_deleted", qpu)
 
     def route(self, key: str, qubits_needed: int) -> Qpu:
         """Chooses the QPU for a job: the named one, else the least-loaded eligible one.

@@ -36,6 +36,7 @@ class NewJob:
     qpu_id: str
     payload_json: str
     estimated_seconds: float
+    qpu_name: str = ""
 
 
 Admission = Callable[[User, Callable[[], int]], NewJob]
@@ -171,7 +172,8 @@ def to_job(row: JobRow) -> Job:
     return Job(
         id=row.id,
         user_id=row.user_id,
-        qpu_id=row.qpu_id,
+        qpu_id=row.qpu_id or "",
+        qpu_name=row.qpu_name,
         request_id=row.request_id,
         payload_json=row.payload_json,
         state=row.state,
@@ -281,6 +283,7 @@ class SqlJobRepository(SqlRepository):
                 row = JobRow(
                     user_id=user_id,
                     qpu_id=new.qpu_id,
+                    qpu_name=new.qpu_name,
                     request_id=request_id,
                     payload_json=new.payload_json,
                     estimated_seconds=new.estimated_seconds,

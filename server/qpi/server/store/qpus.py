@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from qpi.server.domain.models import (
     Driver,
     InstructionProperties,
+    Job,
     Qpu,
     QpuCapabilities,
     ReportedDevice,
 )
 from qpi.server.store.base import DuplicateKeyError, SqlRepository
+from qpi.server.store.jobs import to_job
 from qpi.server.store.tables import DriverRow, JobRow, QpuRow
 
 
@@ -95,8 +97,12 @@ class QpuRepository(Protocol):
         whether anything changed."""
         ...
 
-    def delete_qpu(self, key: str) -> Qpu | None:
-        """Deletes a QPU with its drivers, bookings and jobs; the deleted QPU or None."""
+    def delete_qpu(self, key: str, now: datetime, error: str) -> tuple[Qpu, list[Job]] | None:
+        """Deletes a QPU with its drivers and bookings; its jobs stay, detached from it.
+
+        Jobs still pending or running are cancelled with `error` as the reason. Returns
+        the deleted QPU and the jobs cancelled, or None for an unknown QPU.
+        """
         ...
 
     def reset_statuses(self) -> None:
@@ -225,7 +231,7 @@ def _queue_lengths(s: Session, qpu_ids: Sequence[str]) -> dict[str, int]:
         .where(col(JobRow.qpu_id).in_(qpu_ids), col(JobRow.state).in_(("pending", "running")))
         .group_by(JobRow.qpu_id)
     ).all()
-    return {qpu_id: int(n) for qpu_id, n in rows}
+    return {str(qpu_id): int(n) for qpu_id, n in rows}
 
 
 def _with_lengths(s: Session, rows: Sequence[QpuRow]) -> list[tuple[Qpu, int]]:
@@ -387,14 +393,39 @@ class SqlQpuRepository(SqlRepository):
             s.commit()
         return True
 
-    def delete_qpu(self, key: str) -> Qpu | None:
+    def delete_qpu(self, key: str, now: datetime, error: str) -> tuple[Qpu, list[Job]] | None:
         with self._session() as s:
             row = _find(s, key)
             if row is None:
                 return None
+            unfinished = list(
+                s.exec(
+                    select(JobRow.id).where(
+                        JobRow.qpu_id == row.id, col(JobRow.state).in_(("pending", "running"))
+                    )
+                ).all()
+            )
+            if unfinished:
+                s.execute(
+                    update(JobRow)
+                    .where(col(JobRow.id).in_(unfinished))
+                    .values(
+                        state="cancelled",
+                        error=error,
+                        lease_driver_id=None,
+                        lease_session=None,
+                        lease_expires_at=None,
+                        finished_at=now,
+                        updated=now,
+                    )
+                )
+            # Done here rather than left to ON DELETE SET NULL, so history survives even
+            # on a connection without foreign-key enforcement.
+            s.execute(update(JobRow).where(col(JobRow.qpu_id) == row.id).values(qpu_id=None))
             s.delete(row)
             s.commit()
-        return to_qpu(row)
+            failed = s.exec(select(JobRow).where(col(JobRow.id).in_(unfinished))).all()
+            return to_qpu(row), [to_job(j) for j in failed]
 
     def reset_statuses(self) -> None:
         with self._session() as s:

@@ -131,7 +131,9 @@ class JobRow(SQLModel, table=True):
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     user_id: str = Field(foreign_key="users.id", ondelete="CASCADE")
-    qpu_id: str = Field(foreign_key="qpus.id", ondelete="CASCADE")
+    # NULL once the QPU is deleted: job history outlives the QPU, which `qpu_name` names.
+    qpu_id: str | None = Field(default=None, foreign_key="qpus.id", ondelete="SET NULL")
+    qpu_name: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     request_id: str | None = Field(default=None, max_length=100)
     payload_json: str = Field(sa_column=Column(Text, nullable=False))
     state: str = Field(default="pending", max_length=12)
