@@ -8,6 +8,11 @@ Invariants:
       losses and database outages. Heartbeats list it until then, so its lease is kept.
     * A job is never executed twice for the same driver: a re-assignment (new attempt) of a
       job that is running or already finished is answered from that run.
+    * A job that must end early (cancelled, timed out, no longer resumed) is stopped in
+      place when the executor stops cleanly (`draining` until the worker confirms), so the
+      warm worker keeps serving; otherwise, or past STOP_GRACE, the worker is killed and a
+      new one is started and warmed up before it gets the next job. Neither the warm-up
+      nor the wait for a stop counts against any job's timeout or bill.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ STALE_RESULTS_KEPT = 64
 RESEND_FIRST = 2.0
 """Seconds an unacknowledged result waits before it is sent again (then doubling)."""
 RESEND_MAX = 8.0
+STOP_GRACE = 5.0
+"""Seconds a stopped job may take to reach its executor's next check point before the
+worker is killed (and restarted) instead."""
 
 
 @dataclass
@@ -87,6 +95,9 @@ class DriverDaemon:
         self._capabilities: dict[str, object] = {}
         self._worker_ready = False
         self._timeout: RunningTimeout | None = None
+        self.draining: Lease | None = None
+        """A job the worker is still stopping; no other job is handed over meanwhile."""
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
@@ -230,13 +241,10 @@ class DriverDaemon:
         if self.running is not None and (self.running.job_id, self.running.attempt) not in resumed:
             # The server no longer holds this lease (requeued, or cancelled while we were
             # away): stop it so the QPU serves what the scheduler decides next.
-            log.info(
-                "job %s attempt %d was not resumed; stopping it",
-                self.running.job_id,
-                self.running.attempt,
-            )
+            lease = self.running
+            log.info("job %s attempt %d was not resumed; stopping it", lease.job_id, lease.attempt)
             self._clear_running()
-            self._restart_worker()
+            self._stop_job(lease)
         for job_id, result in list(self.unacked.items()):
             if (job_id, result.attempt) in resumed:
                 self._send_result(result)
@@ -303,8 +311,9 @@ class DriverDaemon:
         self.unacked.pop(job_id, None)
         self._stale.pop(job_id, None)
         if self.running is not None and self.running.job_id == job_id:
+            lease = self.running
             self._clear_running()
-            self._restart_worker()
+            self._stop_job(lease)
 
     def _attempt_held(self, job_id: str) -> int:
         for lease in self._leases():
@@ -315,6 +324,8 @@ class DriverDaemon:
 
     def _dispatch(self) -> None:
         if self.running is not None or not self._worker_ready or not self.pending:
+            return
+        if self.draining is not None:
             return
         if self.stopping:
             return
@@ -369,10 +380,49 @@ class DriverDaemon:
             self._send_result(result)
 
     def _on_worker_result(self, done: WorkerResult) -> None:
-        if self.running is None or self.running.job_id != done.job_id:
+        draining = self.draining
+        if draining is not None and (draining.job_id, draining.attempt) == (
+            done.job_id,
+            done.attempt,
+        ):
+            log.info("job %s stopped; the worker is free", done.job_id)
+            self._end_drain()
+            self._dispatch()
+            return
+        if self.running is None or self.running.job_id != done.job_id or done.stopped:
             return  # a job cancelled while its result was already in the pipe
         self._finish_running(done.error, done.seconds, done.result_json or "")
         self._dispatch()
+
+    def _stop_job(self, lease: Lease) -> None:
+        """Ends a job that was taken off `running`: in place if the executor can, else by
+        restarting the worker."""
+        if not self.worker.stops_cleanly:
+            self._restart_worker()
+            return
+        try:
+            self.worker.stop_job(lease.job_id, lease.attempt)
+        except RuntimeError:
+            self._restart_worker()
+            return
+        self.draining = lease
+        self._drain_timer = asyncio.get_running_loop().call_later(
+            STOP_GRACE, self._on_stop_overdue, lease
+        )
+
+    def _on_stop_overdue(self, lease: Lease) -> None:
+        if self.draining is not lease:
+            return
+        log.warning(
+            "job %s did not stop within %g s; restarting the worker", lease.job_id, STOP_GRACE
+        )
+        self._restart_worker()
+
+    def _end_drain(self) -> None:
+        self.draining = None
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
 
     def _on_worker_exit(self, code: int | None) -> None:
         if self.running is not None:
@@ -384,12 +434,16 @@ class DriverDaemon:
         if self.running is not lease:
             return
         limit = self.settings.job_timeout
+        # The bill is the running time counted, not the limit: the same figure unless the
+        # loop was late, and never time in which the worker was stopped.
+        ran = self._timeout.ran if self._timeout is not None else limit
         log.error("job %s exceeded the job timeout of %g s", lease.job_id, limit)
         message = f"job exceeded the driver's job timeout of {limit:g} s and was stopped"
-        self._finish_running(message, limit)
-        self._restart_worker()
+        self._finish_running(message, ran)
+        self._stop_job(lease)
 
     def _restart_worker(self) -> None:
+        self._end_drain()
         self._worker_ready = False
         self.worker.kill()
         if not self.stopping:
