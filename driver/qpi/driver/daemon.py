@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from qpi.driver import __version__
 from qpi.driver.bootstrap import Endpoint, discover
-from qpi.driver.link import ServerLink
+from qpi.driver.link import CHANNEL_OPTIONS, ServerLink
 from qpi.driver.payload import JobPayload
 from qpi.driver.settings import DriverSettings
 from qpi.driver.timing import RunningTimeout
@@ -45,6 +45,8 @@ STALE_RESULTS_KEPT = 64
 RESEND_FIRST = 2.0
 """Seconds an unacknowledged result waits before it is sent again (then doubling)."""
 RESEND_MAX = 8.0
+SEND_LIMIT = int(dict(CHANNEL_OPTIONS)["grpc.max_send_message_length"])
+"""This driver's own gRPC send limit: a larger message would break the stream too."""
 STOP_GRACE = 5.0
 """Seconds a stopped job may take to reach its executor's next check point before the
 worker is killed (and restarted) instead."""
@@ -95,6 +97,10 @@ class DriverDaemon:
         self._capabilities: dict[str, object] = {}
         self._worker_ready = False
         self._timeout: RunningTimeout | None = None
+        self.max_result_bytes = 0
+        """The server's result size limit from the last welcome (0: not announced)."""
+        self.max_message_bytes = SEND_LIMIT
+        """What one message to the server may weigh: its receive limit and ours."""
         self.draining: Lease | None = None
         """A job the worker is still stopping; no other job is handed over meanwhile."""
         self._drain_timer: asyncio.TimerHandle | None = None
@@ -233,6 +239,8 @@ class DriverDaemon:
 
     def on_welcome(self, welcome: pb.ServerWelcome) -> None:
         """Drops what the server forgot and re-sends the results it still expects."""
+        self.max_result_bytes = max(welcome.max_result_bytes, 0)
+        self.max_message_bytes = min(welcome.max_message_bytes or SEND_LIMIT, SEND_LIMIT)
         resumed = {(h.job_id, h.attempt) for h in welcome.resumed_jobs}
         kept: deque[Lease] = deque(
             lease for lease in self.pending if (lease.job_id, lease.attempt) in resumed
@@ -355,9 +363,41 @@ class DriverDaemon:
         self._idle.set()
 
     def _send_result(self, result: pb.JobResult) -> None:
+        result = self._within_limits(result)
         self.unacked[result.job_id] = result
         self._resend_at[result.job_id] = (time.monotonic() + RESEND_FIRST, RESEND_FIRST * 2)
         self.link.send(pb.ConnectRequest(job_result=result))
+
+    def _within_limits(self, result: pb.JobResult) -> pb.JobResult:
+        """The result, or a failure naming the limit when the server would refuse it.
+
+        A result above the server's limits would fail its job on the server at best, and
+        at worst (above the gRPC receive limit) break the stream; resent after every
+        reconnect and re-assignment, it would then keep the job bouncing forever.
+        """
+        if result.WhichOneof("outcome") != "result_json":
+            return result
+        size = len(result.result_json.encode())
+        if self.max_result_bytes and size > self.max_result_bytes:
+            problem = (
+                f"The result is {size} bytes, above the server's result size limit of "
+                f"{self.max_result_bytes} bytes (max_result_bytes)"
+            )
+        elif (framed := pb.ConnectRequest(job_result=result).ByteSize()) > self.max_message_bytes:
+            problem = (
+                f"The result message is {framed} bytes, above the limit of "
+                f"{self.max_message_bytes} bytes for one message to the server"
+            )
+        else:
+            return result
+        problem += "; use fewer shots or circuits, or meas_return 'avg'."
+        log.error("job %s: %s", result.job_id, problem)
+        return pb.JobResult(
+            job_id=result.job_id,
+            attempt=result.attempt,
+            error=problem,
+            execution_seconds=result.execution_seconds,
+        )
 
     def _keep_stale(self, result: pb.JobResult) -> None:
         self._stale[result.job_id] = result
