@@ -160,6 +160,9 @@ class DriverDaemon:
 
     async def _shutdown(self) -> None:
         self.stopping = True
+        # Said first, so the server leases nothing more to this driver: a job handed back
+        # below would otherwise come straight back, and go back again at every attempt.
+        self.link.send(pb.ConnectRequest(heartbeat=self.heartbeat()))
         while self.pending:
             self._release(self.pending.popleft())
         if self.running is not None:
@@ -223,7 +226,7 @@ class DriverDaemon:
         self._resend_due()
         held = [lease.held() for lease in self._leases() if not lease.orphan]
         held += [pb.HeldJob(job_id=r.job_id, attempt=r.attempt) for r in self.unacked.values()]
-        return pb.DriverHeartbeat(running_jobs=held)
+        return pb.DriverHeartbeat(running_jobs=held, stopping=self.stopping)
 
     def _resend_due(self) -> None:
         now = time.monotonic()
@@ -241,6 +244,8 @@ class DriverDaemon:
         """Drops what the server forgot and re-sends the results it still expects."""
         self.max_result_bytes = max(welcome.max_result_bytes, 0)
         self.max_message_bytes = min(welcome.max_message_bytes or SEND_LIMIT, SEND_LIMIT)
+        if self.stopping:  # a new stream while shutting down: say so again
+            self.link.send(pb.ConnectRequest(heartbeat=self.heartbeat()))
         resumed = {(h.job_id, h.attempt) for h in welcome.resumed_jobs}
         kept: deque[Lease] = deque(
             lease for lease in self.pending if (lease.job_id, lease.attempt) in resumed

@@ -231,6 +231,11 @@ class DriverHeartbeat(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RUNNING_JOBS_FIELD_NUMBER: _builtins.int
+    STOPPING_FIELD_NUMBER: _builtins.int
+    stopping: _builtins.bool
+    """The driver is shutting down: lease it no more jobs. It hands back (JobRelease) what
+    it cannot finish, and a job handed back must go to another driver.
+    """
     @_builtins.property
     def running_jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldJob]:
         """Every job the driver holds: executing, queued, or finished with a result the server
@@ -243,10 +248,11 @@ class DriverHeartbeat(_message.Message):
         self,
         *,
         running_jobs: _abc.Iterable[Global___HeldJob] | None = ...,
+        stopping: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_jobs", b"running_jobs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_jobs", b"running_jobs", "stopping", b"stopping"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -173,7 +173,7 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
         kind = message.WhichOneof("message")
         if kind == "heartbeat":
             held = [(j.job_id, j.attempt) for j in message.heartbeat.running_jobs]
-            await self._hub.heartbeat(session, held)
+            await self._hub.heartbeat(session, held, message.heartbeat.stopping)
         elif kind == "job_accepted":
             accepted = message.job_accepted
             await self._hub.accepted(session, accepted.job_id, accepted.attempt)
