@@ -91,11 +91,11 @@ class Executor(abc.ABC):
         `run_warm_up_job` (simulators, dummies) or compile without executing (hardware).
         """
 
-    def run_warm_up_job(self) -> None:
-        """Runs a tiny `warm_up_qasm` job at every supported measurement level (1, 2)."""
+    def run_warm_up_job(self, levels: frozenset[int] = frozenset({1, 2})) -> None:
+        """Runs a tiny `warm_up_qasm` job at each supported level of `levels` (1, 2)."""
         from qpi.driver.payload import CircuitPayload, JobPayload
 
-        for level in sorted(self.supported_meas_levels & {1, 2}):
+        for level in sorted(self.supported_meas_levels & levels):
             payload = JobPayload(
                 circuits=[CircuitPayload(self.warm_up_qasm)],
                 id=WARM_UP_JOB_ID,

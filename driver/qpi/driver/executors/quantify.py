@@ -199,7 +199,8 @@ class QuantifyExecutor(Executor):
         device compilation, Q1ASM generation): the warm-up must not play pulses on a QPU.
         """
         if self.is_dummy:
-            self.run_warm_up_job()
+            # One level: a dummy run costs seconds, and level 1 shares its compile path.
+            self.run_warm_up_job(frozenset({2}))
             return
         import xarray  # noqa: F401 - the dataset of every job
 
