@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("dispatch_latency.py", []),
     ("driver_overhead.py", []),
     ("aer_transpile.py", []),
+    ("cold_start.py", ["--warm", "5"]),
     ("gateway_job_pages.py", []),
     ("nng_vs_grpc.py", []),
     ("qasm_submit_latency.py", []),

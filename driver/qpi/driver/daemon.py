@@ -8,6 +8,11 @@ Invariants:
       losses and database outages. Heartbeats list it until then, so its lease is kept.
     * A job is never executed twice for the same driver: a re-assignment (new attempt) of a
       job that is running or already finished is answered from that run.
+    * A job that must end early (cancelled, timed out, no longer resumed) is stopped in
+      place when the executor stops cleanly (`draining` until the worker confirms), so the
+      warm worker keeps serving; otherwise, or past STOP_GRACE, the worker is killed and a
+      new one is started and warmed up before it gets the next job. Neither the warm-up
+      nor the wait for a stop counts against any job's timeout or bill.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from qpi.driver import __version__
 from qpi.driver.bootstrap import Endpoint, discover
 from qpi.driver.capabilities import hello_fields
-from qpi.driver.link import ServerLink
+from qpi.driver.link import CHANNEL_OPTIONS, ServerLink
 from qpi.driver.payload import JobPayload
 from qpi.driver.settings import DriverSettings
 from qpi.driver.timing import RunningTimeout
@@ -41,6 +46,11 @@ STALE_RESULTS_KEPT = 64
 RESEND_FIRST = 2.0
 """Seconds an unacknowledged result waits before it is sent again (then doubling)."""
 RESEND_MAX = 8.0
+SEND_LIMIT = int(dict(CHANNEL_OPTIONS)["grpc.max_send_message_length"])
+"""This driver's own gRPC send limit: a larger message would break the stream too."""
+STOP_GRACE = 5.0
+"""Seconds a stopped job may take to reach its executor's next check point before the
+worker is killed (and restarted) instead."""
 
 
 @dataclass
@@ -88,6 +98,13 @@ class DriverDaemon:
         self._capabilities: dict[str, object] = {}
         self._worker_ready = False
         self._timeout: RunningTimeout | None = None
+        self.max_result_bytes = 0
+        """The server's result size limit from the last welcome (0: not announced)."""
+        self.max_message_bytes = SEND_LIMIT
+        """What one message to the server may weigh: its receive limit and ours."""
+        self.draining: Lease | None = None
+        """A job the worker is still stopping; no other job is handed over meanwhile."""
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
@@ -144,6 +161,9 @@ class DriverDaemon:
 
     async def _shutdown(self) -> None:
         self.stopping = True
+        # Said first, so the server leases nothing more to this driver: a job handed back
+        # below would otherwise come straight back, and go back again at every attempt.
+        self.link.send(pb.ConnectRequest(heartbeat=self.heartbeat()))
         while self.pending:
             self._release(self.pending.popleft())
         if self.running is not None:
@@ -204,7 +224,7 @@ class DriverDaemon:
         self._resend_due()
         held = [lease.held() for lease in self._leases() if not lease.orphan]
         held += [pb.HeldJob(job_id=r.job_id, attempt=r.attempt) for r in self.unacked.values()]
-        return pb.DriverHeartbeat(running_jobs=held)
+        return pb.DriverHeartbeat(running_jobs=held, stopping=self.stopping)
 
     def _resend_due(self) -> None:
         now = time.monotonic()
@@ -220,6 +240,10 @@ class DriverDaemon:
 
     def on_welcome(self, welcome: pb.ServerWelcome) -> None:
         """Drops what the server forgot and re-sends the results it still expects."""
+        self.max_result_bytes = max(welcome.max_result_bytes, 0)
+        self.max_message_bytes = min(welcome.max_message_bytes or SEND_LIMIT, SEND_LIMIT)
+        if self.stopping:  # a new stream while shutting down: say so again
+            self.link.send(pb.ConnectRequest(heartbeat=self.heartbeat()))
         resumed = {(h.job_id, h.attempt) for h in welcome.resumed_jobs}
         kept: deque[Lease] = deque(
             lease for lease in self.pending if (lease.job_id, lease.attempt) in resumed
@@ -228,13 +252,10 @@ class DriverDaemon:
         if self.running is not None and (self.running.job_id, self.running.attempt) not in resumed:
             # The server no longer holds this lease (requeued, or cancelled while we were
             # away): stop it so the QPU serves what the scheduler decides next.
-            log.info(
-                "job %s attempt %d was not resumed; stopping it",
-                self.running.job_id,
-                self.running.attempt,
-            )
+            lease = self.running
+            log.info("job %s attempt %d was not resumed; stopping it", lease.job_id, lease.attempt)
             self._clear_running()
-            self._restart_worker()
+            self._stop_job(lease)
         for job_id, result in list(self.unacked.items()):
             if (job_id, result.attempt) in resumed:
                 self._send_result(result)
@@ -301,8 +322,9 @@ class DriverDaemon:
         self.unacked.pop(job_id, None)
         self._stale.pop(job_id, None)
         if self.running is not None and self.running.job_id == job_id:
+            lease = self.running
             self._clear_running()
-            self._restart_worker()
+            self._stop_job(lease)
 
     def _attempt_held(self, job_id: str) -> int:
         for lease in self._leases():
@@ -313,6 +335,8 @@ class DriverDaemon:
 
     def _dispatch(self) -> None:
         if self.running is not None or not self._worker_ready or not self.pending:
+            return
+        if self.draining is not None:
             return
         if self.stopping:
             return
@@ -342,9 +366,41 @@ class DriverDaemon:
         self._idle.set()
 
     def _send_result(self, result: pb.JobResult) -> None:
+        result = self._within_limits(result)
         self.unacked[result.job_id] = result
         self._resend_at[result.job_id] = (time.monotonic() + RESEND_FIRST, RESEND_FIRST * 2)
         self.link.send(pb.ConnectRequest(job_result=result))
+
+    def _within_limits(self, result: pb.JobResult) -> pb.JobResult:
+        """The result, or a failure naming the limit when the server would refuse it.
+
+        A result above the server's limits would fail its job on the server at best, and
+        at worst (above the gRPC receive limit) break the stream; resent after every
+        reconnect and re-assignment, it would then keep the job bouncing forever.
+        """
+        if result.WhichOneof("outcome") != "result_json":
+            return result
+        size = len(result.result_json.encode())
+        if self.max_result_bytes and size > self.max_result_bytes:
+            problem = (
+                f"The result is {size} bytes, above the server's result size limit of "
+                f"{self.max_result_bytes} bytes (max_result_bytes)"
+            )
+        elif (framed := pb.ConnectRequest(job_result=result).ByteSize()) > self.max_message_bytes:
+            problem = (
+                f"The result message is {framed} bytes, above the limit of "
+                f"{self.max_message_bytes} bytes for one message to the server"
+            )
+        else:
+            return result
+        problem += "; use fewer shots or circuits, or meas_return 'avg'."
+        log.error("job %s: %s", result.job_id, problem)
+        return pb.JobResult(
+            job_id=result.job_id,
+            attempt=result.attempt,
+            error=problem,
+            execution_seconds=result.execution_seconds,
+        )
 
     def _keep_stale(self, result: pb.JobResult) -> None:
         self._stale[result.job_id] = result
@@ -367,10 +423,49 @@ class DriverDaemon:
             self._send_result(result)
 
     def _on_worker_result(self, done: WorkerResult) -> None:
-        if self.running is None or self.running.job_id != done.job_id:
+        draining = self.draining
+        if draining is not None and (draining.job_id, draining.attempt) == (
+            done.job_id,
+            done.attempt,
+        ):
+            log.info("job %s stopped; the worker is free", done.job_id)
+            self._end_drain()
+            self._dispatch()
+            return
+        if self.running is None or self.running.job_id != done.job_id or done.stopped:
             return  # a job cancelled while its result was already in the pipe
         self._finish_running(done.error, done.seconds, done.result_json or "")
         self._dispatch()
+
+    def _stop_job(self, lease: Lease) -> None:
+        """Ends a job that was taken off `running`: in place if the executor can, else by
+        restarting the worker."""
+        if not self.worker.stops_cleanly:
+            self._restart_worker()
+            return
+        try:
+            self.worker.stop_job(lease.job_id, lease.attempt)
+        except RuntimeError:
+            self._restart_worker()
+            return
+        self.draining = lease
+        self._drain_timer = asyncio.get_running_loop().call_later(
+            STOP_GRACE, self._on_stop_overdue, lease
+        )
+
+    def _on_stop_overdue(self, lease: Lease) -> None:
+        if self.draining is not lease:
+            return
+        log.warning(
+            "job %s did not stop within %g s; restarting the worker", lease.job_id, STOP_GRACE
+        )
+        self._restart_worker()
+
+    def _end_drain(self) -> None:
+        self.draining = None
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
 
     def _on_worker_exit(self, code: int | None) -> None:
         if self.running is not None:
@@ -382,12 +477,16 @@ class DriverDaemon:
         if self.running is not lease:
             return
         limit = self.settings.job_timeout
+        # The bill is the running time counted, not the limit: the same figure unless the
+        # loop was late, and never time in which the worker was stopped.
+        ran = self._timeout.ran if self._timeout is not None else limit
         log.error("job %s exceeded the job timeout of %g s", lease.job_id, limit)
         message = f"job exceeded the driver's job timeout of {limit:g} s and was stopped"
-        self._finish_running(message, limit)
-        self._restart_worker()
+        self._finish_running(message, ran)
+        self._stop_job(lease)
 
     def _restart_worker(self) -> None:
+        self._end_drain()
         self._worker_ready = False
         self.worker.kill()
         if not self.stopping:

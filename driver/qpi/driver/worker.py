@@ -5,17 +5,27 @@ The daemon talks to it over a multiprocessing pipe (the same primitive that back
 watch directly: results reach the event loop without a helper thread or polling.
 
 Messages, all plain tuples of builtins so pickling stays cheap:
-    parent -> worker: ("job", job_id, attempt, JobPayload) or None (stop)
-    worker -> parent: ("ready", capabilities dict, see qpi.driver.capabilities)
+    parent -> worker: ("job", job_id, attempt, JobPayload)
+                      ("stop_job", job_id, attempt)  stop it at its next check point
+                      None                  exit
+    worker -> parent: ("ready", capabilities dict (see qpi.driver.capabilities) plus
+                                "stops_cleanly" and "warm_up_seconds")
                       ("init_error", message)
                       ("result", job_id, attempt, result_json | None, error | None, seconds)
+                      ("stopped", job_id, attempt, seconds)  after a "stop_job"
+
+The executor is warmed up (`Executor.warm_up`) before "ready", so neither the first job's
+timeout nor its bill includes imports and first-call caches. A reader thread receives the
+messages, so a "stop_job" reaches the executor while `execute` runs on the main thread.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -98,15 +108,20 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
 
         config.data_dir.mkdir(parents=True, exist_ok=True)
         executor = resolve_executor(config.executor)(data_dir=config.data_dir, **config.options)
-        warm_up = getattr(executor, "warm_up", None)
-        if callable(warm_up):
-            warm_up()
+        warm_up_seconds = _warm_up(executor, config)
     except Exception as exc:  # noqa: BLE001 - reported to the daemon, which decides to exit
         log.exception("executor %s failed to start", config.executor)
         conn.send(("init_error", describe_error(exc)))
         return
     info = executor.capabilities()
-    log.info("Worker process started (executor %s)", config.executor)
+    info["stops_cleanly"] = bool(getattr(executor, "stops_cleanly", False))
+    info["warm_up_seconds"] = warm_up_seconds
+    log.info(
+        "worker process %d ready (executor %s, warmed up in %.2f s)",
+        os.getpid(),
+        config.executor,
+        warm_up_seconds,
+    )
     conn.send(("ready", info))
     try:
         _serve(conn, executor, config)
@@ -115,6 +130,19 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
             executor.close()
         except Exception:  # noqa: BLE001 - closing must not mask the exit reason
             log.exception("executor close failed")
+
+
+def _warm_up(executor: Any, config: WorkerConfig) -> float:
+    """Runs the executor's warm-up (if it has one); returns the seconds it took."""
+    started = time.perf_counter()
+    warm_up = getattr(executor, "warm_up", None)
+    if callable(warm_up):
+        warm_up()
+    if config.save_raw_data:
+        # The first raw-data save would otherwise import the NetCDF stack while the next
+        # job runs, slowing it down.
+        importlib.import_module("h5netcdf")
+    return time.perf_counter() - started
 
 
 PENDING_SAVES = 8
@@ -151,27 +179,85 @@ def _serve(conn: Connection, executor: Any, config: WorkerConfig) -> None:
         saver.close()
 
 
+class _Inbox:
+    """Receives the daemon's messages on a thread: jobs queue up, stops apply at once."""
+
+    def __init__(self, conn: Connection, executor: Any) -> None:
+        self._conn = conn
+        self._executor = executor
+        self._jobs: queue.Queue[tuple[str, int, Any] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._current: tuple[str, int] | None = None
+        self._stopped: set[tuple[str, int]] = set()
+        threading.Thread(target=self._read, name="qpi-worker-inbox", daemon=True).start()
+
+    def next_job(self) -> tuple[str, int, Any] | None:
+        """The next job to run, or None when the worker should exit."""
+        job = self._jobs.get()
+        if job is not None:
+            with self._lock:
+                self._current = (job[0], job[1])
+                self._executor.clear_stop()
+                if self._current in self._stopped:
+                    self._executor.request_stop()  # stopped while it was queued
+        return job
+
+    def stop_requested(self, job_id: str, attempt: int) -> bool:
+        """Whether a stop for this job arrived (consumes it); the job is over."""
+        with self._lock:
+            self._current = None
+            if (job_id, attempt) in self._stopped:
+                self._stopped.discard((job_id, attempt))
+                return True
+            return False
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                break  # the daemon is gone; exiting avoids an orphan
+            if message is None:
+                break
+            if message[0] == "stop_job":
+                self._stop((message[1], message[2]))
+            else:
+                _, job_id, attempt, payload = message
+                self._jobs.put((job_id, attempt, payload))
+        self._jobs.put(None)
+
+    def _stop(self, job: tuple[str, int]) -> None:
+        with self._lock:
+            self._stopped.add(job)
+            if self._current == job:
+                self._executor.request_stop()
+
+
 def _loop(conn: Connection, executor: Any, config: WorkerConfig, saver: _RawDataSaver) -> None:
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return  # the daemon is gone; exiting avoids an orphan
-        if message is None:
-            return
-        _, job_id, attempt, payload = message
+    from qpi.driver.executors.base import JobStopped
+
+    inbox = _Inbox(conn, executor)
+    while (job := inbox.next_job()) is not None:
+        job_id, attempt, payload = job
         started = time.perf_counter()
         dataset = None
-        reply: tuple[str, str, int, str | None, str | None, float]
+        reply: tuple[Any, ...]
         try:
+            executor.check_stop()  # stopped while queued
             dataset = executor.execute(payload)
             result = executor.process_result(dataset, job_id)
             seconds = time.perf_counter() - started
             reply = ("result", job_id, attempt, json.dumps(result), None, seconds)
+        except JobStopped:
+            reply = ("stopped", job_id, attempt, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a job error
             seconds = time.perf_counter() - started
             log.warning("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, ValueError))
             reply = ("result", job_id, attempt, None, describe_error(exc), seconds)
+        if inbox.stop_requested(job_id, attempt) and reply[0] == "result":
+            # The job ended on its own before noticing the stop: the daemon no longer
+            # wants its outcome, only to know the worker is free.
+            reply = ("stopped", job_id, attempt, time.perf_counter() - started)
         conn.send(reply)
         # Saving happens after the result left, so disk speed never delays a result.
         if dataset is not None and config.save_raw_data:

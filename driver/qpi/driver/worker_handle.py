@@ -1,4 +1,8 @@
-"""Daemon-side control of the worker process (start, submit, kill, crash detection)."""
+"""Daemon-side control of the worker process (start, submit, kill, crash detection).
+
+Nothing here blocks the event loop: messages to the worker are written by one sender
+thread (in order; a large payload may fill the pipe), and processes are reaped by threads.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -33,6 +39,8 @@ class WorkerResult:
     result_json: str | None
     error: str | None
     seconds: float
+    stopped: bool = False
+    """The job ended on a stop request ("stop_job"); it has no outcome to report."""
 
 
 class WorkerHandle:
@@ -40,8 +48,12 @@ class WorkerHandle:
 
     Args:
         config: Worker configuration.
-        on_result: Called on the loop for each finished job.
+        on_result: Called on the loop for each finished (or stopped) job.
         on_exit: Called on the loop with the exit code when the process dies unexpectedly.
+
+    Attributes:
+        starts: Worker processes started so far (1 while the first one lives).
+        stops_cleanly: The executor ends a job on `stop_job` without being killed.
     """
 
     def __init__(
@@ -60,6 +72,9 @@ class WorkerHandle:
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._expected_exit = False
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qpi-worker-pipe")
+        self.starts = 0
+        self.stops_cleanly = False
 
     @property
     def pid(self) -> int | None:
@@ -102,13 +117,30 @@ class WorkerHandle:
         child.close()
         self._conn = parent
         self._loop.add_reader(parent.fileno(), self._on_readable)
-        return await self._ready
+        self.starts += 1
+        info = await self._ready
+        self.stops_cleanly = bool(info.get("stops_cleanly"))
+        log.info(
+            "worker process %s ready (start #%d, warm-up %.2f s)",
+            self.pid,
+            self.starts,
+            float(info.get("warm_up_seconds") or 0.0),
+        )
+        return info
 
     def submit(self, job_id: str, attempt: int, payload: JobPayload) -> None:
         """Sends one job to the (idle) worker."""
-        if self._conn is None:
+        self._send(("job", job_id, attempt, payload))
+
+    def stop_job(self, job_id: str, attempt: int) -> None:
+        """Asks the worker to stop that job at its next check point (see stops_cleanly)."""
+        self._send(("stop_job", job_id, attempt))
+
+    def _send(self, message: tuple[Any, ...] | None) -> None:
+        conn = self._conn
+        if conn is None:
             raise RuntimeError("worker is not running")
-        self._conn.send(("job", job_id, attempt, payload))
+        self._sender.submit(_send_quietly, conn, message)
 
     def _on_readable(self) -> None:
         conn = self._conn
@@ -124,6 +156,9 @@ class WorkerHandle:
         kind = message[0]
         if kind == "result":
             self._on_result(WorkerResult(*message[1:]))
+        elif kind == "stopped":
+            job_id, attempt, seconds = message[1:]
+            self._on_result(WorkerResult(job_id, attempt, None, None, seconds, stopped=True))
         elif kind == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(message[1])
         elif kind == "init_error" and self._ready is not None and not self._ready.done():
@@ -132,9 +167,15 @@ class WorkerHandle:
 
     def _handle_death(self) -> None:
         self._detach()
-        process = self._process
+        assert self._loop is not None
+        # The exit code needs a join, which must not block the loop.
+        self._loop.create_task(self._after_death(self._process))
+
+    async def _after_death(self, process: Any) -> None:
         if process is not None:
-            process.join(timeout=1.0)
+            await asyncio.to_thread(process.join, 1.0)
+        if process is not self._process:
+            return  # killed or replaced meanwhile
         code = process.exitcode if process is not None else None
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(WorkerStartError(f"worker process exited with code {code}"))
@@ -164,16 +205,26 @@ class WorkerHandle:
                 # The group may not exist yet if the child has not called setpgrp.
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
-        process.join(timeout=5.0)
+        # Reaped by a thread: kill() is called on the event loop.
+        threading.Thread(target=process.join, args=(5.0,), daemon=True).start()
         self._process = None
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Asks the worker to exit after its current job, then kills what is left."""
         self._expected_exit = True
         if self._conn is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._conn.send(None)
+            with contextlib.suppress(RuntimeError):
+                self._send(None)
         process = self._process
         if process is not None:
             await asyncio.to_thread(process.join, timeout)
         self.kill()
+        self._sender.shutdown(wait=False)
+
+
+def _send_quietly(conn: Connection, message: tuple[Any, ...] | None) -> None:
+    """Writes one message; a dead worker is reported by EOF on the reading side instead."""
+    try:
+        conn.send(message)
+    except (OSError, ValueError) as exc:
+        log.debug("message to the worker not delivered: %s", exc)

@@ -237,6 +237,11 @@ class DriverHeartbeat(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     RUNNING_JOBS_FIELD_NUMBER: _builtins.int
+    STOPPING_FIELD_NUMBER: _builtins.int
+    stopping: _builtins.bool
+    """The driver is shutting down: lease it no more jobs. It hands back (JobRelease) what
+    it cannot finish, and a job handed back must go to another driver.
+    """
     @_builtins.property
     def running_jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeldJob]:
         """Every job the driver holds: executing, queued, or finished with a result the server
@@ -249,10 +254,11 @@ class DriverHeartbeat(_message.Message):
         self,
         *,
         running_jobs: _abc.Iterable[Global___HeldJob] | None = ...,
+        stopping: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_jobs", b"running_jobs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["running_jobs", b"running_jobs", "stopping", b"stopping"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -420,10 +426,20 @@ class ServerWelcome(_message.Message):
     HEARTBEAT_TIMEOUT_FIELD_NUMBER: _builtins.int
     SERVER_VERSION_FIELD_NUMBER: _builtins.int
     RESUMED_JOBS_FIELD_NUMBER: _builtins.int
+    MAX_RESULT_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _builtins.int
     driver_id: _builtins.str
     """The driver's registration id."""
     server_version: _builtins.str
     """Server version."""
+    max_result_bytes: _builtins.int
+    """Largest `JobResult.result_json` the server stores, in UTF-8 bytes; a larger result
+    fails its job. 0 when the server does not say.
+    """
+    max_message_bytes: _builtins.int
+    """Largest message the server receives on this stream (its gRPC receive limit), in
+    bytes; a larger one breaks the stream. 0 when the server does not say.
+    """
     @_builtins.property
     def qpu(self) -> _qpu_pb2.Qpu:
         """The QPU the driver serves."""
@@ -449,10 +465,12 @@ class ServerWelcome(_message.Message):
         heartbeat_timeout: _duration_pb2.Duration | None = ...,
         server_version: _builtins.str = ...,
         resumed_jobs: _abc.Iterable[Global___HeldJob] | None = ...,
+        max_result_bytes: _builtins.int = ...,
+        max_message_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout", "qpu", b"qpu"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver_id", b"driver_id", "heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout", "qpu", b"qpu", "resumed_jobs", b"resumed_jobs", "server_version", b"server_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver_id", b"driver_id", "heartbeat_interval", b"heartbeat_interval", "heartbeat_timeout", b"heartbeat_timeout", "max_message_bytes", b"max_message_bytes", "max_result_bytes", b"max_result_bytes", "qpu", b"qpu", "resumed_jobs", b"resumed_jobs", "server_version", b"server_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -33,7 +33,7 @@ from qpi.server.rpc.account_servicer import AccountServicer
 from qpi.server.rpc.admin_servicer import AdminServicer, ServerFacts
 from qpi.server.rpc.booking_servicer import BookingServicer
 from qpi.server.rpc.credentials import Authenticator
-from qpi.server.rpc.driver_servicer import DriverServicer
+from qpi.server.rpc.driver_servicer import DriverServicer, ResultLimits
 from qpi.server.rpc.event_servicer import EventServicer
 from qpi.server.rpc.job_servicer import JobServicer
 from qpi.server.rpc.nng_servicer import NngCompatServicer
@@ -292,6 +292,8 @@ class QpiServer:
             s.allow_signup,
             s.oauth2_providers,
         )
+        # Room for the largest payload/result plus protobuf framing.
+        limit = max(s.max_payload_bytes, s.max_result_bytes) * 2 + 1_048_576
         servicers = {
             "job": JobServicer(db, auth, sv["jobs"], sv["submissions"], events),
             "qpu": QpuServicer(db, auth, sv["qpus"]),
@@ -311,10 +313,9 @@ class QpiServer:
                 server_version(),
                 s.heartbeat_interval,
                 s.heartbeat_timeout,
+                ResultLimits(s.max_result_bytes, limit),
             ),
         }
-        # Room for the largest payload/result plus protobuf framing.
-        limit = max(s.max_payload_bytes, s.max_result_bytes) * 2 + 1_048_576
         self._grpc, _ = build_server(limit, servicers, s.heartbeat_timeout)
         address = f"{s.bind_host}:{s.grpc_port}"
         if s.insecure:

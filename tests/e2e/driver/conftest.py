@@ -74,7 +74,8 @@ def launch_driver(tmp_path: Path) -> Iterator[LaunchDriver]:
         started.append(driver)
         driver.start()
         if wait:
-            driver.wait_connected()
+            # The worker warms its executor up before the driver goes online.
+            driver.wait_connected(timeout=180)
         return driver
 
     yield launch

@@ -122,6 +122,7 @@ CONFIGS = Path(__file__).resolve().parents[3] / "driver" / "qpi" / "driver" / "c
 
 
 @pytest.mark.hardware_sim
+@pytest.mark.timeout(300)  # the driver warms quantify up before going online
 def test_quantify_on_a_dummy_cluster_runs_a_bell_circuit(
     serve: ServeProcess, user_token: str, launch_driver: LaunchDriver
 ) -> None:
@@ -144,6 +145,7 @@ def test_quantify_on_a_dummy_cluster_runs_a_bell_circuit(
 
 
 @pytest.mark.hardware_sim
+@pytest.mark.timeout(300)  # the driver warms quantify up before going online
 def test_qblox_on_a_dummy_cluster_runs_jobs_and_fails_bad_ones_precisely(
     serve: ServeProcess, user_token: str, launch_driver: LaunchDriver
 ) -> None:

@@ -43,6 +43,7 @@ class SimulatorExecutor(Executor, abc.ABC):
 
     native_gates: ClassVar[tuple[str, ...]] = SIMULATOR_GATES
     supported_meas_levels: ClassVar[frozenset[int]] = frozenset({1, 2})
+    stops_cleanly: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         """Creates the backend and its pass manager once."""
@@ -52,6 +53,10 @@ class SimulatorExecutor(Executor, abc.ABC):
         self.backend = self._make_backend()
         self.pass_manager = generate_preset_pass_manager(optimization_level=1, backend=self.backend)
         self._rng = np.random.default_rng()
+
+    def warm_up(self) -> None:
+        """Simulates a Bell pair at meas_level 1 and 2 (imports, transpiler caches)."""
+        self.run_warm_up_job()
 
     @abc.abstractmethod
     def _make_backend(self) -> Any:
@@ -72,6 +77,7 @@ class SimulatorExecutor(Executor, abc.ABC):
         }
         want_memory = payload.meas_level == 1
         for r, run in enumerate(runs):
+            self.check_stop()
             compiled = self.pass_manager.run(run.circuit)
             result = self.backend.run(compiled, shots=run.shots, memory=want_memory).result()
             width = run.circuit.num_clbits

@@ -19,6 +19,9 @@ class PrestoExecutor(Executor):
 
     name: ClassVar[str] = "presto"
 
+    def warm_up(self) -> None:
+        """Nothing to warm: every job fails at once."""
+
     def execute(self, payload: JobPayload) -> xr.Dataset:
         """Always raises."""
         raise JobError(NOT_IMPLEMENTED)

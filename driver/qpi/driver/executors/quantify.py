@@ -55,7 +55,7 @@ from qpi.driver.executors._quantify_device import (
     make_cluster,
 )
 from qpi.driver.executors._quantify_gates import QUANTIFY_GATES, Lowered, circuit_to_schedule
-from qpi.driver.executors.base import Executor
+from qpi.driver.executors.base import WARM_UP_SHOTS, Executor
 from qpi.driver.results import (
     build_result,
     circuit_header,
@@ -85,6 +85,13 @@ TRACE_UNSUPPORTED = (
 # Dummy readout blobs, in the discrimination frame: threshold -/+ offset, Gaussian spread.
 _DUMMY_OFFSET = 0.25
 _DUMMY_SIGMA = 0.03
+WARM_UP_QASM = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[1];
+creg c[1];
+x q[0];
+measure q[0] -> c[0];
+"""
 _SEQUENCER = re.compile(r"^seq(\d+)$")
 _MODULE = re.compile(r"_module(\d+)$")
 
@@ -99,6 +106,9 @@ class QuantifyExecutor(Executor):
     # Acquisition protocol names reported in the dataset attrs (quantify's names are used
     # internally by the gate lowering).
     protocol_names: ClassVar[dict[str, str]] = {}
+    stops_cleanly: ClassVar[bool] = True
+    # One qubit: every device config has a qubit 0, not necessarily an edge 0-1.
+    warm_up_qasm: ClassVar[str] = WARM_UP_QASM
 
     def __init__(
         self,
@@ -199,6 +209,29 @@ class QuantifyExecutor(Executor):
                     module.close()
         close_instruments(self._instruments)
 
+    def warm_up(self) -> None:
+        """Imports and caches the compile path before the first job.
+
+        Dummy clusters run a whole tiny job. Real instruments only compile it (lowering,
+        device compilation, Q1ASM generation): the warm-up must not play pulses on a QPU.
+        """
+        if self.is_dummy:
+            # One level: a dummy run costs seconds, and level 1 shares its compile path.
+            self.run_warm_up_job(frozenset({2}))
+            return
+        import xarray  # noqa: F401 - the dataset of every job
+
+        from qpi.driver.payload import CircuitPayload, JobPayload
+
+        payload = JobPayload(
+            circuits=[CircuitPayload(self.warm_up_qasm)], id="warm-up", shots=WARM_UP_SHOTS
+        )
+        (run,) = expand_runs(payload, self.num_qubits)
+        lowered = self._lower(run, "warm-up", "SSBIntegrationComplex", "append")
+        with contextlib.chdir(self.workdir), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            self.compiler.compile(lowered.schedule, config=self.compilation_config)
+
     # -- execution ------------------------------------------------------------------------
 
     def execute(self, payload: JobPayload) -> xr.Dataset:
@@ -227,6 +260,7 @@ class QuantifyExecutor(Executor):
         }
         variables: dict[str, Any] = {}
         for r, run in enumerate(runs):
+            self.check_stop()
             lowered = self._lower(run, f"{payload.id}-{r}", protocol, bin_mode)
             acquisitions = self._run_schedule(run, lowered, bin_mode, (rotation, threshold))
             width = run.circuit.num_clbits

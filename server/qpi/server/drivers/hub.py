@@ -218,10 +218,14 @@ class DriverHub:
         if (job_id, attempt) in session.leases:
             session.confirmed.add((job_id, attempt))
 
-    async def heartbeat(self, session: DriverSession, held: Sequence[tuple[str, int]] = ()) -> None:
+    async def heartbeat(
+        self, session: DriverSession, held: Sequence[tuple[str, int]] = (), stopping: bool = False
+    ) -> None:
         """Marks the session alive, extends its leases and reconciles them with `held`,
-        the jobs the driver reports holding (see domain/leases.py)."""
+        the jobs the driver reports holding (see domain/leases.py). A `stopping` driver
+        gets no new leases on this stream (a job it hands back goes to another driver)."""
         session.touch()
+        session.stopping = session.stopping or stopping
         reported = set(held)
         # A heartbeat that no longer lists an answered job was sent after its ack was read.
         session.answered &= reported

@@ -62,11 +62,13 @@ class DriverSession:
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
     close_error: QpiError | None = None
+    # The driver announced it is shutting down: it gets no new leases.
+    stopping: bool = False
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def free_capacity(self) -> int:
         """How many more leases the driver may hold (flow control)."""
-        if self.closed or not self.executes_jobs:
+        if self.closed or self.stopping or not self.executes_jobs:
             return 0
         return max(self.capacity - len(self.leases), 0)
 

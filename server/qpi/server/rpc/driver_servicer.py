@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -60,6 +61,19 @@ def _outgoing(command: Command) -> pb.ConnectResponse:
     )
 
 
+@dataclass(frozen=True)
+class ResultLimits:
+    """What the welcome announces so a driver never sends a result the server refuses.
+
+    Attributes:
+        max_result_bytes: Largest stored result JSON (a larger one fails its job).
+        max_message_bytes: The gRPC receive limit (a larger message breaks the stream).
+    """
+
+    max_result_bytes: int
+    max_message_bytes: int
+
+
 class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
     """Runs driver sessions over gRPC."""
 
@@ -72,8 +86,10 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
         version: str,
         heartbeat_interval: float,
         heartbeat_timeout: float,
+        limits: ResultLimits | None = None,
     ) -> None:
         self._db = db
+        self._limits = limits or ResultLimits(0, 0)
         self._auth = auth
         self._hub = hub
         self._qpus = qpus
@@ -120,6 +136,8 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
                     heartbeat_timeout=_duration(self._timeout),
                     server_version=self._version,
                     resumed_jobs=[pb.HeldJob(job_id=j, attempt=a) for j, a in resumed],
+                    max_result_bytes=self._limits.max_result_bytes,
+                    max_message_bytes=self._limits.max_message_bytes,
                 )
             )
             while True:
@@ -159,7 +177,7 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
         kind = message.WhichOneof("message")
         if kind == "heartbeat":
             held = [(j.job_id, j.attempt) for j in message.heartbeat.running_jobs]
-            await self._hub.heartbeat(session, held)
+            await self._hub.heartbeat(session, held, message.heartbeat.stopping)
         elif kind == "job_accepted":
             accepted = message.job_accepted
             await self._hub.accepted(session, accepted.job_id, accepted.attempt)
