@@ -23,7 +23,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("dispatch_latency.py", []),
     ("driver_overhead.py", []),
     ("aer_transpile.py", []),
-    ("gateway_job_pages.py", []),
+    ("rest_listing.py", []),
+    ("batch_submit.py", []),
     ("nng_vs_grpc.py", []),
 ]
 

@@ -472,6 +472,8 @@ export interface paths {
         /**
          * List Jobs
          * @description The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all).
+         *
+         *     The server sorts and pages in SQL; "all" is read a server page at a time.
          */
         get: operations["list_jobs"];
         put?: never;
@@ -480,6 +482,28 @@ export interface paths {
          * @description Submit a job; without ``qpu_target`` the server routes it to a suitable online QPU.
          */
         post: operations["submit_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit Jobs
+         * @description Submit up to 1,000 jobs at once, all or nothing: if any job is refused, none is
+         *     submitted and the error names the job (``requests[i]...``). Each job's
+         *     ``request_id`` makes a retried batch return the jobs it created the first time.
+         */
+        post: operations["submit_jobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1269,6 +1293,59 @@ export interface components {
             message: string;
             /** Status */
             status: number;
+        };
+        /**
+         * JobBatchCreate
+         * @description Body of ``POST /api/jobs/batch``: submitted all or nothing.
+         */
+        JobBatchCreate: {
+            /** Jobs */
+            jobs: components["schemas"]["JobBatchItem"][];
+        };
+        /**
+         * JobBatchItem
+         * @description One job of ``POST /api/jobs/batch``.
+         */
+        JobBatchItem: {
+            /** Circuits */
+            circuits: components["schemas"]["CircuitIn"][];
+            /**
+             * Meas Level
+             * @default 2
+             */
+            meas_level: number;
+            /**
+             * Meas Return
+             * @default single
+             * @enum {string}
+             */
+            meas_return: "single" | "avg" | "";
+            /**
+             * Qpu Target
+             * @description QPU id or name; empty lets the server route.
+             * @default
+             */
+            qpu_target: string;
+            /**
+             * Request Id
+             * @description Idempotency key: a retried batch returns the job first created with it.
+             * @default
+             */
+            request_id: string;
+            /**
+             * Shots
+             * @description 0 means 1024.
+             * @default 0
+             */
+            shots: number;
+        };
+        /**
+         * JobBatchOut
+         * @description Response of ``POST /api/jobs/batch``: the jobs in the order of the request.
+         */
+        JobBatchOut: {
+            /** Jobs */
+            jobs: components["schemas"]["JobOut"][];
         };
         /**
          * JobCreate
@@ -2389,6 +2466,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -2800,6 +2879,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -3211,6 +3292,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -3349,6 +3432,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -3760,6 +3845,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -4171,6 +4258,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -4582,6 +4671,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -4993,6 +5084,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -5548,6 +5641,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -6023,6 +6118,97 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    submit_jobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobBatchCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobBatchOut"];
                 };
             };
             /** @description Invalid parameters or body (the envelope's `data` names the fields). */

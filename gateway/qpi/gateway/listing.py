@@ -125,12 +125,13 @@ def page_envelope(records: Sequence[Mapping[str, Any]], page: int, per_page: int
 def page_of(
     items: Sequence[Mapping[str, Any]], total: int, page: int, per_page: int
 ) -> dict[str, Any]:
-    """The list response for one page the server already cut out of ``total`` records."""
+    """The list response for one page the server already cut out of ``total`` records
+    (-1: not counted, as PocketBase answers ``skipTotal``)."""
     return {
         "page": page,
         "perPage": per_page,
         "totalItems": total,
-        "totalPages": math.ceil(total / per_page) if total else 0,
+        "totalPages": -1 if total < 0 else math.ceil(total / per_page) if total else 0,
         "items": list(items),
     }
 

@@ -132,6 +132,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The one-time OAuth2 login code is unknown, used or expired."""
     ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: _ErrorReason.ValueType  # 84
     """The provider did not vouch for an e-mail address, so no account can be matched."""
+    ERROR_REASON_INVALID_FILTER: _ErrorReason.ValueType  # 150
+    """A list filter or sort is malformed, too large or names an unknown field."""
+    ERROR_REASON_BATCH_TOO_LARGE: _ErrorReason.ValueType  # 151
+    """A batch holds more requests than one call may submit (1,000 jobs)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -250,4 +254,8 @@ ERROR_REASON_OAUTH2_CODE_INVALID: ErrorReason.ValueType  # 83
 """The one-time OAuth2 login code is unknown, used or expired."""
 ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: ErrorReason.ValueType  # 84
 """The provider did not vouch for an e-mail address, so no account can be matched."""
+ERROR_REASON_INVALID_FILTER: ErrorReason.ValueType  # 150
+"""A list filter or sort is malformed, too large or names an unknown field."""
+ERROR_REASON_BATCH_TOO_LARGE: ErrorReason.ValueType  # 151
+"""A batch holds more requests than one call may submit (1,000 jobs)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -188,6 +188,8 @@ class QpiServer:
             self._qasm.max_qubits,
             ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
             s.max_pending_per_user,
+            listing=repos.job_listing,
+            batches=repos.job_batches,
         )
         leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
         telemetry = TelemetryService(repos.telemetry, clock, s.events_retention)

@@ -134,6 +134,7 @@ class TelemetryEventsCollection(Collection):
         keys: Sequence[SortKey],
         page: int,
         per_page: int,
+        count_total: bool = True,
     ) -> dict[str, Any] | None:
         """Newest-first pages by type and/or driver (the dashboard's cryostat view)."""
         if keys and (len(keys) > 1 or keys[0].field != "ts" or not keys[0].descending):

@@ -14,7 +14,8 @@ from typing import Any
 from qpi.server.domain import accounting
 from qpi.server.domain import jobs as rules
 from qpi.server.domain.clock import Clock
-from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
+from qpi.server.domain.errors import InvalidArgumentError, NotFoundError, QpiError
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
@@ -22,9 +23,13 @@ from qpi.server.services.qasm import count_qubits
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import DuplicateKeyError
+from qpi.server.store.job_batches import JobBatches
+from qpi.server.store.job_listing import JobListing
 from qpi.server.store.jobs import JobRepository, NewJob
 
 MEAS_RETURNS = {"single", "avg"}
+MAX_BATCH = 1000
+"""Most jobs one BatchCreateJobs call submits (AIP-233 leaves the bound to the service)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,43 @@ def _payload_document(v: rules.ValidatedPayload, req: SubmitRequest, qpu_id: str
     return doc
 
 
+def _check_batch(reqs: Sequence[SubmitRequest]) -> None:
+    """The batch's own limits: 1..MAX_BATCH jobs, each idempotency key used once."""
+    if not reqs:
+        raise InvalidArgumentError(
+            "INVALID_FIELD", "A batch needs at least one job.", field="requests"
+        )
+    if len(reqs) > MAX_BATCH:
+        raise InvalidArgumentError(
+            "BATCH_TOO_LARGE",
+            f"A batch holds at most {MAX_BATCH} jobs; this one has {len(reqs)}.",
+            field="requests",
+            metadata={"max": MAX_BATCH, "size": len(reqs)},
+        )
+    seen: dict[str, int] = {}
+    for index, req in enumerate(reqs):
+        if req.request_id and seen.setdefault(req.request_id, index) != index:
+            raise InvalidArgumentError(
+                "INVALID_FIELD",
+                f"Jobs {seen[req.request_id]} and {index} of the batch share the request_id "
+                f"{req.request_id!r}.",
+                field=f"requests[{index}].request_id",
+                metadata={"index": index, "request_id": req.request_id},
+            )
+
+
+def _at_index(exc: QpiError, index: int, prefix: str) -> QpiError:
+    """`exc` as the error of job `index` of a batch (the whole batch is refused)."""
+    inner = f"{prefix}.{exc.field}" if exc.field else prefix
+    return type(exc)(
+        exc.reason,
+        f"Job {index} of the batch: {exc.message}",
+        metadata={**exc.metadata, "index": index},
+        field=f"requests[{index}].{inner}",
+        retry_after=exc.retry_after,
+    )
+
+
 class JobService:
     """Job use cases of users (the lease half is LeaseService)."""
 
@@ -85,8 +127,12 @@ class JobService:
         max_qubits: Callable[[list[str]], int] | None = None,
         shot_times: accounting.ShotTimes | None = None,
         max_pending_per_user: int = 0,
+        listing: JobListing | None = None,
+        batches: JobBatches | None = None,
     ) -> None:
         self._jobs = jobs
+        self._listing = listing
+        self._batches = batches
         self._shot_times = shot_times or accounting.ShotTimes(0.0)
         self._max_pending = max_pending_per_user
         self._accounts = accounts
@@ -99,11 +145,14 @@ class JobService:
             lambda sources: max(count_qubits(q, i) for i, q in enumerate(sources))
         )
 
-    def prepare(self, req: SubmitRequest) -> tuple[rules.ValidatedPayload, int]:
+    def prepare(
+        self, req: SubmitRequest, max_qubits: Callable[[list[str]], int] | None = None
+    ) -> tuple[rules.ValidatedPayload, int]:
         """Validates a submission and parses its circuits (CPU only, no database).
 
         Kept apart from :meth:`submit` so transports can run it off the database thread.
         """
+        max_qubits = max_qubits or self._max_qubits
         validated = rules.validate_payload(
             req.circuits,
             shots=req.shots,
@@ -117,7 +166,7 @@ class JobService:
         ):
             if value is not None and not math.isfinite(value):
                 raise InvalidArgumentError("INVALID_FIELD", f"{name} must be finite.", field=name)
-        return validated, self._max_qubits([c.qasm for c in validated.circuits])
+        return validated, max_qubits([c.qasm for c in validated.circuits])
 
     def submit(
         self,
@@ -159,6 +208,95 @@ class JobService:
         self._events.publish("dispatch", job.qpu_id)
         return job
 
+    def prepare_batch(
+        self, reqs: Sequence[SubmitRequest]
+    ) -> list[tuple[rules.ValidatedPayload, int]]:
+        """Validates every job of a batch with :meth:`prepare` (CPU only, no database).
+
+        A circuit text repeated across the batch (a parameter sweep) is parsed once.
+
+        Raises:
+            InvalidArgumentError: ``BATCH_TOO_LARGE``/``INVALID_FIELD`` for the batch itself;
+                any job's own error, its field and ``index`` metadata naming the job.
+        """
+        _check_batch(reqs)
+        parsed: dict[tuple[str, ...], int] = {}
+
+        def widest(sources: list[str]) -> int:
+            key = tuple(sources)
+            if key not in parsed:
+                parsed[key] = self._max_qubits(sources)
+            return parsed[key]
+
+        prepared = []
+        for index, req in enumerate(reqs):
+            try:
+                prepared.append(self.prepare(req, widest))
+            except QpiError as exc:
+                raise _at_index(exc, index, "payload") from exc
+        return prepared
+
+    def submit_batch(
+        self,
+        who: Principal,
+        reqs: Sequence[SubmitRequest],
+        prepared: Sequence[tuple[rules.ValidatedPayload, int]] | None = None,
+    ) -> list[Job]:
+        """Enqueues a batch all or nothing (one transaction), in request order.
+
+        Jobs whose ``request_id`` the caller used before are returned as they are, so a
+        retried batch creates no duplicates.
+        """
+        if self._batches is None:
+            raise RuntimeError("JobService was built without batch submission")
+        if prepared is None:
+            prepared = self.prepare_batch(reqs)
+        _check_batch(reqs)
+        now = self._clock.now()
+
+        def admit(user: User, pending: Callable[[], int], fresh: Sequence[int]) -> list[NewJob]:
+            if not fresh:
+                return []
+            rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
+            if self._max_pending:
+                # Room for the whole batch, or none of it.
+                waiting = pending() + len(fresh) - 1
+                accounting.ensure_can_queue(waiting, self._max_pending, user.is_superuser)
+            routes: dict[tuple[str, int], Any] = {}
+            admitted = []
+            for index in fresh:
+                req, (validated, qubits) = reqs[index], prepared[index]
+                try:
+                    if (req.qpu, qubits) not in routes:
+                        routes[(req.qpu, qubits)] = self._qpus.route(req.qpu, qubits)
+                except QpiError as exc:
+                    raise _at_index(exc, index, "qpu") from exc
+                qpu = routes[(req.qpu, qubits)]
+                shots = accounting.total_shots(validated.circuits, validated.shots)
+                admitted.append(
+                    NewJob(
+                        qpu.id,
+                        json.dumps(_payload_document(validated, req, qpu.id)),
+                        accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
+                    )
+                )
+            return admitted
+
+        keys = [r.request_id or None for r in reqs]
+        try:
+            jobs = self._batches.insert_batch(who.user_id, keys, now, admit)
+        except DuplicateKeyError:
+            # A concurrent retry of the same batch won the race: answer with its jobs.
+            jobs = self._batches.insert_batch(who.user_id, keys, now, admit)
+        if jobs is None:
+            raise job_not_found("?")
+        fresh = [j for j in jobs if j.created >= now]
+        for job in fresh:
+            self._events.publish("job", job)
+        for qpu_id in dict.fromkeys(j.qpu_id for j in fresh):
+            self._events.publish("dispatch", qpu_id)
+        return jobs
+
     def get(self, who: Principal, job_id: str) -> Job:
         """One visible job."""
         job = self._jobs.get(job_id)
@@ -187,6 +325,19 @@ class JobService:
             newest_first=newest_first,
             offset=offset,
             limit=limit,
+        )
+
+    def query_jobs(
+        self, who: Principal, query: ListQuery, *, all_users: bool
+    ) -> tuple[list[Job], int | None]:
+        """One page of visible jobs matching an arbitrary filter and order, run in the
+        database; the count of all matches unless the query skips it."""
+        if all_users:
+            who.require_admin()
+        if self._listing is None:
+            raise RuntimeError("JobService was built without a job listing")
+        return self._listing.list_jobs_query(
+            None if all_users else who.user_id, query, self._clock.now()
         )
 
     def cancel(self, who: Principal, job_id: str) -> tuple[Job, Revocation | None]:
