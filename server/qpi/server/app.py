@@ -192,7 +192,9 @@ class QpiServer:
             batches=repos.job_batches,
         )
         leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
-        telemetry = TelemetryService(repos.telemetry, clock, s.events_retention)
+        telemetry = TelemetryService(
+            repos.telemetry, clock, s.events_retention, listing=repos.telemetry_listing
+        )
         hub = DriverHub(
             db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
         )

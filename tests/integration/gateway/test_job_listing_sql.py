@@ -6,16 +6,21 @@ jobs, and no request ever fetches the whole table. Runs on SQLite and PostgreSQL
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy import insert, select
 
 from qpi.gateway import filters
 from qpi.gateway.listing import parse_sort, sort_records
+from qpi.server.store.database import create_db_engine
+from qpi.server.store.tables import DriverRow, TelemetryEventRow
+from qpi.server.store.types import new_id
 from qpi.v1 import job_service_pb2, job_service_pb2_grpc, list_query_pb2
 from tests.integration.gateway.conftest import Rest, envelope
-from tests.support.job_seed import seed_jobs
+from tests.support.job_seed import BASE, seed_jobs
 
 JOBS = "/api/collections/quantum_jobs/records"
 FIELDS = frozenset(
@@ -229,3 +234,61 @@ def test_list_jobs_rpc_filters_sorts_and_pages(rest: Rest, seeded: dict[str, Any
     with pytest.raises(grpc.RpcError) as caught:
         stub.ListJobs(job_service_pb2.ListJobsRequest(sort=[unknown]), metadata=auth)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_telemetry_events_are_listed_in_sql(rest: Rest) -> None:
+    """The `events` collection runs filters, sorts and pages in SQL too (administrators)."""
+    qpus = [rest.server.register_qpu(name, 2)[0] for name in ("fridge-a", "fridge-b")]
+    url = rest.server.settings.effective_database_url
+    engine = create_db_engine(url)
+    drivers = DriverRow.__table__  # type: ignore[attr-defined]
+    events = TelemetryEventRow.__table__  # type: ignore[attr-defined]
+    try:
+        with engine.begin() as conn:
+            found = conn.execute(select(drivers.c.id, drivers.c.qpu_id)).all()
+            rows = [
+                {
+                    "id": new_id(),
+                    "driver_id": found[i % len(found)][0],
+                    "qpu_id": found[i % len(found)][1],
+                    "type": ("temperature", "pressure", "calibration")[i % 3],
+                    "payload_json": f'{{"value": {i}}}',
+                    "event_time": BASE + timedelta(seconds=7 * i, microseconds=321 * i),
+                    "created": BASE,
+                }
+                for i in range(45)
+            ]
+            conn.execute(insert(events), rows)
+    finally:
+        engine.dispose()
+    assert {q for _, q in found} == set(qpus)
+    path = "/api/collections/events/records"
+    everything = rest.http.get(path, params={"perPage": "500"}, headers=rest.admin).json()
+    records = everything["items"]
+    assert len(records) == 45
+    fields = frozenset({"id", "source", "type", "ts", "driver", "qpu"})
+    mid = records[20]["ts"]
+    cases = [
+        ("", "-ts"),
+        ("type = 'pressure'", ""),
+        ("type ~ 'TEMP' || type ~ 'cal%on'", "type,-ts"),
+        (f"ts > '{mid}'", "ts"),
+        (f"ts <= '{mid}' && source = '{found[0][0]}'", "-ts"),
+        (f"qpu != '{qpus[0]}'", "source,ts"),
+    ]
+    for text, sort in cases:
+        keys = parse_sort(sort, fields) or parse_sort("-ts", fields)
+        chosen = filters.select(filters.parse(text, fields), records)
+        by_id = sorted(chosen, key=lambda r: r["id"], reverse=keys[-1].descending)
+        expected = [r["id"] for r in sort_records(by_id, keys)]
+        params = {"filter": text, "sort": sort, "perPage": "500"}
+        page = rest.http.get(path, params=params, headers=rest.admin).json()
+        assert [r["id"] for r in page["items"]] == expected, (text, sort)
+        assert page["totalItems"] == len(expected)
+    paged = rest.http.get(
+        path, params={"perPage": "10", "page": "2", "skipTotal": "1"}, headers=rest.admin
+    ).json()
+    assert [r["id"] for r in paged["items"]] == [r["id"] for r in records[10:20]]
+    assert paged["totalItems"] == -1
+    envelope(rest.http.get(path, headers=rest.a), 403)
+    envelope(rest.http.get(path, params={"filter": "'x' ~ type"}, headers=rest.admin), 400)

@@ -13,12 +13,13 @@ from qpi.server.domain.listing import (
     FieldRef,
     Filter,
     Junction,
+    ListQuery,
     NowRef,
     Operand,
     SortKey,
     Value,
 )
-from qpi.v1 import list_query_pb2
+from qpi.v1 import admin_service_pb2, list_query_pb2
 
 _OPERATORS = {
     list_query_pb2.FILTER_OPERATOR_EQUAL: "=",
@@ -96,3 +97,27 @@ def sort_from_proto(fields: Sequence[list_query_pb2.SortField]) -> tuple[SortKey
     if len(fields) > MAX_SORT_KEYS:
         raise _invalid(f"At most {MAX_SORT_KEYS} sort fields are allowed.", "sort")
     return tuple(SortKey(f.field, f.descending) for f in fields)
+
+
+def conjunction(terms: Sequence[Filter]) -> Filter | None:
+    """AND of `terms` (None for none)."""
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else Junction("and", tuple(terms))
+
+
+def telemetry_query(request: admin_service_pb2.ListTelemetryEventsRequest) -> tuple[ListQuery, str]:
+    """The domain query of a ListTelemetryEvents request (type and driver folded into the
+    filter), and a key identifying it for page tokens."""
+    terms: list[Filter] = []
+    if request.type:
+        terms.append(Condition(FieldRef("type"), "=", Value(request.type)))
+    if request.driver_id:
+        terms.append(Condition(FieldRef("driver"), "=", Value(request.driver_id)))
+    extra = filter_from_proto(request.filter, request.HasField("filter"))
+    if extra is not None:
+        terms.append(extra)
+    where = conjunction(terms)
+    sort = sort_from_proto(request.sort)
+    query = ListQuery(filter=where, sort=sort, count_total=not request.skip_total)
+    return query, f"tel|{where!r}|{sort!r}|{request.skip_total}"

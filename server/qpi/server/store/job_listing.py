@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from qpi.server.domain.listing import ListQuery, SortKey
 from qpi.server.domain.models import Job
@@ -15,8 +15,7 @@ from qpi.server.store.listing import (
     DATE,
     NUMBER,
     FieldSpec,
-    compile_filter,
-    compile_order,
+    run_listing,
 )
 from qpi.server.store.tables import JobRow, QpuRow
 
@@ -81,25 +80,16 @@ class SqlJobListing(SqlRepository):
     def list_jobs_query(
         self, owner: str | None, query: ListQuery, now: datetime
     ) -> tuple[list[Job], int | None]:
-        postgres = self._is_postgres
-        conditions = []
-        if owner is not None:
-            conditions.append(_JOBS.c.user_id == owner)
-        where = compile_filter(query.filter, JOB_FIELDS, postgres=postgres, now=now)
-        if where is not None:
-            conditions.append(where)
-        order = compile_order(query.sort or NEWEST_FIRST, JOB_FIELDS, _JOBS.c.id, postgres=postgres)
-        page = (
-            select(*_COLUMNS)
-            .where(*conditions)
-            .order_by(*order)
-            .offset(query.offset)
-            .limit(query.limit)
-        )
+        scope = [] if owner is None else [_JOBS.c.user_id == owner]
         with self._engine.connect() as conn:
-            rows = conn.execute(page).mappings().all()
-            total = None
-            if query.count_total:
-                counted = select(func.count()).select_from(_JOBS).where(*conditions)
-                total = int(conn.execute(counted).scalar_one())
+            rows, total = run_listing(
+                conn,
+                _COLUMNS,
+                scope,
+                query,
+                JOB_FIELDS,
+                tie_breaker=_JOBS.c.id,
+                default_sort=NEWEST_FIRST,
+                now=now,
+            )
         return [Job(**r) for r in rows], total

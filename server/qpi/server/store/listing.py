@@ -16,7 +16,7 @@ cannot be compared are only ever ``!=``. ``~`` is a case-insensitive LIKE in whi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,8 +31,10 @@ from sqlalchemy import (
     literal,
     not_,
     or_,
+    select,
     true,
 )
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import UnaryExpression
 
 from qpi.server.domain.errors import InvalidArgumentError
@@ -45,6 +47,7 @@ from qpi.server.domain.listing import (
     FieldRef,
     Filter,
     Junction,
+    ListQuery,
     NowRef,
     Operand,
     SortKey,
@@ -325,3 +328,38 @@ def compile_order(
     descending = bool(keys) and keys[-1].descending
     order.append(tie_breaker.desc() if descending else tie_breaker.asc())
     return order
+
+
+def run_listing(
+    conn: Connection,
+    columns: Sequence[ColumnElement[Any]],
+    scope: Sequence[ColumnElement[bool]],
+    query: ListQuery,
+    fields: Mapping[str, FieldSpec],
+    *,
+    tie_breaker: ColumnElement[Any],
+    default_sort: tuple[SortKey, ...],
+    now: datetime,
+) -> tuple[list[RowMapping], int | None]:
+    """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
+    and the number of matches unless the query skips counting.
+
+    The page and the count are two statements on ``conn``; both are answered from the
+    indexes when the filter and sort allow it.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    conditions = list(scope)
+    where = compile_filter(query.filter, fields, postgres=postgres, now=now)
+    if where is not None:
+        conditions.append(where)
+    order = compile_order(query.sort or default_sort, fields, tie_breaker, postgres=postgres)
+    table = tie_breaker.table
+    page = (
+        select(*columns).where(*conditions).order_by(*order).offset(query.offset).limit(query.limit)
+    )
+    rows = list(conn.execute(page).mappings().all())
+    total = None
+    if query.count_total:
+        counted = select(func.count()).select_from(table).where(*conditions)
+        total = int(conn.execute(counted).scalar_one())
+    return rows, total

@@ -17,6 +17,7 @@ from qpi.server.store.notifications import NotificationRepository, SqlNotificati
 from qpi.server.store.oauth2_logins import OAuth2LoginRepository, SqlOAuth2LoginRepository
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
+from qpi.server.store.telemetry_listing import SqlTelemetryListing, TelemetryListing
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Repositories:
     oauth2_logins: OAuth2LoginRepository
     job_listing: JobListing
     job_batches: JobBatches
+    telemetry_listing: TelemetryListing
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -51,4 +53,5 @@ def sql_repositories(engine: Engine) -> Repositories:
         oauth2_logins=SqlOAuth2LoginRepository(engine),
         job_listing=SqlJobListing(engine),
         job_batches=SqlJobBatches(engine),
+        telemetry_listing=SqlTelemetryListing(engine),
     )

@@ -202,7 +202,12 @@ class TelemetryEventRow(SQLModel, table=True):
     """A telemetry event reported by a driver."""
 
     __tablename__ = "telemetry_events"
-    __table_args__ = (Index("ix_telemetry_type_time", "type", "event_time"),)  # list by type
+    __table_args__ = (
+        Index("ix_telemetry_type_time", "type", "event_time"),  # list by type
+        # newest-first pages (all, and one driver's) with the listings' id tie-breaker
+        Index("ix_telemetry_time_id", "event_time", "id"),
+        Index("ix_telemetry_driver_time_id", "driver_id", "event_time", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     driver_id: str = Field(foreign_key="drivers.id", index=True, ondelete="CASCADE")
     qpu_id: str = Field(foreign_key="qpus.id", ondelete="CASCADE")

@@ -1,4 +1,4 @@
-"""job listing indexes: the id tie-breaker on newest-first pages, status pages
+"""listing indexes: the id tie-breaker on newest-first job and event pages, status pages
 
 Revision ID: 0009_listing_indexes
 Revises: 0006_oauth2_login
@@ -26,9 +26,17 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_jobs_user_state_created_id", ["user_id", "state", "created", "id"], unique=False
         )
+    with op.batch_alter_table("telemetry_events", schema=None) as batch_op:
+        batch_op.create_index("ix_telemetry_time_id", ["event_time", "id"], unique=False)
+        batch_op.create_index(
+            "ix_telemetry_driver_time_id", ["driver_id", "event_time", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("telemetry_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_telemetry_driver_time_id")
+        batch_op.drop_index("ix_telemetry_time_id")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_user_state_created_id")
         batch_op.drop_index("ix_jobs_state_created_id")
