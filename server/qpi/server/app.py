@@ -190,6 +190,7 @@ class QpiServer:
             s.max_pending_per_user,
             listing=repos.job_listing,
             batches=repos.job_batches,
+            max_qubits_each=self._qasm.max_qubits_each,
         )
         leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
         telemetry = TelemetryService(

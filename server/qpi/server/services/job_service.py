@@ -129,10 +129,13 @@ class JobService:
         max_pending_per_user: int = 0,
         listing: JobListing | None = None,
         batches: JobBatches | None = None,
+        max_qubits_each: Callable[[list[list[str]]], Sequence[int | QpiError]] | None = None,
     ) -> None:
         self._jobs = jobs
         self._listing = listing
         self._batches = batches
+        # Batches parse all their circuits in one call when the parser offers it.
+        self._max_qubits_each = max_qubits_each
         self._shot_times = shot_times or accounting.ShotTimes(0.0)
         self._max_pending = max_pending_per_user
         self._accounts = accounts
@@ -211,30 +214,48 @@ class JobService:
     def prepare_batch(
         self, reqs: Sequence[SubmitRequest]
     ) -> list[tuple[rules.ValidatedPayload, int]]:
-        """Validates every job of a batch with :meth:`prepare` (CPU only, no database).
-
-        A circuit text repeated across the batch (a parameter sweep) is parsed once.
+        """Validates every job of a batch as :meth:`prepare` does (CPU only, no database),
+        parsing all the batch's circuits in one call to the parser.
 
         Raises:
             InvalidArgumentError: ``BATCH_TOO_LARGE``/``INVALID_FIELD`` for the batch itself;
                 any job's own error, its field and ``index`` metadata naming the job.
         """
         _check_batch(reqs)
-        parsed: dict[tuple[str, ...], int] = {}
+        sources: list[list[str]] = []
 
-        def widest(sources: list[str]) -> int:
-            key = tuple(sources)
-            if key not in parsed:
-                parsed[key] = self._max_qubits(sources)
-            return parsed[key]
+        def collect(circuits: list[str]) -> int:
+            sources.append(circuits)
+            return 0
 
-        prepared = []
+        validated = []
         for index, req in enumerate(reqs):
             try:
-                prepared.append(self.prepare(req, widest))
+                validated.append(self.prepare(req, collect)[0])
             except QpiError as exc:
                 raise _at_index(exc, index, "payload") from exc
+        # A circuit text repeated across the batch (a parameter sweep) is parsed once.
+        unique = list(dict.fromkeys(tuple(group) for group in sources))
+        counted = dict(zip(unique, self._count_groups([list(g) for g in unique]), strict=True))
+        prepared = []
+        for index, (payload, group) in enumerate(zip(validated, sources, strict=True)):
+            qubits = counted[tuple(group)]
+            if isinstance(qubits, QpiError):
+                raise _at_index(qubits, index, "payload") from qubits
+            prepared.append((payload, qubits))
         return prepared
+
+    def _count_groups(self, groups: list[list[str]]) -> Sequence[int | QpiError]:
+        """Qubits per job (or its INVALID_QASM error), in one parser call when possible."""
+        if self._max_qubits_each is not None:
+            return self._max_qubits_each(groups)
+        out: list[int | QpiError] = []
+        for group in groups:
+            try:
+                out.append(self._max_qubits(group))
+            except QpiError as exc:
+                out.append(exc)
+        return out
 
     def submit_batch(
         self,

@@ -88,6 +88,15 @@ def _count_all(sources: list[str]) -> tuple[int, tuple[int, str, str] | None]:
     return widest, None
 
 
+def _count_each(groups: list[list[str]]) -> list[tuple[int, tuple[int, str] | None]]:
+    """Worker-process entry for a batch of jobs: per job, what :func:`_count_all` says."""
+    out: list[tuple[int, tuple[int, str] | None]] = []
+    for sources in groups:
+        widest, error = _count_all(sources)
+        out.append((widest, None if error is None else (error[0], error[2])))
+    return out
+
+
 class QasmChecker:
     """Parses circuits in a separate process, so Qiskit's native parser (which has
     crashed under thread contention here) can never take the server down with it."""
@@ -131,6 +140,35 @@ class QasmChecker:
                 metadata={"circuit_index": index},
             )
         return widest
+
+    def max_qubits_each(self, groups: list[list[str]]) -> list[int | InvalidArgumentError]:
+        """:meth:`max_qubits` of every job of a batch in one round trip to the worker: the
+        widest circuit's qubit count per job, or the INVALID_QASM error naming its circuit."""
+        try:
+            results = self._executor().submit(_count_each, groups).result(timeout=300)
+        except BrokenProcessPool:
+            with self._lock:
+                self._pool = None  # the parser process died: start a fresh one
+            raise InvalidArgumentError(
+                "INVALID_QASM",
+                "The circuits could not be parsed (the parser crashed).",
+                field="circuits",
+            ) from None
+        out: list[int | InvalidArgumentError] = []
+        for widest, error in results:
+            if error is None:
+                out.append(widest)
+                continue
+            index, message = error
+            out.append(
+                InvalidArgumentError(
+                    "INVALID_QASM",
+                    message,
+                    field=f"circuits[{index}].qasm",
+                    metadata={"circuit_index": index},
+                )
+            )
+        return out
 
     def close(self) -> None:
         """Stops the worker process."""
