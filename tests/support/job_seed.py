@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from qpi.server.store.database import create_db_engine
 from qpi.server.store.tables import JobRow
@@ -96,6 +96,10 @@ def seed_jobs(
         if rows:
             with engine.begin() as conn:
                 conn.execute(insert(table), rows)
+        if engine.dialect.name == "postgresql":
+            # As autovacuum would after a bulk load: plans need the new statistics.
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE jobs"))
     finally:
         engine.dispose()
     return seeded

@@ -71,6 +71,23 @@ class FieldSpec:
     column: ColumnElement[Any]
     kind: str = TEXT
     nullable: bool = False
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A field read from another table through a required foreign key (e.g. a job's QPU
+    name): conditions on it become ``key IN (SELECT id FROM other WHERE ...)``, a semi-join
+    on the small table instead of a lookup per listed row."""
+
+    key: ColumnElement[Any]
+    remote_key: ColumnElement[Any]
+    remote: ColumnElement[Any]
+
+    def where(self, condition: Callable[[FieldSpec], ColumnElement[bool]]) -> ColumnElement[bool]:
+        """The rows whose referenced row meets `condition` (given the remote field)."""
+        inner = condition(FieldSpec(self.remote))
+        return self.key.in_(select(self.remote_key).where(inner))
 
 
 def invalid_filter(message: str) -> InvalidArgumentError:
@@ -160,7 +177,18 @@ class _Compiler:
         if op in ("~", "!~"):
             if not isinstance(left, FieldRef) or isinstance(right, FieldRef):
                 raise invalid_filter("The left side of ~ must be a field and the right a value.")
-            hit = self.like(self.spec(left.name), right)
+            spec = self.spec(left.name)
+            pattern = right
+            if spec.lookup is not None:
+                # Each row references exactly one remote row, so the negation can move inside.
+                return spec.lookup.where(
+                    lambda remote: (
+                        self.like(remote, pattern)
+                        if op == "~"
+                        else not_(self.like(remote, pattern))
+                    )
+                )
+            hit = self.like(spec, pattern)
             return hit if op == "~" else not_(hit)
         if not isinstance(left, FieldRef):
             left, right, op = right, left, _MIRROR[op]
@@ -168,7 +196,10 @@ class _Compiler:
         spec = self.spec(left.name)
         if isinstance(right, FieldRef):
             return self.field_vs_field(spec, op, self.spec(right.name))
-        return self.field_vs_value(spec, op, self.constant(right))
+        value = self.constant(right)
+        if spec.lookup is not None:
+            return spec.lookup.where(lambda remote: self.field_vs_value(remote, op, value))
+        return self.field_vs_value(spec, op, value)
 
     def constant(self, operand: Operand) -> str | float:
         """A constant as the record semantics see it: None → "", bool → number, @now → text."""
