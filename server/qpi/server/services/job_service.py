@@ -325,29 +325,6 @@ class JobService:
             raise job_not_found(job_id)
         return job
 
-    def list_jobs(
-        self,
-        who: Principal,
-        *,
-        states: Sequence[str],
-        qpu_id: str,
-        all_users: bool,
-        newest_first: bool,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Job], int]:
-        """Visible jobs with filters."""
-        if all_users:
-            who.require_admin()
-        return self._jobs.list_jobs(
-            None if all_users else who.user_id,
-            states=states,
-            qpu_id=qpu_id,
-            newest_first=newest_first,
-            offset=offset,
-            limit=limit,
-        )
-
     def query_jobs(
         self, who: Principal, query: ListQuery, *, all_users: bool
     ) -> tuple[list[Job], int | None]:
