@@ -83,7 +83,8 @@ bench: setup
 	$(BIN)/python bench/dispatch_latency.py
 	$(BIN)/python bench/driver_overhead.py
 	$(BIN)/python bench/aer_transpile.py
-	$(BIN)/python bench/gateway_job_pages.py
+	$(BIN)/python bench/rest_listing.py
+	$(BIN)/python bench/batch_submit.py
 	$(BIN)/python bench/nng_vs_grpc.py
 
 clean:

@@ -24,7 +24,8 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("driver_overhead.py", []),
     ("aer_transpile.py", []),
     ("cold_start.py", ["--warm", "5"]),
-    ("gateway_job_pages.py", []),
+    ("rest_listing.py", []),
+    ("batch_submit.py", []),
     ("nng_vs_grpc.py", []),
     ("qasm_submit_latency.py", []),
 ]

@@ -472,6 +472,8 @@ export interface paths {
         /**
          * List Jobs
          * @description The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all).
+         *
+         *     The server sorts and pages in SQL; "all" is read a server page at a time.
          */
         get: operations["list_jobs"];
         put?: never;
@@ -480,6 +482,28 @@ export interface paths {
          * @description Submit a job; without ``qpu_target`` the server routes it to a suitable online QPU.
          */
         post: operations["submit_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit Jobs
+         * @description Submit up to 1,000 jobs at once, all or nothing: if any job is refused, none is
+         *     submitted and the error names the job (``requests[i]...``). Each job's
+         *     ``request_id`` makes a retried batch return the jobs it created the first time.
+         */
+        post: operations["submit_jobs"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1284,6 +1308,69 @@ export interface components {
             name: string;
             /** Qubits */
             qubits: number[];
+        };
+        /**
+         * JobBatchCreate
+         * @description Body of ``POST /api/jobs/batch``: submitted all or nothing.
+         */
+        JobBatchCreate: {
+            /** Jobs */
+            jobs: components["schemas"]["JobBatchItem"][];
+        };
+        /**
+         * JobBatchItem
+         * @description One job of ``POST /api/jobs/batch``.
+         */
+        JobBatchItem: {
+            /**
+             * Acq Rotation
+             * @description IQ discrimination rotation in degrees (meas_level 2).
+             */
+            acq_rotation?: number | null;
+            /**
+             * Acq Threshold
+             * @description IQ discrimination threshold after rotation (meas_level 2).
+             */
+            acq_threshold?: number | null;
+            /** Circuits */
+            circuits: components["schemas"]["CircuitIn"][];
+            /**
+             * Meas Level
+             * @default 2
+             */
+            meas_level: number;
+            /**
+             * Meas Return
+             * @default single
+             * @enum {string}
+             */
+            meas_return: "single" | "avg" | "";
+            /**
+             * Qpu Target
+             * @description QPU id or name; empty lets the server route.
+             * @default
+             */
+            qpu_target: string;
+            /**
+             * Request Id
+             * @description Idempotency key: a retried batch returns the job first created with it.
+             * @default
+             */
+            request_id: string;
+            /**
+             * Shots
+             * @description 0 means 1024.
+             * @default 0
+             */
+            shots: number;
+        };
+        /**
+         * JobBatchOut
+         * @description Response of ``POST /api/jobs/batch``: the jobs in the order of the request.
+         */
+        JobBatchOut: {
+            /** Jobs */
+            jobs: components["schemas"]["JobOut"][];
         };
         /**
          * JobCreate
@@ -2467,6 +2554,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -2878,6 +2967,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -3289,6 +3380,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -3427,6 +3520,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -3838,6 +3933,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -4249,6 +4346,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -4660,6 +4759,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -5071,6 +5172,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -5626,6 +5729,8 @@ export interface operations {
                 expand?: string;
                 /** @description Ignored. */
                 fields?: string;
+                /** @description Do not count the matches: totalItems and totalPages are -1. */
+                skipTotal?: boolean;
             };
             header?: never;
             path?: never;
@@ -6101,6 +6206,97 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobOut"];
+                };
+            };
+            /** @description Invalid parameters or body (the envelope's `data` names the fields). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The caller may not do this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such resource, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Too many requests (e.g. failed logins); retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The server or its database is temporarily unavailable; retry later. */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    submit_jobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobBatchCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobBatchOut"];
                 };
             };
             /** @description Invalid parameters or body (the envelope's `data` names the fields). */

@@ -7,7 +7,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qpi.gateway import filters
 from qpi.gateway.filters import FilterError
 
 DEFAULT_PER_PAGE = 30
@@ -125,45 +124,12 @@ def page_envelope(records: Sequence[Mapping[str, Any]], page: int, per_page: int
 def page_of(
     items: Sequence[Mapping[str, Any]], total: int, page: int, per_page: int
 ) -> dict[str, Any]:
-    """The list response for one page the server already cut out of ``total`` records."""
+    """The list response for one page the server already cut out of ``total`` records
+    (-1: not counted, as PocketBase answers ``skipTotal``)."""
     return {
         "page": page,
         "perPage": per_page,
         "totalItems": total,
-        "totalPages": math.ceil(total / per_page) if total else 0,
+        "totalPages": -1 if total < 0 else math.ceil(total / per_page) if total else 0,
         "items": list(items),
     }
-
-
-def _equality(term: filters.Node) -> tuple[str, str] | None:
-    """``field = "text"`` (either way round) as (field, text)."""
-    if not isinstance(term, filters.Compare) or term.op != "=":
-        return None
-    left, right = term.left, term.right
-    if isinstance(left, filters.Literal):
-        left, right = right, left
-    if (
-        isinstance(left, filters.Field)
-        and isinstance(right, filters.Literal)
-        and isinstance(right.value, str)
-    ):
-        return left.name, right.value
-    return None
-
-
-def equalities(query: filters.Node | None) -> dict[str, str] | None:
-    """A filter that is only ``a = "x" && b = "y"`` (each field once) as ``{a: x, b: y}``.
-
-    Returns None for anything else, so callers that push such filters down to a list RPC
-    fall back to evaluating the filter themselves.
-    """
-    if query is None:
-        return {}
-    terms = query.terms if isinstance(query, filters.BoolOp) and query.op == "and" else (query,)
-    found: dict[str, str] = {}
-    for term in terms:
-        pair = _equality(term)
-        if pair is None or pair[0] in found:
-            return None
-        found[pair[0]] = pair[1]
-    return found

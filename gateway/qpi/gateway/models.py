@@ -107,6 +107,26 @@ class JobCreate(BaseModel):
     )
 
 
+MAX_BATCH_JOBS = 1000
+
+
+class JobBatchItem(JobCreate):
+    """One job of ``POST /api/jobs/batch``."""
+
+    request_id: Text = Field(
+        default="",
+        max_length=100,
+        description="Idempotency key: a retried batch returns the job first created with it.",
+    )
+
+
+class JobBatchCreate(BaseModel):
+    """Body of ``POST /api/jobs/batch``: submitted all or nothing."""
+
+    model_config = _REQUEST
+    jobs: list[JobBatchItem] = Field(min_length=1, max_length=MAX_BATCH_JOBS)
+
+
 class QpuCreate(BaseModel):
     """Body of ``POST /api/op/qpus/create``."""
 
@@ -218,6 +238,12 @@ class PayloadOut(BaseModel):
 
 
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+
+class JobBatchOut(BaseModel):
+    """Response of ``POST /api/jobs/batch``: the jobs in the order of the request."""
+
+    jobs: list[JobOut]
 
 
 class JobOut(BaseModel):

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from qpi.v1 import list_query_pb2 as _list_query_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -182,6 +183,9 @@ class ListTelemetryEventsRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     DRIVER_ID_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 200, maximum 1000."""
     page_token: _builtins.str
@@ -192,6 +196,20 @@ class ListTelemetryEventsRequest(_message.Message):
     """Only this driver."""
     skip: _builtins.int
     """Number of results to skip before the page (offset pagination for REST)."""
+    skip_total: _builtins.bool
+    """Do not count the matching events: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only events matching this filter (combined with `type` and `driver_id`). Fields: `id`,
+        `source` and `driver` (driver id), `qpu` (QPU id), `type`, `ts` (event time).
+        """
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default: newest first;
+        ties are broken by id).
+        """
+
     def __init__(
         self,
         *,
@@ -200,10 +218,13 @@ class ListTelemetryEventsRequest(_message.Message):
         type: _builtins.str = ...,
         driver_id: _builtins.str = ...,
         skip: _builtins.int = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver_id", b"driver_id", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver_id", b"driver_id", "filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -221,7 +242,7 @@ class ListTelemetryEventsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total number of events matching the filter."""
+    """Total number of events matching the filter (-1 when `skip_total` was set)."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryEvent]:
         """Events, newest first."""

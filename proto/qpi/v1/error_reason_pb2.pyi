@@ -154,6 +154,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_QPU_DELETED: _ErrorReason.ValueType  # 134
     """The driver's QPU was deleted by an administrator; the driver registration is gone."""
+    ERROR_REASON_INVALID_FILTER: _ErrorReason.ValueType  # 150
+    """A list filter or sort is malformed, too large or names an unknown field."""
+    ERROR_REASON_BATCH_TOO_LARGE: _ErrorReason.ValueType  # 151
+    """A batch holds more requests than one call may submit (1,000 jobs)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -294,4 +298,8 @@ google.rpc.RetryInfo detail.
 """
 ERROR_REASON_QPU_DELETED: ErrorReason.ValueType  # 134
 """The driver's QPU was deleted by an administrator; the driver registration is gone."""
+ERROR_REASON_INVALID_FILTER: ErrorReason.ValueType  # 150
+"""A list filter or sort is malformed, too large or names an unknown field."""
+ERROR_REASON_BATCH_TOO_LARGE: ErrorReason.ValueType  # 151
+"""A batch holds more requests than one call may submit (1,000 jobs)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from qpi.v1 import job_pb2 as _job_pb2
+from qpi.v1 import list_query_pb2 as _list_query_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -138,6 +139,9 @@ class ListJobsRequest(_message.Message):
     QPU_ID_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
     ALL_USERS_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 50, maximum 1000."""
     page_token: _builtins.str
@@ -150,9 +154,25 @@ class ListJobsRequest(_message.Message):
     """"create_time desc" (default) or "create_time asc"."""
     all_users: _builtins.bool
     """Administrators only: list every user's jobs instead of their own."""
+    skip_total: _builtins.bool
+    """Do not count the matching jobs: `total_size` is then -1 (cheaper for large lists)."""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_job_pb2.Job.State.ValueType]:
         """Only jobs in these states (all when empty)."""
+
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only jobs matching this filter (combined with `states` and `qpu_id`). Fields: `id`,
+        `user_id`, `qpu_target` (QPU id), `qpu_name`, `status` (`pending`, `running`,
+        `completed`, `failed`, `cancelled`), `created`, `updated`, `finished_at` (dates),
+        `duration` (charged QPU seconds).
+        """
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first; replaces `order_by`
+        when set (ties are broken by id).
+        """
 
     def __init__(
         self,
@@ -164,10 +184,13 @@ class ListJobsRequest(_message.Message):
         qpu_id: _builtins.str = ...,
         order_by: _builtins.str = ...,
         all_users: _builtins.bool = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -185,7 +208,7 @@ class ListJobsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total number of jobs matching the filter."""
+    """Total number of jobs matching the filter (-1 when `skip_total` was set)."""
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[_job_pb2.Job]:
         """The page of jobs."""
@@ -204,6 +227,54 @@ class ListJobsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListJobsResponse: _TypeAlias = ListJobsResponse  # noqa: Y015
+
+@_typing.final
+class BatchCreateJobsRequest(_message.Message):
+    """Request for BatchCreateJobs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___CreateJobRequest]:
+        """The jobs to submit (1 to 1,000), each as a CreateJob request."""
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[Global___CreateJobRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchCreateJobsRequest: _TypeAlias = BatchCreateJobsRequest  # noqa: Y015
+
+@_typing.final
+class BatchCreateJobsResponse(_message.Message):
+    """Response for BatchCreateJobs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOBS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def jobs(self) -> _containers.RepeatedCompositeFieldContainer[_job_pb2.Job]:
+        """The jobs, in the order of the requests."""
+
+    def __init__(
+        self,
+        *,
+        jobs: _abc.Iterable[_job_pb2.Job] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jobs", b"jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchCreateJobsResponse: _TypeAlias = BatchCreateJobsResponse  # noqa: Y015
 
 @_typing.final
 class CancelJobRequest(_message.Message):

@@ -42,6 +42,11 @@ class JobServiceStub:
                 request_serializer=qpi_dot_v1_dot_job__service__pb2.CreateJobRequest.SerializeToString,
                 response_deserializer=qpi_dot_v1_dot_job__service__pb2.CreateJobResponse.FromString,
                 _registered_method=True)
+        self.BatchCreateJobs = channel.unary_unary(
+                '/qpi.v1.JobService/BatchCreateJobs',
+                request_serializer=qpi_dot_v1_dot_job__service__pb2.BatchCreateJobsRequest.SerializeToString,
+                response_deserializer=qpi_dot_v1_dot_job__service__pb2.BatchCreateJobsResponse.FromString,
+                _registered_method=True)
         self.GetJob = channel.unary_unary(
                 '/qpi.v1.JobService/GetJob',
                 request_serializer=qpi_dot_v1_dot_job__service__pb2.GetJobRequest.SerializeToString,
@@ -74,6 +79,15 @@ class JobServiceServicer:
         """Submits a job. Errors: INVALID_ARGUMENT (empty circuits, bad QASM, bad shots),
         RESOURCE_EXHAUSTED (payload too large, no QPU seconds), NOT_FOUND (unknown QPU),
         FAILED_PRECONDITION (QPU disabled, no eligible QPU).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCreateJobs(self, request, context):
+        """Submits up to 1,000 jobs at once (AIP-233), all or nothing: when any job is invalid
+        nothing is submitted and the error's field and `index` metadata name the bad job.
+        Each job's `request_id` makes a retried batch return the jobs it created before.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -114,6 +128,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.CreateJob,
                     request_deserializer=qpi_dot_v1_dot_job__service__pb2.CreateJobRequest.FromString,
                     response_serializer=qpi_dot_v1_dot_job__service__pb2.CreateJobResponse.SerializeToString,
+            ),
+            'BatchCreateJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateJobs,
+                    request_deserializer=qpi_dot_v1_dot_job__service__pb2.BatchCreateJobsRequest.FromString,
+                    response_serializer=qpi_dot_v1_dot_job__service__pb2.BatchCreateJobsResponse.SerializeToString,
             ),
             'GetJob': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJob,
@@ -166,6 +185,33 @@ class JobService:
             '/qpi.v1.JobService/CreateJob',
             qpi_dot_v1_dot_job__service__pb2.CreateJobRequest.SerializeToString,
             qpi_dot_v1_dot_job__service__pb2.CreateJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/qpi.v1.JobService/BatchCreateJobs',
+            qpi_dot_v1_dot_job__service__pb2.BatchCreateJobsRequest.SerializeToString,
+            qpi_dot_v1_dot_job__service__pb2.BatchCreateJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,11 @@ class JobServiceStub:
     RESOURCE_EXHAUSTED (payload too large, no QPU seconds), NOT_FOUND (unknown QPU),
     FAILED_PRECONDITION (QPU disabled, no eligible QPU).
     """
+    BatchCreateJobs: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.BatchCreateJobsRequest, _job_service_pb2.BatchCreateJobsResponse]
+    """Submits up to 1,000 jobs at once (AIP-233), all or nothing: when any job is invalid
+    nothing is submitted and the error's field and `index` metadata name the bad job.
+    Each job's `request_id` makes a retried batch return the jobs it created before.
+    """
     GetJob: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.GetJobRequest, _job_service_pb2.GetJobResponse]
     """Gets one job."""
     ListJobs: _grpc.UnaryUnaryMultiCallable[_job_service_pb2.ListJobsRequest, _job_service_pb2.ListJobsResponse]
@@ -62,6 +67,11 @@ class JobServiceAsyncStub(JobServiceStub):
     """Submits a job. Errors: INVALID_ARGUMENT (empty circuits, bad QASM, bad shots),
     RESOURCE_EXHAUSTED (payload too large, no QPU seconds), NOT_FOUND (unknown QPU),
     FAILED_PRECONDITION (QPU disabled, no eligible QPU).
+    """
+    BatchCreateJobs: _aio.UnaryUnaryMultiCallable[_job_service_pb2.BatchCreateJobsRequest, _job_service_pb2.BatchCreateJobsResponse]  # type: ignore[assignment]
+    """Submits up to 1,000 jobs at once (AIP-233), all or nothing: when any job is invalid
+    nothing is submitted and the error's field and `index` metadata name the bad job.
+    Each job's `request_id` makes a retried batch return the jobs it created before.
     """
     GetJob: _aio.UnaryUnaryMultiCallable[_job_service_pb2.GetJobRequest, _job_service_pb2.GetJobResponse]  # type: ignore[assignment]
     """Gets one job."""
@@ -87,6 +97,17 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         """Submits a job. Errors: INVALID_ARGUMENT (empty circuits, bad QASM, bad shots),
         RESOURCE_EXHAUSTED (payload too large, no QPU seconds), NOT_FOUND (unknown QPU),
         FAILED_PRECONDITION (QPU disabled, no eligible QPU).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchCreateJobs(
+        self,
+        request: _job_service_pb2.BatchCreateJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_job_service_pb2.BatchCreateJobsResponse, _abc.Awaitable[_job_service_pb2.BatchCreateJobsResponse]]:
+        """Submits up to 1,000 jobs at once (AIP-233), all or nothing: when any job is invalid
+        nothing is submitted and the error's field and `index` metadata name the bad job.
+        Each job's `request_id` makes a retried batch return the jobs it created before.
         """
 
     @_abc_1.abstractmethod

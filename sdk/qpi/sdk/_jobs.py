@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
@@ -99,6 +99,59 @@ class JobsMixin(ClientBase):
             payload=payload, qpu=qpu_target, request_id=request_id or uuid.uuid4().hex
         )
         return Job._from_proto(self._unary(self._jobs.CreateJob, request).job)
+
+    def submit_jobs(
+        self,
+        jobs: Iterable[Any],
+        shots: int = 1024,
+        meas_level: int = 2,
+        meas_return: str = "single",
+        qpu_target: str = "",
+        request_ids: Sequence[str] | None = None,
+    ) -> list[Job]:
+        """Submits many jobs in one call (at most 1,000), all or nothing.
+
+        Args:
+            jobs: One entry per job, each what :meth:`submit_job` takes as ``circuits``
+                (a QASM string, a ``QuantumCircuit``, a dict, or a list of those).
+            shots: Default shots per circuit, for every job.
+            meas_level: 2 for counts, 1 for IQ points, 0 for raw traces.
+            meas_return: ``"single"`` or ``"avg"``.
+            qpu_target: QPU id or name for every job; empty lets the server route them.
+            request_ids: One idempotency key per job; a retried batch returns the jobs the
+                first attempt created. Generated when omitted (so the SDK's own retries
+                never duplicate a job).
+
+        Returns:
+            The new jobs (state ``pending``), in the order of ``jobs``.
+
+        Raises:
+            QPIError: Nothing was submitted; ``error.metadata["index"]`` names the job
+                that was refused (``BATCH_TOO_LARGE`` above 1,000 jobs).
+
+        Example:
+            >>> batch = client.submit_jobs([bell_qasm] * 500, shots=100, qpu_target="qpu-1")
+            >>> [client.wait(job.id).counts for job in batch]
+        """
+        items = list(jobs)
+        keys = list(request_ids) if request_ids is not None else []
+        if request_ids is not None and len(keys) != len(items):
+            raise ValueError("request_ids must hold one key per job")
+        keys = keys or [uuid.uuid4().hex for _ in items]
+        request = job_service_pb2.BatchCreateJobsRequest(
+            requests=[
+                job_service_pb2.CreateJobRequest(
+                    payload=build_payload(
+                        circuits, shots=shots, meas_level=meas_level, meas_return=meas_return
+                    ),
+                    qpu=qpu_target,
+                    request_id=key,
+                )
+                for circuits, key in zip(items, keys, strict=True)
+            ]
+        )
+        response = self._unary(self._jobs.BatchCreateJobs, request)
+        return [Job._from_proto(job) for job in response.jobs]
 
     def get_job(self, job_id: str) -> Job:
         """Returns a job by id (raises :class:`JobNotFoundError` for others' jobs)."""

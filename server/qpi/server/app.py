@@ -205,9 +205,13 @@ class QpiServer:
             in_process(self._qasm.limits.budget),
             ShotTimes(s.shot_seconds_estimate, parse_shot_seconds(s.qpu_shot_seconds)),
             s.max_pending_per_user,
+            listing=repos.job_listing,
+            batches=repos.job_batches,
         )
         leases = LeaseService(repos.leases, clock, events, s.job_timeout, s.max_result_bytes)
-        telemetry = TelemetryService(repos.telemetry, clock, s.events_retention)
+        telemetry = TelemetryService(
+            repos.telemetry, clock, s.events_retention, listing=repos.telemetry_listing
+        )
         hub = DriverHub(
             db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
         )
@@ -235,7 +239,9 @@ class QpiServer:
             "accounts": AccountService(repos.accounts, clock, s.allow_signup, events),
             "qpus": qpus,
             "jobs": jobs,
-            "submissions": SubmissionService(db, jobs, self._qasm.max_qubits),
+            "submissions": SubmissionService(
+                db, jobs, self._qasm.max_qubits, self._qasm.max_qubits_each
+            ),
             "leases": leases,
             "telemetry": telemetry,
             "bookings": BookingService(

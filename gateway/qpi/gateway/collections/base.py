@@ -146,12 +146,14 @@ class Collection:
         keys: Sequence[SortKey],
         page: int,
         per_page: int,
+        count_total: bool = True,
     ) -> dict[str, Any] | None:
         """One page of records fetched by the server itself, for queries it can answer.
 
         Returns None when it cannot; the route then filters, sorts and pages everything
-        :meth:`list_records` returns. Large collections override this for the common
-        queries, so a dashboard page costs one page of rows rather than the whole table.
+        :meth:`list_records` returns. Large collections override this so that the server
+        filters, sorts and pages in SQL and a page costs one page of rows rather than the
+        whole table. With ``count_total`` false the page's ``totalItems`` may be -1.
         """
         return None
 

@@ -14,8 +14,9 @@ from google.protobuf import field_mask_pb2
 from qpi.gateway import filters, records
 from qpi.gateway.collections.base import BodyReader, Collection
 from qpi.gateway.context import Ctx
-from qpi.gateway.listing import MAX_PER_PAGE, SortKey, equalities, page_of
+from qpi.gateway.listing import MAX_PER_PAGE, SortKey, page_of
 from qpi.gateway.paging import fetch_all
+from qpi.gateway.pushdown import filter_message, sort_messages
 from qpi.v1 import admin_service_pb2, qpu_pb2, qpu_service_pb2
 
 
@@ -121,12 +122,6 @@ class TelemetryEventsCollection(Collection):
     fields = frozenset({"id", "source", "type", "ts"})
     relations = {"driver": "drivers", "qpu": "qpus"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Stored events, newest first."""
-        request = admin_service_pb2.ListTelemetryEventsRequest()
-        events = await fetch_all(ctx, ctx.stubs.admin.ListTelemetryEvents, request, "events")
-        return [records.telemetry_record(e) for e in events]
-
     async def list_page(
         self,
         ctx: Ctx,
@@ -134,23 +129,18 @@ class TelemetryEventsCollection(Collection):
         keys: Sequence[SortKey],
         page: int,
         per_page: int,
+        count_total: bool = True,
     ) -> dict[str, Any] | None:
-        """Newest-first pages by type and/or driver (the dashboard's cryostat view)."""
-        if keys and (len(keys) > 1 or keys[0].field != "ts" or not keys[0].descending):
-            return None
-        matches = equalities(query)
-        if matches is None or not set(matches) <= {"type", "driver", "source"}:
-            return None
-        driver = matches.get("driver") or matches.get("source") or ""
-        if "driver" in matches and "source" in matches and matches["driver"] != matches["source"]:
-            return None
+        """One page, filtered, sorted and counted by the server in SQL."""
         page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
         request = admin_service_pb2.ListTelemetryEventsRequest(
-            type=matches.get("type", ""),
-            driver_id=driver,
             skip=(page - 1) * per_page,
             page_size=per_page,
+            sort=sort_messages(keys),
+            skip_total=not count_total,
         )
+        if query is not None:
+            request.filter.CopyFrom(filter_message(query))
         resp = await ctx.call(ctx.stubs.admin.ListTelemetryEvents, request)
         items = [records.telemetry_record(e) for e in resp.events]
         return page_of(items, int(resp.total_size), page, per_page)

@@ -11,37 +11,11 @@ from qpi.gateway import errors, filters, records
 from qpi.gateway.collections.base import Collection
 from qpi.gateway.context import Ctx
 from qpi.gateway.handlers import validation_data
-from qpi.gateway.listing import MAX_PER_PAGE, SortKey, equalities, page_of
+from qpi.gateway.listing import MAX_PER_PAGE, SortKey, page_of
 from qpi.gateway.models import JobCreate
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.pushdown import filter_message, sort_messages
 from qpi.gateway.routes.jobs import payload_message
-from qpi.v1 import job_pb2, job_service_pb2
-
-_STATES = {records.job_status(v): v for v in job_pb2.Job.State.values() if v}
-
-
-def _pushed_down(
-    query: filters.Node | None, keys: Sequence[SortKey]
-) -> job_service_pb2.ListJobsRequest | None:
-    """The ListJobs request answering `query` sorted by `keys`, if ListJobs can express it."""
-    if len(keys) > 1 or (keys and keys[0].field != "created"):
-        return None
-    matches = equalities(query)
-    if matches is None or not set(matches) <= {"status", "qpu_target"}:
-        return None
-    ascending = bool(keys) and not keys[0].descending
-    request = job_service_pb2.ListJobsRequest(
-        order_by="create_time asc" if ascending else "create_time desc"
-    )
-    if "qpu_target" in matches:
-        if not matches["qpu_target"]:
-            return None  # "no QPU" is not a ListJobs filter
-        request.qpu_id = matches["qpu_target"]
-    if "status" in matches:
-        if matches["status"] not in _STATES:
-            return None  # an unknown status matches nothing; let the generic path say so
-        request.states.append(_STATES[matches["status"]])
-    return request
+from qpi.v1 import job_service_pb2
 
 
 class JobsCollection(Collection):
@@ -62,12 +36,6 @@ class JobsCollection(Collection):
     )
     relations = {"user_id": "users", "qpu_target": "qpus"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """The caller's jobs (administrators: everyone's)."""
-        request = job_service_pb2.ListJobsRequest(all_users=await ctx.is_admin())
-        jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, request, "jobs")
-        return [records.job_record(j) for j in jobs]
-
     async def list_page(
         self,
         ctx: Ctx,
@@ -75,15 +43,19 @@ class JobsCollection(Collection):
         keys: Sequence[SortKey],
         page: int,
         per_page: int,
+        count_total: bool = True,
     ) -> dict[str, Any] | None:
-        """Newest/oldest-first pages, optionally by status and QPU, straight from ListJobs."""
-        request = _pushed_down(query, keys)
-        if request is None:
-            return None
+        """One page, filtered, sorted and counted by the server in SQL (ListJobs)."""
         page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
-        request.all_users = await ctx.is_admin()
-        request.skip = (page - 1) * per_page
-        request.page_size = per_page
+        request = job_service_pb2.ListJobsRequest(
+            all_users=await ctx.is_admin(),
+            skip=(page - 1) * per_page,
+            page_size=per_page,
+            sort=sort_messages(keys),
+            skip_total=not count_total,
+        )
+        if query is not None:
+            request.filter.CopyFrom(filter_message(query))
         resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
         items = [records.job_record(j) for j in resp.jobs]
         return page_of(items, int(resp.total_size), page, per_page)

@@ -138,14 +138,23 @@ def _add_collection(router: APIRouter, coll: Collection) -> None:
         filter: Annotated[str, Query(max_length=filters.MAX_FILTER_LENGTH)] = "",  # noqa: A002
         expand: Annotated[str, Query(max_length=512)] = "",
         fields: Annotated[str, Query(max_length=512, description="Ignored.")] = "",
+        skip_total: Annotated[
+            bool,
+            Query(
+                alias="skipTotal",
+                description="Do not count the matches: totalItems and totalPages are -1.",
+            ),
+        ] = False,
     ) -> Any:
         node = filters.parse(filter, allowed)
         keys = parse_sort(sort, allowed)
         wanted = parse_expand(expand, coll.relations)
-        result = await coll.list_page(ctx, node, keys, page, per_page)
+        result = await coll.list_page(ctx, node, keys, page, per_page, not skip_total)
         if result is None:
             items = await matching(node, await coll.list_records(ctx))
             result = page_envelope(sort_records(items, keys), page, per_page)
+            if skip_total:
+                result["totalItems"] = result["totalPages"] = -1
         result["items"] = [_tag(coll, r) for r in result["items"]]
         await expand_records(ctx, result["items"], wanted, coll.relations)
         return page_model.model_validate(result)

@@ -8,10 +8,18 @@ from fastapi import APIRouter, Query
 
 from qpi.gateway import errors, records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
-from qpi.gateway.models import JobCreate, JobOut, PathId, StatusOut
+from qpi.gateway.listing import parse_sort, sort_pattern
+from qpi.gateway.models import (
+    JobBatchCreate,
+    JobBatchOut,
+    JobCreate,
+    JobOut,
+    PathId,
+    StatusOut,
+)
 from qpi.gateway.openapi import api
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.paging import PAGE_SIZE
+from qpi.gateway.pushdown import sort_messages
 from qpi.v1 import job_pb2, job_service_pb2
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -58,6 +66,30 @@ async def submit_job(body: JobCreate, ctx: CtxDep) -> JobOut:
     return JobOut.model_validate(records.job_object(resp.job))
 
 
+@router.post(
+    "/batch",
+    status_code=201,
+    responses=api(403, 404, 413, 429),
+    response_model_exclude_unset=True,
+)
+async def submit_jobs(body: JobBatchCreate, ctx: CtxDep) -> JobBatchOut:
+    """Submit up to 1,000 jobs at once, all or nothing: if any job is refused, none is
+    submitted and the error names the job (``requests[i]...``). Each job's
+    ``request_id`` makes a retried batch return the jobs it created the first time."""
+    request = job_service_pb2.BatchCreateJobsRequest(
+        requests=[
+            job_service_pb2.CreateJobRequest(
+                payload=payload_message(job), qpu=job.qpu_target, request_id=job.request_id
+            )
+            for job in body.jobs
+        ]
+    )
+    resp: job_service_pb2.BatchCreateJobsResponse = await ctx.call(
+        ctx.stubs.jobs.BatchCreateJobs, request
+    )
+    return JobBatchOut(jobs=[JobOut.model_validate(records.job_object(j)) for j in resp.jobs])
+
+
 @router.get("", responses=api(), response_model_exclude_unset=True)
 async def list_jobs(
     ctx: CtxDep,
@@ -65,11 +97,22 @@ async def list_jobs(
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
 ) -> list[JobOut]:
-    """The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all)."""
-    keys = parse_sort(sort, JOB_FIELDS)
-    jobs = await fetch_all(ctx, ctx.stubs.jobs.ListJobs, job_service_pb2.ListJobsRequest(), "jobs")
-    items = sort_records([records.job_object(j) for j in jobs], keys)
-    return [JobOut.model_validate(j) for j in slice_records(items, skip, limit)]
+    """The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all).
+
+    The server sorts and pages in SQL; "all" is read a server page at a time.
+    """
+    request = job_service_pb2.ListJobsRequest(
+        sort=sort_messages(parse_sort(sort, JOB_FIELDS)), skip_total=True
+    )
+    jobs: list[job_pb2.Job] = []
+    while True:
+        wanted = limit - len(jobs) if limit else PAGE_SIZE
+        request.skip, request.page_size = skip + len(jobs), min(wanted, PAGE_SIZE)
+        resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
+        jobs.extend(resp.jobs)
+        if len(resp.jobs) < request.page_size or (limit and len(jobs) >= limit):
+            break
+    return [JobOut.model_validate(records.job_object(j)) for j in jobs]
 
 
 @router.get("/{job_id}", responses=api(404), response_model_exclude_unset=True)

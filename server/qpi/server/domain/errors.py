@@ -169,6 +169,8 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
     {
         "INVALID_FIELD": InvalidArgumentError,
         "INVALID_QASM": InvalidArgumentError,
+        "INVALID_FILTER": InvalidArgumentError,
+        "BATCH_TOO_LARGE": InvalidArgumentError,
         "PAYLOAD_TOO_LARGE": ResourceExhaustedError,
         "UNAUTHENTICATED": UnauthenticatedError,
         "TOKEN_INVALID": UnauthenticatedError,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
@@ -11,6 +11,7 @@ import grpc
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
+from qpi.server.rpc.list_query import telemetry_query
 from qpi.server.services.database import Database
 from qpi.server.services.paging import next_token, page_window
 from qpi.server.services.telemetry_service import TelemetryService
@@ -81,15 +82,16 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         self, request: pb.ListTelemetryEventsRequest, context: Ctx
     ) -> pb.ListTelemetryEventsResponse:
         who = await self._auth.principal(context)
-        key = f"tel|{request.type}|{request.driver_id}"
+        query, key = telemetry_query(request)
         offset, limit = page_window(request.page_size or 200, request.page_token, request.skip, key)
-        rows, total = await self._db.run(
-            self._telemetry.list, who, request.type, request.driver_id, offset, limit
-        )
+        query = replace(query, offset=offset, limit=limit)
+        rows, total = await self._db.run(self._telemetry.query, who, query)
+        # Without a count, a full page means there may be more.
+        known = total if total is not None else offset + len(rows) + (len(rows) == limit)
         return pb.ListTelemetryEventsResponse(
             events=[convert.telemetry(r) for r in rows],
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            total_size=-1 if total is None else total,
+            next_page_token=next_token(offset, limit, len(rows), known, key),
         )
 
     @unary

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
 
+from qpi.server.domain.listing import Condition, FieldRef, Filter, Junction, ListQuery, Value
+from qpi.server.domain.listing import SortKey as ListSortKey
 from qpi.server.domain.models import Job
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming, unary
+from qpi.server.rpc.list_query import filter_from_proto, sort_from_proto
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
 from qpi.server.services.job_service import JobService
@@ -20,6 +24,30 @@ from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def _list_query(request: job_service_pb2.ListJobsRequest) -> tuple[ListQuery, str]:
+    """The domain query of a ListJobs request (states and QPU folded into the filter), and
+    a key identifying it for page tokens."""
+    terms: list[Filter] = []
+    names = convert.JOB_STATE_NAMES
+    states = sorted({names[s] for s in request.states if s in names})
+    if states:
+        terms.append(
+            Junction("or", tuple(Condition(FieldRef("status"), "=", Value(s)) for s in states))
+        )
+    if request.qpu_id:
+        terms.append(Condition(FieldRef("qpu_target"), "=", Value(request.qpu_id)))
+    extra = filter_from_proto(request.filter, request.HasField("filter"))
+    if extra is not None:
+        terms.append(extra)
+    sort = sort_from_proto(request.sort) or (
+        ListSortKey("created", descending=request.order_by.strip().lower() != "create_time asc"),
+    )
+    where = terms[0] if len(terms) == 1 else (Junction("and", tuple(terms)) if terms else None)
+    query = ListQuery(filter=where, sort=sort, count_total=not request.skip_total)
+    key = f"{where!r}|{sort!r}|{request.skip_total}"
+    return query, key
 
 
 class JobServicer(job_service_pb2_grpc.JobServiceServicer):
@@ -56,6 +84,19 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         return job_service_pb2.CreateJobResponse(job=(await self._to_proto([row]))[0])
 
     @unary
+    async def BatchCreateJobs(
+        self, request: job_service_pb2.BatchCreateJobsRequest, context: Ctx
+    ) -> job_service_pb2.BatchCreateJobsResponse:
+        who = await self._auth.principal(context)
+        reqs = [
+            convert.submit_request(r.payload, r.qpu.strip(), r.request_id.strip())
+            for r in request.requests
+        ]
+        # Like CreateJob: circuits are parsed in the parser pool, then one insert transaction.
+        rows = await self._submissions.submit_batch(who, reqs)
+        return job_service_pb2.BatchCreateJobsResponse(jobs=await self._to_proto(rows))
+
+    @unary
     async def GetJob(
         self, request: job_service_pb2.GetJobRequest, context: Ctx
     ) -> job_service_pb2.GetJobResponse:
@@ -68,27 +109,19 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.ListJobsRequest, context: Ctx
     ) -> job_service_pb2.ListJobsResponse:
         who = await self._auth.principal(context)
-        states = [
-            convert.JOB_STATE_NAMES[s] for s in request.states if s in convert.JOB_STATE_NAMES
-        ]
-        newest_first = request.order_by.strip().lower() != "create_time asc"
-        key = f"jobs|{who.user_id}|{sorted(states)}|{request.qpu_id}|{request.all_users}"
-        key += f"|{newest_first}"
+        query, key = _list_query(request)
+        key = f"jobs|{who.user_id}|{request.all_users}|{key}"
         offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
+        query = replace(query, offset=offset, limit=limit)
         rows, total = await self._db.run(
-            self._jobs.list_jobs,
-            who,
-            states=states,
-            qpu_id=request.qpu_id,
-            all_users=request.all_users,
-            newest_first=newest_first,
-            offset=offset,
-            limit=limit,
+            self._jobs.query_jobs, who, query, all_users=request.all_users
         )
+        # Without a count, a full page means there may be more.
+        known = total if total is not None else offset + len(rows) + (len(rows) == limit)
         return job_service_pb2.ListJobsResponse(
             jobs=await self._to_proto(rows),
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            total_size=-1 if total is None else total,
+            next_page_token=next_token(offset, limit, len(rows), known, key),
         )
 
     @unary

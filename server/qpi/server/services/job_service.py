@@ -15,7 +15,8 @@ from qpi.server.domain import accounting
 from qpi.server.domain import jobs as rules
 from qpi.server.domain.capabilities import ensure_meas_level_supported
 from qpi.server.domain.clock import Clock
-from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
+from qpi.server.domain.errors import InvalidArgumentError, NotFoundError, QpiError
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
@@ -23,9 +24,13 @@ from qpi.server.services.qasm import in_process
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import DuplicateKeyError
+from qpi.server.store.job_batches import JobBatches
+from qpi.server.store.job_listing import JobListing
 from qpi.server.store.jobs import JobRepository, NewJob
 
 MEAS_RETURNS = {"single", "avg"}
+MAX_BATCH = 1000
+"""Most jobs one BatchCreateJobs call submits (AIP-233 leaves the bound to the service)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,43 @@ def _payload_document(v: rules.ValidatedPayload, req: SubmitRequest, qpu_id: str
     return doc
 
 
+def check_batch(reqs: Sequence[SubmitRequest]) -> None:
+    """The batch's own limits: 1..MAX_BATCH jobs, each idempotency key used once."""
+    if not reqs:
+        raise InvalidArgumentError(
+            "INVALID_FIELD", "A batch needs at least one job.", field="requests"
+        )
+    if len(reqs) > MAX_BATCH:
+        raise InvalidArgumentError(
+            "BATCH_TOO_LARGE",
+            f"A batch holds at most {MAX_BATCH} jobs; this one has {len(reqs)}.",
+            field="requests",
+            metadata={"max": MAX_BATCH, "size": len(reqs)},
+        )
+    seen: dict[str, int] = {}
+    for index, req in enumerate(reqs):
+        if req.request_id and seen.setdefault(req.request_id, index) != index:
+            raise InvalidArgumentError(
+                "INVALID_FIELD",
+                f"Jobs {seen[req.request_id]} and {index} of the batch share the request_id "
+                f"{req.request_id!r}.",
+                field=f"requests[{index}].request_id",
+                metadata={"index": index, "request_id": req.request_id},
+            )
+
+
+def at_index(exc: QpiError, index: int, prefix: str) -> QpiError:
+    """`exc` as the error of job `index` of a batch (the whole batch is refused)."""
+    inner = f"{prefix}.{exc.field}" if exc.field else prefix
+    return type(exc)(
+        exc.reason,
+        f"Job {index} of the batch: {exc.message}",
+        metadata={**exc.metadata, "index": index},
+        field=f"requests[{index}].{inner}",
+        retry_after=exc.retry_after,
+    )
+
+
 class JobService:
     """Job use cases of users (the lease half is LeaseService)."""
 
@@ -86,8 +128,12 @@ class JobService:
         max_qubits: Callable[[list[str]], int] | None = None,
         shot_times: accounting.ShotTimes | None = None,
         max_pending_per_user: int = 0,
+        listing: JobListing | None = None,
+        batches: JobBatches | None = None,
     ) -> None:
         self._jobs = jobs
+        self._listing = listing
+        self._batches = batches
         self._shot_times = shot_times or accounting.ShotTimes(0.0)
         self._max_pending = max_pending_per_user
         self._accounts = accounts
@@ -169,6 +215,101 @@ class JobService:
         self._events.publish("dispatch", job.qpu_id)
         return job
 
+    def validate_batch(self, reqs: Sequence[SubmitRequest]) -> list[rules.ValidatedPayload]:
+        """:meth:`validate` for each job of a batch (after the batch's own limits); an
+        error names the job's index."""
+        check_batch(reqs)
+        validated = []
+        for index, req in enumerate(reqs):
+            try:
+                validated.append(self.validate(req))
+            except QpiError as exc:
+                raise at_index(exc, index, "payload") from exc
+        return validated
+
+    def prepare_batch(
+        self, reqs: Sequence[SubmitRequest]
+    ) -> list[tuple[rules.ValidatedPayload, int]]:
+        """:meth:`validate_batch`, then parses in this process (each distinct circuit
+        list once). The server parses in its pool instead (qpi.server.services.submission)."""
+        validated = self.validate_batch(reqs)
+        counted: dict[tuple[str, ...], int] = {}
+        prepared = []
+        for index, payload in enumerate(validated):
+            group = tuple(c.qasm for c in payload.circuits)
+            try:
+                if group not in counted:
+                    counted[group] = self._max_qubits(list(group))
+            except QpiError as exc:
+                raise at_index(exc, index, "payload") from exc
+            prepared.append((payload, counted[group]))
+        return prepared
+
+    def submit_batch(
+        self,
+        who: Principal,
+        reqs: Sequence[SubmitRequest],
+        prepared: Sequence[tuple[rules.ValidatedPayload, int]] | None = None,
+    ) -> list[Job]:
+        """Enqueues a batch all or nothing (one transaction), in request order.
+
+        Jobs whose ``request_id`` the caller used before are returned as they are, so a
+        retried batch creates no duplicates.
+        """
+        if self._batches is None:
+            raise RuntimeError("JobService was built without batch submission")
+        if prepared is None:
+            prepared = self.prepare_batch(reqs)
+        check_batch(reqs)
+        now = self._clock.now()
+
+        def admit(user: User, pending: Callable[[], int], fresh: Sequence[int]) -> list[NewJob]:
+            if not fresh:
+                return []
+            rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
+            if self._max_pending:
+                # Room for the whole batch, or none of it.
+                waiting = pending() + len(fresh) - 1
+                accounting.ensure_can_queue(waiting, self._max_pending, user.is_superuser)
+            routes: dict[tuple[str, int], Any] = {}
+            admitted = []
+            for index in fresh:
+                req, (validated, qubits) = reqs[index], prepared[index]
+                try:
+                    if (req.qpu, qubits) not in routes:
+                        routes[(req.qpu, qubits)] = self._qpus.route(req.qpu, qubits)
+                except QpiError as exc:
+                    raise at_index(exc, index, "qpu") from exc
+                qpu = routes[(req.qpu, qubits)]
+                try:
+                    ensure_meas_level_supported(qpu, validated.meas_level)
+                except QpiError as exc:
+                    raise at_index(exc, index, "payload") from exc
+                shots = accounting.total_shots(validated.circuits, validated.shots)
+                admitted.append(
+                    NewJob(
+                        qpu.id,
+                        json.dumps(_payload_document(validated, req, qpu.id)),
+                        accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
+                    )
+                )
+            return admitted
+
+        keys = [r.request_id or None for r in reqs]
+        try:
+            jobs = self._batches.insert_batch(who.user_id, keys, now, admit)
+        except DuplicateKeyError:
+            # A concurrent retry of the same batch won the race: answer with its jobs.
+            jobs = self._batches.insert_batch(who.user_id, keys, now, admit)
+        if jobs is None:
+            raise job_not_found("?")
+        fresh = [j for j in jobs if j.created >= now]
+        for job in fresh:
+            self._events.publish("job", job)
+        for qpu_id in dict.fromkeys(j.qpu_id for j in fresh):
+            self._events.publish("dispatch", qpu_id)
+        return jobs
+
     def get(self, who: Principal, job_id: str) -> Job:
         """One visible job."""
         job = self._jobs.get(job_id)
@@ -176,27 +317,17 @@ class JobService:
             raise job_not_found(job_id)
         return job
 
-    def list_jobs(
-        self,
-        who: Principal,
-        *,
-        states: Sequence[str],
-        qpu_id: str,
-        all_users: bool,
-        newest_first: bool,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Job], int]:
-        """Visible jobs with filters."""
+    def query_jobs(
+        self, who: Principal, query: ListQuery, *, all_users: bool
+    ) -> tuple[list[Job], int | None]:
+        """One page of visible jobs matching an arbitrary filter and order, run in the
+        database; the count of all matches unless the query skips it."""
         if all_users:
             who.require_admin()
-        return self._jobs.list_jobs(
-            None if all_users else who.user_id,
-            states=states,
-            qpu_id=qpu_id,
-            newest_first=newest_first,
-            offset=offset,
-            limit=limit,
+        if self._listing is None:
+            raise RuntimeError("JobService was built without a job listing")
+        return self._listing.list_jobs_query(
+            None if all_users else who.user_id, query, self._clock.now()
         )
 
     def cancel(self, who: Principal, job_id: str) -> tuple[Job, Revocation | None]:

@@ -33,12 +33,14 @@ from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
 from qpi.server.domain.errors import InvalidArgumentError, QpiError, UnavailableError
 from qpi.server.domain.qasm_budget import LIGHT_WORK, QasmBudget, quick_estimate, scan_job
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -167,6 +169,25 @@ def _worker_analyse(sources: list[str], budget: QasmBudget) -> int:
         raise _MemoryExceeded() from None
 
 
+BatchWidths = tuple[list[int], tuple[int, InvalidArgumentError] | None]
+"""Per job of a batch, the widest circuit's qubits; and the first refused job, if any."""
+
+
+def _worker_analyse_each(groups: list[list[str]], budget: QasmBudget) -> BatchWidths:
+    """Pool task for a batch: :func:`analyse` per job until the first refused one (a batch
+    is all or nothing), as (widths so far, (index, error) or None)."""
+    widths: list[int] = []
+    try:
+        for index, sources in enumerate(groups):
+            try:
+                widths.append(analyse(sources, budget))
+            except InvalidArgumentError as exc:
+                return widths, (index, exc)
+    except MemoryError:
+        raise _MemoryExceeded() from None
+    return widths, None
+
+
 class _MemoryExceeded(Exception):
     """Raised in a worker whose allocation failed under its address-space limit."""
 
@@ -257,18 +278,42 @@ class QasmParserPool:
                 retry_after=5.0,
             )
         lane = self._lane(quick_estimate(sources, LIGHT_WORK) > LIGHT_WORK)
+        qubits: int = await self._run(lane, _worker_analyse, (sources, self.limits.budget))
+        return qubits
+
+    async def max_qubits_each(self, groups: list[list[str]]) -> BatchWidths:
+        """:meth:`max_qubits` for every job of a batch, in one task of the heavy lane
+        (one round trip instead of one per job); the batch gets one job's time budget.
+        Returns the widths and the first refused job (index, error), if any.
+
+        Raises:
+            InvalidArgumentError: PARSE_BUDGET_EXCEEDED.
+            UnavailableError: PARSER_BUSY.
+        """
+        lane = self._lane(True)
+        widths: BatchWidths = await self._run(
+            lane, _worker_analyse_each, (groups, self.limits.budget)
+        )
+        return widths
+
+    async def _run(self, lane: str, task: Callable[..., _T], args: tuple[Any, ...]) -> _T:
+        """Runs `task` in `lane` within the time budget, mapping the pool's failures to
+        precise errors."""
+        if self._waiting >= self.limits.max_queued:
+            raise UnavailableError(
+                "PARSER_BUSY",
+                f"{self._waiting} submissions are already waiting for a circuit parser; "
+                "retry shortly.",
+                metadata={"waiting": self._waiting},
+                retry_after=5.0,
+            )
         self._waiting += 1
         try:
-            future = self._executor(lane).schedule(
-                _worker_analyse,
-                (sources, self.limits.budget),
-                timeout=self.limits.max_parse_time,
-            )
+            future = self._executor(lane).schedule(task, args, timeout=self.limits.max_parse_time)
             try:
                 # pebble futures are concurrent.futures.Futures; its stubs disagree.
-                plain = typing.cast("concurrent.futures.Future[int]", future)
-                qubits: int = await asyncio.wrap_future(plain)
-                return qubits
+                plain = typing.cast("concurrent.futures.Future[_T]", future)
+                return await asyncio.wrap_future(plain)
             except asyncio.CancelledError:
                 future.cancel()  # type: ignore[no-untyped-call]  # the caller went away: free the worker
                 raise

@@ -14,17 +14,22 @@ what keeps one large submission from freezing every other request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from qpi.server.domain import jobs as rules
+from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.models import Job
 from qpi.server.services.database import Database
-from qpi.server.services.job_service import JobService, SubmitRequest
+from qpi.server.services.job_service import JobService, SubmitRequest, at_index
 from qpi.server.services.principal import Principal
+from qpi.server.services.qasm import BatchWidths
 
 MaxQubits = Callable[[list[str]], Awaitable[int]]
 """Parses a job's circuits (in a worker) and returns the widest one's qubit count."""
+
+MaxQubitsEach = Callable[[list[list[str]]], Awaitable[BatchWidths]]
+"""Parses several jobs' circuits in one worker task (see `QasmParserPool.max_qubits_each`)."""
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,17 @@ class PreparedSubmission:
 class SubmissionService:
     """The submit use case, as transports call it."""
 
-    def __init__(self, db: Database, jobs: JobService, max_qubits: MaxQubits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        jobs: JobService,
+        max_qubits: MaxQubits,
+        max_qubits_each: MaxQubitsEach | None = None,
+    ) -> None:
         self._db = db
         self._jobs = jobs
         self._max_qubits = max_qubits
+        self._max_qubits_each = max_qubits_each
 
     async def validate(self, req: SubmitRequest) -> PreparedSubmission:
         """Checks one job's payload without the database: structure first (cheap), then
@@ -70,3 +82,32 @@ class SubmissionService:
     async def submit(self, who: Principal, req: SubmitRequest) -> Job:
         """Validates, then enqueues one job."""
         return await self.enqueue(who, await self.validate(req))
+
+    async def submit_batch(self, who: Principal, reqs: Sequence[SubmitRequest]) -> list[Job]:
+        """Validates every job of a batch (structure, then each distinct circuit list once,
+        in one parser task), then enqueues them all or nothing in one transaction."""
+        payloads = self._jobs.validate_batch(reqs)
+        groups = [tuple(c.qasm for c in p.circuits) for p in payloads]
+        unique = list(dict.fromkeys(groups))
+        widths = await self._widths([list(g) for g in unique])
+        if isinstance(widths, tuple):
+            index, exc = widths
+            raise at_index(exc, groups.index(unique[index]), "payload") from exc
+        width_of = dict(zip(unique, widths, strict=True))
+        prepared = [(p, width_of[g]) for p, g in zip(payloads, groups, strict=True)]
+        return await self._db.run(self._jobs.submit_batch, who, reqs, prepared)
+
+    async def _widths(
+        self, groups: list[list[str]]
+    ) -> list[int] | tuple[int, InvalidArgumentError]:
+        """Per group the widest circuit, or the first refused group and its error."""
+        if self._max_qubits_each is not None:
+            widths, refused = await self._max_qubits_each(groups)
+            return refused if refused is not None else widths
+        out = []
+        for index, group in enumerate(groups):
+            try:
+                out.append(await self._max_qubits(group))
+            except InvalidArgumentError as exc:
+                return index, exc
+        return out

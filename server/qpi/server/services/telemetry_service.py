@@ -7,16 +7,25 @@ from datetime import datetime, timedelta
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import TelemetryEvent
 from qpi.server.services.principal import Principal
 from qpi.server.store.telemetry import TelemetryRepository
+from qpi.server.store.telemetry_listing import TelemetryListing
 
 
 class TelemetryService:
     """Stores and lists telemetry events."""
 
-    def __init__(self, telemetry: TelemetryRepository, clock: Clock, retention: float) -> None:
+    def __init__(
+        self,
+        telemetry: TelemetryRepository,
+        clock: Clock,
+        retention: float,
+        listing: TelemetryListing | None = None,
+    ) -> None:
         self._telemetry = telemetry
+        self._listing = listing
         self._clock = clock
         self._retention = retention
 
@@ -35,12 +44,13 @@ class TelemetryService:
             driver_id, qpu_id, type_[:100], payload_json, at or self._clock.now()
         )
 
-    def list(
-        self, who: Principal, type_: str, driver_id: str, offset: int, limit: int
-    ) -> tuple[list[TelemetryEvent], int]:
-        """Newest first, with the total matching count (administrators)."""
+    def query(self, who: Principal, query: ListQuery) -> tuple[list[TelemetryEvent], int | None]:
+        """One page of events matching an arbitrary filter and order, run in the database
+        (administrators); the count of all matches unless the query skips it."""
         who.require_admin()
-        return self._telemetry.list_events(type_, driver_id, offset, limit)
+        if self._listing is None:
+            raise RuntimeError("TelemetryService was built without a listing")
+        return self._listing.list_events_query(query, self._clock.now())
 
     def get(self, who: Principal, event_id: str) -> TelemetryEvent:
         """One event (administrators)."""

@@ -9,12 +9,15 @@ from sqlalchemy.engine import Engine
 from qpi.server.store.accounts import AccountRepository, SqlAccountRepository
 from qpi.server.store.base import session_factory
 from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
+from qpi.server.store.job_batches import JobBatches, SqlJobBatches
+from qpi.server.store.job_listing import JobListing, SqlJobListing
 from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
 from qpi.server.store.nng_ports import NngPortStore
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
 from qpi.server.store.oauth2_logins import OAuth2LoginRepository, SqlOAuth2LoginRepository
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
+from qpi.server.store.telemetry_listing import SqlTelemetryListing, TelemetryListing
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class Repositories:
     telemetry: TelemetryRepository
     nng_ports: NngPortStore
     oauth2_logins: OAuth2LoginRepository
+    job_listing: JobListing
+    job_batches: JobBatches
+    telemetry_listing: TelemetryListing
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -45,4 +51,7 @@ def sql_repositories(engine: Engine) -> Repositories:
         telemetry=SqlTelemetryRepository(engine),
         nng_ports=NngPortStore(session_factory(engine)),
         oauth2_logins=SqlOAuth2LoginRepository(engine),
+        job_listing=SqlJobListing(engine),
+        job_batches=SqlJobBatches(engine),
+        telemetry_listing=SqlTelemetryListing(engine),
     )

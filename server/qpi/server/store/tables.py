@@ -121,11 +121,14 @@ class JobRow(SQLModel, table=True):
         # dispatcher: oldest pending job per QPU; recovery: running jobs by lease expiry
         Index("ix_jobs_qpu_state_created", "qpu_id", "state", "created"),
         Index("ix_jobs_state_lease", "state", "lease_expires_at"),
-        # owner listings, newest first; administrators' listings of everyone's jobs
-        Index("ix_jobs_user_created", "user_id", "created"),
-        Index("ix_jobs_created", "created"),
-        # per-user pending limit at submit; reservations of a user's running jobs
-        Index("ix_jobs_user_state", "user_id", "state"),
+        # owner listings, newest first; administrators' listings of everyone's jobs (the
+        # id tie-breaker of listings is in the index, so a page is one index range)
+        Index("ix_jobs_user_created_id", "user_id", "created", "id"),
+        Index("ix_jobs_created_id", "created", "id"),
+        # listings by status (administrators'; owners'); the owner's prefix also serves the
+        # per-user pending limit at submit and the reservations of a user's running jobs
+        Index("ix_jobs_state_created_id", "state", "created", "id"),
+        Index("ix_jobs_user_state_created_id", "user_id", "state", "created", "id"),
         # idempotent submits
         UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
     )
@@ -205,7 +208,12 @@ class TelemetryEventRow(SQLModel, table=True):
     """A telemetry event reported by a driver."""
 
     __tablename__ = "telemetry_events"
-    __table_args__ = (Index("ix_telemetry_type_time", "type", "event_time"),)  # list by type
+    __table_args__ = (
+        Index("ix_telemetry_type_time", "type", "event_time"),  # list by type
+        # newest-first pages (all, and one driver's) with the listings' id tie-breaker
+        Index("ix_telemetry_time_id", "event_time", "id"),
+        Index("ix_telemetry_driver_time_id", "driver_id", "event_time", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     driver_id: str = Field(foreign_key="drivers.id", index=True, ondelete="CASCADE")
     qpu_id: str = Field(foreign_key="qpus.id", ondelete="CASCADE")

@@ -1,0 +1,396 @@
+"""List queries (:mod:`qpi.server.domain.listing`) as SQLAlchemy Core expressions.
+
+A listing declares the fields it exposes (:class:`FieldSpec`: a column expression and a
+kind); :func:`compile_filter` and :func:`compile_order` turn a query over those fields into
+a WHERE clause and an ORDER BY that run in the database, on SQLite and PostgreSQL alike.
+
+The semantics are the REST gateway's (PocketBase's) record semantics, where every field is
+a JSON value: dates are text (``2026-01-02 03:04:05.678Z``, ``""`` when unset), ``null``
+equals ``""``, two strings that both start with a digit and parse as dates compare as
+instants, a number and a text compare only when the text is a number, and values that
+cannot be compared are only ever ``!=``. ``~`` is a case-insensitive LIKE in which only
+``%`` is a wildcard (``_`` and ``\\`` are escaped) and a pattern without ``%`` means
+"contains".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.elements import UnaryExpression
+
+from qpi.server.domain.errors import InvalidArgumentError
+from qpi.server.domain.listing import (
+    MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH,
+    MAX_SORT_KEYS,
+    OPERATORS,
+    Condition,
+    FieldRef,
+    Filter,
+    Junction,
+    ListQuery,
+    NowRef,
+    Operand,
+    SortKey,
+    Value,
+)
+
+TEXT, DATE, NUMBER = "text", "date", "number"
+_MS = timedelta(milliseconds=1)
+_MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_LEAP_SECOND = re.compile(r"(T\d{2}:\d{2}:)60")
+LIKE_ESCAPE = "\\"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One filterable, sortable field: its SQL expression and kind (text, date, number).
+
+    Date columns hold naive UTC datetimes (see ``UtcDateTime``) and may be NULL (unset).
+    """
+
+    column: ColumnElement[Any]
+    kind: str = TEXT
+    nullable: bool = False
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A field read from another table through a required foreign key (e.g. a job's QPU
+    name): conditions on it become ``key IN (SELECT id FROM other WHERE ...)``, a semi-join
+    on the small table instead of a lookup per listed row."""
+
+    key: ColumnElement[Any]
+    remote_key: ColumnElement[Any]
+    remote: ColumnElement[Any]
+
+    def where(self, condition: Callable[[FieldSpec], ColumnElement[bool]]) -> ColumnElement[bool]:
+        """The rows whose referenced row meets `condition` (given the remote field)."""
+        inner = condition(FieldSpec(self.remote))
+        return self.key.in_(select(self.remote_key).where(inner))
+
+
+def invalid_filter(message: str) -> InvalidArgumentError:
+    """The error for a filter or sort the listing cannot run."""
+    return InvalidArgumentError("INVALID_FILTER", message, field="filter")
+
+
+def parse_instant(text: str) -> datetime | None:
+    """A date constant as an aware UTC instant, or None if it is not a date.
+
+    Accepts what the gateway writes and RFC 3339: ``T`` or a space, optional fraction,
+    ``Z`` or an offset (none means UTC).
+    """
+    candidate = text.strip()
+    if not candidate or not candidate[:1].isdigit():
+        return None
+    if candidate.endswith(("Z", "z")):
+        candidate = candidate[:-1] + "+00:00"
+    candidate = _LEAP_SECOND.sub(r"\g<1>59", candidate.replace(" ", "T", 1).replace("t", "T", 1))
+    try:
+        value = datetime.fromisoformat(candidate)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+class _Compiler:
+    """Compiles one filter for one dialect."""
+
+    def __init__(self, fields: Mapping[str, FieldSpec], postgres: bool, now: datetime) -> None:
+        self.fields = fields
+        self.postgres = postgres
+        self.now = now.astimezone(UTC)
+        self.conditions = 0
+
+    # -- operands -------------------------------------------------------------------
+
+    def spec(self, name: str) -> FieldSpec:
+        spec = self.fields.get(name)
+        if spec is None:
+            raise invalid_filter(
+                f"Unknown field {name!r}; allowed: {', '.join(sorted(self.fields))}."
+            )
+        return spec
+
+    def text_of(self, spec: FieldSpec) -> ColumnElement[Any]:
+        """The field as the record's text (dates formatted, NULL as "")."""
+        col = spec.column
+        if spec.kind == DATE:
+            if self.postgres:
+                formatted = func.to_char(col, "YYYY-MM-DD HH24:MI:SS.MS") + literal("Z")
+            else:
+                # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff": keep the milliseconds.
+                formatted = func.substr(col, 1, 23) + literal("Z")
+            return func.coalesce(formatted, literal(""))
+        if spec.kind == NUMBER:
+            return cast(func.coalesce(col, 0.0), String)
+        return func.coalesce(col, literal(""))
+
+    def ordered(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        """Text compared by code point, as Python does (PostgreSQL would use the locale)."""
+        return expr.collate("C") if self.postgres else expr
+
+    # -- conditions -----------------------------------------------------------------
+
+    def compile(self, node: Filter, depth: int = 0) -> ColumnElement[bool]:
+        if depth > MAX_FILTER_DEPTH:
+            raise invalid_filter(f"The filter is nested more than {MAX_FILTER_DEPTH} levels deep.")
+        if isinstance(node, Junction):
+            if node.op not in ("and", "or") or not node.terms:
+                raise invalid_filter("A filter junction must be AND or OR over some terms.")
+            parts = [self.compile(term, depth + 1) for term in node.terms]
+            return and_(*parts) if node.op == "and" else or_(*parts)
+        self.conditions += 1
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise invalid_filter(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions.")
+        return self.condition(node)
+
+    def condition(self, node: Condition) -> ColumnElement[bool]:
+        if node.op not in OPERATORS:
+            raise invalid_filter(f"Unknown filter operator {node.op!r}.")
+        left, op, right = node.left, node.op, node.right
+        if not isinstance(left, FieldRef) and not isinstance(right, FieldRef):
+            raise invalid_filter("Each filter condition must reference a field.")
+        if op in ("~", "!~"):
+            if not isinstance(left, FieldRef) or isinstance(right, FieldRef):
+                raise invalid_filter("The left side of ~ must be a field and the right a value.")
+            spec = self.spec(left.name)
+            pattern = right
+            if spec.lookup is not None:
+                # Each row references exactly one remote row, so the negation can move inside.
+                return spec.lookup.where(
+                    lambda remote: (
+                        self.like(remote, pattern)
+                        if op == "~"
+                        else not_(self.like(remote, pattern))
+                    )
+                )
+            hit = self.like(spec, pattern)
+            return hit if op == "~" else not_(hit)
+        if not isinstance(left, FieldRef):
+            left, right, op = right, left, _MIRROR[op]
+        assert isinstance(left, FieldRef)
+        spec = self.spec(left.name)
+        if isinstance(right, FieldRef):
+            return self.field_vs_field(spec, op, self.spec(right.name))
+        value = self.constant(right)
+        if spec.lookup is not None:
+            return spec.lookup.where(lambda remote: self.field_vs_value(remote, op, value))
+        return self.field_vs_value(spec, op, value)
+
+    def constant(self, operand: Operand) -> str | float:
+        """A constant as the record semantics see it: None → "", bool → number, @now → text."""
+        if isinstance(operand, NowRef):
+            return self.now.strftime("%Y-%m-%d %H:%M:%S.") + f"{self.now.microsecond // 1000:03d}Z"
+        assert isinstance(operand, Value)
+        value = operand.value
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return float(value)
+        return value
+
+    def like(self, spec: FieldSpec, pattern: Operand) -> ColumnElement[bool]:
+        raw = self.constant(pattern) if not isinstance(pattern, Value) else pattern.value
+        text = "" if raw is None else str(raw)
+        return func.lower(self.text_of(spec)).like(like_pattern(text), escape=LIKE_ESCAPE)
+
+    def field_vs_field(self, a: FieldSpec, op: str, b: FieldSpec) -> ColumnElement[bool]:
+        if a.kind == NUMBER and b.kind == NUMBER:
+            return _apply(func.coalesce(a.column, 0.0), op, func.coalesce(b.column, 0.0))
+        if NUMBER in (a.kind, b.kind):
+            return _incomparable(op)
+        # Formatted dates order like the instants they name, at the records' precision.
+        return _apply(self.ordered(self.text_of(a)), op, self.ordered(self.text_of(b)))
+
+    def field_vs_value(self, spec: FieldSpec, op: str, value: str | float) -> ColumnElement[bool]:
+        if spec.kind == NUMBER:
+            number = _as_number(value)
+            if number is None:
+                return _incomparable(op)
+            return _apply(func.coalesce(spec.column, 0.0), op, literal(number))
+        if isinstance(value, float):
+            # Text fields here hold ids, names and states, dates are never numbers: a
+            # number compares with none of them (only "!=" holds).
+            return _incomparable(op)
+        if spec.kind == DATE:
+            return self.date_vs_text(spec.column, op, value)
+        return _apply(self.ordered(self.text_of(spec)), op, self.ordered(literal(value)))
+
+    def date_vs_text(self, col: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
+        if value == "":
+            # An unset date is "", a set one sorts after "".
+            return {
+                "=": col.is_(None),
+                "!=": col.is_not(None),
+                ">": col.is_not(None),
+                ">=": true(),
+                "<": false(),
+                "<=": col.is_(None),
+            }[op]
+        instant = parse_instant(value)
+        if instant is None:
+            spec = FieldSpec(col, DATE)
+            return _apply(self.ordered(self.text_of(spec)), op, self.ordered(literal(value)))
+        # Records show milliseconds: compare the truncated instant, as index-friendly ranges.
+        floor = instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+        ceil = floor if floor == instant else floor + _MS
+        set_and = {
+            "=": and_(col >= floor, col < floor + _MS) if floor == instant else false(),
+            ">": col >= floor + _MS,
+            ">=": col >= ceil,
+        }
+        if op in set_and:
+            return set_and[op]
+        # "" (unset) is less than and unequal to any date.
+        unset_or = {
+            "!=": or_(col < floor, col >= floor + _MS) if floor == instant else true(),
+            "<": col < ceil,
+            "<=": col < floor + _MS,
+        }[op]
+        return or_(col.is_(None), unset_or) if op != "!=" or floor == instant else unset_or
+
+
+def _as_number(value: str | float) -> float | None:
+    if isinstance(value, float):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _incomparable(op: str) -> ColumnElement[bool]:
+    return true() if op == "!=" else false()
+
+
+_APPLY: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _apply(a: Any, op: str, b: Any) -> ColumnElement[bool]:
+    return _APPLY[op](a, b)
+
+
+def like_pattern(text: str) -> str:
+    """The SQL LIKE pattern (escape ``\\``) of a ``~`` operand, lower-cased.
+
+    Only ``%`` is a wildcard; ``_`` and the escape character are literal. A pattern
+    without ``%`` matches anywhere (it is wrapped in ``%``).
+    """
+    if "%" not in text:
+        text = f"%{text}%"
+    pieces = text.lower().split("%")
+    escaped = [
+        p.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("_", LIKE_ESCAPE + "_") for p in pieces
+    ]
+    return "%".join(escaped)
+
+
+def compile_filter(
+    node: Filter | None, fields: Mapping[str, FieldSpec], *, postgres: bool, now: datetime
+) -> ColumnElement[bool] | None:
+    """The WHERE clause of ``node`` over ``fields`` (None for no filter).
+
+    Raises:
+        InvalidArgumentError: ``INVALID_FILTER`` for unknown fields or operators, a value on
+            the left of ``~``, or a filter deeper or larger than allowed.
+    """
+    if node is None:
+        return None
+    return _Compiler(fields, postgres, now).compile(node)
+
+
+def compile_order(
+    keys: tuple[SortKey, ...],
+    fields: Mapping[str, FieldSpec],
+    tie_breaker: ColumnElement[Any],
+    *,
+    postgres: bool,
+) -> list[UnaryExpression[Any]]:
+    """ORDER BY for ``keys``: empty values first ascending (last descending), text by code
+    point, ties broken by ``tie_breaker`` in the direction of the last key (so one index
+    scan in either direction serves the query)."""
+    if len(keys) > MAX_SORT_KEYS:
+        raise invalid_filter(f"At most {MAX_SORT_KEYS} sort fields are allowed.")
+    compiler = _Compiler(fields, postgres, datetime.now(UTC))
+    order: list[UnaryExpression[Any]] = []
+    for key in keys:
+        spec = fields.get(key.field)
+        if spec is None:
+            raise invalid_filter(f"Unknown sort field {key.field!r}.")
+        expr: ColumnElement[Any] = spec.column
+        if spec.kind == TEXT:
+            expr = compiler.ordered(expr)
+        if not spec.nullable:
+            # No NULLS FIRST/LAST here: PostgreSQL would then not use the column's index.
+            order.append(expr.desc() if key.descending else expr.asc())
+        else:
+            order.append(expr.desc().nulls_last() if key.descending else expr.asc().nulls_first())
+    descending = bool(keys) and keys[-1].descending
+    order.append(tie_breaker.desc() if descending else tie_breaker.asc())
+    return order
+
+
+def run_listing(
+    conn: Connection,
+    columns: Sequence[ColumnElement[Any]],
+    scope: Sequence[ColumnElement[bool]],
+    query: ListQuery,
+    fields: Mapping[str, FieldSpec],
+    *,
+    tie_breaker: ColumnElement[Any],
+    default_sort: tuple[SortKey, ...],
+    now: datetime,
+) -> tuple[list[RowMapping], int | None]:
+    """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
+    and the number of matches unless the query skips counting.
+
+    The page and the count are two statements on ``conn``; both are answered from the
+    indexes when the filter and sort allow it.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    conditions = list(scope)
+    where = compile_filter(query.filter, fields, postgres=postgres, now=now)
+    if where is not None:
+        conditions.append(where)
+    order = compile_order(query.sort or default_sort, fields, tie_breaker, postgres=postgres)
+    table = tie_breaker.table
+    page = (
+        select(*columns).where(*conditions).order_by(*order).offset(query.offset).limit(query.limit)
+    )
+    rows = list(conn.execute(page).mappings().all())
+    total = None
+    if query.count_total:
+        counted = select(func.count()).select_from(table).where(*conditions)
+        total = int(conn.execute(counted).scalar_one())
+    return rows, total
