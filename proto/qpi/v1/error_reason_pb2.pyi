@@ -132,6 +132,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The one-time OAuth2 login code is unknown, used or expired."""
     ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: _ErrorReason.ValueType  # 84
     """The provider did not vouch for an e-mail address, so no account can be matched."""
+    ERROR_REASON_DRIVER_ALREADY_CONNECTED: _ErrorReason.ValueType  # 120
+    """Another stream authenticated with the same driver token is connected and answers; the
+    newer connection is refused (RetryInfo says when to try again) instead of replacing it.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -250,4 +254,8 @@ ERROR_REASON_OAUTH2_CODE_INVALID: ErrorReason.ValueType  # 83
 """The one-time OAuth2 login code is unknown, used or expired."""
 ERROR_REASON_OAUTH2_EMAIL_UNVERIFIED: ErrorReason.ValueType  # 84
 """The provider did not vouch for an e-mail address, so no account can be matched."""
+ERROR_REASON_DRIVER_ALREADY_CONNECTED: ErrorReason.ValueType  # 120
+"""Another stream authenticated with the same driver token is connected and answers; the
+newer connection is refused (RetryInfo says when to try again) instead of replacing it.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

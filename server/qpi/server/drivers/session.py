@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from qpi.server.domain.errors import QpiError
+
 
 @dataclass(frozen=True)
 class Assign:
@@ -36,7 +38,12 @@ class Ack:
     accepted: bool
 
 
-Command = Assign | Revoke | Ack
+@dataclass(frozen=True)
+class Ping:
+    """Ask the driver for a sign of life (the native driver answers with a heartbeat)."""
+
+
+Command = Assign | Revoke | Ack | Ping
 
 
 @dataclass
@@ -50,6 +57,7 @@ class DriverSession:
     transport: str
     capacity: int = 1
     executes_jobs: bool = True
+    host: str = ""
     leases: set[tuple[str, int]] = field(default_factory=set)
     # Leases the driver acknowledged on this stream (accepted, or resumed at hello): only
     # these are judged when a heartbeat omits them.
@@ -59,6 +67,9 @@ class DriverSession:
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    # Why the server ended the session, for transports that can tell the driver (gRPC
+    # ends the stream with this status instead of OK).
+    close_error: QpiError | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def free_capacity(self) -> int:
@@ -81,8 +92,31 @@ class DriverSession:
         if not self.closed:
             self.outbox.put_nowait(command)
 
-    def close(self) -> None:
-        """Stops the session; the transport sees `None` and ends the connection."""
+    def close(self, error: QpiError | None = None) -> None:
+        """Stops the session; the transport sees `None` and ends the connection.
+
+        Args:
+            error: Why, if the driver should hear a reason (e.g. DRIVER_DISABLED).
+        """
         if not self.closed:
             self.closed = True
+            self.close_error = error
             self.outbox.put_nowait(None)
+
+    async def answers(self, timeout: float) -> bool:
+        """Pings the driver and waits up to `timeout` seconds for any message from it.
+
+        Returns:
+            True if the driver spoke after the ping was queued; False if it stayed silent
+            or the session ended.
+        """
+        asked = time.monotonic()
+        self.send(Ping())
+        deadline = asked + timeout
+        while not self.closed:
+            if self.last_seen >= asked:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return False
