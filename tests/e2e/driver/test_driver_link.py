@@ -35,7 +35,7 @@ measure q -> c;
 # Generous bounds for a loaded shared machine; the measured figures are printed.
 REATTACH_BOUND = 10.0
 # The first job pays the executor's imports; on a loaded machine that can pass 10 s.
-PATIENT = ("--job-timeout", "120")
+PATIENT = ("--job-timeout", "120s")
 
 
 class Rest:
