@@ -90,6 +90,7 @@ bench: setup
 	$(BIN)/python bench/aer_transpile.py
 	$(BIN)/python bench/gateway_job_pages.py
 	$(BIN)/python bench/nng_vs_grpc.py
+	$(BIN)/python bench/driver_reattach.py
 
 clean:
 	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache dashboard/dist dashboard/test-results
