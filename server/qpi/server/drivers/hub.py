@@ -105,6 +105,7 @@ class DriverHub:
         self._buckets: dict[str, TokenBucket] = {}
         self._teardowns: dict[str, asyncio.Task[None]] = {}
         self._connecting: dict[str, asyncio.Lock] = {}
+        self._refusals_logged: dict[str, float] = {}
         self.duplicate_probe = DUPLICATE_PROBE
         self.on_change: Callable[[str], None] = lambda qpu_id: None
 
@@ -144,13 +145,18 @@ class DriverHub:
         async with lock:
             previous = self._sessions.get(who.driver_id)
             if previous is not None and await self._still_served(previous, hello):
-                logger.warning(
-                    "[DriverHub] refused a second connection for driver %s (host %s): its "
-                    "session from %s is alive",
-                    who.driver_id,
-                    hello.host or "?",
-                    previous.host or "?",
-                )
+                # A refused daemon stands by and retries every few seconds: say it once a
+                # minute, not on every attempt.
+                now = time.monotonic()
+                if now - self._refusals_logged.get(who.driver_id, -1e9) >= 60.0:
+                    self._refusals_logged[who.driver_id] = now
+                    logger.warning(
+                        "[DriverHub] refused a second connection for driver %s (host %s): "
+                        "its session from %s is alive (logged once a minute)",
+                        who.driver_id,
+                        hello.host or "?",
+                        previous.host or "?",
+                    )
                 raise FailedPreconditionError(
                     "DRIVER_ALREADY_CONNECTED",
                     "Another driver process is connected with this access token and is "
