@@ -5,7 +5,7 @@ BIN   := $(VENV)/bin
 UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 
 .PHONY: setup proto proto-check build dashboard dashboard-deps dashboard-api demo serve test \
-	test-deps test-sqlite test-postgres test-e2e-dashboard lint format bench clean
+	test-deps test-py test-sqlite test-postgres test-e2e-dashboard lint format bench clean
 
 ## setup: create .venv with every part and extra installed (uv, from the lock file)
 setup:
@@ -51,6 +51,11 @@ test: setup test-deps lint test-sqlite test-postgres test-e2e-dashboard
 test-deps:
 	npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 
+## test-py: only the Python driver's tests (unit and in-process integration; no server, no
+## database): the quick loop while working on qpi-driver. PYTEST_ARGS adds options, e.g. -x.
+test-py: setup
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/driver tests/integration/driver $(PYTEST_ARGS)
+
 test-sqlite:
 	QPI_TEST_DATABASE=sqlite $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
@@ -86,6 +91,7 @@ bench: setup
 	$(BIN)/python bench/rest_listing.py
 	$(BIN)/python bench/batch_submit.py
 	$(BIN)/python bench/nng_vs_grpc.py
+	$(BIN)/python bench/driver_reattach.py
 
 clean:
 	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache dashboard/dist dashboard/test-results

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -43,20 +43,42 @@ DataDir = Annotated[
 IsDummy = Annotated[
     bool, typer.Option("--is-dummy", help="Use vendor dummy instruments instead of hardware.")
 ]
+
+
+def _duration(value: str | float) -> float:
+    """Parses the server's duration syntax (`20s`, `1m30s`, `500ms`, or bare seconds)."""
+    from qpi.common.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 HwConfig = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--quantify-hardware-config",
         envvar="QPI_QUANTIFY_HARDWARE_CONFIG",
-        help="Hardware compilation config (JSON or YAML) for quantify/qblox.",
+        help="Hardware compilation config (JSON or YAML) for quantify/qblox "
+        "(default: the shipped example).",
     ),
 ]
 DevConfig = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--quantify-device-config",
         envvar="QPI_QUANTIFY_DEVICE_CONFIG",
-        help="Device config (YAML or JSON) for quantify/qblox.",
+        help="Device config (YAML or JSON) for quantify/qblox (default: the shipped example).",
     ),
 ]
 JobTimeout = Annotated[
@@ -64,7 +86,9 @@ JobTimeout = Annotated[
     typer.Option(
         "--job-timeout",
         envvar="QPI_JOB_TIMEOUT",
-        help="Max seconds the executor may run one job (0: no limit).",
+        parser=_duration,
+        metavar="DURATION",
+        help="Longest the executor may run one job, e.g. 20s, 2m, 1m30s or seconds (0: no limit).",
     ),
 ]
 CaFile = Annotated[
@@ -80,17 +104,69 @@ CaFingerprint = Annotated[
 ]
 GrpcAddr = Annotated[
     str | None,
-    typer.Option("--grpc-addr", help="host:port of the gRPC endpoint (overrides discovery)."),
+    typer.Option(
+        "--grpc-addr",
+        envvar="QPI_GRPC_ADDR",
+        help="host:port of the gRPC endpoint (overrides discovery).",
+    ),
 ]
-LogLevel = Annotated[str, typer.Option("--log-level", envvar="QPI_LOG_LEVEL", help="Log level.")]
+LogLevel = Annotated[
+    str,
+    typer.Option(
+        "--log-level",
+        envvar="QPI_LOG_LEVEL",
+        parser=_log_level,
+        help="DEBUG, INFO, WARNING or ERROR. Other libraries log at WARNING unless DEBUG.",
+    ),
+]
 SaveRaw = Annotated[
     bool,
     typer.Option("--save-raw-data/--no-save-raw-data", help="Store raw datasets as NetCDF."),
 ]
 Grace = Annotated[
     float,
-    typer.Option("--shutdown-grace", help="Seconds a running job may finish after SIGTERM."),
+    typer.Option(
+        "--shutdown-grace",
+        parser=_duration,
+        metavar="DURATION",
+        help="How long a running job may finish after SIGTERM (e.g. 10s).",
+    ),
 ]
+ExecutorOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--executor-option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="Option for the executor's constructor (repeatable); JSON values are decoded "
+        "(count=3, flag=true), anything else stays a string.",
+    ),
+]
+
+
+def _executor_options(items: list[str] | None) -> dict[str, object]:
+    from qpi.driver.settings import parse_executor_options
+
+    try:
+        return parse_executor_options(items or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--executor-option") from exc
+
+
+def _fingerprint(value: str, *, required: bool) -> str:
+    from qpi.driver.settings import normalize_fingerprint
+
+    if not value.strip():
+        if required:
+            raise typer.BadParameter(
+                "the CA fingerprint shown in the dashboard is required",
+                param_hint="--ca-fingerprint",
+            )
+        return ""
+    try:
+        return normalize_fingerprint(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--ca-fingerprint") from exc
 
 
 @app.command()
@@ -101,8 +177,8 @@ def start(
     executor: ExecutorName = "mock",
     data_dir: DataDir = Path("bin/data"),
     is_dummy: IsDummy = False,
-    quantify_hardware_config: HwConfig = Path("quantify.hardware.json"),
-    quantify_device_config: DevConfig = Path("quantify.device.yml"),
+    quantify_hardware_config: HwConfig = None,
+    quantify_device_config: DevConfig = None,
     job_timeout: JobTimeout = 10.0,
     ca_file: CaFile = Path("bin/qpi.ca.pem"),
     ca_fingerprint: CaFingerprint = "",
@@ -110,18 +186,25 @@ def start(
     log_level: LogLevel = "INFO",
     save_raw_data: SaveRaw = True,
     shutdown_grace: Grace = 10.0,
+    executor_option: ExecutorOptions = None,
 ) -> None:
-    """Run the driver daemon until SIGTERM/SIGINT."""
+    """Run the driver daemon until SIGTERM/SIGINT.
+
+    Exit codes: 0 stopped on request, 1 bad usage or the executor cannot start, 2 the
+    server refused the token or the CA failed its pin (retrying cannot help), 3 the worker
+    could not be restarted.
+    """
+    from qpi.common.logs import configure_logging
     from qpi.driver.daemon import DriverDaemon
     from qpi.driver.executors.registry import ExecutorNotAvailable, check_available
     from qpi.driver.settings import DriverSettings
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level)
     if not token:
         typer.echo("error: an access token is required (--token or QPI_ACCESS_TOKEN)", err=True)
         raise typer.Exit(1)
+    fingerprint = _fingerprint(ca_fingerprint, required=False)
+    options = _executor_options(executor_option)
     try:
         check_available(executor)
     except ExecutorNotAvailable as exc:
@@ -138,11 +221,12 @@ def start(
         quantify_device_config=quantify_device_config,
         job_timeout=job_timeout,
         ca_file=ca_file,
-        ca_fingerprint=ca_fingerprint,
+        ca_fingerprint=fingerprint,
         grpc_addr=grpc_addr,
         save_raw_data=save_raw_data,
         shutdown_grace=shutdown_grace,
         log_level=log_level,
+        executor_options=options,
     )
     typer.echo(f"qpi-driver {__version__}: {settings.name} ({executor}) -> {settings.qpi_addr}")
     code = asyncio.run(DriverDaemon(settings).run())
@@ -155,6 +239,16 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _installed_binary() -> str:
+    """The absolute path of `qpi-driver` for ExecStart: on PATH, else beside this Python
+    (a virtualenv that is not activated), else whatever was run."""
+    beside = Path(sys.executable).with_name("qpi-driver")
+    for candidate in (shutil.which("qpi-driver"), beside if beside.exists() else None):
+        if candidate:
+            return str(Path(candidate).absolute())
+    return str(Path(sys.argv[0]).resolve())
+
+
 @app.command("install-systemd")
 def install_systemd(
     token: Token = "",
@@ -162,40 +256,98 @@ def install_systemd(
     qpi_addr: QpiAddr = "http://127.0.0.1:8090",
     name: Name = "qpu_sim_01",
     executor: ExecutorName = "mock",
-    data_dir: Annotated[Path | None, typer.Option(help="Default /var/qpi-driver/<name>.")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Data and working directory (default /var/lib/qpi-driver/<name>)."),
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Unit file path.")] = None,
     env_file: Annotated[Path | None, typer.Option(help="EnvironmentFile for the token.")] = None,
     user: Annotated[str | None, typer.Option(help="Service user (default: none, root).")] = None,
     is_dummy: IsDummy = False,
+    quantify_hardware_config: HwConfig = None,
+    quantify_device_config: DevConfig = None,
+    job_timeout: JobTimeout = 10.0,
+    grpc_addr: GrpcAddr = None,
+    log_level: LogLevel = "INFO",
+    save_raw_data: SaveRaw = True,
+    shutdown_grace: Grace = 10.0,
+    executor_option: ExecutorOptions = None,
 ) -> None:
-    """Write a systemd unit (token in a separate 0600 EnvironmentFile)."""
-    from qpi.driver.systemd import UnitSpec, render_env_file, render_unit, write_secret
+    """Write a systemd unit (token in a separate 0600 EnvironmentFile) that starts on a
+    fresh machine: its directories and quantify/qblox configs are created."""
+    from qpi.common.durations import format_duration
+    from qpi.driver import systemd
 
     if not token:
         typer.echo("error: an access token is required (--token or QPI_ACCESS_TOKEN)", err=True)
         raise typer.Exit(1)
+    try:
+        systemd.check_name(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from exc
+    fingerprint = _fingerprint(ca_fingerprint, required=True)
+    options = _executor_options(executor_option)
     unit_path = output or Path(f"/etc/systemd/system/{name}.qpi-driver.service")
-    secret_path = env_file or Path(f"/etc/qpi-driver/{name}.env")
-    data = (data_dir or Path(f"/var/qpi-driver/{name}")).resolve()
+    secret_path = (env_file or Path(f"/etc/qpi-driver/{name}.env")).absolute()
+    data = (data_dir or systemd.STATE_ROOT / "qpi-driver" / name).absolute()
+    state_directory = systemd.state_directory_for(data)
     args = ["start", "--qpi-addr", qpi_addr, "--name", name, "--executor", executor]
     args += ["--data-dir", str(data), "--ca-file", str(data / "qpi.ca.pem")]
-    args += ["--ca-fingerprint", ca_fingerprint]
-    if executor in ("quantify", "qblox"):
-        args += ["--quantify-device-config", str(data / "quantify.device.yml")]
-        args += ["--quantify-hardware-config", str(data / "quantify.hardware.json")]
+    args += ["--ca-fingerprint", fingerprint]
+    args += ["--job-timeout", format_duration(job_timeout), "--log-level", log_level]
+    args += ["--shutdown-grace", format_duration(shutdown_grace)]
+    args.append("--save-raw-data" if save_raw_data else "--no-save-raw-data")
+    if grpc_addr:
+        args += ["--grpc-addr", grpc_addr]
     if is_dummy:
         args.append("--is-dummy")
-    binary = shutil.which("qpi-driver") or str(Path(sys.argv[0]).resolve())
-    spec = UnitSpec(name, args, binary, secret_path.resolve(), user, data)
+    for key, value in options.items():
+        args += [
+            "--executor-option",
+            f"{key}={json.dumps(value) if not isinstance(value, str) else value}",
+        ]
+    seeded: list[Path] = []
+    configs: list[tuple[Path, Path]] = []
+    if executor in systemd.CONFIGURED_EXECUTORS:
+        device = (quantify_device_config or data / f"{executor}.device.yml").absolute()
+        hardware = (quantify_hardware_config or data / f"{executor}.hardware.json").absolute()
+        args += ["--quantify-device-config", str(device)]
+        args += ["--quantify-hardware-config", str(hardware)]
+        configs = [
+            (device, systemd.example_config(executor, "device")),
+            (hardware, systemd.example_config(executor, "hardware")),
+        ]
+    binary = _installed_binary()
+    spec = systemd.UnitSpec(
+        name,
+        args,
+        binary,
+        secret_path,
+        user,
+        data,
+        stop_timeout=shutdown_grace + 20,
+        state_directory=state_directory,
+    )
     try:
-        write_secret(secret_path, render_env_file(token))
+        text = systemd.render_unit(spec)
+        systemd.write_secret(secret_path, systemd.render_env_file(token))
+        # systemd creates a StateDirectory itself; the installer still creates it now so
+        # the seeded configs have a home, and creates any other data directory for good.
+        systemd.prepare_directories([data], user)
+        for path, example in configs:
+            if systemd.seed_config(path, example):
+                seeded.append(path)
+                if user:
+                    shutil.chown(path, user=user)
         unit_path.parent.mkdir(parents=True, exist_ok=True)
-        unit_path.write_text(render_unit(spec))
+        unit_path.write_text(text)
         unit_path.chmod(0o644)
-    except OSError as exc:
+    except (OSError, ValueError, LookupError) as exc:
         typer.echo(f"error: cannot write the unit: {exc} (run as root?)", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"wrote {unit_path} and {secret_path} (mode 0600)")
+    typer.echo(f"wrote {unit_path} and {secret_path} (mode 0600); data in {data}")
+    for path in seeded:
+        typer.echo(f"seeded {path} from the shipped example: edit it for your hardware")
     typer.echo(f"next: systemctl daemon-reload && systemctl enable --now {unit_path.name}")
 
 

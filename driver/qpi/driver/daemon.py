@@ -67,6 +67,16 @@ class Lease:
         return pb.HeldJob(job_id=self.job_id, attempt=self.attempt)
 
 
+def _log_outcome(lease: Lease, error: str | None, seconds: float) -> None:
+    """The one INFO line a job leaves in the log: id, attempt, duration and outcome."""
+    if error is None:
+        outcome = "completed"
+    else:
+        first_line = error.strip().splitlines()[0] if error.strip() else "no message"
+        outcome = f"failed: {first_line[:200]}"
+    log.info("job %s attempt %d %s in %.2f s", lease.job_id, lease.attempt, outcome, seconds)
+
+
 class DriverDaemon:
     """Runs the driver until SIGTERM/SIGINT or a fatal error.
 
@@ -412,6 +422,7 @@ class DriverDaemon:
         if lease is None:
             return
         self._clear_running()
+        _log_outcome(lease, error, seconds)
         result = pb.JobResult(job_id=lease.job_id, attempt=lease.attempt, execution_seconds=seconds)
         if error is not None:
             result.error = error

@@ -35,6 +35,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from qpi.common.logs import configure_logging
+
 log = logging.getLogger(__name__)
 
 
@@ -96,10 +98,8 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     # Q1ASM assembler) in one call, and a terminal Ctrl-C reaches only the daemon.
     os.setpgrp()
     _exit_with_parent(os.getppid())
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s [worker] %(name)s: %(message)s",
-    )
+    # The daemon's policy: QPI at the chosen level, other libraries at WARNING unless DEBUG.
+    configure_logging(config.log_level, "%(asctime)s %(levelname)s [worker] %(name)s: %(message)s")
     if config.workdir is not None:
         config.workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(config.workdir)

@@ -158,6 +158,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """A list filter or sort is malformed, too large or names an unknown field."""
     ERROR_REASON_BATCH_TOO_LARGE: _ErrorReason.ValueType  # 151
     """A batch holds more requests than one call may submit (1,000 jobs)."""
+    ERROR_REASON_DRIVER_ALREADY_CONNECTED: _ErrorReason.ValueType  # 120
+    """Another stream authenticated with the same driver token is connected and answers; the
+    newer connection is refused (RetryInfo says when to try again) instead of replacing it.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """ErrorReason is the catalogue of `google.rpc.ErrorInfo.reason` values QPI returns.
@@ -302,4 +306,8 @@ ERROR_REASON_INVALID_FILTER: ErrorReason.ValueType  # 150
 """A list filter or sort is malformed, too large or names an unknown field."""
 ERROR_REASON_BATCH_TOO_LARGE: ErrorReason.ValueType  # 151
 """A batch holds more requests than one call may submit (1,000 jobs)."""
+ERROR_REASON_DRIVER_ALREADY_CONNECTED: ErrorReason.ValueType  # 120
+"""Another stream authenticated with the same driver token is connected and answers; the
+newer connection is refused (RetryInfo says when to try again) instead of replacing it.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import logging
 import os
 import sys
 import textwrap
@@ -23,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 import fire
 from fire import decorators as fire_decorators
 
+from qpi.common.logs import configure_logging
 from qpi.server.config import DEFAULT_CONFIG_FILE, ConfigError, load_settings, options
 from qpi.server.settings import ServerSettings
 
@@ -67,11 +67,11 @@ def _load(cli_options: dict[str, object]) -> ServerSettings:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    # QPI's loggers at `level`; alembic, grpc, uvicorn... at WARNING unless DEBUG.
+    try:
+        configure_logging(level)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -47,3 +48,15 @@ class ScriptedExecutor(Executor):
         shots = int(dataset.attrs["shots"])
         entry = {"counts": {"0": shots, "1": 0}, "shots": shots}
         return build_result(self.name, [entry]) | {"nonce": int(dataset.attrs["nonce"])}
+
+
+class OptionsExecutor(ScriptedExecutor):
+    """Writes the keyword options its constructor received to <data_dir>/options.json."""
+
+    name = "options"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        assert self.data_dir is not None
+        shown = {key: value for key, value in self.options.items() if key != "hardware_config"}
+        (self.data_dir / "options.json").write_text(json.dumps(shown, default=str))

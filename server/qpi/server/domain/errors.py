@@ -185,6 +185,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "QPU_NAME_TAKEN": AlreadyExistsError,
         "DRIVER_NOT_FOUND": NotFoundError,
         "DRIVER_DISABLED": FailedPreconditionError,
+        "DRIVER_ALREADY_CONNECTED": FailedPreconditionError,
         "JOB_ALREADY_TERMINAL": FailedPreconditionError,
         "INSUFFICIENT_QPU_SECONDS": ResourceExhaustedError,
         "TIME_SLOT_NOT_FOUND": NotFoundError,

@@ -2,6 +2,17 @@
 
 It owns the live sessions, turns connects/disconnects into QPU status, hands results and
 releases to the lease service, and revokes leases when jobs are cancelled.
+
+One driver token, one live stream. When a second stream authenticates with the token of a
+driver that already has a session, the hub pings the older stream: if it answers within
+`DUPLICATE_PROBE` seconds it is healthy and the NEWER stream is refused with
+DRIVER_ALREADY_CONNECTED (and a RetryInfo), so the running daemon and its jobs are never
+disturbed; the refused daemon stands by and retries. If the older stream stays silent (a
+crashed process, a half-open connection, the same daemon reconnecting after a network cut)
+the newer one replaces it at once, as does a newcomer holding the older stream's leases (the
+same daemon reconnecting, whose old stream the server has not yet seen die). Replacing on
+every connect instead let two daemons started with one token take the stream from each
+other every half second forever, each time requeueing the job they were given.
 """
 
 from __future__ import annotations
@@ -15,7 +26,13 @@ from datetime import datetime
 
 import tenacity
 
-from qpi.server.domain.errors import NotFoundError, PermissionDeniedError, UnavailableError
+from qpi.server.domain.errors import (
+    FailedPreconditionError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
 from qpi.server.domain.leases import reconcile
 from qpi.server.domain.models import Qpu, QpuCapabilities, ReportedDevice, Revocation
 from qpi.server.drivers.rate_limit import TokenBucket
@@ -33,6 +50,21 @@ RESENDING_TRANSPORTS = frozenset({"grpc"})
 """Transports whose drivers keep unacknowledged results and resend them (qpi.driver does);
 for the others (the published daemon over NNG) the hub keeps retrying the store itself."""
 _STORE_BACKOFF = tenacity.wait_exponential_jitter(initial=0.5, max=5.0)
+DUPLICATE_PROBE = 2.0
+"""Seconds an existing session of a driver has to answer a ping before a newer stream with
+the same token replaces it (see the module docstring)."""
+REFUSED_RETRY_AFTER = 2.0
+"""RetryInfo sent with DRIVER_DISABLED and DRIVER_ALREADY_CONNECTED: the daemon keeps
+retrying at about this pace, so it re-attaches within seconds once the refusal ends."""
+
+
+def driver_disabled() -> PermissionDeniedError:
+    """The refusal a disabled driver gets at connect, and when it is disconnected."""
+    return PermissionDeniedError(
+        "DRIVER_DISABLED",
+        "Driver is currently disabled by administrator.",
+        retry_after=REFUSED_RETRY_AFTER,
+    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +116,9 @@ class DriverHub:
         self._event_rate = event_rate_limit
         self._buckets: dict[str, TokenBucket] = {}
         self._teardowns: dict[str, asyncio.Task[None]] = {}
+        self._connecting: dict[str, asyncio.Lock] = {}
+        self._refusals_logged: dict[str, float] = {}
+        self.duplicate_probe = DUPLICATE_PROBE
         self.on_change: Callable[[str], None] = lambda qpu_id: None
 
     def sessions_for(self, qpu_id: str) -> list[DriverSession]:
@@ -105,14 +140,63 @@ class DriverHub:
         transport: str,
         session_type: Callable[..., DriverSession] = DriverSession,
     ) -> tuple[DriverSession, list[tuple[str, int]]]:
-        """Registers a session; an older session of the same driver is replaced.
+        """Registers a session; an older session of the same driver is replaced only if it
+        no longer answers (see the module docstring).
 
         `session_type` lets a transport refine flow control (see drivers/nng/session.py).
+
+        Raises:
+            PermissionDeniedError: DRIVER_DISABLED.
+            FailedPreconditionError: DRIVER_ALREADY_CONNECTED.
         """
         if not who.enabled:
-            raise PermissionDeniedError(
-                "DRIVER_DISABLED", "Driver is currently disabled by administrator."
-            )
+            raise driver_disabled()
+        # One connect per driver at a time: two racing newcomers must not both pass the
+        # duplicate check.
+        lock = self._connecting.setdefault(who.driver_id, asyncio.Lock())
+        async with lock:
+            previous = self._sessions.get(who.driver_id)
+            if previous is not None and await self._still_served(previous, hello):
+                # A refused daemon stands by and retries every few seconds: say it once a
+                # minute, not on every attempt.
+                now = time.monotonic()
+                if now - self._refusals_logged.get(who.driver_id, -1e9) >= 60.0:
+                    self._refusals_logged[who.driver_id] = now
+                    logger.warning(
+                        "[DriverHub] refused a second connection for driver %s (host %s): "
+                        "its session from %s is alive (logged once a minute)",
+                        who.driver_id,
+                        hello.host or "?",
+                        previous.host or "?",
+                    )
+                raise FailedPreconditionError(
+                    "DRIVER_ALREADY_CONNECTED",
+                    "Another driver process is connected with this access token and is "
+                    "alive; this connection was refused. Use one token per daemon.",
+                    metadata={"driver": who.driver_id, "connected_host": previous.host},
+                    retry_after=REFUSED_RETRY_AFTER,
+                )
+            return await self._open(who, hello, transport, session_type)
+
+    async def _still_served(self, previous: DriverSession, hello: Hello) -> bool:
+        """Whether `previous` is a live stream of ANOTHER process using the same token.
+
+        A newcomer that holds leases of the previous stream is that same daemon coming back
+        (its old connection is dead or dying): it takes over at once, before the liveness
+        check could requeue those leases. Otherwise the previous stream must answer a ping,
+        within less than the heartbeat timeout.
+        """
+        if previous.closed or set(hello.held_jobs) & previous.leases:
+            return False
+        return await previous.answers(min(self.duplicate_probe, self._heartbeat_timeout / 2))
+
+    async def _open(
+        self,
+        who: DriverIdentity,
+        hello: Hello,
+        transport: str,
+        session_type: Callable[..., DriverSession],
+    ) -> tuple[DriverSession, list[tuple[str, int]]]:
         executes = hello.executes_jobs and who.kind not in MONITOR_KINDS
         session = session_type(
             driver_id=who.driver_id,
@@ -122,6 +206,7 @@ class DriverHub:
             transport=transport,
             capacity=max(1, min(hello.capacity or 1, 64)),
             executes_jobs=executes,
+            host=hello.host,
         )
         # Resume before replacing an older stream of this driver, so that stream's
         # teardown knows which leases now belong to the new one.
@@ -357,11 +442,17 @@ class DriverHub:
         session.send(Revoke(revocation.job_id, revocation.attempt, "cancelled"))
         self.on_change(session.qpu_id)
 
-    def disable_driver(self, driver_id: str) -> None:
-        """Disconnects a driver an administrator disabled or deleted."""
+    async def driver_changed(self, driver_id: str) -> None:
+        """Ends the session of a driver an administrator disabled or deleted, telling the
+        driver why; a rename or an enable leaves a live session alone."""
         session = self._sessions.get(driver_id)
-        if session is not None:
-            session.close()
+        if session is None or session.closed:
+            return
+        driver = await self._db.run(self._qpus.find_driver, driver_id)
+        if driver is None:
+            session.close(UnauthenticatedError("TOKEN_INVALID", "This driver was deleted."))
+        elif not driver.enabled:
+            session.close(driver_disabled())
 
     def close_qpu(self, qpu: Qpu) -> None:
         """Disconnects every driver of a deleted QPU, telling it why."""
@@ -397,7 +488,7 @@ class DriverHub:
             assert isinstance(payload, Revocation)
             self.revoke(payload)
         elif topic == "driver":
-            self.disable_driver(str(payload))
+            await self.driver_changed(str(payload))
         elif topic == "qpu_deleted":
             assert isinstance(payload, Qpu)
             self.close_qpu(payload)

@@ -38,7 +38,12 @@ class Ack:
     accepted: bool
 
 
-Command = Assign | Revoke | Ack
+@dataclass(frozen=True)
+class Ping:
+    """Ask the driver for a sign of life (the native driver answers with a heartbeat)."""
+
+
+Command = Assign | Revoke | Ack | Ping
 
 
 @dataclass
@@ -52,6 +57,7 @@ class DriverSession:
     transport: str
     capacity: int = 1
     executes_jobs: bool = True
+    host: str = ""
     leases: set[tuple[str, int]] = field(default_factory=set)
     # Leases the driver acknowledged on this stream (accepted, or resumed at hello): only
     # these are judged when a heartbeat omits them.
@@ -61,6 +67,8 @@ class DriverSession:
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    # Why the server ended the session, for transports that can tell the driver (gRPC
+    # ends the stream with this status instead of OK).
     close_error: QpiError | None = None
     # The driver announced it is shutting down: it gets no new leases.
     stopping: bool = False
@@ -87,9 +95,30 @@ class DriverSession:
             self.outbox.put_nowait(command)
 
     def close(self, error: QpiError | None = None) -> None:
-        """Stops the session; the transport sees `None` and ends the connection, with
-        `error` as its status when the driver must be told why (e.g. its QPU is gone)."""
+        """Stops the session; the transport sees `None` and ends the connection.
+
+        Args:
+            error: Why, if the driver should hear a reason (e.g. DRIVER_DISABLED).
+        """
         if not self.closed:
             self.closed = True
             self.close_error = error
             self.outbox.put_nowait(None)
+
+    async def answers(self, timeout: float) -> bool:
+        """Pings the driver and waits up to `timeout` seconds for any message from it.
+
+        Returns:
+            True if the driver spoke after the ping was queued; False if it stayed silent
+            or the session ended.
+        """
+        asked = time.monotonic()
+        self.send(Ping())
+        deadline = asked + timeout
+        while not self.closed:
+            if self.last_seen >= asked:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return False

@@ -17,7 +17,7 @@ from google.protobuf import duration_pb2
 
 from qpi.server.domain.errors import FailedPreconditionError, QpiError
 from qpi.server.drivers.hub import DriverHub, Hello
-from qpi.server.drivers.session import Ack, Assign, Command, DriverSession, Revoke
+from qpi.server.drivers.session import Ack, Assign, Command, DriverSession, Ping, Revoke
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import streaming
@@ -53,6 +53,8 @@ def _outgoing(command: Command) -> pb.ConnectResponse:
                 job_id=command.job_id, attempt=command.attempt, reason=command.reason
             )
         )
+    if isinstance(command, Ping):
+        return pb.ConnectResponse(ping=pb.ServerPing())
     assert isinstance(command, Ack)
     return pb.ConnectResponse(
         result_ack=pb.ResultAck(
@@ -146,7 +148,7 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
                     break
                 yield _outgoing(command)
             if session.close_error is not None:
-                raise session.close_error  # the stream ends with this status
+                raise session.close_error  # e.g. DRIVER_DISABLED: the driver learns why
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -221,6 +221,10 @@ class QpuService:
             raise _driver_not_found(driver_id)
         return driver
 
+    def find_driver(self, driver_id: str) -> Driver | None:
+        """A driver registration, for the server's own checks (no caller to authorise)."""
+        return self._qpus.get_driver(driver_id)
+
     def list_drivers(self, who: Principal, qpu_id: str, offset: int, limit: int) -> list[Driver]:
         """Drivers (administrators)."""
         who.require_admin()

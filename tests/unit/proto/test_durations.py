@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qpi.server.durations import format_duration, parse_duration
+from qpi.common.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
