@@ -149,8 +149,9 @@ class QpiServer:
             )
         )
         services = self._services(db, sql_repositories(engine), events, pki)
-        # Workers import Qiskit in the background; the first submission waits for them.
-        self._tasks.append(asyncio.create_task(self._warm_parsers(self._qasm)))
+        # Workers import Qiskit before the server answers, so the first submission is as
+        # fast as any other.
+        await self._warm_parsers(self._qasm)
         await db.run(services["qpus"].reset_statuses)
         self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
