@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -53,9 +54,10 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         req = convert.submit_request(
             request.payload, request.qpu.strip(), request.request_id.strip()
         )
-        # Parsing stays on the database thread: Qiskit's parsers are not safe to run from
-        # several threads at once, and declared widths are bounded before parsing.
-        named = await self._db.run(lambda: self._named(self._jobs.submit(who, req)))
+        # Validation and parsing (in the QASM worker process) happen before the database
+        # hop: the single database thread must not wait on a parse.
+        prepared = await asyncio.to_thread(self._jobs.prepare, req)
+        named = await self._db.run(lambda: self._named(self._jobs.submit(who, req, prepared)))
         return job_service_pb2.CreateJobResponse(job=self._one(named))
 
     @unary

@@ -38,7 +38,7 @@ def rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
-def capped_count(query: Any, cap: int) -> Any:
+def capped_count(query: Any, cap: Any) -> Any:
     """``SELECT count(*) FROM (query LIMIT cap)``: a count that reads at most `cap` rows,
     so checks like "fewer than N pending" cost the same whatever the queue length."""
     return select(func.count()).select_from(query.limit(cap).subquery())

@@ -322,8 +322,11 @@ _QPU_NAMES = core_select(QPUS.c.id, QPUS.c.name).where(
 _USER_EMAILS = core_select(U.id, U.email).where(U.id.in_(bindparam("ids", expanding=True)))
 
 
-def _pending_of(user_id: str) -> Any:
-    return core_select(J.id).where(J.user_id == user_id, J.state == "pending")
+# A user's pending jobs, counted up to :cap (prebuilt: it runs on every submit).
+_PENDING_OF = capped_count(
+    core_select(J.id).where(J.user_id == bindparam("user_id"), J.state == "pending"),
+    bindparam("cap"),
+)
 
 
 def _job(row: Any) -> Job:
@@ -407,7 +410,8 @@ class SqlJobRepository(SqlRepository):
                     return None
 
                 def pending(cap: int) -> int:
-                    return int(conn.execute(capped_count(_pending_of(user_id), cap)).scalar_one())
+                    found = conn.execute(_PENDING_OF, {"user_id": user_id, "cap": cap})
+                    return int(found.scalar_one())
 
                 new = admit(_user(owner), pending)
                 job = Job(
