@@ -150,40 +150,44 @@ class Table:
 
     def _generate(self, first: int, end: int, state: str) -> None:
         """Inserts jobs numbered [first, end) in `state`, created one second apart."""
-        done = "NULL" if state == "pending" else "{created}"
+        pending = state == "pending"
+        # Literals from the two constant states; every other value is bound.
+        literal = {
+            "state": "'pending'" if pending else "'completed'",
+            "result": "NULL" if pending else "'{}'",
+            "attempt": "0" if pending else "1",
+        }
+        if self.pg_url:
+            number = "generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS i"
+            created = "(CAST(:base AS timestamp) + i * interval '1 second')"
+            job_id = "'j' || lpad(i::text, 14, '0')"
+            source = f"FROM {number}"
+            prefix = ""
+        else:
+            created = "strftime('%Y-%m-%d %H:%M:%f', :base, '+' || i || ' seconds')"
+            job_id = "printf('j%014d', i)"
+            source = "FROM n"
+            prefix = "WITH RECURSIVE n(i) AS (SELECT :first UNION ALL SELECT i + 1 FROM n "
+            prefix += "WHERE i < :last) "
+        done = "NULL" if pending else created
         columns = (
             "id, user_id, qpu_id, payload_json, state, result_json, attempt, charged_seconds, "
             "estimated_seconds, created, updated, started_at, finished_at"
         )
-        if self.pg_url:
-            created = "(CAST(:base AS timestamp) + i * interval '1 second')"
-            sql = (
-                f"INSERT INTO jobs ({columns}) SELECT 'j' || lpad(i::text, 14, '0'), "
-                f"(SELECT id FROM bench_owners WHERE k = i % {USERS}), :qpu, '{{}}', :state, "
-                f"CASE WHEN :state = 'pending' THEN NULL ELSE '{{}}' END, "
-                f"CASE WHEN :state = 'pending' THEN 0 ELSE 1 END, 0, 0, "
-                f"{created}, {created}, {done.format(created=created)}, "
-                f"{done.format(created=created)} FROM generate_series(:first, :last) AS i"
-            )
-        else:
-            created = "strftime('%Y-%m-%d %H:%M:%f', :base, '+' || i || ' seconds')"
-            sql = (
-                f"WITH RECURSIVE n(i) AS (SELECT :first UNION ALL SELECT i + 1 FROM n "
-                f"WHERE i < :last) INSERT INTO jobs ({columns}) SELECT "
-                f"printf('j%014d', i), (SELECT id FROM bench_owners WHERE k = i % {USERS}), "
-                f":qpu, '{{}}', :state, CASE WHEN :state = 'pending' THEN NULL ELSE '{{}}' END, "
-                f"CASE WHEN :state = 'pending' THEN 0 ELSE 1 END, 0, 0, {created}, {created}, "
-                f"{done.format(created=created)}, {done.format(created=created)} FROM n"
-            )
+        values = (
+            f"{job_id}, (SELECT id FROM bench_owners WHERE k = i % {USERS}), :qpu, '{{}}', "  # noqa: S608
+            f"{literal['state']}, {literal['result']}, {literal['attempt']}, 0, 0, "
+            f"{created}, {created}, {done}, {done}"
+        )
+        sql = f"{prefix}INSERT INTO jobs ({columns}) SELECT {values} {source}"  # noqa: S608
         base = self._base.replace(tzinfo=None)
         with self.engine.begin() as conn:
             conn.execute(
-                text(sql),
+                text(sql),  # built from constants only; values are bound
                 {
                     "first": first,
                     "last": end - 1,
                     "qpu": self.qpu_id,
-                    "state": state,
                     "base": base if self.pg_url else base.isoformat(sep=" "),
                 },
             )

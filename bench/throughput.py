@@ -43,8 +43,12 @@ from _common import (  # noqa: E402
 )
 
 from qpi.v1 import driver_service_pb2 as dpb  # noqa: E402
-from qpi.v1 import driver_service_pb2_grpc, job_pb2, job_service_pb2  # noqa: E402
-from qpi.v1 import job_service_pb2_grpc  # noqa: E402
+from qpi.v1 import (  # noqa: E402
+    driver_service_pb2_grpc,
+    job_pb2,
+    job_service_pb2,
+    job_service_pb2_grpc,  # noqa: E402
+)
 
 BELL = (
     'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
