@@ -14,14 +14,19 @@ import datetime as dt
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # (script, extra arguments). Add a new benchmark here.
 BENCHMARKS: list[tuple[str, list[str]]] = [
+    ("throughput.py", ["--database", "sqlite"]),
+    ("throughput.py", ["--database", "postgres"]),
+    ("scheduler_scale.py", ["--database", "sqlite"]),
+    ("scheduler_scale.py", ["--database", "postgres"]),
     ("dispatch_latency.py", []),
-    ("driver_overhead.py", []),
+    ("driver_overhead.py", ["--jobs", "100"]),
     ("aer_transpile.py", []),
     ("gateway_job_pages.py", []),
     ("nng_vs_grpc.py", []),
@@ -52,6 +57,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     ns = parser.parse_args()
     selected = [b for b in BENCHMARKS if ns.only is None or b[0] in ns.only]
+    started = time.monotonic()
     sections, ok = [], True
     for script, args in selected:
         print(f"running {script} …", file=sys.stderr, flush=True)
@@ -61,6 +67,7 @@ def main() -> int:
     machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = HEADER.format(date=date, machine=machine) + "\n" + "\n".join(sections)
+    text += f"\nWhole run: {time.monotonic() - started:.0f} s.\n"
     out = Path(ns.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
