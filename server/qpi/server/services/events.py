@@ -122,7 +122,8 @@ class EventBus:
             callback(event.payload)
         if self._job_watchers:
             if event.topic == "job":
-                for subscription in list(self._job_watchers.get(event.payload.id, ())):
+                job_id = str(getattr(event.payload, "id", ""))
+                for subscription in list(self._job_watchers.get(job_id, ())):
                     subscription.offer(event)
             elif event.topic == CREDENTIALS_TOPIC:
                 for watchers in list(self._job_watchers.values()):
