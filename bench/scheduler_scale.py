@@ -221,7 +221,19 @@ def measure(table: Table, samples: int) -> dict[str, list[float]]:
         prepared = table.jobs.prepare(request)
         return lambda: table.jobs.submit(table.who, request, prepared)
 
+    def old_count() -> None:
+        # What submit and GetQpu ran before: an exact count over the whole queue.
+        with table.engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM jobs WHERE qpu_id = :qpu "
+                    "AND state IN ('pending', 'running')"
+                ),
+                {"qpu": table.qpu_id},
+            ).scalar()
+
     return {
+        "before: exact queue count(*)": timed(old_count, max(10, samples // 5)),
         "next-job decision (snapshot + policy)": timed(decide, samples),
         "submit naming its QPU": timed(submit("bench"), samples),
         "untargeted submit (routing)": timed(submit(""), samples),
