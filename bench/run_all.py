@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (script, extra arguments). Add a new benchmark here.
 BENCHMARKS: list[tuple[str, list[str]]] = [
-    ("throughput.py", ["--database", "sqlite"]),
-    ("throughput.py", ["--database", "postgres"]),
-    ("scheduler_scale.py", ["--database", "sqlite"]),
-    ("scheduler_scale.py", ["--database", "postgres"]),
+    ("throughput.py", ["--database", "sqlite", "--jobs", "1000", "--drivers", "1", "4", "8"]),
+    ("throughput.py", ["--database", "postgres", "--jobs", "1000", "--drivers", "1", "4", "8"]),
+    ("scheduler_scale.py", ["--database", "sqlite", "--samples", "50"]),
+    ("scheduler_scale.py", ["--database", "postgres", "--samples", "50"]),
     ("dispatch_latency.py", []),
     ("driver_overhead.py", ["--jobs", "100"]),
     ("aer_transpile.py", []),

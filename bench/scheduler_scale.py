@@ -201,6 +201,8 @@ class Table:
 
 
 def timed(fn: Callable[[], object], count: int) -> list[float]:
+    for _ in range(5):  # warm caches and connections
+        fn()
     out = []
     for _ in range(count):
         t0 = time.perf_counter()

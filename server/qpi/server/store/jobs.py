@@ -324,7 +324,11 @@ _USER_EMAILS = core_select(U.id, U.email).where(U.id.in_(bindparam("ids", expand
 
 # A user's pending jobs, counted up to :cap (prebuilt: it runs on every submit).
 _PENDING_OF = capped_count(
-    core_select(J.id).where(J.user_id == bindparam("user_id"), J.state == "pending"),
+    core_select(J.id)
+    .where(J.user_id == bindparam("user_id"), J.state == "pending")
+    # The index's own order, so PostgreSQL walks ix_jobs_user_state_qpu_created and stops
+    # at the cap instead of scanning the table when it expects many matches.
+    .order_by(J.qpu_id, J.created, J.id),
     bindparam("cap"),
 )
 

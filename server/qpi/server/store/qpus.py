@@ -186,9 +186,11 @@ queue is simply "long", and the count costs the same at 10^3 or 10^6 queued jobs
 
 
 _QUEUED = capped_count(
-    core_select(JOBS.c.id).where(
-        JOBS.c.qpu_id == bindparam("qpu_id"), JOBS.c.state == bindparam("state")
-    ),
+    core_select(JOBS.c.id)
+    .where(JOBS.c.qpu_id == bindparam("qpu_id"), JOBS.c.state == bindparam("state"))
+    # The order of ix_jobs_qpu_state_created_id: an index range that stops at the cap,
+    # never a sequential scan that must pass every finished job first.
+    .order_by(JOBS.c.created, JOBS.c.id),
     bindparam("cap"),
 )
 
