@@ -53,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["QPI_TEST_DATABASE"] = args.database
     with tempfile.TemporaryDirectory() as tmp:
-        settings = make_settings(Path(tmp) / "srv")
+        # One user parks every job: lift the per-user pending limit above the page set.
+        settings = make_settings(Path(tmp) / "srv", max_pending_per_user=args.jobs + 1)
         server = ServerHarness(settings).start()
         try:
             server.register_qpu("parked")  # no driver: jobs stay pending

@@ -128,6 +128,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
                     if (row.state, row.attempt) == last:
                         continue
                     last = (row.state, row.attempt)
-                    yield job_service_pb2.WatchJobResponse(job=(await self._to_proto([row]))[0])
+                    # A job's QPU and owner never change: reuse the names read with it.
+                    yield job_service_pb2.WatchJobResponse(job=self._one((row, named[1])))
             finally:
                 caller.close()
