@@ -83,15 +83,10 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## bench: hot-path benchmarks (medians and ratios)
+## bench: every benchmark (SQLite and PostgreSQL), tables written to docs/benchmarks.md
 bench: setup
-	$(BIN)/python bench/dispatch_latency.py
-	$(BIN)/python bench/driver_overhead.py
-	$(BIN)/python bench/aer_transpile.py
-	$(BIN)/python bench/rest_listing.py
-	$(BIN)/python bench/batch_submit.py
-	$(BIN)/python bench/nng_vs_grpc.py
-	$(BIN)/python bench/driver_reattach.py
+	./scripts/ensure_postgres.sh
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf qpi_data bin .pytest_cache .mypy_cache .ruff_cache dashboard/dist dashboard/test-results

@@ -29,6 +29,15 @@ from qpi.v1 import driver_service_pb2 as dpb  # noqa: E402
 from qpi.v1 import driver_service_pb2_grpc, job_pb2, job_service_pb2, job_service_pb2_grpc  # noqa: E402
 from tests.support.harness import ServerHarness, drop_postgres, make_settings  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    grpc_floor,
+    load_average,
+    markdown_table,
+    stats_row,
+    summarize,
+)
+
 QASM = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nx q[0];\nmeasure q -> c;\n'
 RESULT = json.dumps(
     {"shots": 1, "success": True, "circuit_results": [{"counts": {"0": 0, "1": 1}, "shots": 1}]}
@@ -89,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=300)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     os.environ["QPI_TEST_DATABASE"] = args.database
     settings = make_settings(
@@ -114,13 +124,16 @@ def main() -> None:
             t1 = time.perf_counter()
             push.append((driver.arrivals[job.id] - t0) * 1e3)
             total.append((t1 - t0) * 1e3)
-        print(f"database={args.database} sequential jobs={args.jobs}")
+        floor = grpc_floor(server.channel())
+        if not args.markdown:
+            print(f"database={args.database} sequential jobs={args.jobs}")
         for label, values in (
             ("submit→assignment at driver", push),
             ("submit→completed seen by WatchJob", total),
         ):
             median, p95 = statistics.median(values), pct(values, 0.95)
-            print(f"  {label}: median {median:.2f} ms, p95 {p95:.2f} ms")
+            if not args.markdown:
+                print(f"  {label}: median {median:.2f} ms, p95 {p95:.2f} ms")
 
         def burst(_: int) -> None:
             for _ in range(args.jobs // 10):
@@ -137,8 +150,23 @@ def main() -> None:
             time.sleep(0.005)
         elapsed = time.perf_counter() - t0
         rate = (expected - before) / elapsed
-        print(f"  10 concurrent submitters, capacity-1 driver: {rate:.0f} jobs/s end to end")
         driver.close()
+        if args.markdown:
+            print(f"### Push dispatch, in-process server ({args.database})\n")
+            print(
+                f"`bench/dispatch_latency.py`: {args.jobs} sequential jobs through an "
+                f"in-process server (plaintext gRPC) and a zero-work capacity-1 driver; then 10 "
+                f"concurrent submitters: {rate:.0f} jobs/s end to end. Load average "
+                f"{load_average()}.\n"
+            )
+            rows = [stats_row("floor: gRPC health Check", floor, floor)]
+            rows += [
+                stats_row("submit→assignment at driver", summarize(push), floor),
+                stats_row("submit→completed seen by WatchJob", summarize(total), floor),
+            ]
+            print(markdown_table(["what", "p50", "p99", "× floor"], rows))
+        else:
+            print(f"  10 concurrent submitters, capacity-1 driver: {rate:.0f} jobs/s end to end")
     finally:
         server.stop()
         if server.settings.database_url.startswith("postgresql"):

@@ -27,6 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grpc  # noqa: E402
+from _common import grpc_floor, load_average, markdown_table  # noqa: E402
+
 from tests.e2e.nng.conftest import BELL, NngServer  # noqa: E402
 from tests.e2e.nng.peers import install_published_driver  # noqa: E402
 from tests.support.processes import DriverProcess  # noqa: E402
@@ -60,9 +64,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=40, help="sequential jobs per transport")
     parser.add_argument("--burst", type=int, default=60, help="jobs per throughput burst")
     parser.add_argument("--shots", type=int, default=100)
+    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
 
-    print("installing/locating the published qpi-driver 0.4.2 ...", flush=True)
+    print("installing/locating the published qpi-driver 0.4.2 ...", file=sys.stderr, flush=True)
     published = install_published_driver("0.4.2")
     with tempfile.TemporaryDirectory(prefix="qpi-bench-nng-") as tmp:
         root = Path(tmp)
@@ -104,8 +109,27 @@ def main() -> None:
                 rate = _throughput(submit, wait, args.burst)
                 rows[label] = (statistics.median(lat), _p(lat, 0.99), rate)
             native.terminate()
+            channel = grpc.secure_channel(
+                server.process.grpc_target, grpc.ssl_channel_credentials(server.process.ca_pem)
+            )
+            floor = grpc_floor(channel)
+            channel.close()
         finally:
             server.stop()
+
+    if args.markdown:
+        print("### NNG compatibility transport against gRPC\n")
+        print(
+            f"`bench/nng_vs_grpc.py`: mock executor, {args.shots}-shot Bell jobs through the "
+            f"SDK (submit + wait), {args.jobs} sequential, then a burst of {args.burst}. "
+            f"Floor {floor.p50:.2f} ms; load average {load_average()}.\n"
+        )
+        table = [
+            [label, f"{m:.1f} ms", f"{p99:.1f} ms", f"{m / floor.p50:.0f}×", f"{rate:.1f}"]
+            for label, (m, p99, rate) in rows.items()
+        ]
+        print(markdown_table(["transport", "p50", "p99", "× floor", "jobs/s"], table))
+        return
 
     print(
         f"\nmock executor, {args.shots}-shot Bell jobs; "

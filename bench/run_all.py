@@ -14,14 +14,19 @@ import datetime as dt
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # (script, extra arguments). Add a new benchmark here.
 BENCHMARKS: list[tuple[str, list[str]]] = [
+    ("throughput.py", ["--database", "sqlite", "--jobs", "1000", "--drivers", "1", "4", "8"]),
+    ("throughput.py", ["--database", "postgres", "--jobs", "1000", "--drivers", "1", "4", "8"]),
+    ("scheduler_scale.py", ["--database", "sqlite", "--samples", "50"]),
+    ("scheduler_scale.py", ["--database", "postgres", "--samples", "50"]),
     ("dispatch_latency.py", []),
-    ("driver_overhead.py", []),
+    ("driver_overhead.py", ["--jobs", "100"]),
     ("aer_transpile.py", []),
     ("cold_start.py", ["--warm", "5"]),
     ("rest_listing.py", []),
@@ -55,6 +60,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     ns = parser.parse_args()
     selected = [b for b in BENCHMARKS if ns.only is None or b[0] in ns.only]
+    started = time.monotonic()
     sections, ok = [], True
     for script, args in selected:
         print(f"running {script} …", file=sys.stderr, flush=True)
@@ -64,6 +70,7 @@ def main() -> int:
     machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = HEADER.format(date=date, machine=machine) + "\n" + "\n".join(sections)
+    text += f"\nWhole run: {time.monotonic() - started:.0f} s.\n"
     out = Path(ns.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

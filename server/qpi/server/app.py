@@ -46,7 +46,8 @@ from qpi.server.security.oauth2_providers import parse_providers
 from qpi.server.security.passwords import PasswordWork
 from qpi.server.security.pki import PkiMaterial, load_or_create_pki
 from qpi.server.security.throttle import LoginThrottle
-from qpi.server.services.account_service import AccountService
+from qpi.server.services.account_service import CREDENTIALS_TOPIC, AccountService
+from qpi.server.services.auth_cache import PrincipalCache
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
@@ -288,7 +289,10 @@ class QpiServer:
         self, db: Database, events: EventBus, sv: dict[str, Any], pki: PkiMaterial
     ) -> None:
         s = self.settings
-        auth = Authenticator(db, sv["auth"])
+        # Recently authenticated tokens skip the database; local revocations drop them.
+        principals = PrincipalCache(self.clock.now)
+        events.listen(CREDENTIALS_TOPIC, principals.invalidate)
+        auth = Authenticator(db, sv["auth"], principals)
         self._facts = ServerFacts(
             server_version(),
             pki.fingerprint,

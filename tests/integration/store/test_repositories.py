@@ -261,18 +261,20 @@ def test_owners_who_cannot_reserve_are_skipped_and_not_claimed(repos: Repositori
 def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories) -> None:
     alice, qpu = _user(repos), _qpu(repos)
     _job(repos, alice, qpu)
+    _job(repos, alice, qpu)
     counts: list[int] = []
 
-    def admit(owner: User, pending: Callable[[], int]) -> NewJob:
-        counts.append(pending())
+    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
+        # The count stops at the cap it is given (a bounded read in any queue).
+        counts.extend((pending(10), pending(1)))
         assert owner.id == alice
         return NewJob(qpu, "{}", 1.5)
 
     job = repos.jobs.insert(alice, "k", NOW, admit)
     assert job is not None
-    assert (job.estimated_seconds, job.request_id, counts) == (1.5, "k", [1])
+    assert (job.estimated_seconds, job.request_id, counts) == (1.5, "k", [2, 1])
 
-    def refuse(owner: User, pending: Callable[[], int]) -> NewJob:
+    def refuse(owner: User, pending: Callable[[int], int]) -> NewJob:
         raise FailedPreconditionError("QPU_DISABLED", "no")
 
     with pytest.raises(FailedPreconditionError):
@@ -281,7 +283,7 @@ def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories)
     _, total = repos.jobs.list_jobs(
         alice, states=[], qpu_id="", newest_first=True, offset=0, limit=10
     )
-    assert total == 2
+    assert total == 3
 
 
 def test_booking_checks_see_overlapping_slots_and_own_bookings(repos: Repositories) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import grpc
 
-from qpi.server.services.account_service import CREDENTIALS_TOPIC
+from qpi.server.services.auth_cache import PrincipalCache
 from qpi.server.services.auth_service import AuthService, DriverIdentity
 from qpi.server.services.database import Database
-from qpi.server.services.events import Event, Subscription
+from qpi.server.services.events import CREDENTIALS_TOPIC, TICK, Event, Subscription
 from qpi.server.services.principal import Principal
 
 
@@ -51,15 +51,31 @@ def client_address(context: grpc.aio.ServicerContext[Any, Any]) -> str:
 
 
 class Authenticator:
-    """Resolves the caller of an RPC (off the event loop)."""
+    """Resolves the caller of an RPC (off the event loop, unless recently cached)."""
 
-    def __init__(self, db: Database, auth: AuthService) -> None:
+    def __init__(
+        self, db: Database, auth: AuthService, cache: PrincipalCache | None = None
+    ) -> None:
         self._db = db
         self._auth = auth
+        self._cache = cache
 
     async def principal(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal:
         """The authenticated user or an UNAUTHENTICATED error."""
-        return await self._db.run(self._auth.authenticate, bearer_token(context))
+        return await self._resolve(bearer_token(context))
+
+    async def _resolve(self, token: str) -> Principal:
+        cache = self._cache
+        if cache is None or not token:
+            return await self._db.run(self._auth.authenticate, token)
+        key = cache.key(token)
+        found = cache.get(key)
+        if found is not None:
+            return found
+        generation = cache.generation
+        principal, expires = await self._db.run(self._auth.authenticate_until, token)
+        cache.put(key, principal, expires, generation)
+        return principal
 
     async def optional_principal(
         self, context: grpc.aio.ServicerContext[Any, Any]
@@ -68,7 +84,7 @@ class Authenticator:
         token = bearer_token(context)
         if not token:
             return None
-        return await self._db.run(self._auth.authenticate, token)
+        return await self._resolve(token)
 
     async def driver(self, context: grpc.aio.ServicerContext[Any, Any]) -> DriverIdentity:
         """The authenticated driver."""
@@ -100,20 +116,39 @@ class StreamCaller:
         self._context = context
         self._loop = asyncio.get_running_loop()
         self._due = self._loop.time() + REAUTH_SECONDS
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     async def next_event(self, subscription: Subscription) -> Event:
-        """The subscription's next event, re-authenticating whenever a check is due."""
+        """The subscription's next event, re-authenticating whenever a check is due.
+
+        The periodic check is a timer that pokes the subscription, not a timeout around
+        every wait: events cost one queue hand-off each, however many streams are open.
+        """
         while True:
-            wait = self._due - self._loop.time()
-            if wait <= 0:
+            if self._loop.time() >= self._due:
                 self.principal = await self._authenticator.principal(self._context)
                 self._due = self._loop.time() + REAUTH_SECONDS
-                continue
-            try:
-                event = await asyncio.wait_for(subscription.get(), wait)
-            except TimeoutError:
+            self._arm(subscription)
+            event = await subscription.get()
+            if event is TICK:
                 continue
             if event.topic != CREDENTIALS_TOPIC:
                 return event
             if event.payload == self.principal.user_id:
                 self._due = self._loop.time()  # re-authenticate on the next turn
+
+    def _arm(self, subscription: Subscription) -> None:
+        """Makes sure a timer pokes the subscription when the next check is due."""
+        if self._timer is not None and self._timer_at == self._due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = self._due
+        self._timer = self._loop.call_at(self._due, subscription.poke)
+
+    def close(self) -> None:
+        """Cancels the re-check timer (the stream ended)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

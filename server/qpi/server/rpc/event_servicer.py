@@ -91,13 +91,16 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         topics = set(request.topics) or set(TOPICS)
         async with self._events.subscribe(CLIENT_STREAM_BACKLOG) as queue:
             caller = StreamCaller(self._auth, context, who)
-            while True:
-                event = await caller.next_event(queue)
-                message = await self._translate(
-                    caller.principal, topics, event.topic, event.payload
-                )
-                if message is not None:
-                    yield message
+            try:
+                while True:
+                    event = await caller.next_event(queue)
+                    message = await self._translate(
+                        caller.principal, topics, event.topic, event.payload
+                    )
+                    if message is not None:
+                        yield message
+            finally:
+                caller.close()
 
     async def _translate(
         self, who: Principal, topics: set[str], topic: str, payload: Any

@@ -71,6 +71,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         qpus, users = await self._db.run(self._jobs.display_names, rows)
         return [convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows]
 
+    def _named(self, job: Job) -> tuple[Job, tuple[dict[str, str], dict[str, str]]]:
+        """A job with its display names, read in the same database hop as the job."""
+        return job, self._jobs.display_names([job])
+
+    @staticmethod
+    def _one(named: tuple[Job, tuple[dict[str, str], dict[str, str]]]) -> job_pb2.Job:
+        job, (qpus, users) = named
+        return convert.job(job, qpus.get(job.qpu_id, ""), users.get(job.user_id, ""))
+
     @unary
     async def CreateJob(
         self, request: job_service_pb2.CreateJobRequest, context: Ctx
@@ -79,9 +88,13 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         req = convert.submit_request(
             request.payload, request.qpu.strip(), request.request_id.strip()
         )
-        # Circuits are parsed in the parser pool; only the insert uses the database thread.
-        row = await self._submissions.submit(who, req)
-        return job_service_pb2.CreateJobResponse(job=(await self._to_proto([row]))[0])
+        # Circuits are parsed in the parser pool; then one database trip stores the job and
+        # reads its display names (the single database thread never waits on a parse).
+        prepared = await self._submissions.validate(req)
+        named = await self._db.run(
+            lambda: self._named(self._jobs.submit(who, req, prepared.prepared))
+        )
+        return job_service_pb2.CreateJobResponse(job=self._one(named))
 
     @unary
     async def BatchCreateJobs(
@@ -101,8 +114,8 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.GetJobRequest, context: Ctx
     ) -> job_service_pb2.GetJobResponse:
         who = await self._auth.principal(context)
-        row = await self._db.run(self._jobs.get, who, request.id)
-        return job_service_pb2.GetJobResponse(job=(await self._to_proto([row]))[0])
+        named = await self._db.run(lambda: self._named(self._jobs.get(who, request.id)))
+        return job_service_pb2.GetJobResponse(job=self._one(named))
 
     @unary
     async def ListJobs(
@@ -139,18 +152,24 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.WatchJobRequest, context: Ctx
     ) -> AsyncIterator[job_service_pb2.WatchJobResponse]:
         who = await self._auth.principal(context)
-        # Subscribe before reading so no change between the read and the subscription is lost.
-        async with self._events.subscribe(CLIENT_STREAM_BACKLOG) as queue:
-            row = await self._db.run(self._jobs.get, who, request.id)
+        # Subscribe before reading so no change between the read and the subscription is lost;
+        # the subscription carries only this job's events.
+        async with self._events.watch_job(request.id, CLIENT_STREAM_BACKLOG) as queue:
+            named = await self._db.run(lambda: self._named(self._jobs.get(who, request.id)))
+            row = named[0]
             last = (row.state, row.attempt)
-            yield job_service_pb2.WatchJobResponse(job=(await self._to_proto([row]))[0])
+            yield job_service_pb2.WatchJobResponse(job=self._one(named))
             caller = StreamCaller(self._auth, context, who)
-            while row.state not in _TERMINAL:
-                event = await caller.next_event(queue)
-                if event.topic != "job" or event.payload.id != request.id:
-                    continue
-                row = event.payload
-                if (row.state, row.attempt) == last:
-                    continue
-                last = (row.state, row.attempt)
-                yield job_service_pb2.WatchJobResponse(job=(await self._to_proto([row]))[0])
+            try:
+                while row.state not in _TERMINAL:
+                    event = await caller.next_event(queue)
+                    if event.topic != "job" or event.payload.id != request.id:
+                        continue
+                    row = event.payload
+                    if (row.state, row.attempt) == last:
+                        continue
+                    last = (row.state, row.attempt)
+                    # A job's QPU and owner never change: reuse the names read with it.
+                    yield job_service_pb2.WatchJobResponse(job=self._one((row, named[1])))
+            finally:
+                caller.close()

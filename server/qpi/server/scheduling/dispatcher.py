@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from qpi.server.domain.clock import Clock
+from qpi.server.domain.models import Claim
 from qpi.server.domain.policy import Dispatch, Hold, QueuePolicy, next_wakeup
 from qpi.server.drivers.hub import DriverHub
 from qpi.server.drivers.session import Assign
@@ -98,21 +100,16 @@ class Dispatcher:
             sessions = [s for s in self._hub.sessions_for(qpu_id) if s.free_capacity() > 0]
             if not sessions:
                 return None
-            snapshot, enabled = await self._db.run(self._jobs.snapshot, qpu_id)
-            if not enabled:
-                return None
-            decision = self._policy.decide(snapshot, self._idle_threshold)
-            boundary = next_wakeup(snapshot)
-            if isinstance(decision, Hold):
-                return min(decision.until, boundary) if boundary else decision.until
-            if not isinstance(decision, Dispatch):
-                return boundary
             session = max(sessions, key=lambda s: s.free_capacity())
-            claim = await self._db.run(
-                self._jobs.claim, decision.job_id, session.driver_id, session.session_id
+            # Snapshot, decision and claim in one database hop (one thread switch per job).
+            step = await self._db.run(
+                self._decide_and_claim, qpu_id, session.driver_id, session.session_id
             )
-            if claim is None:
-                continue  # someone else (another replica) took it; decide again
+            if step.claim is None:
+                if step.retry:
+                    continue  # someone else (another replica) took it; decide again
+                return step.next_at
+            claim = step.claim
             if session.closed:
                 await self._db.run(
                     self._jobs.release, claim.job_id, claim.attempt, session.driver_id
@@ -126,3 +123,27 @@ class Dispatcher:
                 claim.attempt,
                 session.driver_id,
             )
+
+    def _decide_and_claim(self, qpu_id: str, driver_id: str, session_id: str) -> _Step:
+        """Runs on the database thread: what the policy picks, leased to that driver."""
+        snapshot, enabled = self._jobs.snapshot(qpu_id)
+        if not enabled:
+            return _Step(None, None, retry=False)
+        decision = self._policy.decide(snapshot, self._idle_threshold)
+        boundary = next_wakeup(snapshot)
+        if isinstance(decision, Hold):
+            until = min(decision.until, boundary) if boundary else decision.until
+            return _Step(None, until, retry=False)
+        if not isinstance(decision, Dispatch):
+            return _Step(None, boundary, retry=False)
+        claim = self._jobs.claim(decision.job_id, driver_id, session_id)
+        return _Step(claim, None, retry=claim is None)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One dispatch step: the lease taken, else when to look again (or retry at once)."""
+
+    claim: Claim | None
+    next_at: datetime | None
+    retry: bool

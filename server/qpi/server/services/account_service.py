@@ -22,14 +22,14 @@ from qpi.server.security.tokens import (
     is_sha256_hex,
     is_token_format,
 )
-from qpi.server.services.events import EventBus
+from qpi.server.services.events import CREDENTIALS_TOPIC, EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import KEEP, DuplicateKeyError, Keep
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
-CREDENTIALS_TOPIC = "credentials"
+__all__ = ["CREDENTIALS_TOPIC", "AccountService"]
 """Event topic naming a user whose credentials were revoked (payload: the user id)."""
 
 

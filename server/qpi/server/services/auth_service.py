@@ -55,6 +55,11 @@ class AuthService:
 
     def authenticate(self, token: str) -> Principal:
         """Resolves a bearer token (API token or session token) to a principal."""
+        return self.authenticate_until(token)[0]
+
+    def authenticate_until(self, token: str) -> tuple[Principal, datetime | None]:
+        """Like :meth:`authenticate`, with when the credential itself expires (None: never),
+        so a cache of the answer never outlives the credential."""
         if not token:
             raise UnauthenticatedError("UNAUTHENTICATED", "Authentication required.")
         now = self._clock.now()
@@ -74,9 +79,9 @@ class AuthService:
         found = self._accounts.credentials(claims.user_id)
         if found is None or password_stamp(found.password_hash) != claims.password_stamp:
             raise UnauthenticatedError("TOKEN_INVALID", "The session token was revoked.")
-        return _principal(found.user)
+        return _principal(found.user), claims.expires_at
 
-    def _from_api_token(self, token: str, now: datetime) -> Principal:
+    def _from_api_token(self, token: str, now: datetime) -> tuple[Principal, datetime | None]:
         found = self._accounts.api_token_owner(hash_token(token))
         if found is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The API token is invalid or was revoked.")
@@ -85,7 +90,7 @@ class AuthService:
             raise UnauthenticatedError("TOKEN_EXPIRED", "The API token has expired.")
         if owner is None:
             raise UnauthenticatedError("TOKEN_INVALID", "The API token's owner no longer exists.")
-        return _principal(owner)
+        return _principal(owner), api_token.expires_at
 
     def authenticate_driver(self, token: str) -> DriverIdentity:
         """Resolves a driver access token."""

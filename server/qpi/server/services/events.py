@@ -7,7 +7,7 @@ subscribers live on the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,13 @@ class Event:
     topic: str
     payload: Any
 
+
+CREDENTIALS_TOPIC = "credentials"
+"""A user's credentials were revoked (payload: the user id); open streams re-check."""
+
+TICK = Event("tick", None)
+"""Put into a subscription by a timer (see :meth:`Subscription.poke`): "check your
+deadlines", so a consumer needs no timeout around every wait."""
 
 CLIENT_STREAM_BACKLOG = 10_000
 """Events a client stream may lag behind before it is closed (it then reconnects)."""
@@ -54,6 +61,11 @@ class Subscription:
             return
         self._queue.put_nowait(event)
 
+    def poke(self) -> None:
+        """Wakes the consumer with :data:`TICK` (not counted against the limit)."""
+        if not self.overflowed:
+            self._queue.put_nowait(TICK)
+
     def qsize(self) -> int:
         """Events waiting to be consumed."""
         return self._queue.qsize()
@@ -76,6 +88,15 @@ class EventBus:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: set[Subscription] = set()
+        # Watchers of one job each: a job event wakes only its own watchers, not all.
+        self._job_watchers: dict[str, set[Subscription]] = {}
+        self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+
+    def listen(self, topic: str, callback: Callable[[Any], None]) -> None:
+        """Calls `callback(payload)` on the event loop for every event of `topic`, before
+        any subscription sees the event (so a cache it invalidates is already clean when a
+        stream reacts to the same event)."""
+        self._listeners.setdefault(topic, []).append(callback)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attaches the bus to the loop its subscribers run on."""
@@ -97,6 +118,17 @@ class EventBus:
             loop.call_soon_threadsafe(self._deliver, event)
 
     def _deliver(self, event: Event) -> None:
+        for callback in self._listeners.get(event.topic, ()):
+            callback(event.payload)
+        if self._job_watchers:
+            if event.topic == "job":
+                job_id = str(getattr(event.payload, "id", ""))
+                for subscription in list(self._job_watchers.get(job_id, ())):
+                    subscription.offer(event)
+            elif event.topic == CREDENTIALS_TOPIC:
+                for watchers in list(self._job_watchers.values()):
+                    for subscription in list(watchers):
+                        subscription.offer(event)
         for subscription in list(self._subscribers):
             subscription.offer(event)
 
@@ -114,3 +146,18 @@ class EventBus:
             yield subscription
         finally:
             self._subscribers.discard(subscription)
+
+    @asynccontextmanager
+    async def watch_job(self, job_id: str, limit: int = 0) -> AsyncIterator[Subscription]:
+        """A subscription receiving only the "job" events of `job_id` (and credentials
+        events, so a watcher's revoked credentials still end its stream)."""
+        subscription = Subscription(limit)
+        self._job_watchers.setdefault(job_id, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            watchers = self._job_watchers.get(job_id)
+            if watchers is not None:
+                watchers.discard(subscription)
+                if not watchers:
+                    del self._job_watchers[job_id]

@@ -187,11 +187,13 @@ class JobService:
         validated, qubits = prepared if prepared is not None else self.prepare(req)
         now = self._clock.now()
 
-        def admit(user: User, pending: Callable[[], int]) -> NewJob:
+        def admit(user: User, pending: Callable[[int], int]) -> NewJob:
             # Runs with the owner's row locked, so one user's submits see each other.
             rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
-            if self._max_pending:
-                accounting.ensure_can_queue(pending(), self._max_pending, user.is_superuser)
+            if self._max_pending and not user.is_superuser:  # superusers have no limit
+                accounting.ensure_can_queue(
+                    pending(self._max_pending), self._max_pending, user.is_superuser
+                )
             qpu = self._qpus.route(req.qpu, qubits)
             ensure_meas_level_supported(qpu, validated.meas_level)
             shots = accounting.total_shots(validated.circuits, validated.shots)
@@ -291,6 +293,7 @@ class JobService:
                         qpu.id,
                         json.dumps(_payload_document(validated, req, qpu.id)),
                         accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
+                        qpu.name,
                     )
                 )
             return admitted

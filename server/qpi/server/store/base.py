@@ -6,6 +6,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -35,6 +36,12 @@ class SqlRepository:
 def rowcount(result: Any) -> int:
     """Rows matched by an UPDATE (SQLAlchemy types execute() results too loosely)."""
     return int(result.rowcount)
+
+
+def capped_count(query: Any, cap: Any) -> Any:
+    """``SELECT count(*) FROM (query LIMIT cap)``: a count that reads at most `cap` rows,
+    so checks like "fewer than N pending" cost the same whatever the queue length."""
+    return select(func.count()).select_from(query.limit(cap).subquery())
 
 
 class Keep(Enum):

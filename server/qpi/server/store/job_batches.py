@@ -109,6 +109,7 @@ class SqlJobBatches(SqlRepository):
                             "id": new_id(),
                             "user_id": user_id,
                             "qpu_id": new.qpu_id,
+                            "qpu_name": new.qpu_name,
                             "request_id": request_ids[index] or None,
                             "payload_json": new.payload_json,
                             "state": "pending",

@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -20,9 +21,9 @@ from qpi.server.domain.models import (
     QpuCapabilities,
     ReportedDevice,
 )
-from qpi.server.store.base import DuplicateKeyError, SqlRepository
+from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count
 from qpi.server.store.jobs import to_job
-from qpi.server.store.tables import DriverRow, JobRow, QpuRow
+from qpi.server.store.tables import JOBS, QPUS, DriverRow, JobRow, QpuRow
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class QpuRepository(Protocol):
         ...
 
 
-def to_qpu(row: QpuRow) -> Qpu:
+def to_qpu(row: QpuRow | Any) -> Qpu:
     """The domain record of a QPU row."""
     return Qpu(
         id=row.id,
@@ -219,19 +220,39 @@ def to_driver(row: DriverRow) -> Driver:
     )
 
 
+_QPU_BY_ID = core_select(QPUS).where(QPUS.c.id == bindparam("key"))
+_QPU_BY_NAME = core_select(QPUS).where(QPUS.c.name == bindparam("key"))
+
+
 def _find(s: Session, key: str) -> QpuRow | None:
     return s.get(QpuRow, key) or s.exec(select(QpuRow).where(QpuRow.name == key)).first()
 
 
+QUEUE_LENGTH_CAP = 1_000
+"""Queue lengths are counted up to this many jobs (routing and display): beyond it every
+queue is simply "long", and the count costs the same at 10^3 or 10^6 queued jobs."""
+
+
+_QUEUED = capped_count(
+    core_select(JOBS.c.id)
+    .where(JOBS.c.qpu_id == bindparam("qpu_id"), JOBS.c.state == bindparam("state"))
+    # The order of ix_jobs_qpu_state_created_id: an index range that stops at the cap,
+    # never a sequential scan that must pass every finished job first.
+    .order_by(JOBS.c.created, JOBS.c.id),
+    bindparam("cap"),
+)
+
+
 def _queue_lengths(s: Session, qpu_ids: Sequence[str]) -> dict[str, int]:
-    if not qpu_ids:
-        return {}
-    rows = s.exec(
-        select(JobRow.qpu_id, func.count())
-        .where(col(JobRow.qpu_id).in_(qpu_ids), col(JobRow.state).in_(("pending", "running")))
-        .group_by(JobRow.qpu_id)
-    ).all()
-    return {str(qpu_id): int(n) for qpu_id, n in rows}
+    lengths: dict[str, int] = {}
+    for qpu_id in qpu_ids:
+        # Two capped index ranges of (qpu_id, state, created, id), not a count of the queue.
+        total = 0
+        for state in ("pending", "running"):
+            found = s.execute(_QUEUED, {"qpu_id": qpu_id, "state": state, "cap": QUEUE_LENGTH_CAP})
+            total += int(found.scalar_one())
+        lengths[qpu_id] = min(total, QUEUE_LENGTH_CAP)
+    return lengths
 
 
 def _with_lengths(s: Session, rows: Sequence[QpuRow]) -> list[tuple[Qpu, int]]:
@@ -254,8 +275,11 @@ class SqlQpuRepository(SqlRepository):
     """QpuRepository on SQLite or PostgreSQL."""
 
     def find(self, key: str) -> Qpu | None:
-        with self._session() as s:
-            row = _find(s, key)
+        # Prebuilt Core statements: this runs on every submit that names its QPU.
+        with self._engine.connect() as conn:
+            row = conn.execute(_QPU_BY_ID, {"key": key}).first()
+            if row is None:
+                row = conn.execute(_QPU_BY_NAME, {"key": key}).first()
         return to_qpu(row) if row else None
 
     def get_with_queue(self, key: str) -> tuple[Qpu, int] | None:

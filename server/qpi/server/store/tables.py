@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from qpi.server.store.types import UtcDateTime, new_id, utcnow
@@ -104,6 +104,8 @@ class TimeSlotRow(SQLModel, table=True):
     __table_args__ = (
         # active-booking and overlap queries scan by time range
         Index("ix_time_slots_range", "start_time", "end_time"),
+        # dispatch reads only current and future slots (end after now)
+        Index("ix_time_slots_end", "end_time"),
     )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
@@ -118,8 +120,9 @@ class JobRow(SQLModel, table=True):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        # dispatcher: oldest pending job per QPU; recovery: running jobs by lease expiry
-        Index("ix_jobs_qpu_state_created", "qpu_id", "state", "created"),
+        # dispatcher: oldest pending job per QPU, (created, id) order without a sort;
+        # capped queue lengths; recovery: running jobs by lease expiry
+        Index("ix_jobs_qpu_state_created_id", "qpu_id", "state", "created", "id"),
         Index("ix_jobs_state_lease", "state", "lease_expires_at"),
         # owner listings, newest first; administrators' listings of everyone's jobs (the
         # id tie-breaker of listings is in the index, so a page is one index range)
@@ -129,6 +132,8 @@ class JobRow(SQLModel, table=True):
         # per-user pending limit at submit and the reservations of a user's running jobs
         Index("ix_jobs_state_created_id", "state", "created", "id"),
         Index("ix_jobs_user_state_created_id", "user_id", "state", "created", "id"),
+        # a booker's oldest pending job on a QPU
+        Index("ix_jobs_user_state_qpu_created", "user_id", "state", "qpu_id", "created", "id"),
         # idempotent submits
         UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
     )
@@ -251,3 +256,11 @@ class OAuth2LoginCodeRow(SQLModel, table=True):
     code_hash: str = Field(primary_key=True, max_length=64)  # exchange lookup
     user_id: str = Field(foreign_key="users.id", ondelete="CASCADE")
     expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+
+
+# The tables as SQLAlchemy Core objects, for the prebuilt statements of the hot path.
+JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
+USERS: Table = UserRow.__table__  # type: ignore[attr-defined]
+QPUS: Table = QpuRow.__table__  # type: ignore[attr-defined]
+TIME_SLOTS: Table = TimeSlotRow.__table__  # type: ignore[attr-defined]
+API_TOKENS: Table = ApiTokenRow.__table__  # type: ignore[attr-defined]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 
 from qpi.server.rpc.errors import streaming
-from qpi.server.services.events import EventBus, SubscriberTooSlowError
+from qpi.server.services.events import CREDENTIALS_TOPIC, TICK, EventBus, SubscriberTooSlowError
 from qpi.v1 import job_service_pb2
 
 
@@ -78,3 +79,42 @@ async def test_cut_off_stream_becomes_unavailable_stream_behind() -> None:
     assert any(
         b"STREAM_BEHIND" in v for k, v in context.status.trailing_metadata if k.endswith("-bin")
     )
+
+
+async def test_a_job_watch_sees_only_its_job_and_credentials_events() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    mine, other = SimpleNamespace(id="j1"), SimpleNamespace(id="j2")
+    async with bus.watch_job("j1") as watch:
+        bus.publish("job", other)
+        bus.publish("dispatch", "qpu")
+        bus.publish("job", mine)
+        bus.publish(CREDENTIALS_TOPIC, "u1")
+        received = [(await watch.get()) for _ in range(2)]
+        expected = [("job", mine), (CREDENTIALS_TOPIC, "u1")]
+        assert [(e.topic, e.payload) for e in received] == expected
+        assert watch.qsize() == 0
+    bus.publish("job", mine)  # after the watch closed: nobody is left to receive it
+    assert watch.qsize() == 0
+
+
+async def test_listeners_run_before_subscribers_see_the_event() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    seen: list[str] = []
+    async with bus.subscribe() as sub:
+        bus.listen(CREDENTIALS_TOPIC, lambda payload: seen.append(f"listener {payload}"))
+        bus.publish(CREDENTIALS_TOPIC, "u1")
+        event = await sub.get()
+        seen.append(f"subscriber {event.payload}")
+    assert seen == ["listener u1", "subscriber u1"]
+
+
+async def test_a_poke_wakes_the_consumer_with_a_tick() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    async with bus.subscribe(limit=1) as sub:
+        sub.poke()
+        sub.poke()  # ticks do not count against the backlog limit
+        assert not sub.overflowed
+        assert (await sub.get()) is TICK

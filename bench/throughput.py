@@ -1,0 +1,357 @@
+"""Single-server throughput and latency: a real `qpi serve`, zero-work drivers, N clients.
+
+Measures, against one `qpi serve` process (TLS, SQLite or PostgreSQL) and the floor of the
+same run (a bare gRPC health Check):
+
+* idle: the submit RPC alone, and submit→result through the SDK (`submit_job` + `wait`);
+* load: completed Bell jobs per second with zero-work drivers ×1/×2/×4 (each a separate
+  process answering every assignment at once), `--clients` threads submitting, and the
+  submit RPC's latency under that load.
+
+    .venv/bin/python bench/throughput.py [--database sqlite|postgres] [--jobs 2000]
+        [--clients 10] [--drivers 1 2 4] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import queue
+import random
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _common import (  # noqa: E402
+    Stats,
+    grpc_floor,
+    load_average,
+    markdown_table,
+    stats_row,
+    summarize,
+)
+
+from qpi.v1 import driver_service_pb2 as dpb  # noqa: E402
+from qpi.v1 import (  # noqa: E402
+    driver_service_pb2_grpc,
+    job_pb2,
+    job_service_pb2,
+    job_service_pb2_grpc,  # noqa: E402
+)
+
+BELL = (
+    'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+    "h q[0];\ncx q[0],q[1];\nmeasure q -> c;\n"
+)
+RESULT = json.dumps(
+    {"shots": 1, "success": True, "circuit_results": [{"counts": {"00": 1, "11": 0}, "shots": 1}]}
+)
+TIMERS = {"--heartbeat-timeout": "600s", "--job-timeout": "600s", "--recovery-interval": "5s"}
+
+
+def zero_work_driver(target: str, ca_pem: bytes, token: str, capacity: int, stop: Any) -> None:
+    """A driver process that answers every assignment at once (no execution)."""
+    out: queue.Queue[dpb.ConnectRequest | None] = queue.Queue()
+
+    def requests():  # type: ignore[no-untyped-def]
+        yield dpb.ConnectRequest(
+            hello=dpb.DriverHello(name="zero", capacity=capacity, executes_jobs=True)
+        )
+        while (item := out.get()) is not None:
+            yield item
+
+    channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca_pem))
+    stub = driver_service_pb2_grpc.DriverServiceStub(channel)
+    call = stub.Connect(requests(), metadata=[("authorization", f"Bearer {token}")])
+
+    def pump() -> None:
+        try:
+            for message in call:
+                if message.WhichOneof("message") != "job_assignment":
+                    continue
+                a = message.job_assignment
+                out.put(
+                    dpb.ConnectRequest(
+                        job_result=dpb.JobResult(
+                            job_id=a.job_id,
+                            attempt=a.attempt,
+                            result_json=RESULT,
+                            execution_seconds=0.0,
+                        )
+                    )
+                )
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=pump, daemon=True).start()
+    stop.wait()
+    out.put(None)
+    call.cancel()
+
+
+class Drivers:
+    """Zero-work driver processes of one QPU."""
+
+    def __init__(self, target: str, ca_pem: bytes, token: str, count: int, capacity: int):
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._procs = [
+            ctx.Process(
+                target=zero_work_driver,
+                args=(target, ca_pem, token, capacity, self._stop),
+                daemon=True,
+            )
+            for _ in range(count)
+        ]
+        for proc in self._procs:
+            proc.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        for proc in self._procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+class Bench:
+    """One server, its QPU and users."""
+
+    def __init__(self, database: str, clients: int) -> None:
+        from tests.support.harness import fresh_postgres_url
+        from tests.support.processes import ServeProcess
+
+        self._root = Path(tempfile.mkdtemp(prefix="qpi-bench-"))
+        self.database_url = fresh_postgres_url() if database == "postgres" else ""
+        self.server = ServeProcess(self._root, database_url=self.database_url, timers=TIMERS)
+        self.server.start()
+        self.driver_token = self.server.create_qpu("bench", num_qubits=4)
+        self.tokens = [
+            self.server.create_user(f"bench{i}@example.com", qpu_seconds=1e9)
+            for i in range(clients)
+        ]
+        self.admin = self.server.admin()
+        self.admin_token = str(self.admin.create_api_token("bench").token)
+        self.channel = grpc.secure_channel(
+            self.server.grpc_target, grpc.ssl_channel_credentials(self.server.ca_pem)
+        )
+        self.jobs = job_service_pb2_grpc.JobServiceStub(self.channel)
+        self.request = job_service_pb2.CreateJobRequest(
+            payload=job_pb2.JobPayload(circuits=[job_pb2.Circuit(qasm=BELL)], shots=100),
+            qpu="bench",
+        )
+
+    def drivers(self, count: int, capacity: int) -> Drivers:
+        drivers = Drivers(
+            self.server.grpc_target, self.server.ca_pem, self.driver_token, count, capacity
+        )
+        wait_for(
+            lambda: self.admin.get_qpu("bench").status == "online",
+            60,
+            "drivers online",
+        )
+        time.sleep(0.5 * count)  # let every driver's stream open
+        return drivers
+
+    def submit(self, token: str) -> float:
+        t0 = time.perf_counter()
+        self.jobs.CreateJob(self.request, metadata=[("authorization", f"Bearer {token}")])
+        return (time.perf_counter() - t0) * 1e3
+
+    def open_jobs(self) -> int:
+        response = self.jobs.ListJobs(
+            job_service_pb2.ListJobsRequest(
+                states=[job_pb2.Job.STATE_PENDING, job_pb2.Job.STATE_RUNNING],
+                all_users=True,
+                page_size=1,
+            ),
+            metadata=[("authorization", f"Bearer {self.admin_token}")],
+        )
+        return int(response.total_size)
+
+    def close(self) -> None:
+        from tests.support.harness import drop_postgres
+
+        self.channel.close()
+        self.server.stop()
+        if self.database_url:
+            drop_postgres(self.database_url)
+
+
+def idle_rows(bench: Bench, samples: int) -> list[tuple[str, Stats]]:
+    """Submit RPC alone, and submit→result via the SDK, one at a time."""
+    token = bench.tokens[0]
+    for _ in range(20):
+        bench.submit(token)
+    submit = summarize([bench.submit(token) for _ in range(samples)])
+    client = bench.server.user(token)
+    round_trips = []
+    for _ in range(samples // 2 + 10):
+        t0 = time.perf_counter()
+        job = client.submit_job([BELL], shots=100, qpu_target="bench")
+        client.wait(job.id, timeout=60)
+        round_trips.append((time.perf_counter() - t0) * 1e3)
+    measured = round_trips[10:]
+    return [
+        ("submit RPC alone, idle", submit),
+        ("submit→result via SDK (submit_job + wait), idle", summarize(measured)),
+        (
+            "original design, simulated: same job + 1 s dispatch poll + 5 s client poll",
+            summarize(original_design(measured)),
+        ),
+    ]
+
+
+def original_design(measured_ms: list[float]) -> list[float]:
+    """The original design's submit→result for the same jobs: a job waits for the next
+    1-second dispatch poll, and its result for the client's next 5-second poll (both at a
+    uniformly random phase), on top of the work measured here."""
+    rng = random.Random(15)
+    return [m + rng.uniform(0, 1_000) + rng.uniform(0, 5_000) for m in measured_ms]
+
+
+def load_run(bench: Bench, jobs: int, clients: int) -> tuple[float, Stats]:
+    """`jobs` submits spread over `clients` threads; (completed jobs/s, submit latency)."""
+    per_client = jobs // clients
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def client(index: int) -> None:
+        token = bench.tokens[index]
+        mine = [bench.submit(token) for _ in range(per_client)]
+        with lock:
+            latencies.extend(mine)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, range(clients)))
+    wait_for(lambda: bench.open_jobs() == 0, 600, "every job completed")
+    elapsed = time.perf_counter() - t0
+    return per_client * clients / elapsed, summarize(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--drivers", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--capacity", type=int, default=4, help="jobs each driver holds")
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--markdown", action="store_true")
+    ns = parser.parse_args()
+    os.environ["QPI_TEST_DATABASE"] = ns.database
+    bench = Bench(ns.database, ns.clients)
+    try:
+        drivers = bench.drivers(1, ns.capacity)
+        try:
+            # Measured right before the idle rows it is compared with.
+            floor = grpc_floor(bench.channel)
+            idle = idle_rows(bench, ns.samples)
+        finally:
+            drivers.close()
+        loads: list[tuple[int, float, Stats]] = []
+        for count in ns.drivers:
+            drivers = bench.drivers(count, ns.capacity)
+            try:
+                rate, submit = load_run(bench, ns.jobs, ns.clients)
+            finally:
+                drivers.close()
+            loads.append((count, rate, submit))
+        floor_after = grpc_floor(bench.channel)
+    finally:
+        bench.close()
+    report(ns, floor, floor_after, idle, loads)
+
+
+def goals(
+    database: str,
+    floor: Stats,
+    idle: list[tuple[str, Stats]],
+    loads: list[tuple[int, float, Stats]],
+) -> str:
+    """Issue 15's goals against this run's figures."""
+    target = 300 if database == "sqlite" else 150
+    best_count, best_rate, best_submit = max(loads, key=lambda load: load[1])
+    submit, round_trip = idle[0][1], idle[1][1]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    return (
+        f"Goals ({database}): ≥ {target} completed jobs/s: best {best_rate:.0f} with "
+        f"{best_count} driver(s), {verdict(best_rate >= target)}; submit p50 idle ≤ 3× floor: "
+        f"{submit.p50 / floor.p50:.1f}×, {verdict(submit.p50 <= 3 * floor.p50)}; submit p99 "
+        f"under that load ≤ 20 ms: {best_submit.p99:.1f} ms, "
+        f"{verdict(best_submit.p99 <= 20)}; submit→result p50 via the SDK ≤ 10× floor: "
+        f"{round_trip.p50 / floor.p50:.1f}×, {verdict(round_trip.p50 <= 10 * floor.p50)}."
+    )
+
+
+def report(
+    ns: argparse.Namespace,
+    floor: Stats,
+    floor_after: Stats,
+    idle: list[tuple[str, Stats]],
+    loads: list[tuple[int, float, Stats]],
+) -> None:
+    rows = [stats_row("floor: gRPC health Check (TLS)", floor, floor)]
+    rows += [stats_row(label, stats, floor) for label, stats in idle]
+    load_rows = [
+        [
+            f"{count} zero-work driver(s) × capacity {ns.capacity}",
+            f"{rate:.0f} jobs/s",
+            f"{submit.p50:.2f} ms",
+            f"{submit.p99:.2f} ms",
+            submit.ratio(floor),
+        ]
+        for count, rate, submit in loads
+    ]
+    if ns.markdown:
+        print(f"### Single-server throughput ({ns.database})\n")
+        print(
+            f"`bench/throughput.py --database {ns.database}`: one `qpi serve` (TLS), Bell jobs, "
+            f"{ns.clients} client threads submitting {ns.jobs} jobs per run. "
+            f"Load average {load_average()}; floor after the runs "
+            f"{floor_after.p50:.2f} ms.\n"
+        )
+        print(markdown_table(["what", "p50", "p99", "× floor"], rows))
+        print()
+        print(
+            markdown_table(
+                ["drivers", "completed", "submit p50 under load", "submit p99", "× floor"],
+                load_rows,
+            )
+        )
+        print()
+        print(goals(ns.database, floor, idle, loads))
+        return
+    print(f"database={ns.database} load average {load_average()}")
+    for row in rows:
+        print("  " + " | ".join(row))
+    for load_row in load_rows:
+        print("  " + " | ".join(load_row))
+
+
+if __name__ == "__main__":
+    main()
