@@ -49,6 +49,7 @@ def parse_sort(text: str | None, fields: Collection[str]) -> list[SortKey]:
     if not text or not text.strip():
         return []
     keys: list[SortKey] = []
+    seen: set[str] = set()
     for raw in text.split(","):
         term = raw.strip()
         descending = term.startswith("-")
@@ -57,7 +58,11 @@ def parse_sort(text: str | None, fields: Collection[str]) -> list[SortKey]:
             raise FilterError("empty sort field")
         if name not in fields:
             raise FilterError(f"unknown sort field {name!r}")
-        keys.append(SortKey(name, descending))
+        # A field sorted on again cannot change the order: dropping it keeps any sort the
+        # schema allows within the server's bound on sort keys.
+        if name not in seen:
+            seen.add(name)
+            keys.append(SortKey(name, descending))
     return keys
 
 

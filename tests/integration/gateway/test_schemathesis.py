@@ -45,6 +45,7 @@ ALWAYS = [
 # the server checks. They get every check but positive_data_acceptance.
 SEMANTIC = {
     ("POST", "/api/jobs"),
+    ("POST", "/api/jobs/batch"),
     ("POST", "/api/tokens"),
     ("POST", "/api/op/drivers/create"),
 }

@@ -14,7 +14,8 @@ MAX_FILTER_DEPTH = 32
 """Deepest nesting of AND/OR a filter may have (the gateway's parser allows the same)."""
 MAX_FILTER_CONDITIONS = 256
 """Most comparisons one filter may hold (a 4 KiB PocketBase filter holds far fewer)."""
-MAX_SORT_KEYS = 8
+MAX_SORT_KEYS = 16
+"""Most sort keys a listing takes (more than any collection has fields; REST drops repeats)."""
 
 OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "~", "!~"})
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qpi.server.domain.listing import ListQuery, SortKey
 from qpi.server.domain.models import Job
@@ -35,7 +35,10 @@ JOB_FIELDS: Mapping[str, FieldSpec] = {
     "duration": FieldSpec(_JOBS.c.charged_seconds, NUMBER),
     # Sorted through a correlated lookup, filtered through a semi-join on the QPU table.
     "qpu_name": FieldSpec(
-        select(_QPUS.c.name).where(_QPUS.c.id == _JOBS.c.qpu_id).scalar_subquery(),
+        func.coalesce(
+            select(_QPUS.c.name).where(_QPUS.c.id == _JOBS.c.qpu_id).scalar_subquery(),
+            _JOBS.c.qpu_name,
+        ),
         lookup=Lookup(_JOBS.c.qpu_id, _QPUS.c.id, _QPUS.c.name),
     ),
 }
@@ -58,6 +61,7 @@ _COLUMNS = [
         "updated",
         "started_at",
         "finished_at",
+        "qpu_name",
     )
 ]
 
@@ -94,4 +98,5 @@ class SqlJobListing(SqlRepository):
                 default_sort=NEWEST_FIRST,
                 now=now,
             )
-        return [Job(**r) for r in rows], total
+        # qpu_id is NULL once the QPU is deleted; the job keeps the QPU's name.
+        return [Job(**{**r, "qpu_id": r["qpu_id"] or ""}) for r in rows], total
