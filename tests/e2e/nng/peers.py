@@ -216,7 +216,7 @@ class PublishedDriver:
     def wait_for_log(self, text: str, timeout: float) -> None:
         wait_until(lambda: text in self.full_log(), timeout, f"{text!r} in the driver log")
 
-    def interrupt(self, timeout: float = 15.0) -> int | None:
+    def interrupt(self, timeout: float = 45.0) -> int | None:
         """SIGINT (graceful; SIGTERM would orphan the worker), then SIGKILL the group."""
         if self.proc is None:
             return None
