@@ -2,6 +2,15 @@
 // live list across tabs, failures, cancel, only online QPUs, paging.
 import { BELL, control, expect, newUser, openAs, test, unique, type Rest, type Session } from "./support/fixtures";
 
+const UNBOUND = `OPENQASM 3.0;
+include "stdgates.inc";
+input float theta;
+qubit[1] q;
+bit[1] c;
+rx(theta) q[0];
+c[0] = measure q[0];
+`;
+
 async function submit(rest: Rest, user: Session, body: Record<string, unknown>) {
   return rest.call<{ id: string; status: string }>("POST", "/api/jobs", user.token, {
     circuits: [{ circuit: BELL }],
@@ -155,12 +164,13 @@ test("meas level 1 shows an IQ scatter", async ({ page, stack, rest, adminSessio
 
 test("a failed job shows its error; a waiting job can be cancelled", async ({ page, stack, rest, adminSession }) => {
   const user = await newUser(rest, adminSession, "failcancel");
-  // The mock executor refuses meas level 0 with a clear message.
-  const failed = await submit(rest, user, { qpu_target: stack.qpu, meas_level: 0 });
+  // Only the executor binds parameters, so an unbound one fails on the driver, with a
+  // clear message (what the server can check, such as meas level 0, is refused at submit).
+  const failed = await submit(rest, user, { qpu_target: stack.qpu, circuits: [{ circuit: UNBOUND }] });
   await openAs(page, stack, user, `jobs/${failed.id}`);
   const details = page.getByTestId("job-details");
   await expect(details).toHaveAttribute("data-status", "failed");
-  await expect(details.getByRole("note")).toContainText(/meas_level|level 0/i);
+  await expect(details.getByRole("note")).toContainText(/unbound parameters: theta/i);
   await expect(details.getByRole("button", { name: "Cancel Job" })).toHaveCount(0);
 
   const idle = unique("idle_cancel_qpu");
