@@ -45,6 +45,10 @@ class Demo:
         return self.log_path.read_text(errors="replace")
 
     def kill_everything(self) -> None:
+        # A test that failed early never recorded the children: find them while the demo
+        # still runs (once it dies they are orphans with their own process groups).
+        if self.proc.poll() is None:
+            self.children = {**_children_of(self.proc.pid), **self.children}
         for pgid in [self.proc.pid, *self.children]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
