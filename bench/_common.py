@@ -90,3 +90,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 def stats_row(label: str, stats: Stats, floor: Stats) -> list[str]:
     """One table row: label, p50, p99, ratio of the median to the floor."""
     return [label, f"{stats.p50:.2f} ms", f"{stats.p99:.2f} ms", stats.ratio(floor)]
+
+
+def print_section(title: str, table: str, notes: str, markdown: bool) -> None:
+    """Prints one benchmark's result: a markdown section for run_all.py, or plain text."""
+    if markdown:
+        print(f"{title}\n\n{table}\n\n{notes}\n")
+    else:
+        print(title.lstrip("# "))
+        print(table)
+        print(notes)

@@ -25,6 +25,7 @@ from bench._common import (  # noqa: E402
     grpc_floor,
     load_average,
     markdown_table,
+    print_section,
     summarize,
 )
 from qpi.sdk import QPIClient  # noqa: E402
@@ -118,12 +119,7 @@ def main() -> None:
                 f"load average {load_average()}; {args.batches} batches per batch row, "
                 f"{args.single} calls per single row; 2-qubit Bell circuits, 10 shots."
             )
-            if args.markdown:
-                print(f"{title}\n\n{table}\n\n{notes}\n")
-            else:
-                print(title.lstrip("# "))
-                print(table)
-                print(notes)
+            print_section(title, table, notes, args.markdown)
         finally:
             server.stop()
             if args.database == "postgres":

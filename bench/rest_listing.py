@@ -26,6 +26,7 @@ from bench._common import (  # noqa: E402
     grpc_floor,
     load_average,
     markdown_table,
+    print_section,
     stats_row,
     summarize,
     timed_ms,
@@ -104,12 +105,7 @@ def main() -> None:
                 f"load average {load_average()}; {args.repeat} requests per row; "
                 f"seeding took {seeded_s:.1f} s."
             )
-            if args.markdown:
-                print(f"{title}\n\n{table}\n\n{notes}\n")
-            else:
-                print(title.lstrip("# "))
-                print(table)
-                print(notes)
+            print_section(title, table, notes, args.markdown)
         finally:
             server.stop()
             if args.database == "postgres":
