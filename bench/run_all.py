@@ -33,6 +33,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("batch_submit.py", []),
     ("nng_vs_grpc.py", []),
     ("qasm_submit_latency.py", []),
+    ("soak.py", ["--database", "sqlite", "--minutes", "10"]),
 ]
 
 HEADER = """# Benchmarks
