@@ -56,8 +56,9 @@ segfault in qasm2.loads was seen while another thread transpiled): every in-proc
 takes this lock. Pool workers are single-threaded processes and never contend for it."""
 
 # Native libraries read these at import: one thread each keeps a worker's footprint small
-# and predictable under its address-space limit.
-_SINGLE_THREADED = {
+# and predictable under its address-space limit (and a fork of the preloaded fork server
+# safe: no native thread pool exists to be left behind in the child).
+SINGLE_THREADED = {
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -66,7 +67,7 @@ _SINGLE_THREADED = {
     "MALLOC_ARENA_MAX": "2",
     "RUST_BACKTRACE": "0",  # an allocation failure under the limit is expected, not a bug
 }
-_WARM_UP_SOURCES = [
+WARM_UP_SOURCES = [
     'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0];\ncx q[0],q[1];\n',
     'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nh q[0];\ncx q[0], q[1];\n',
 ]
@@ -135,6 +136,13 @@ def analyse(sources: list[str], budget: QasmBudget) -> int:
     return widest
 
 
+def warm_parsers() -> None:
+    """Imports and exercises both Qiskit parsers (their first use is the slow one)."""
+    with contextlib.suppress(Exception):
+        analyse(WARM_UP_SOURCES[:1], DEFAULT_BUDGET)
+        analyse(WARM_UP_SOURCES[1:], DEFAULT_BUDGET)
+
+
 # -- worker process ----------------------------------------------------------------------
 
 
@@ -152,10 +160,9 @@ def _worker_init(memory_bytes: int) -> None:
     cap would say more about the libraries than about the circuit.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server to handle
-    os.environ.update(_SINGLE_THREADED)
+    os.environ.update(SINGLE_THREADED)
     with contextlib.suppress(Exception):
-        analyse(_WARM_UP_SOURCES[:1], DEFAULT_BUDGET)
-        analyse(_WARM_UP_SOURCES[1:], DEFAULT_BUDGET)
+        warm_parsers()
     limit = _address_space() + memory_bytes
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -198,6 +205,16 @@ def _warm(_: int) -> int:
 
 # -- the pool ------------------------------------------------------------------------------
 
+_PRELOAD_MODULE = "qpi.server.services.qasm_preload"
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """The fork-server context, its server preloading the warmed parsers (one per process,
+    started on first use and shared by every pool of the process)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([_PRELOAD_MODULE])
+    return context
+
 
 @dataclass(frozen=True)
 class ParserLimits:
@@ -220,10 +237,15 @@ class QasmParserPool:
 
     Two lanes keep small submissions from waiting behind large ones: with two or more
     processes, one worker takes only light jobs (a cheap estimate, see
-    :func:`quick_estimate`) and the others take the rest. Workers are spawned (the
-    server has gRPC threads, so fork is unsafe), import Qiskit once, and are replaced
-    when a job overruns its time (the worker is killed), exhausts its memory, crashes,
-    or has served ``_TASKS_PER_WORKER`` jobs.
+    :func:`quick_estimate`) and the others take the rest. Workers are replaced when a
+    job overruns its time (the worker is killed), exhausts its memory, crashes, or has
+    served ``_TASKS_PER_WORKER`` jobs.
+
+    Workers come from a fork server (the server has gRPC threads, so forking the server
+    itself is unsafe) that imported and warmed Qiskit once (:mod:`.qasm_preload`): a new
+    or replacement worker is a fork of a warm interpreter, ready in milliseconds instead
+    of the seconds a fresh import takes, so a hostile job that gets its worker killed does
+    not leave its lane cold.
     """
 
     def __init__(self, limits: ParserLimits | None = None) -> None:
@@ -248,7 +270,7 @@ class QasmParserPool:
                     max_tasks=_TASKS_PER_WORKER,
                     initializer=_worker_init,
                     initargs=(self.limits.max_parser_memory,),
-                    context=multiprocessing.get_context("spawn"),
+                    context=_worker_context(),
                 )
             return pool
 
