@@ -47,18 +47,22 @@ class Cluster:
 
 
 @pytest.fixture
-def replica_factory(tmp_path: Path) -> Iterator[Callable[..., ServerHarness]]:
-    """Starts replicas on one fresh database (dropped after the test)."""
+def replica_db() -> Iterator[str]:
+    """The replicas' fresh database (dropped after the test)."""
     url = fresh_postgres_url()
+    yield url
+    drop_postgres(url)
+
+
+@pytest.fixture
+def replica_factory(tmp_path: Path, replica_db: str) -> Iterator[Callable[..., ServerHarness]]:
+    """Starts replicas on one fresh database (another route to it may be given)."""
     started: list[ServerHarness] = []
 
     def start(**overrides: Any) -> ServerHarness:
-        settings = make_settings(
-            tmp_path / f"replica{len(started)}",
-            database_url=url,
-            dispatch_poll_interval=NO_POLL,
-            **overrides,
-        )
+        overrides.setdefault("database_url", replica_db)
+        overrides.setdefault("dispatch_poll_interval", NO_POLL)
+        settings = make_settings(tmp_path / f"replica{len(started)}", **overrides)
         harness = ServerHarness(settings).start()
         started.append(harness)
         for other in started:  # each start re-saves the admin, which ends its sessions
@@ -68,13 +72,15 @@ def replica_factory(tmp_path: Path) -> Iterator[Callable[..., ServerHarness]]:
     yield start
     for harness in started:
         harness.stop()
-    drop_postgres(url)
 
 
 @pytest.fixture
 def cluster(replica_factory: Callable[..., ServerHarness]) -> Cluster:
-    a = replica_factory()
-    b = replica_factory()
+    return make_cluster(replica_factory(), replica_factory())
+
+
+def make_cluster(a: ServerHarness, b: ServerHarness) -> Cluster:
+    """A user and a QPU registered through A."""
     name = f"qpu-{uuid.uuid4().hex[:6]}"
     qpu_id, driver_token = a.register_qpu(name, 4)
     _, token = a.create_user(f"user-{uuid.uuid4().hex[:6]}@example.org")
