@@ -157,7 +157,7 @@ class QpiServer:
         if not is_sqlite(engine):
             # Replicas on one PostgreSQL database see each other's events (SQLite: one server).
             self.relay = EventRelay(conninfo(engine), events, db, repos.jobs.get)
-            self.relay.start()
+            await self.relay.start()
         # Workers import Qiskit before the server answers, so the first submission is as
         # fast as any other.
         await self._warm_parsers(self._qasm)

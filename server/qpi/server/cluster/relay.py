@@ -26,6 +26,7 @@ lost (the dispatcher's safety poll remains the last resort).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -104,12 +105,15 @@ class EventRelay:
         self.connections = 0
         """LISTEN connections made so far (1 after start; more after reconnects)."""
 
-    def start(self) -> None:
-        """Starts relaying (call on the event loop the bus is bound to)."""
+    async def start(self, timeout: float = 10.0) -> None:
+        """Starts relaying, on the event loop the bus is bound to; waits (at most
+        `timeout` seconds) until this replica hears the others."""
         self._loop = asyncio.get_running_loop()
         self._notifier.start()
         self._listener.start()
         self._events.relay_to(self._send)
+        if not await asyncio.to_thread(self._listener.listening.wait, timeout):
+            logger.warning("[Relay] not listening yet; other replicas' events wait for it")
 
     def stop(self) -> None:
         """Stops relaying; queued messages are still sent."""
@@ -147,7 +151,8 @@ class EventRelay:
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(fn, *args)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (shutdown)
+                loop.call_soon_threadsafe(fn, *args)
 
     def _deliver(self, topic: str, payload: Any) -> None:
         if topic == "job":

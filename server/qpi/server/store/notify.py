@@ -143,6 +143,8 @@ class Listener:
         self._on_connected = on_connected
         self._application = f"{LISTENER_APPLICATION}:{tag}"
         self._stop = threading.Event()
+        self.listening = threading.Event()
+        """Set once the first LISTEN is in place."""
         self._thread = threading.Thread(target=self._run, name="qpi-listen", daemon=True)
 
     def start(self) -> None:
@@ -169,6 +171,7 @@ class Listener:
             try:
                 with conn:
                     conn.execute(_LISTEN)
+                    self.listening.set()
                     self._on_connected()
                     while not self._stop.is_set():
                         # The timeout only bounds how late a stop is noticed.
