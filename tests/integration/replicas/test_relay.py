@@ -10,11 +10,23 @@ import json
 import threading
 import time
 
+import grpc
 import httpx
+import pytest
+from google.protobuf import field_mask_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from qpi.sdk import QPIClient
-from qpi.v1 import job_service_pb2, job_service_pb2_grpc
+from qpi.v1 import (
+    job_service_pb2,
+    job_service_pb2_grpc,
+    qpu_pb2,
+    qpu_service_pb2,
+    qpu_service_pb2_grpc,
+)
 from tests.integration.replicas.conftest import Cluster
+from tests.support.raw_stream import RawStream
 
 BELL = """OPENQASM 2.0;
 include "qelib1.inc";
@@ -100,3 +112,27 @@ def test_cancel_on_a_revokes_the_lease_of_a_driver_on_b(cluster: Cluster) -> Non
     stub.CancelJob(job_service_pb2.CancelJobRequest(id=job.id), metadata=auth)
     _until(lambda: job.id in driver.cancelled)
     assert state() == job.STATE_CANCELLED
+
+
+def test_disabling_a_driver_through_a_ends_its_stream_on_b(cluster: Cluster) -> None:
+    stream = RawStream(cluster.b, cluster.driver_token, [])
+    stream.next("welcome")
+    stub = qpu_service_pb2_grpc.QpuServiceStub(cluster.a.channel())
+    admin = cluster.a.auth(cluster.a.admin_token)
+    (driver,) = stub.ListDrivers(
+        qpu_service_pb2.ListDriversRequest(qpu_id=cluster.qpu_id), metadata=admin
+    ).drivers
+    stub.UpdateDriver(
+        qpu_service_pb2.UpdateDriverRequest(
+            driver=qpu_pb2.Driver(id=driver.id, enabled=False),
+            update_mask=field_mask_pb2.FieldMask(paths=["enabled"]),
+        ),
+        metadata=admin,
+    )
+    with pytest.raises(grpc.RpcError) as ended:
+        stream.next("welcome")  # nothing else comes: B ends the stream with the reason
+    info = error_details_pb2.ErrorInfo()
+    status = rpc_status.from_call(ended.value)  # type: ignore[arg-type]
+    assert status is not None
+    assert any(d.Unpack(info) and info.reason == "DRIVER_DISABLED" for d in status.details)
+    stream.close()
