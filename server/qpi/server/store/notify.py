@@ -176,6 +176,12 @@ class Listener:
                     while not self._stop.is_set():
                         # The timeout only bounds how late a stop is noticed.
                         for notify in conn.notifies(timeout=0.5):
-                            self._on_message(notify.payload)
+                            self._handle(notify.payload)
             except psycopg.Error:
                 logger.warning("[Notify] LISTEN connection lost; reconnecting")
+
+    def _handle(self, payload: str) -> None:
+        try:
+            self._on_message(payload)
+        except Exception:  # one bad message must not end the listening thread
+            logger.exception("[Notify] handling a notification failed")
