@@ -17,7 +17,7 @@ from qpi.server.store.repositories import Repositories, sql_repositories
 from qpi.v1 import job_pb2
 from tests.integration.replicas.conftest import Cluster
 from tests.integration.replicas.test_relay import BELL
-from tests.support.harness import drop_postgres, fresh_postgres_url
+from tests.support.harness import ServerHarness, drop_postgres, fresh_postgres_url
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -85,16 +85,16 @@ def test_drivers_on_both_replicas_run_each_job_exactly_once(cluster: Cluster) ->
     on_a = cluster.a.attach_mini_driver(cluster.driver_token, name="on-a", delay=0.1)
     on_b = cluster.b.attach_mini_driver(second_token, name="on-b", delay=0.1)
     jobs = 40
-    submitted: list[job_pb2.Job] = []
+    submitted: list[tuple[job_pb2.Job, ServerHarness]] = []
     for i in range(jobs):
-        replica = cluster.a if i % 2 else cluster.b
-        submitted.append(replica.submit(cluster.token, BELL, qpu=cluster.qpu_name, shots=10))
-    for job in submitted:
-        done = (cluster.b if job.id[-1] in "02468ace" else cluster.a).wait(cluster.token, job.id)
+        on, other = (cluster.a, cluster.b) if i % 2 else (cluster.b, cluster.a)
+        submitted.append((on.submit(cluster.token, BELL, qpu=cluster.qpu_name, shots=10), other))
+    for job, other in submitted:  # watched on the replica it was not submitted on
+        done = other.wait(cluster.token, job.id)
         assert done.state == done.STATE_COMPLETED
         assert done.attempt == 1  # leased once, never requeued
     runs = Counter(job_id for job_id, _ in on_a.executed + on_b.executed)
-    assert set(runs) == {job.id for job in submitted}
+    assert set(runs) == {job.id for job, _ in submitted}
     assert set(runs.values()) == {1}
     # Both replicas dispatched (the jobs did not all go through one of them).
     assert on_a.executed
