@@ -436,7 +436,7 @@ class QpiServer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.relay is not None:
-            await asyncio.to_thread(self.relay.stop)
+            await self.relay.stop()
         if self._db is not None:
             self._db.close()
         if self._qasm is not None:

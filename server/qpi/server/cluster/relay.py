@@ -115,12 +115,12 @@ class EventRelay:
         if not await asyncio.to_thread(self._listener.listening.wait, timeout):
             logger.warning("[Relay] not listening yet; other replicas' events wait for it")
 
-    def stop(self) -> None:
-        """Stops relaying; queued messages are still sent."""
-        self._listener.stop()
-        self._notifier.stop()
-        for task in self._tasks:
+    async def stop(self) -> None:
+        """Stops relaying (on the bus's event loop); queued messages are still sent."""
+        for task in list(self._tasks):
             task.cancel()
+        await asyncio.to_thread(self._listener.stop)
+        await asyncio.to_thread(self._notifier.stop)
 
     # -- outgoing (any thread) ----------------------------------------------------------
 
