@@ -18,6 +18,11 @@ Every topic crosses replicas, each for a reason:
 - "credentials": streams on B of a user revoked through A end at once, and B's
   authentication cache forgets them.
 
+A replica alone sends nothing but a heartbeat: replicas announce themselves ("hello")
+when they start and every few seconds, and events are sent only while another replica
+has been heard from recently (or during the first moments after start, before the
+others answered). A replica that learns of a new peer catches up as after a reconnect.
+
 After the LISTEN connection is re-established (database outage, terminated backend),
 every local QPU loop and every watched job is woken, since messages sent meanwhile are
 lost (the dispatcher's safety poll remains the last resort).
@@ -29,8 +34,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +59,12 @@ _IDS = (
 """Topics whose payload is already a plain id (or "*")."""
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
+
+HELLO = "_hello"
+"""A replica announcing itself (payload: whether everyone should catch up)."""
+PEER_TTL = 30.0
+"""Seconds without hearing from any other replica after which events stop being sent
+(replicas say hello six times as often)."""
 
 
 def encode(topic: str, payload: Any) -> Any:
@@ -89,6 +101,7 @@ class EventRelay:
         events: EventBus,
         db: Database,
         read_job: Callable[[str], Job | None],
+        peer_ttl: float = PEER_TTL,
     ) -> None:
         self.origin = uuid.uuid4().hex[:12]
         """This process's id in messages (a replica ignores its own)."""
@@ -102,6 +115,11 @@ class EventRelay:
         # one read at a time per job keeps a job's relayed states in order.
         self._reading: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._peers: dict[str, float] = {}  # origin -> when last heard (monotonic)
+        # Events are sent until then: while peers are alive, and at first (they may not
+        # have answered this replica's hello yet).
+        self._peer_ttl = peer_ttl
+        self._send_until = time.monotonic() + peer_ttl
         self.connections = 0
         """LISTEN connections made so far (1 after start; more after reconnects)."""
 
@@ -114,6 +132,24 @@ class EventRelay:
         self._events.relay_to(self._send)
         if not await asyncio.to_thread(self._listener.listening.wait, timeout):
             logger.warning("[Relay] not listening yet; other replicas' events wait for it")
+        self._keep(self._heartbeats())
+
+    @property
+    def sending(self) -> bool:
+        """Whether events are sent now (another replica was heard from lately)."""
+        return time.monotonic() < self._send_until
+
+    async def _heartbeats(self) -> None:
+        self._hello(catch_up=False)
+        while True:
+            await asyncio.sleep(self._peer_ttl / 6)
+            self._hello(catch_up=False)
+            stale = time.monotonic() - 10 * self._peer_ttl
+            for origin in [o for o, seen in self._peers.items() if seen < stale]:
+                del self._peers[origin]
+
+    def _hello(self, *, catch_up: bool) -> None:
+        self._notifier.send(json.dumps({"o": self.origin, "t": HELLO, "p": catch_up}))
 
     async def stop(self) -> None:
         """Stops relaying (on the bus's event loop); queued messages are still sent."""
@@ -125,6 +161,8 @@ class EventRelay:
     # -- outgoing (any thread) ----------------------------------------------------------
 
     def _send(self, topic: str, payload: Any) -> None:
+        if not self.sending:
+            return  # alone: nobody to tell
         wire = encode(topic, payload)
         if wire is not None:
             self._notifier.send(json.dumps({"o": self.origin, "t": topic, "p": wire}))
@@ -134,13 +172,32 @@ class EventRelay:
     def _received(self, text: str) -> None:
         try:
             message = json.loads(text)
-            if message["o"] == self.origin:
+            origin, topic = message["o"], message["t"]
+            if origin == self.origin:
                 return
-            topic, payload = message["t"], decode(message["t"], message["p"])
+            self._heard(str(origin))
+            if topic == HELLO:
+                if message["p"]:
+                    self._on_loop(self._resync)
+                return
+            payload = decode(topic, message["p"])
         except (ValueError, KeyError, TypeError):
             logger.warning("[Relay] ignoring a malformed message: %.200s", text)
             return
         self._on_loop(self._deliver, topic, payload)
+
+    def _heard(self, origin: str) -> None:
+        """Notes a message from another replica (listener thread)."""
+        now = time.monotonic()
+        last = self._peers.get(origin)
+        self._peers[origin] = now
+        self._send_until = max(self._send_until, now + self._peer_ttl)
+        if last is None or last < now - self._peer_ttl:
+            # A new (or returning) replica: tell it about us at once, and have everyone
+            # catch up on what was not sent to whom meanwhile.
+            logger.info("[Relay] replica %s joined", origin)
+            self._hello(catch_up=True)
+            self._on_loop(self._resync)
 
     def _reconnected(self) -> None:
         self.connections += 1
@@ -171,7 +228,10 @@ class EventRelay:
             self._reading[job_id] = True  # read again once the current read is done
             return
         self._reading[job_id] = False
-        task = asyncio.create_task(self._reread(job_id))
+        self._keep(self._reread(job_id))
+
+    def _keep(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
