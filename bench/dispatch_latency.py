@@ -47,11 +47,21 @@ RESULT = json.dumps(
 class InstantDriver:
     """Answers every assignment immediately; records when each assignment arrived."""
 
-    def __init__(self, target: str, token: str, capacity: int) -> None:
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        capacity: int,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.arrivals: dict[str, float] = {}
         self._out: queue.Queue[dpb.ConnectRequest | None] = queue.Queue()
         self._ready = threading.Event()
-        channel = grpc.insecure_channel(target)
+        channel = (
+            grpc.secure_channel(target, credentials)
+            if credentials
+            else grpc.insecure_channel(target)
+        )
         stub = driver_service_pb2_grpc.DriverServiceStub(channel)
         self._call = stub.Connect(
             self._requests(capacity), metadata=[("authorization", f"Bearer {token}")]

@@ -18,6 +18,7 @@ import uvicorn
 
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
+from qpi.server.cluster.relay import EventRelay
 from qpi.server.config import parse_shot_seconds
 from qpi.server.domain.accounting import ShotTimes
 from qpi.server.domain.bookings import BookingPolicy
@@ -64,7 +65,8 @@ from qpi.server.services.submission import SubmissionService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
 from qpi.server.store.accounts import SqlAccountRepository
-from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.database import create_db_engine, is_sqlite, migrate
+from qpi.server.store.notify import conninfo
 from qpi.server.store.repositories import Repositories, sql_repositories
 
 logger = logging.getLogger(__name__)
@@ -112,6 +114,7 @@ class QpiServer:
         self._oauth2_http: OAuth2Http | None = None
         self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
+        self.relay: EventRelay | None = None
 
     @staticmethod
     async def _warm_parsers(pool: QasmParserPool) -> None:
@@ -149,7 +152,12 @@ class QpiServer:
                 s.parser_processes,
             )
         )
-        services = self._services(db, sql_repositories(engine), events, pki)
+        repos = sql_repositories(engine)
+        services = self._services(db, repos, events, pki)
+        if not is_sqlite(engine):
+            # Replicas on one PostgreSQL database see each other's events (SQLite: one server).
+            self.relay = EventRelay(conninfo(engine), events, db, repos.jobs.get)
+            await self.relay.start()
         # Workers import Qiskit before the server answers, so the first submission is as
         # fast as any other.
         await self._warm_parsers(self._qasm)
@@ -427,6 +435,8 @@ class QpiServer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.relay is not None:
+            await self.relay.stop()
         if self._db is not None:
             self._db.close()
         if self._qasm is not None:

@@ -126,6 +126,10 @@ class Dispatcher:
 
     def _decide_and_claim(self, qpu_id: str, driver_id: str, session_id: str) -> _Step:
         """Runs on the database thread: what the policy picks, leased to that driver."""
+        with self._jobs.dispatch_round():
+            return self._decide_and_claim_in_round(qpu_id, driver_id, session_id)
+
+    def _decide_and_claim_in_round(self, qpu_id: str, driver_id: str, session_id: str) -> _Step:
         snapshot, enabled = self._jobs.snapshot(qpu_id)
         if not enabled:
             return _Step(None, None, retry=False)

@@ -47,6 +47,8 @@ class Subscription:
     def __init__(self, limit: int = 0) -> None:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._limit = limit
+        self.bounded = limit > 0
+        """Whether this is a client stream (the server's own consumers are unbounded)."""
         self.overflowed = False
 
     def offer(self, event: Event) -> None:
@@ -91,6 +93,22 @@ class EventBus:
         # Watchers of one job each: a job event wakes only its own watchers, not all.
         self._job_watchers: dict[str, set[Subscription]] = {}
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+        self._relay: Callable[[str, Any], None] | None = None
+        self._client_streams = 0
+
+    def relay_to(self, send: Callable[[str, Any], None]) -> None:
+        """Also hands every event published here to `send(topic, payload)`, in the
+        publishing thread (the cluster relay forwards them to the other replicas)."""
+        self._relay = send
+
+    def job_watched(self, job_id: str) -> bool:
+        """Whether anyone here would read a "job" event of `job_id`: a watcher of that
+        job, or any client stream (which filters events itself)."""
+        return job_id in self._job_watchers or self._client_streams > 0
+
+    def watched_jobs(self) -> list[str]:
+        """The ids of the jobs someone here watches."""
+        return list(self._job_watchers)
 
     def listen(self, topic: str, callback: Callable[[Any], None]) -> None:
         """Calls `callback(payload)` on the event loop for every event of `topic`, before
@@ -102,8 +120,14 @@ class EventBus:
         """Attaches the bus to the loop its subscribers run on."""
         self._loop = loop
 
-    def publish(self, topic: str, payload: Any) -> None:
-        """Delivers an event to every subscriber (from any thread)."""
+    def publish(self, topic: str, payload: Any, *, relayed: bool = False) -> None:
+        """Delivers an event to every subscriber (from any thread).
+
+        Args:
+            relayed: The event came from another replica, so it is not sent back out.
+        """
+        if self._relay is not None and not relayed:
+            self._relay(topic, payload)
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -142,10 +166,12 @@ class EventBus:
         """
         subscription = Subscription(limit)
         self._subscribers.add(subscription)
+        self._client_streams += subscription.bounded
         try:
             yield subscription
         finally:
             self._subscribers.discard(subscription)
+            self._client_streams -= subscription.bounded
 
     @asynccontextmanager
     async def watch_job(self, job_id: str, limit: int = 0) -> AsyncIterator[Subscription]:

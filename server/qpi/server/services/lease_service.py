@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from qpi.server.domain import accounting
@@ -37,6 +39,22 @@ class LeaseService:
         self._events = events
         self._job_timeout = job_timeout
         self._max_result_bytes = max_result_bytes
+        self._held = threading.local()  # claims of the open dispatch round, per thread
+
+    @contextmanager
+    def dispatch_round(self) -> Iterator[None]:
+        """Snapshot and claim as one unit: on PostgreSQL one transaction in which jobs
+        another replica is claiming are skipped. Its claims are announced once committed,
+        so no replica re-reads a job before its lease is visible."""
+        claimed: list[Job] = []
+        self._held.claims = claimed
+        try:
+            with self._leases.dispatch_round():
+                yield
+        finally:
+            self._held.claims = None
+        for job in claimed:
+            self._events.publish("job", job)
 
     def snapshot(self, qpu_id: str) -> tuple[QueueSnapshot, bool]:
         """What the policy needs for one QPU, and whether the QPU is enabled.
@@ -58,7 +76,11 @@ class LeaseService:
         )
         if job is None:
             return None
-        self._events.publish("job", job)
+        held = getattr(self._held, "claims", None)
+        if held is None:
+            self._events.publish("job", job)
+        else:
+            held.append(job)
         return Claim(job.id, job.attempt, json.loads(job.payload_json))
 
     def complete(

@@ -7,7 +7,9 @@ conditional UPDATE matching `running` + that attempt + that driver.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -94,6 +96,11 @@ class JobRepository(Protocol):
 
 class LeaseRepository(Protocol):
     """What the dispatcher, the driver hub and recovery read and write."""
+
+    def dispatch_round(self) -> AbstractContextManager[None]:
+        """Makes the snapshot and claim inside it (same thread) one transaction that
+        skips candidates another replica is claiming, where the store can (PostgreSQL)."""
+        ...
 
     def snapshot(
         self, qpu_id: str, now: datetime, can_reserve: ReserveRule
@@ -313,6 +320,10 @@ _OLDEST = (
     .order_by(J.created, J.id)
     .limit(1)
 )
+# Inside a dispatch round on PostgreSQL: the candidate stays locked until the round's claim
+# commits, and another replica dispatching the same queue skips it for the next job
+# instead of waiting for (then losing) the same one.
+_OLDEST_UNCLAIMED = _OLDEST.with_for_update(of=JOBS, skip_locked=True)
 _LAST_FINISHED = core_select(func.max(J.finished_at)).where(
     J.qpu_id == bindparam("qpu_id"),
     J.user_id == bindparam("user_id"),
@@ -367,15 +378,15 @@ class _Funds:
 
 
 def _oldest_pending(
-    conn: Connection, qpu_id: str, user_id: str | None, funds: _Funds
+    conn: Connection, qpu_id: str, user_id: str | None, funds: _Funds, oldest: Any = _OLDEST
 ) -> PendingJob | None:
     """The oldest pending job (of ``user_id``, if given) whose owner can pay for it."""
     skipped: set[str] = set()
     while True:
         if user_id is None and not skipped:
-            row = conn.execute(_OLDEST, {"qpu_id": qpu_id}).first()
+            row = conn.execute(oldest, {"qpu_id": qpu_id}).first()
         else:
-            query = _OLDEST
+            query = oldest
             if user_id:
                 query = query.where(J.user_id == user_id)
             if skipped:
@@ -399,6 +410,34 @@ def _insert_values(job: Job) -> dict[str, Any]:
 
 class SqlJobRepository(SqlRepository):
     """JobRepository and LeaseRepository on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self._round = threading.local()  # a dispatch round's connection, per thread
+
+    @contextmanager
+    def dispatch_round(self) -> Iterator[None]:
+        if not self._is_postgres:  # one writer: claims never race on SQLite
+            yield
+            return
+        with self._engine.begin() as conn:
+            self._round.conn = conn
+            try:
+                yield
+            finally:
+                self._round.conn = None
+
+    @contextmanager
+    def _round_or(
+        self, fresh: Callable[[], AbstractContextManager[Connection]]
+    ) -> Iterator[Connection]:
+        """The current dispatch round's connection, else a `fresh` one."""
+        pinned = getattr(self._round, "conn", None)
+        if pinned is not None:
+            yield pinned
+        else:
+            with fresh() as conn:
+                yield conn
 
     # -- users' side ------------------------------------------------------------------
 
@@ -507,7 +546,8 @@ class SqlJobRepository(SqlRepository):
     def snapshot(
         self, qpu_id: str, now: datetime, can_reserve: ReserveRule
     ) -> tuple[QueueSnapshot, bool]:
-        with self._engine.connect() as conn:
+        oldest = _OLDEST_UNCLAIMED if getattr(self._round, "conn", None) else _OLDEST
+        with self._round_or(self._engine.connect) as conn:
             enabled = conn.execute(_QPU_ENABLED, {"qpu_id": qpu_id}).scalar()
             if enabled is None:
                 return QueueSnapshot(qpu_id, now), False
@@ -516,12 +556,12 @@ class SqlJobRepository(SqlRepository):
             ]
             pending: list[PendingJob] = []
             funds = _Funds(conn, can_reserve)
-            oldest = _oldest_pending(conn, qpu_id, None, funds)
-            if oldest:
-                pending.append(oldest)
+            first = _oldest_pending(conn, qpu_id, None, funds, oldest)
+            if first:
+                pending.append(first)
             finished: dict[str, datetime] = {}
             for booking in (b for b in bookings if b.covers(now)):
-                mine = _oldest_pending(conn, qpu_id, booking.user_id, funds)
+                mine = _oldest_pending(conn, qpu_id, booking.user_id, funds, oldest)
                 if mine:
                     pending.append(mine)
                 last = conn.execute(
@@ -544,7 +584,7 @@ class SqlJobRepository(SqlRepository):
         # Locking the owner serialises reservations of one user across dispatchers
         # (SQLite has one writer anyway), so two QPUs cannot both spend the same seconds.
         claimable = _CLAIMABLE_LOCKED if self._is_postgres else _CLAIMABLE
-        with self._engine.begin() as conn:
+        with self._round_or(self._engine.begin) as conn:
             found = conn.execute(claimable, {"id": job_id}).first()
             if found is None:
                 return None

@@ -1,0 +1,1 @@
+"""A cluster of `qpi serve` replicas on one PostgreSQL database."""
