@@ -63,7 +63,8 @@ test-postgres:
 	./scripts/ensure_postgres.sh
 	# Every suite that touches a database runs again on PostgreSQL (driver and unit tests do not).
 	QPI_TEST_DATABASE=postgres $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/integration tests/e2e \
-		--ignore=tests/integration/driver --ignore=tests/e2e/driver --ignore=tests/e2e/test_cli.py
+		--ignore=tests/integration/driver --ignore=tests/e2e/driver --ignore=tests/e2e/test_cli.py \
+		--ignore=tests/integration/replicas
 
 ## test-e2e-dashboard: dashboard unit tests (vitest) and browser tests (Playwright driving
 ## Debian's chromium against real `qpi serve` and `qpi-driver` processes)
