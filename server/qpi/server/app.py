@@ -18,6 +18,8 @@ import uvicorn
 
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
+from qpi.server.cluster.leadership import LeaderDuties, Leadership
+from qpi.server.cluster.registry import ReplicaAddress, ReplicaHeartbeat, ReplicaRegistry
 from qpi.server.config import parse_shot_seconds
 from qpi.server.domain.accounting import ShotTimes
 from qpi.server.domain.bookings import BookingPolicy
@@ -25,6 +27,7 @@ from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
 from qpi.server.domain.qasm_budget import QasmBudget
+from qpi.server.domain.replicas import ReplicaTiming
 from qpi.server.drivers.hub import DriverHub
 from qpi.server.drivers.nng.channel import ChannelConfig, ChannelDeps
 from qpi.server.drivers.nng.sockets import TlsMaterial
@@ -44,7 +47,7 @@ from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
 from qpi.server.security.oauth2_providers import parse_providers
 from qpi.server.security.passwords import PasswordWork
-from qpi.server.security.pki import PkiMaterial, load_or_create_pki
+from qpi.server.security.pki import PkiMaterial, ca_due, load_or_create_pki
 from qpi.server.security.throttle import LoginThrottle
 from qpi.server.services.account_service import CREDENTIALS_TOPIC, AccountService
 from qpi.server.services.auth_cache import PrincipalCache
@@ -64,7 +67,8 @@ from qpi.server.services.submission import SubmissionService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
 from qpi.server.store.accounts import SqlAccountRepository
-from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.database import create_db_engine, is_sqlite, migrate
+from qpi.server.store.leader_lock import AdvisoryLock, LeaderLock, SoleServerLock
 from qpi.server.store.repositories import Repositories, sql_repositories
 
 logger = logging.getLogger(__name__)
@@ -112,6 +116,8 @@ class QpiServer:
         self._oauth2_http: OAuth2Http | None = None
         self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
+        self.registry: ReplicaRegistry | None = None
+        self.leadership: Leadership | None = None
 
     @staticmethod
     async def _warm_parsers(pool: QasmParserPool) -> None:
@@ -153,7 +159,9 @@ class QpiServer:
         # Workers import Qiskit before the server answers, so the first submission is as
         # fast as any other.
         await self._warm_parsers(self._qasm)
-        await db.run(services["qpus"].reset_statuses)
+        # Clears only what dead replicas left: live ones keep their drivers and QPUs.
+        self.registry = services["registry"]
+        await db.run(self.registry.join)
         self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
         await self._start_gateway()
@@ -176,13 +184,7 @@ class QpiServer:
             asyncio.create_task(dispatcher.run()),
             asyncio.create_task(self._pki_renewal()),
         ]
-        self._scheduler = start_maintenance(
-            db,
-            services["leases"],
-            services["telemetry"],
-            s.recovery_interval,
-            s.events_prune_interval,
-        )
+        await self._start_cluster(db, services)
         logger.info(
             "QPI %s serving gRPC on :%d (%s) and HTTP on :%d",
             server_version(),
@@ -190,6 +192,45 @@ class QpiServer:
             "plaintext" if s.insecure else "TLS",
             self.http_port,
         )
+
+    async def _start_cluster(self, db: Database, services: dict[str, Any]) -> None:
+        """Heartbeats this replica and competes for leadership; only the leader runs
+        recovery, pruning and the dead-replica sweep (see cluster/leadership.py)."""
+        s, registry, hub = self.settings, services["registry"], services["hub"]
+        registry.address = ReplicaAddress(
+            s.domain or s.ip_addr, self.grpc_port, self.http_port, server_version()
+        )
+        await db.run(registry.announce)
+        lock: LeaderLock = (
+            SoleServerLock()
+            if is_sqlite(db.engine)
+            else AdvisoryLock(db.engine, f"qpi-leader-{registry.replica_id}")
+        )
+
+        def start() -> None:
+            self._scheduler = start_maintenance(
+                db,
+                services["leases"],
+                services["telemetry"],
+                s.recovery_interval,
+                s.events_prune_interval,
+            )
+
+        def stop() -> None:
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.shutdown(wait=False)
+
+        sweep = ("dead-replica sweep", s.heartbeat_interval, lambda: db.run(registry.sweep_dead))
+        duties = LeaderDuties(loops=[sweep], start=start, stop=stop)
+        self.leadership = Leadership(
+            lock, duties, self.clock, s.heartbeat_interval, registry.replica_id
+        )
+        self.leadership.on_change = lambda since: setattr(registry, "leader_since", since)
+        beats = ReplicaHeartbeat(db, registry, hub.live_sessions, hub.evict)
+        self._tasks += [
+            asyncio.create_task(beats.run()),
+            asyncio.create_task(self.leadership.run()),
+        ]
 
     def _services(
         self, db: Database, repos: Repositories, events: EventBus, pki: PkiMaterial
@@ -214,8 +255,23 @@ class QpiServer:
         telemetry = TelemetryService(
             repos.telemetry, clock, s.events_retention, listing=repos.telemetry_listing
         )
+        registry = ReplicaRegistry(
+            repos.replicas,
+            clock,
+            events,
+            # A replica is dead after as long a silence as a driver would be.
+            ReplicaTiming(s.heartbeat_interval, s.heartbeat_timeout),
+            sole_server=is_sqlite(db.engine),
+        )
         hub = DriverHub(
-            db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+            db,
+            events,
+            leases,
+            qpus,
+            telemetry,
+            s.heartbeat_timeout,
+            s.event_rate_limit,
+            directory=registry,
         )
         auth = AuthService(
             repos.accounts, repos.qpus, clock, s.session_ttl, not s.disable_email_password_auth
@@ -256,6 +312,7 @@ class QpiServer:
             ),
             "notifications": NotificationService(repos.notifications, clock, events),
             "hub": hub,
+            "registry": registry,
             "nng": self._nng_transport(db, repos, hub, leases, pki),
         }
 
@@ -365,6 +422,8 @@ class QpiServer:
     async def _pki_renewal(self) -> None:
         while True:
             await asyncio.sleep(PKI_CHECK_SECONDS)
+            if not self._may_renew_pki():
+                continue
             try:
                 fresh = await asyncio.to_thread(self._load_pki)
             except Exception:
@@ -377,6 +436,13 @@ class QpiServer:
                 self._facts.ca_pem = fresh.ca_cert_pem.decode()
                 if self.nng is not None:
                     await self.nng.reload_tls(_nng_tls(fresh))
+
+    def _may_renew_pki(self) -> bool:
+        """Each replica renews its own leaf, but replacing the CA the replicas share (and
+        drivers pin) is the leader's: the others reload the CA it wrote."""
+        s = self.settings
+        leading = self.leadership is None or self.leadership.is_leader
+        return leading or not ca_due(s.resolve(s.tls_ca_cert_file))
 
     async def _start_gateway(self) -> None:
         s = self.settings
@@ -427,6 +493,10 @@ class QpiServer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._db is not None and self.registry is not None:
+            # Other replicas need not wait for this one's heartbeat to expire.
+            with contextlib.suppress(Exception):
+                await self._db.run(self.registry.leave)
         if self._db is not None:
             self._db.close()
         if self._qasm is not None:
