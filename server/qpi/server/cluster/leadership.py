@@ -90,7 +90,10 @@ class Leadership:
         """Runs until cancelled; gives leadership up on the way out."""
         try:
             while True:
-                await self.step()
+                try:
+                    await self.step()
+                except Exception:  # the next round tries again
+                    logger.exception("[Leadership] round failed")
                 await asyncio.sleep(self._poll)
         finally:
             await self._depose("stopping")

@@ -163,6 +163,11 @@ class ReplicaRegistry:
         """Executing driver streams of a QPU on every live replica, and one's kind."""
         return self._replicas.qpu_executors(qpu_id, self._clock.now())
 
+    def refresh_status(self, qpu_id: str) -> None:
+        """Re-derives a QPU's status from the streams of every live replica."""
+        if self._replicas.refresh_qpu(qpu_id, self._clock.now()):
+            self._events.publish("qpu", qpu_id)
+
     def held_here(self) -> dict[str, str]:
         """Driver streams recorded for this replica: driver id -> session id."""
         return self._replicas.sessions_of(self.replica_id)

@@ -94,8 +94,8 @@ class SessionDirectory(Protocol):
         """Forgets an ended stream unless a newer one replaced it."""
         ...
 
-    def executors(self, qpu_id: str) -> tuple[int, str]:
-        """Executing streams of a QPU over all live replicas, and one's executor kind."""
+    def refresh_status(self, qpu_id: str) -> None:
+        """Re-derives a QPU's status from the executing streams of every live replica."""
         ...
 
 
@@ -346,11 +346,11 @@ class DriverHub:
 
     async def _refresh_qpu(self, qpu_id: str) -> None:
         if self._directory is not None:  # the union over every live replica
-            count, kind = await self._db.run(self._directory.executors, qpu_id)
-        else:
-            executors = [s for s in self.sessions_for(qpu_id) if s.executes_jobs]
-            count, kind = len(executors), executors[0].executor if executors else ""
-        await self._db.run(self._qpus.set_status, qpu_id, count, kind)
+            await self._db.run(self._directory.refresh_status, qpu_id)
+            return
+        executors = [s for s in self.sessions_for(qpu_id) if s.executes_jobs]
+        kind = executors[0].executor if executors else ""
+        await self._db.run(self._qpus.set_status, qpu_id, len(executors), kind)
 
     async def accepted(self, session: DriverSession, job_id: str, attempt: int) -> None:
         """The driver acknowledged an assignment: from now on its heartbeats must list it."""

@@ -80,6 +80,11 @@ class ReplicaRepository(Protocol):
         """Executing streams of a QPU on live replicas, and one's executor kind."""
         ...
 
+    def refresh_qpu(self, qpu_id: str, now: datetime) -> bool:
+        """Derives one QPU's status from the executing streams of live replicas, in one
+        transaction that replicas refreshing the same QPU take in turn; whether it changed."""
+        ...
+
 
 def _replica(row: Any) -> Replica:
     return Replica(
@@ -116,6 +121,22 @@ _LIVE_SESSIONS = (
 _LEASES_OF_SESSION = select(JOBS.c.id, JOBS.c.attempt).where(
     JOBS.c.lease_session == bindparam("session_id"), JOBS.c.state == "running"
 )
+
+
+_QPU_STATUS = select(QPUS.c.id, QPUS.c.status, QPUS.c.enabled, QPUS.c.executor)
+
+
+def _store_status(conn: Connection, qpu: Any, executor: str | None, now: datetime) -> bool:
+    """Writes "online" (an executing stream and enabled) or "offline", and the executor
+    kind of a connected stream; whether anything changed."""
+    status = "online" if executor is not None and qpu.enabled else "offline"
+    kind = executor or qpu.executor
+    if (status, kind) == (qpu.status, qpu.executor):
+        return False
+    conn.execute(
+        update(QPUS).where(QPUS.c.id == qpu.id).values(status=status, executor=kind, updated=now)
+    )
+    return True
 
 
 class SqlReplicaRepository(SqlRepository):
@@ -195,20 +216,24 @@ class SqlReplicaRepository(SqlRepository):
                     conn.execute(
                         update(_DRIVERS).where(_DRIVERS.c.id == row.id).values(status=status)
                     )
-            changed = []
-            for qpu in conn.execute(
-                select(QPUS.c.id, QPUS.c.status, QPUS.c.enabled, QPUS.c.executor)
-            ).all():
-                status = "online" if qpu.id in executors and qpu.enabled else "offline"
-                executor = executors.get(qpu.id) or qpu.executor
-                if (status, executor) != (qpu.status, qpu.executor):
-                    conn.execute(
-                        update(QPUS)
-                        .where(QPUS.c.id == qpu.id)
-                        .values(status=status, executor=executor, updated=now)
-                    )
-                    changed.append(qpu.id)
-        return changed
+            qpus = conn.execute(_QPU_STATUS).all()
+            return [q.id for q in qpus if _store_status(conn, q, executors.get(q.id), now)]
+
+    def refresh_qpu(self, qpu_id: str, now: datetime) -> bool:
+        query = _QPU_STATUS.where(QPUS.c.id == qpu_id)
+        with self._engine.begin() as conn:
+            # Locked first, so a replica counting streams while another records one
+            # cannot write its older answer last.
+            qpu = conn.execute(query.with_for_update() if self._is_postgres else query).first()
+            if qpu is None:
+                return False
+            executing = conn.execute(
+                _LIVE_SESSIONS.where(
+                    DRIVER_SESSIONS.c.qpu_id == qpu_id, DRIVER_SESSIONS.c.executes.is_(True)
+                ).order_by(DRIVER_SESSIONS.c.started_at),
+                {"now": now},
+            ).first()
+            return _store_status(conn, qpu, executing.executor if executing else None, now)
 
     def claim_session(
         self,

@@ -57,8 +57,7 @@ class World:
     def connect(self, registry: ReplicaRegistry, session: DriverSession) -> None:
         assert registry.claim(session, []) is None
         # What the hub does after recording a stream: derive the QPU's status.
-        count, kind = registry.executors(self.qpu_id)
-        self.qpus.set_status(self.qpu_id, count > 0, kind, self.clock.now())
+        registry.refresh_status(self.qpu_id)
 
 
 @pytest.fixture
@@ -83,6 +82,8 @@ def test_the_qpu_stays_online_while_any_replica_holds_a_driver(world: World) -> 
     world.connect(a, on_a)
     world.connect(b, world.session(world.second_driver))
     assert a.release(world.driver_id, on_a.session_id)
+    a.refresh_status(world.qpu_id)
+    assert world.status() == "online"
     assert a.executors(world.qpu_id) == (1, "mock")
     assert b.executors(world.qpu_id) == (1, "mock")
 
