@@ -4,6 +4,7 @@ while the other holds it, and background work fails over to the surviving replic
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,8 @@ import grpc
 import psycopg
 import pytest
 
-from qpi.v1 import qpu_pb2, qpu_service_pb2, qpu_service_pb2_grpc
+from qpi.v1 import driver_service_pb2 as pb
+from qpi.v1 import job_pb2, qpu_pb2, qpu_service_pb2, qpu_service_pb2_grpc
 from tests.integration.server.test_driver_duplicates import _details
 from tests.support.harness import ServerHarness, drop_postgres, fresh_postgres_url, make_settings
 from tests.support.processes import wait_until
@@ -139,6 +141,52 @@ def test_a_driver_connected_to_one_replica_is_refused_on_the_other(cluster: Clus
         return True
 
     wait_until(welcomed_on_b, 20, "the driver accepted on B")
+
+
+def test_a_daemon_back_through_another_replica_with_its_leases_takes_over_at_once(
+    cluster: Cluster, bell_qasm: str
+) -> None:
+    a, b = cluster.start(), cluster.start()
+    _, token = a.register_qpu("moved")
+    _, user = a.create_user("moved@example.com")
+    first = RawStream(a, token, [])
+    first.next("welcome")
+    job = a.submit(user, bell_qasm, qpu="moved")
+    assignment = first.next("job_assignment").job_assignment
+    lease = (assignment.job_id, assignment.attempt)
+
+    # A still holds a live stream of this driver, but the newcomer on B holds its lease:
+    # the same daemon, whose old connection A has not seen die yet.
+    second = RawStream(b, token, [lease])
+    welcome = second.next("welcome").welcome
+    assert [(h.job_id, h.attempt) for h in welcome.resumed_jobs] == [lease]
+    # A ends its copy of the stream (its record moved to B) without requeueing the lease.
+    with pytest.raises(AssertionError, match="stream ended"):
+        first.next("never sent")
+    assert cluster.sql("SELECT state, attempt FROM jobs WHERE id = %s", job.id) == [
+        ("running", lease[1])
+    ]
+    result = {
+        "shots": 100,
+        "success": True,
+        "circuit_results": [{"counts": {"00": 100}, "shots": 100}],
+    }
+    second.out.put(
+        pb.ConnectRequest(
+            job_result=pb.JobResult(
+                job_id=lease[0],
+                attempt=lease[1],
+                result_json=json.dumps(result),
+                execution_seconds=0.1,
+            )
+        )
+    )
+    assert second.next("result_ack").result_ack.accepted
+    done = b.wait(user, job.id)
+    assert done.state == job_pb2.Job.STATE_COMPLETED
+    assert done.attempt == lease[1]
+    second.close()
+    first.close()
 
 
 def test_background_work_fails_over_to_the_surviving_replica(cluster: Cluster) -> None:
