@@ -19,7 +19,8 @@ import uvicorn
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
 from qpi.server.cluster.leadership import LeaderDuties, Leadership
-from qpi.server.cluster.registry import ReplicaAddress, ReplicaHeartbeat, ReplicaRegistry
+from qpi.server.cluster.registry import ReplicaAddress, ReplicaRegistry
+from qpi.server.cluster.replica import start_replica
 from qpi.server.config import parse_shot_seconds
 from qpi.server.domain.accounting import ShotTimes
 from qpi.server.domain.bookings import BookingPolicy
@@ -68,7 +69,6 @@ from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
 from qpi.server.store.accounts import SqlAccountRepository
 from qpi.server.store.database import create_db_engine, is_sqlite, migrate
-from qpi.server.store.leader_lock import AdvisoryLock, LeaderLock, SoleServerLock
 from qpi.server.store.repositories import Repositories, sql_repositories
 
 logger = logging.getLogger(__name__)
@@ -201,11 +201,6 @@ class QpiServer:
             s.domain or s.ip_addr, self.grpc_port, self.http_port, server_version()
         )
         await db.run(registry.announce)
-        lock: LeaderLock = (
-            SoleServerLock()
-            if is_sqlite(db.engine)
-            else AdvisoryLock(db.engine, f"qpi-leader-{registry.replica_id}")
-        )
 
         def start() -> None:
             self._scheduler = start_maintenance(
@@ -220,17 +215,9 @@ class QpiServer:
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=False)
 
-        sweep = ("dead-replica sweep", s.heartbeat_interval, lambda: db.run(registry.sweep_dead))
-        duties = LeaderDuties(loops=[sweep], start=start, stop=stop)
-        self.leadership = Leadership(
-            lock, duties, self.clock, s.heartbeat_interval, registry.replica_id
-        )
-        self.leadership.on_change = lambda since: setattr(registry, "leader_since", since)
-        beats = ReplicaHeartbeat(db, registry, hub.live_sessions, hub.evict)
-        self._tasks += [
-            asyncio.create_task(beats.run()),
-            asyncio.create_task(self.leadership.run()),
-        ]
+        duties = LeaderDuties(start=start, stop=stop)
+        self.leadership, tasks = start_replica(db, registry, hub, duties, self.clock)
+        self._tasks += tasks
 
     def _services(
         self, db: Database, repos: Repositories, events: EventBus, pki: PkiMaterial
