@@ -34,7 +34,13 @@ class Cluster:
         self._stopped: set[int] = set()
 
     def start(self) -> ServerHarness:
-        settings = make_settings(self._tmp / f"replica{len(self.replicas)}", database_url=self.url)
+        settings = make_settings(
+            self._tmp / f"replica{len(self.replicas)}",
+            database_url=self.url,
+            # Room for a replica's event loop to stall on a loaded machine before the
+            # others take it for dead.
+            heartbeat_timeout=5.0,
+        )
         replica = ServerHarness(settings).start()
         # Each start upserts the administrator, which ends the others' admin sessions.
         for other in self.replicas:

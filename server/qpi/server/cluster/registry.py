@@ -232,5 +232,8 @@ class ReplicaHeartbeat:
         for session in local:
             if recorded.get(session.driver_id) == session.session_id or session.closed:
                 continue
-            if not await self._db.run(self._registry.reclaim, session):
+            if await self._db.run(self._registry.reclaim, session):
+                # Swept while alive: its QPU was taken offline meanwhile.
+                await self._db.run(self._registry.refresh_status, session.qpu_id)
+            else:
                 self._evict(session, "its driver reconnected through another replica")

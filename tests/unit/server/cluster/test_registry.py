@@ -3,11 +3,13 @@ injected clock deciding who is alive."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from qpi.server.cluster.registry import ReplicaRegistry
+from qpi.server.cluster.registry import ReplicaHeartbeat, ReplicaRegistry
 from qpi.server.domain.clock import FakeClock
 from qpi.server.domain.replicas import ReplicaTiming, may_take_over
 from qpi.server.drivers.session import DriverSession
@@ -150,3 +152,36 @@ def test_take_over_rule() -> None:
     assert not may_take_over("other", later, "me", now, False)  # a live holder
     assert may_take_over("other", now, "me", later, False)  # a dead holder
     assert may_take_over("other", later, "me", now, True)  # the same daemon came back
+
+
+class InlineDb:
+    """Runs use cases in the caller's thread (the registry's store is SQLite here)."""
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+
+async def test_a_heartbeat_reclaims_swept_streams_and_ends_streams_taken_elsewhere(
+    world: World,
+) -> None:
+    a, b = world.replica(), world.replica()
+    kept, moved = world.session(world.driver_id), world.session(world.second_driver)
+    world.connect(a, kept)
+    world.connect(a, moved)
+    evicted: list[str] = []
+    beats = ReplicaHeartbeat(
+        InlineDb(),  # type: ignore[arg-type]
+        a,
+        lambda: [kept, moved],
+        lambda session, why: evicted.append(session.driver_id),
+    )
+    # A stalls past its timeout: B sweeps it, and the second driver reconnects to B.
+    world.clock.advance(TIMING.timeout + 1)
+    b.heartbeat()
+    b.sweep_dead()
+    assert world.status() == "offline"
+    assert b.claim(world.session(world.second_driver), []) is None
+    await beats.beat()
+    assert evicted == [world.second_driver]
+    assert a.held_here() == {world.driver_id: kept.session_id}
+    assert world.status() == "online"
