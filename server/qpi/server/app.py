@@ -18,7 +18,10 @@ import uvicorn
 
 from qpi.gateway.app import create_app
 from qpi.gateway.config import GatewayConfig
+from qpi.server.cluster.leadership import LeaderDuties, Leadership
+from qpi.server.cluster.registry import ReplicaAddress, ReplicaRegistry
 from qpi.server.cluster.relay import EventRelay
+from qpi.server.cluster.replica import start_replica
 from qpi.server.config import parse_shot_seconds
 from qpi.server.domain.accounting import ShotTimes
 from qpi.server.domain.bookings import BookingPolicy
@@ -26,6 +29,7 @@ from qpi.server.domain.clock import Clock, SystemClock
 from qpi.server.domain.jobs import JobLimits
 from qpi.server.domain.policy import BookingFirstFifoPolicy
 from qpi.server.domain.qasm_budget import QasmBudget
+from qpi.server.domain.replicas import ReplicaTiming
 from qpi.server.drivers.hub import DriverHub
 from qpi.server.drivers.nng.channel import ChannelConfig, ChannelDeps
 from qpi.server.drivers.nng.sockets import TlsMaterial
@@ -45,7 +49,7 @@ from qpi.server.scheduling.dispatcher import Dispatcher
 from qpi.server.scheduling.recovery import start_maintenance
 from qpi.server.security.oauth2_providers import parse_providers
 from qpi.server.security.passwords import PasswordWork
-from qpi.server.security.pki import PkiMaterial, load_or_create_pki
+from qpi.server.security.pki import PkiMaterial, ca_due, load_or_create_pki
 from qpi.server.security.throttle import LoginThrottle
 from qpi.server.services.account_service import CREDENTIALS_TOPIC, AccountService
 from qpi.server.services.auth_cache import PrincipalCache
@@ -115,6 +119,8 @@ class QpiServer:
         self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
         self.relay: EventRelay | None = None
+        self.registry: ReplicaRegistry | None = None
+        self.leadership: Leadership | None = None
 
     @staticmethod
     async def _warm_parsers(pool: QasmParserPool) -> None:
@@ -161,7 +167,9 @@ class QpiServer:
         # Workers import Qiskit before the server answers, so the first submission is as
         # fast as any other.
         await self._warm_parsers(self._qasm)
-        await db.run(services["qpus"].reset_statuses)
+        # Clears only what dead replicas left: live ones keep their drivers and QPUs.
+        self.registry = services["registry"]
+        await db.run(self.registry.join)
         self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
         await self._start_gateway()
@@ -184,13 +192,7 @@ class QpiServer:
             asyncio.create_task(dispatcher.run()),
             asyncio.create_task(self._pki_renewal()),
         ]
-        self._scheduler = start_maintenance(
-            db,
-            services["leases"],
-            services["telemetry"],
-            s.recovery_interval,
-            s.events_prune_interval,
-        )
+        await self._start_cluster(db, services)
         logger.info(
             "QPI %s serving gRPC on :%d (%s) and HTTP on :%d",
             server_version(),
@@ -198,6 +200,32 @@ class QpiServer:
             "plaintext" if s.insecure else "TLS",
             self.http_port,
         )
+
+    async def _start_cluster(self, db: Database, services: dict[str, Any]) -> None:
+        """Heartbeats this replica and competes for leadership; only the leader runs
+        recovery, pruning and the dead-replica sweep (see cluster/leadership.py)."""
+        s, registry, hub = self.settings, services["registry"], services["hub"]
+        registry.address = ReplicaAddress(
+            s.domain or s.ip_addr, self.grpc_port, self.http_port, server_version()
+        )
+        await db.run(registry.announce)
+
+        def start() -> None:
+            self._scheduler = start_maintenance(
+                db,
+                services["leases"],
+                services["telemetry"],
+                s.recovery_interval,
+                s.events_prune_interval,
+            )
+
+        def stop() -> None:
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.shutdown(wait=False)
+
+        duties = LeaderDuties(start=start, stop=stop)
+        self.leadership, tasks = start_replica(db, registry, hub, duties, self.clock)
+        self._tasks += tasks
 
     def _services(
         self, db: Database, repos: Repositories, events: EventBus, pki: PkiMaterial
@@ -222,8 +250,23 @@ class QpiServer:
         telemetry = TelemetryService(
             repos.telemetry, clock, s.events_retention, listing=repos.telemetry_listing
         )
+        registry = ReplicaRegistry(
+            repos.replicas,
+            clock,
+            events,
+            # A replica is dead after as long a silence as a driver would be.
+            ReplicaTiming(s.heartbeat_interval, s.heartbeat_timeout),
+            sole_server=is_sqlite(db.engine),
+        )
         hub = DriverHub(
-            db, events, leases, qpus, telemetry, s.heartbeat_timeout, s.event_rate_limit
+            db,
+            events,
+            leases,
+            qpus,
+            telemetry,
+            s.heartbeat_timeout,
+            s.event_rate_limit,
+            directory=registry,
         )
         auth = AuthService(
             repos.accounts, repos.qpus, clock, s.session_ttl, not s.disable_email_password_auth
@@ -264,6 +307,7 @@ class QpiServer:
             ),
             "notifications": NotificationService(repos.notifications, clock, events),
             "hub": hub,
+            "registry": registry,
             "nng": self._nng_transport(db, repos, hub, leases, pki),
         }
 
@@ -373,6 +417,8 @@ class QpiServer:
     async def _pki_renewal(self) -> None:
         while True:
             await asyncio.sleep(PKI_CHECK_SECONDS)
+            if not self._may_renew_pki():
+                continue
             try:
                 fresh = await asyncio.to_thread(self._load_pki)
             except Exception:
@@ -385,6 +431,13 @@ class QpiServer:
                 self._facts.ca_pem = fresh.ca_cert_pem.decode()
                 if self.nng is not None:
                     await self.nng.reload_tls(_nng_tls(fresh))
+
+    def _may_renew_pki(self) -> bool:
+        """Each replica renews its own leaf, but replacing the CA the replicas share (and
+        drivers pin) is the leader's: the others reload the CA it wrote."""
+        s = self.settings
+        leading = self.leadership is None or self.leadership.is_leader
+        return leading or not ca_due(s.resolve(s.tls_ca_cert_file))
 
     async def _start_gateway(self) -> None:
         s = self.settings
@@ -437,6 +490,10 @@ class QpiServer:
                 await task
         if self.relay is not None:
             await self.relay.stop()
+        if self._db is not None and self.registry is not None:
+            # Other replicas need not wait for this one's heartbeat to expire.
+            with contextlib.suppress(Exception):
+                await self._db.run(self.registry.leave)
         if self._db is not None:
             self._db.close()
         if self._qasm is not None:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import tenacity
 
@@ -35,6 +36,7 @@ from qpi.server.domain.errors import (
 )
 from qpi.server.domain.leases import reconcile
 from qpi.server.domain.models import Qpu, QpuCapabilities, ReportedDevice, Revocation
+from qpi.server.domain.replicas import SessionHolder
 from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Ack, DriverSession, Revoke
 from qpi.server.services.auth_service import DriverIdentity
@@ -65,6 +67,36 @@ def driver_disabled() -> PermissionDeniedError:
         "Driver is currently disabled by administrator.",
         retry_after=REFUSED_RETRY_AFTER,
     )
+
+
+def already_connected(driver_id: str, connected_host: str) -> FailedPreconditionError:
+    """The refusal of a second live stream with one driver token (here or on a replica)."""
+    return FailedPreconditionError(
+        "DRIVER_ALREADY_CONNECTED",
+        "Another driver process is connected with this access token and is "
+        "alive; this connection was refused. Use one token per daemon.",
+        metadata={"driver": driver_id, "connected_host": connected_host},
+        retry_after=REFUSED_RETRY_AFTER,
+    )
+
+
+class SessionDirectory(Protocol):
+    """The cluster-wide record of driver streams (see cluster/registry.py); blocking
+    calls, run on the database thread."""
+
+    def claim(
+        self, session: DriverSession, held: Sequence[tuple[str, int]]
+    ) -> SessionHolder | None:
+        """Records a new stream, or returns the live holder refusing it."""
+        ...
+
+    def release(self, driver_id: str, session_id: str) -> bool:
+        """Forgets an ended stream unless a newer one replaced it."""
+        ...
+
+    def refresh_status(self, qpu_id: str) -> None:
+        """Re-derives a QPU's status from the executing streams of every live replica."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -105,8 +137,11 @@ class DriverHub:
         telemetry: TelemetryService,
         heartbeat_timeout: float,
         event_rate_limit: float = 0.0,
+        directory: SessionDirectory | None = None,
     ) -> None:
         self._db = db
+        # None: this process alone decides (no registry), as in unit tests.
+        self._directory = directory
         self._events = events
         self._jobs = jobs
         self._qpus = qpus
@@ -128,6 +163,17 @@ class DriverHub:
     def qpus_with_sessions(self) -> set[str]:
         """QPUs that have at least one live session."""
         return {s.qpu_id for s in self._sessions.values() if not s.closed}
+
+    def live_sessions(self) -> list[DriverSession]:
+        """Every live session of this process."""
+        return [s for s in self._sessions.values() if not s.closed]
+
+    def evict(self, session: DriverSession, reason: str) -> None:
+        """Ends a session this process must no longer serve (its driver moved to another
+        replica); leases it still holds return to the queue."""
+        logger.info("[DriverHub] ending stream of driver %s: %s", session.driver_id, reason)
+        session.close()
+        self._teardown(session, reason)
 
     def session(self, driver_id: str) -> DriverSession | None:
         """The live session of a driver."""
@@ -157,26 +203,23 @@ class DriverHub:
         async with lock:
             previous = self._sessions.get(who.driver_id)
             if previous is not None and await self._still_served(previous, hello):
-                # A refused daemon stands by and retries every few seconds: say it once a
-                # minute, not on every attempt.
-                now = time.monotonic()
-                if now - self._refusals_logged.get(who.driver_id, -1e9) >= 60.0:
-                    self._refusals_logged[who.driver_id] = now
-                    logger.warning(
-                        "[DriverHub] refused a second connection for driver %s (host %s): "
-                        "its session from %s is alive (logged once a minute)",
-                        who.driver_id,
-                        hello.host or "?",
-                        previous.host or "?",
-                    )
-                raise FailedPreconditionError(
-                    "DRIVER_ALREADY_CONNECTED",
-                    "Another driver process is connected with this access token and is "
-                    "alive; this connection was refused. Use one token per daemon.",
-                    metadata={"driver": who.driver_id, "connected_host": previous.host},
-                    retry_after=REFUSED_RETRY_AFTER,
-                )
+                self._log_refusal(who.driver_id, hello.host, previous.host)
+                raise already_connected(who.driver_id, previous.host)
             return await self._open(who, hello, transport, session_type)
+
+    def _log_refusal(self, driver_id: str, host: str, holder: str) -> None:
+        # A refused daemon stands by and retries every few seconds: say it once a minute,
+        # not on every attempt.
+        now = time.monotonic()
+        if now - self._refusals_logged.get(driver_id, -1e9) >= 60.0:
+            self._refusals_logged[driver_id] = now
+            logger.warning(
+                "[DriverHub] refused a second connection for driver %s (host %s): "
+                "its session from %s is alive (logged once a minute)",
+                driver_id,
+                host or "?",
+                holder or "?",
+            )
 
     async def _still_served(self, previous: DriverSession, hello: Hello) -> bool:
         """Whether `previous` is a live stream of ANOTHER process using the same token.
@@ -208,6 +251,11 @@ class DriverHub:
             executes_jobs=executes,
             host=hello.host,
         )
+        if self._directory is not None:
+            holder = await self._db.run(self._directory.claim, session, list(hello.held_jobs))
+            if holder is not None:
+                self._log_refusal(who.driver_id, hello.host, f"replica {holder.replica_host}")
+                raise already_connected(who.driver_id, holder.driver_host)
         # Resume before replacing an older stream of this driver, so that stream's
         # teardown knows which leases now belong to the new one.
         resumed = await self._db.run(
@@ -282,7 +330,11 @@ class DriverHub:
                 requeued or "nothing",
             )
             return
-        await self._db.run(self._qpus.mark_driver, session.driver_id, online=False)
+        released = self._directory is None or await self._db.run(
+            self._directory.release, session.driver_id, session.session_id
+        )
+        if released:  # else the driver's newer stream lives on another replica
+            await self._db.run(self._qpus.mark_driver, session.driver_id, online=False)
         await self._refresh_qpu(session.qpu_id)
         logger.info(
             "[DriverHub] driver %s disconnected (%s); requeued %s",
@@ -293,6 +345,9 @@ class DriverHub:
         self.on_change(session.qpu_id)
 
     async def _refresh_qpu(self, qpu_id: str) -> None:
+        if self._directory is not None:  # the union over every live replica
+            await self._db.run(self._directory.refresh_status, qpu_id)
+            return
         executors = [s for s in self.sessions_for(qpu_id) if s.executes_jobs]
         kind = executors[0].executor if executors else ""
         await self._db.run(self._qpus.set_status, qpu_id, len(executors), kind)

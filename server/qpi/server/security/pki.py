@@ -41,6 +41,7 @@ __all__ = [
     "LEAF_RENEW_BEFORE",
     "LEAF_VALIDITY",
     "PkiMaterial",
+    "ca_due",
     "ca_fingerprint",
     "load_or_create_pki",
     "needs_renewal",
@@ -123,6 +124,19 @@ def needs_renewal(
         _check_ca_time(ca, moment)
         _check_leaf(leaf, ca, moment, hosts)
     except (ValueError, _Unusable):
+        return True
+    return False
+
+
+def ca_due(ca_cert_path: str | os.PathLike[str], now: dt.datetime | None = None) -> bool:
+    """Whether :func:`load_or_create_pki` would create a new CA from these files (missing,
+    unusable, or within 30 days of expiry): with replicas sharing the CA, only one of
+    them (the leader) may do that, the others reload what it wrote."""
+    try:
+        cert = _read_cert(Path(ca_cert_path))
+        _check_is_ca(cert)
+        _check_ca_time(cert, _utc(now))
+    except _Unusable:
         return True
     return False
 

@@ -16,6 +16,7 @@ from qpi.server.store.nng_ports import NngPortStore
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
 from qpi.server.store.oauth2_logins import OAuth2LoginRepository, SqlOAuth2LoginRepository
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
+from qpi.server.store.replicas import ReplicaRepository, SqlReplicaRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
 from qpi.server.store.telemetry_listing import SqlTelemetryListing, TelemetryListing
 
@@ -36,6 +37,7 @@ class Repositories:
     job_listing: JobListing
     job_batches: JobBatches
     telemetry_listing: TelemetryListing
+    replicas: ReplicaRepository
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -54,4 +56,5 @@ def sql_repositories(engine: Engine) -> Repositories:
         job_listing=SqlJobListing(engine),
         job_batches=SqlJobBatches(engine),
         telemetry_listing=SqlTelemetryListing(engine),
+        replicas=SqlReplicaRepository(engine),
     )

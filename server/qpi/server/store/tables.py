@@ -97,6 +97,42 @@ class NngPortRow(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+class ReplicaRow(SQLModel, table=True):
+    """One `qpi serve` process sharing the database; dead once `expires_at` has passed."""
+
+    __tablename__ = "replicas"
+    id: str = Field(primary_key=True, max_length=32)
+    host: str = Field(default="", max_length=255)
+    grpc_port: int = Field(default=0)
+    http_port: int = Field(default=0)
+    version: str = Field(default="", max_length=50)
+    started_at: datetime = Field(sa_column=_ts())
+    heartbeat_at: datetime = Field(sa_column=_ts())
+    # dead-replica sweeps
+    expires_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False, index=True))
+    # Set while this replica holds the leadership lock (for operators; the lock decides).
+    leader_since: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class DriverSessionRow(SQLModel, table=True):
+    """The live stream of a driver and the replica holding it (one per driver)."""
+
+    __tablename__ = "driver_sessions"
+    driver_id: str = Field(
+        foreign_key="drivers.id", primary_key=True, ondelete="CASCADE", max_length=15
+    )
+    session_id: str = Field(max_length=32)
+    # a replica's sessions (its cleanup); a QPU's sessions (its status)
+    replica_id: str = Field(
+        foreign_key="replicas.id", index=True, ondelete="CASCADE", max_length=32
+    )
+    qpu_id: str = Field(foreign_key="qpus.id", index=True, ondelete="CASCADE", max_length=15)
+    executes: bool = Field(default=True)
+    executor: str = Field(default="", max_length=100)
+    host: str = Field(default="", max_length=255)
+    started_at: datetime = Field(sa_column=_ts())
+
+
 class TimeSlotRow(SQLModel, table=True):
     """A booking; `qpu_id` NULL books every QPU."""
 
@@ -263,4 +299,6 @@ JOBS: Table = JobRow.__table__  # type: ignore[attr-defined]
 USERS: Table = UserRow.__table__  # type: ignore[attr-defined]
 QPUS: Table = QpuRow.__table__  # type: ignore[attr-defined]
 TIME_SLOTS: Table = TimeSlotRow.__table__  # type: ignore[attr-defined]
+REPLICAS: Table = ReplicaRow.__table__  # type: ignore[attr-defined]
+DRIVER_SESSIONS: Table = DriverSessionRow.__table__  # type: ignore[attr-defined]
 API_TOKENS: Table = ApiTokenRow.__table__  # type: ignore[attr-defined]
