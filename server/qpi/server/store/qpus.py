@@ -352,8 +352,10 @@ class SqlQpuRepository(SqlRepository):
             row = _find(s, key)
             if row is None:
                 return None
-            if name is not None:
+            if name is not None and name != row.name:
                 row.name = name
+                # Jobs carry their QPU's name (listings filter and sort it by index).
+                s.execute(update(JobRow).where(col(JobRow.qpu_id) == row.id).values(qpu_name=name))
             if num_qubits is not None:
                 row.num_qubits = num_qubits
             if coupling_map is not None:

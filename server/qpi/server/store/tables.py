@@ -115,6 +115,30 @@ class TimeSlotRow(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+# Job listing sorts (field → PostgreSQL ordering of the indexed column): the index holds
+# (field, created, id), the listing's ties; names sort by code point, unset finish times
+# first (see qpi.server.store.listing).
+JOB_SORT_INDEXES = {
+    "updated": "",
+    "finished_at": "NULLS FIRST",
+    "charged_seconds": "",
+    "qpu_id": "",
+    "qpu_name": 'COLLATE "C"',
+}
+
+
+def _sort_indexes() -> list[Index]:
+    out = []
+    for name, pg_ops in JOB_SORT_INDEXES.items():
+        ops = {"postgresql_ops": {name: pg_ops}} if pg_ops else {}
+        out.append(Index(f"ix_jobs_{name}_created_id", name, "created", "id", **ops))
+        out.append(
+            Index(f"ix_jobs_user_{name}_created_id", "user_id", name, "created", "id", **ops)
+        )
+    out.append(Index("ix_jobs_user_id_id", "user_id", "id"))
+    return out
+
+
 class JobRow(SQLModel, table=True):
     """A quantum job with its current lease."""
 
@@ -134,6 +158,8 @@ class JobRow(SQLModel, table=True):
         Index("ix_jobs_user_state_created_id", "user_id", "state", "created", "id"),
         # a booker's oldest pending job on a QPU
         Index("ix_jobs_user_state_qpu_created", "user_id", "state", "qpu_id", "created", "id"),
+        # every other sort of a listing, everyone's and an owner's: one index range each
+        *_sort_indexes(),
         # idempotent submits
         UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
     )
