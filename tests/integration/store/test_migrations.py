@@ -13,7 +13,6 @@ import qpi.server.store.tables  # noqa: F401
 from qpi.server.store.database import create_db_engine, migrate
 from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
 
-
 # Indexes whose PostgreSQL column ordering (NULLS FIRST) alembic reflects as an expression
 # and so cannot compare with the model's `postgresql_ops`: checked by name instead.
 _ORDERED = {"ix_jobs_finished_at_created_id", "ix_jobs_user_finished_at_created_id"}
@@ -38,7 +37,7 @@ def test_migrated_schema_matches_models(tmp_path: Path) -> None:
             diff = compare_metadata(context, SQLModel.metadata)
             names = {i["name"] for i in inspect(conn).get_indexes("jobs")}
         assert diff == []
-        assert _ORDERED <= names
+        assert names >= _ORDERED
     finally:
         engine.dispose()
         if url.startswith("postgresql"):

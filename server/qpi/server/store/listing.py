@@ -48,6 +48,7 @@ from sqlalchemy import (
     String,
     and_,
     cast,
+    exists,
     false,
     func,
     literal,
@@ -101,6 +102,10 @@ class FieldSpec:
     lookup: Lookup | None = None
     choices: tuple[str, ...] = ()
     """Every value a text field can hold (e.g. states): ``~`` then becomes an indexed IN."""
+    constant: bool = False
+    """The same value on every row: filterable, but sorting on it orders nothing."""
+    multi: Multi | None = None
+    """A list of values kept in another table (e.g. a notification's target users)."""
     free_text: bool = False
     """Text whose order differs between collations (names, not ids): sorted and compared
     by code point (``COLLATE "C"`` on PostgreSQL, where its indexes are declared so)."""
@@ -115,6 +120,23 @@ class Lookup:
     key: ColumnElement[Any]
     remote_key: ColumnElement[Any]
     remote: ColumnElement[Any]
+
+
+@dataclass(frozen=True)
+class Multi:
+    """A list-valued field: the ``value`` column of the rows of another table whose
+    ``parent`` column references the listed row's ``key``. A condition holds when some
+    value meets it (``!=`` and ``!~``: when none equals or matches); ``= ""`` means the
+    list is empty. Each test is an EXISTS probe of that table's (parent, value) key."""
+
+    key: ColumnElement[Any]
+    parent: ColumnElement[Any]
+    value: ColumnElement[Any]
+
+    def any(self, condition: ColumnElement[bool] | None) -> ColumnElement[bool]:
+        """Whether some value meets `condition` (some value at all for None)."""
+        found = exists().where(self.parent == self.key)
+        return found if condition is None else found.where(condition)
 
 
 def invalid_filter(message: str) -> InvalidArgumentError:
@@ -206,6 +228,9 @@ class _Compiler:
                 raise invalid_filter("The left side of ~ must be a field and the right a value.")
             spec = self.spec(left.name)
             pattern = right
+            if spec.multi is not None:
+                found = spec.multi.any(self.like(FieldSpec(spec.multi.value), pattern))
+                return found if op == "~" else not_(found)
             if spec.lookup is not None:
                 inner = self.like(FieldSpec(spec.lookup.remote), pattern)
                 key = self.ordered(spec.lookup.key) if spec.free_text else spec.lookup.key
@@ -224,8 +249,20 @@ class _Compiler:
         assert isinstance(left, FieldRef)
         spec = self.spec(left.name)
         if isinstance(right, FieldRef):
-            return self.field_vs_field(spec, op, self.spec(right.name))
+            other = self.spec(right.name)
+            if spec.multi is not None or other.multi is not None:
+                raise invalid_filter("A list field is compared only with values.")
+            return self.field_vs_field(spec, op, other)
+        if spec.multi is not None:
+            return self.multi_vs_value(spec.multi, op, self.constant(right))
         return self.field_vs_value(spec, op, self.constant(right))
+
+    def multi_vs_value(self, multi: Multi, op: str, value: str | float) -> ColumnElement[bool]:
+        if value == "":
+            return {"=": not_(multi.any(None)), "!=": multi.any(None)}.get(op, false())
+        if op == "!=":
+            return not_(multi.any(self.field_vs_value(FieldSpec(multi.value), "=", value)))
+        return multi.any(self.field_vs_value(FieldSpec(multi.value), op, value))
 
     def constant(self, operand: Operand) -> str | float:
         """A constant as the record semantics see it: None → "", bool → number, @now → text."""
@@ -400,6 +437,8 @@ def compile_order(
         spec = fields.get(key.field)
         if spec is None:
             raise invalid_filter(f"Unknown sort field {key.field!r}.")
+        if spec.constant or spec.multi is not None:
+            continue
         expr: ColumnElement[Any] = spec.column
         used.append(expr)
         if spec.kind == TEXT and spec.free_text:
@@ -429,7 +468,9 @@ def _needs_scan(node: Filter, fields: Mapping[str, FieldSpec]) -> bool:
         return True
     if node.op in ("~", "!~") and isinstance(left, FieldRef):
         spec = fields.get(left.name)
-        return spec is not None and not spec.choices and spec.lookup is None
+        if spec is None or spec.choices or spec.constant:
+            return False
+        return spec.lookup is None and spec.multi is None
     return False
 
 

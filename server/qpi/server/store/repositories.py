@@ -6,15 +6,19 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from qpi.server.store.account_listing import AccountListing, SqlAccountListing
 from qpi.server.store.accounts import AccountRepository, SqlAccountRepository
 from qpi.server.store.base import session_factory
+from qpi.server.store.booking_listing import BookingListing, SqlBookingListing
 from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
 from qpi.server.store.job_batches import JobBatches, SqlJobBatches
 from qpi.server.store.job_listing import JobListing, SqlJobListing
 from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
 from qpi.server.store.nng_ports import NngPortStore
+from qpi.server.store.notification_listing import NotificationListing, SqlNotificationListing
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
 from qpi.server.store.oauth2_logins import OAuth2LoginRepository, SqlOAuth2LoginRepository
+from qpi.server.store.qpu_listing import QpuListing, SqlQpuListing
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
 from qpi.server.store.telemetry_listing import SqlTelemetryListing, TelemetryListing
@@ -36,6 +40,10 @@ class Repositories:
     job_listing: JobListing
     job_batches: JobBatches
     telemetry_listing: TelemetryListing
+    account_listing: AccountListing
+    booking_listing: BookingListing
+    notification_listing: NotificationListing
+    qpu_listing: QpuListing
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -54,4 +62,8 @@ def sql_repositories(engine: Engine) -> Repositories:
         job_listing=SqlJobListing(engine),
         job_batches=SqlJobBatches(engine),
         telemetry_listing=SqlTelemetryListing(engine),
+        account_listing=SqlAccountListing(engine),
+        booking_listing=SqlBookingListing(engine),
+        notification_listing=SqlNotificationListing(engine),
+        qpu_listing=SqlQpuListing(engine),
     )

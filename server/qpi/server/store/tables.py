@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -130,11 +131,10 @@ JOB_SORT_INDEXES = {
 def _sort_indexes() -> list[Index]:
     out = []
     for name, pg_ops in JOB_SORT_INDEXES.items():
-        ops = {"postgresql_ops": {name: pg_ops}} if pg_ops else {}
+        ops: dict[str, Any] = {"postgresql_ops": {name: pg_ops}} if pg_ops else {}
         out.append(Index(f"ix_jobs_{name}_created_id", name, "created", "id", **ops))
-        out.append(
-            Index(f"ix_jobs_user_{name}_created_id", "user_id", name, "created", "id", **ops)
-        )
+        owner = Index(f"ix_jobs_user_{name}_created_id", "user_id", name, "created", "id", **ops)
+        out.append(owner)
     out.append(Index("ix_jobs_user_id_id", "user_id", "id"))
     return out
 
