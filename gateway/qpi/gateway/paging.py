@@ -28,29 +28,3 @@ async def fetch_window(
         if len(got) < request.page_size or (limit and len(items) >= limit):
             break
     return items
-
-
-async def fetch_all(
-    ctx: Ctx, method: Callable[..., Any], request: Any, items_field: str
-) -> list[Any]:
-    """Call a list RPC repeatedly until its ``next_page_token`` is empty (for the few
-    collections bounded by hardware: QPUs and their drivers).
-
-    Args:
-        ctx: Request context (credentials are forwarded).
-        method: Bound stub method, e.g. ``ctx.stubs.qpus.ListQpus``.
-        request: The first request; ``page_size`` and ``page_token`` are filled in.
-        items_field: Name of the repeated field holding the items.
-
-    Returns:
-        All items, in server order.
-    """
-    items: list[Any] = []
-    request.page_size = PAGE_SIZE
-    for _ in range(MAX_PAGES):
-        resp = await ctx.call(method, request)
-        items.extend(getattr(resp, items_field))
-        if not resp.next_page_token:
-            break
-        request.page_token = resp.next_page_token
-    return items

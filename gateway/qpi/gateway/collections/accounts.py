@@ -33,7 +33,7 @@ class UsersCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """Users visible to the caller, a page from the server."""
         return await server_page(
             ctx,
@@ -128,7 +128,7 @@ class ApiTokensCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """The caller's tokens (administrators: everyone's), a page from the server."""
         return await server_page(
             ctx,

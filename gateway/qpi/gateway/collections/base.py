@@ -163,10 +163,6 @@ class Collection:
         """Name the collection (from the config)."""
         self.name = name
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Every record the caller may see."""
-        raise errors.ApiError(403, "Only administrators can list these records.")
-
     async def list_page(
         self,
         ctx: Ctx,
@@ -175,15 +171,11 @@ class Collection:
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
-        """One page of records fetched by the server itself, for queries it can answer.
-
-        Returns None when it cannot; the route then filters, sorts and pages everything
-        :meth:`list_records` returns. Large collections override this so that the server
-        filters, sorts and pages in SQL and a page costs one page of rows rather than the
-        whole table. With ``count_total`` false the page's ``totalItems`` may be -1.
-        """
-        return None
+    ) -> dict[str, Any]:
+        """One page of records, filtered, sorted, paged and counted by the server in SQL
+        (see :func:`server_page`); a page costs one page of rows, never the whole table.
+        With ``count_total`` false the page's ``totalItems`` is -1."""
+        raise errors.ApiError(403, "Only administrators can list these records.")
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One record."""

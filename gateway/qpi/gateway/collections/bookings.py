@@ -30,7 +30,7 @@ class TimeSlotsCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """All bookings, a page from the server."""
         return await server_page(
             ctx,
@@ -130,7 +130,7 @@ class TimeRequestsCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """Own requests (administrators: all), a page from the server."""
         return await server_page(
             ctx,

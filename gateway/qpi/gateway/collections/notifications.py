@@ -42,7 +42,7 @@ class NotificationsCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """Visible notifications (administrators: all of them), a page from the server."""
         return await server_page(
             ctx,
