@@ -38,7 +38,9 @@ index probes):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,8 +60,8 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.util import ClauseAdapter
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.listing import (
@@ -83,10 +85,13 @@ _MS = timedelta(milliseconds=1)
 _MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _LEAP_SECOND = re.compile(r"(T\d{2}:\d{2}:)60")
 LIKE_ESCAPE = "\\"
-SCAN_BUDGET = 5_000
+SCAN_BUDGET = 2_000
 """Most rows a listing examines for conditions no index answers (free-text ``~``)."""
 COUNT_CAP = 10_000
 """Totals are exact up to this many matches and reported as this number beyond."""
+WORK_BUDGET_SECONDS = 2.0
+"""Backstop: a listing statement running longer is cancelled and refused as INVALID_FILTER
+(a filter no index narrows and almost nothing matches scans its whole scope)."""
 
 
 @dataclass(frozen=True)
@@ -210,12 +215,39 @@ class _Compiler:
         if isinstance(node, Junction):
             if node.op not in ("and", "or") or not node.terms:
                 raise invalid_filter("A filter junction must be AND or OR over some terms.")
+            if node.op == "or" and (listed := self.one_of(node.terms)) is not None:
+                return listed
             parts = [self.compile(term, depth + 1) for term in node.terms]
             return and_(*parts) if node.op == "and" else or_(*parts)
         self.conditions += 1
         if self.conditions > MAX_FILTER_CONDITIONS:
             raise invalid_filter(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions.")
         return self.condition(node)
+
+    def one_of(self, terms: tuple[Filter, ...]) -> ColumnElement[bool] | None:
+        """``f = 'a' || f = 'b'`` on a field with a closed set of values, as one indexed
+        ``f IN ('a', 'b')`` (None when the terms are anything else)."""
+        names = set()
+        values: list[str] = []
+        for term in terms:
+            if not (
+                isinstance(term, Condition)
+                and term.op == "="
+                and isinstance(term.left, FieldRef)
+                and isinstance(term.right, Value)
+                and isinstance(term.right.value, str)
+            ):
+                return None
+            names.add(term.left.name)
+            values.append(term.right.value)
+        spec = self.fields.get(names.pop()) if len(names) == 1 else None
+        if spec is None or not spec.choices:
+            return None
+        self.conditions += len(terms)
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise invalid_filter(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions.")
+        known = [v for v in values if v in spec.choices]
+        return spec.column.in_(known) if known else false()
 
     def condition(self, node: Condition) -> ColumnElement[bool]:
         if node.op not in OPERATORS:
@@ -297,13 +329,17 @@ class _Compiler:
             number = _as_number(value)
             if number is None:
                 return _incomparable(op)
-            return _apply(func.coalesce(spec.column, 0.0), op, literal(number))
+            # A column without NULLs is compared bare, so that its index serves ranges.
+            col = func.coalesce(spec.column, 0.0) if spec.nullable else spec.column
+            return _apply(col, op, literal(number))
         if isinstance(value, float):
             # Text fields here hold ids, names and states, dates are never numbers: a
             # number compares with none of them (only "!=" holds).
             return _incomparable(op)
         if spec.kind == DATE:
             return self.date_vs_text(spec.column, op, value)
+        if op in ("=", "!=") and spec.choices and value not in spec.choices:
+            return _incomparable(op)  # no row holds it: nothing to scan for
         if op in ("=", "!="):
             col = self.ordered(spec.column) if spec.free_text else spec.column
             hit = text_equal(spec, col, value)
@@ -516,19 +552,15 @@ def run_listing(
     order = compile_order(query.sort or default_sort, fields, tie_breakers, postgres=postgres)
     table = tie_breakers[-1].table
     if scanned:
-        # The candidates an index yields, in order, at most SCAN_BUDGET of them; the
-        # conditions no index answers are evaluated on those only.
-        window = select(*table.c).where(*conditions).order_by(*order).limit(SCAN_BUDGET).subquery()
-        adapt = ClauseAdapter(window).traverse
-        rest = [adapt(compiler.compile(t, depth)) for t in scanned]
+        # The candidates an index yields, in order, at most SCAN_BUDGET of their keys; the
+        # conditions no index answers are evaluated on those rows only.
+        key = tie_breakers[-1]
+        window = select(key).where(*conditions).order_by(*order).limit(SCAN_BUDGET)
+        rest = [key.in_(window.scalar_subquery()), *(compiler.compile(t, depth) for t in scanned)]
         page = (
-            select(*[adapt(c) for c in columns])
-            .where(*rest)
-            .order_by(*[adapt(o) for o in order])
-            .offset(query.offset)
-            .limit(query.limit)
+            select(*columns).where(*rest).order_by(*order).offset(query.offset).limit(query.limit)
         )
-        counted = select(func.count()).select_from(window).where(*rest)
+        counted = select(func.count()).select_from(table).where(*rest)
     else:
         page = (
             select(*columns)
@@ -539,8 +571,37 @@ def run_listing(
         )
         capped = select(literal(1)).select_from(table).where(*conditions).limit(COUNT_CAP)
         counted = select(func.count()).select_from(capped.subquery())
-    rows = list(conn.execute(page).mappings().all())
-    total = None
-    if query.count_total:
-        total = int(conn.execute(counted).scalar_one())
+    with work_budget(conn):
+        rows = list(conn.execute(page).mappings().all())
+        total = None
+        if query.count_total:
+            total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+@contextmanager
+def work_budget(conn: Connection) -> Iterator[None]:
+    """Cancel the statements run inside after :data:`WORK_BUDGET_SECONDS` (SQLite: a
+    progress handler; PostgreSQL: the transaction's ``statement_timeout``) and refuse the
+    query as INVALID_FILTER."""
+    seconds = WORK_BUDGET_SECONDS
+    raw: Any = None
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+    else:
+        raw = conn.connection.driver_connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 20_000)
+    try:
+        yield
+    except DBAPIError as exc:
+        cancelled = "interrupted" in str(exc.orig) or "statement timeout" in str(exc.orig)
+        if not cancelled:
+            raise
+        raise invalid_filter(
+            "The filter needs more work than one page may take; add a condition on an "
+            "indexed field (status, dates, qpu_target) or narrow the range."
+        ) from exc
+    finally:
+        if raw is not None:
+            raw.set_progress_handler(None, 0)

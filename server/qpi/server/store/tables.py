@@ -33,6 +33,11 @@ class ApiTokenRow(SQLModel, table=True):
     """An API token; only the SHA-256 hex of the raw value is stored."""
 
     __tablename__ = "api_tokens"
+    # listings, newest first: one owner's, everyone's
+    __table_args__ = (
+        Index("ix_api_tokens_user_created_id", "user_id", "created", "id"),
+        Index("ix_api_tokens_created_id", "created", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")  # list own
     token_hash: str = Field(max_length=64, unique=True)  # authentication lookup
@@ -192,6 +197,11 @@ class TimeRequestRow(SQLModel, table=True):
     """A request for more QPU seconds."""
 
     __tablename__ = "qpu_time_requests"
+    # listings, newest first: one owner's, everyone's
+    __table_args__ = (
+        Index("ix_qpu_time_requests_user_created_id", "user_id", "created", "id"),
+        Index("ix_qpu_time_requests_created_id", "created", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     seconds: float
@@ -206,6 +216,7 @@ class NotificationRow(SQLModel, table=True):
     """An announcement; targets and dismissals are per-user rows (set semantics)."""
 
     __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_created_id", "created", "id"),)  # newest first
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     title: str = Field(max_length=500)
     description: str = Field(default="", max_length=5000)

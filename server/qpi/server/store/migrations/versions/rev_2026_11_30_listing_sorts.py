@@ -1,4 +1,5 @@
-"""listing sorts: an index per job sort, everyone's and an owner's, and job QPU names in sync
+"""listing sorts: an index per job sort, everyone's and an owner's, and job QPU names in sync;
+newest-first indexes for API tokens, time requests and notifications
 
 Each index holds (field, created, id), the order of a listing sorted by that field with its
 ties, so that a page of any sort is one index range on both stores. Names are indexed by
@@ -38,6 +39,11 @@ def upgrade() -> None:
             f"ix_jobs_user_{name}_created_id", "jobs", ["user_id", name, "created", "id"], **ops
         )
     op.create_index("ix_jobs_user_id_id", "jobs", ["user_id", "id"])
+    # The other growing collections, newest first (one owner's and everyone's).
+    for table in ("api_tokens", "qpu_time_requests"):
+        op.create_index(f"ix_{table}_user_created_id", table, ["user_id", "created", "id"])
+        op.create_index(f"ix_{table}_created_id", table, ["created", "id"])
+    op.create_index("ix_notifications_created_id", "notifications", ["created", "id"])
     # Jobs of a QPU renamed before this revision show its current name.
     op.execute(
         sa.text(
@@ -49,6 +55,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notifications_created_id", table_name="notifications")
+    for table in ("qpu_time_requests", "api_tokens"):
+        op.drop_index(f"ix_{table}_created_id", table_name=table)
+        op.drop_index(f"ix_{table}_user_created_id", table_name=table)
     op.drop_index("ix_jobs_user_id_id", table_name="jobs")
     for name in reversed(list(_SORTS)):
         op.drop_index(f"ix_jobs_user_{name}_created_id", table_name="jobs")
