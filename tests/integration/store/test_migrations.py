@@ -15,7 +15,11 @@ from tests.support.harness import drop_postgres, fresh_postgres_url, selected_da
 
 # Indexes whose PostgreSQL column ordering (NULLS FIRST) alembic reflects as an expression
 # and so cannot compare with the model's `postgresql_ops`: checked by name instead.
-_ORDERED = {"ix_jobs_finished_at_created_id", "ix_jobs_user_finished_at_created_id"}
+_ORDERED = {
+    f"ix_jobs_{owner}{name}_created_id"
+    for owner in ("", "user_")
+    for name in ("finished_at", "qpu_id")
+}
 
 
 def _comparable(obj: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:

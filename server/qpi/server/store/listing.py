@@ -553,14 +553,23 @@ def run_listing(
     table = tie_breakers[-1].table
     if scanned:
         # The candidates an index yields, in order, at most SCAN_BUDGET of their keys; the
-        # conditions no index answers are evaluated on those rows only.
+        # listing joins those keys back (so the planner starts from them, never from the
+        # whole table) and evaluates the conditions no index answers on them only.
         key = tie_breakers[-1]
-        window = select(key).where(*conditions).order_by(*order).limit(SCAN_BUDGET)
-        rest = [key.in_(window.scalar_subquery()), *(compiler.compile(t, depth) for t in scanned)]
+        window = (
+            select(key.label("k")).where(*conditions).order_by(*order).limit(SCAN_BUDGET)
+        ).subquery()
+        source = table.join(window, key == window.c.k)
+        rest = [compiler.compile(t, depth) for t in scanned]
         page = (
-            select(*columns).where(*rest).order_by(*order).offset(query.offset).limit(query.limit)
+            select(*columns)
+            .select_from(source)
+            .where(*rest)
+            .order_by(*order)
+            .offset(query.offset)
+            .limit(query.limit)
         )
-        counted = select(func.count()).select_from(table).where(*rest)
+        counted = select(func.count()).select_from(source).where(*rest)
     else:
         page = (
             select(*columns)

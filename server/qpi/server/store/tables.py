@@ -122,13 +122,13 @@ class TimeSlotRow(SQLModel, table=True):
 
 
 # Job listing sorts (field → PostgreSQL ordering of the indexed column): the index holds
-# (field, created, id), the listing's ties; names sort by code point, unset finish times
-# first (see qpi.server.store.listing).
+# (field, created, id), the listing's ties; names sort by code point, unset values (finish
+# times, deleted QPUs) first (see qpi.server.store.listing).
 JOB_SORT_INDEXES = {
     "updated": "",
     "finished_at": "NULLS FIRST",
     "charged_seconds": "",
-    "qpu_id": "",
+    "qpu_id": "NULLS FIRST",
     "qpu_name": 'COLLATE "C"',
 }
 

@@ -3,8 +3,9 @@ newest-first indexes for API tokens, time requests and notifications
 
 Each index holds (field, created, id), the order of a listing sorted by that field with its
 ties, so that a page of any sort is one index range on both stores. Names are indexed by
-code point and unset finish times first on PostgreSQL, as listings order them. Jobs carry
-their QPU's name, renames included (the store updates them since this revision).
+code point and unset values (finish times, deleted QPUs) first on PostgreSQL, as listings
+order them. Jobs carry their QPU's name, renames included (the store updates them since
+this revision).
 
 Revision ID: 0014_listing_sorts
 Revises: 0010_scheduler_indexes
@@ -26,7 +27,7 @@ _SORTS = {
     "updated": "",
     "finished_at": "NULLS FIRST",
     "charged_seconds": "",
-    "qpu_id": "",
+    "qpu_id": "NULLS FIRST",
     "qpu_name": 'COLLATE "C"',
 }
 
