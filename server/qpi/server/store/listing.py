@@ -62,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.util import ClauseAdapter
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.listing import (
@@ -552,24 +553,25 @@ def run_listing(
     order = compile_order(query.sort or default_sort, fields, tie_breakers, postgres=postgres)
     table = tie_breakers[-1].table
     if scanned:
-        # The candidates an index yields, in order, at most SCAN_BUDGET of their keys; the
-        # listing joins those keys back (so the planner starts from them, never from the
-        # whole table) and evaluates the conditions no index answers on them only.
+        # The candidates an index yields, in order, at most SCAN_BUDGET of them with the
+        # columns the fields read (never the large payloads); the conditions no index
+        # answers and the order are evaluated on those, so that the planner starts from
+        # them (a sort of SCAN_BUDGET rows) rather than from the whole table.
         key = tie_breakers[-1]
-        window = (
-            select(key.label("k")).where(*conditions).order_by(*order).limit(SCAN_BUDGET)
-        ).subquery()
-        source = table.join(window, key == window.c.k)
-        rest = [compiler.compile(t, depth) for t in scanned]
+        narrow = [c for c in table.c if any(c.compare(k) for k in _field_columns(fields))]
+        window = select(*narrow).where(*conditions).order_by(*order).limit(SCAN_BUDGET).subquery()
+        adapt = ClauseAdapter(window).traverse
+        source = window.join(table, key == window.c[key.name])
+        rest = [adapt(compiler.compile(t, depth)) for t in scanned]
         page = (
             select(*columns)
             .select_from(source)
             .where(*rest)
-            .order_by(*order)
+            .order_by(*[adapt(o) for o in order])
             .offset(query.offset)
             .limit(query.limit)
         )
-        counted = select(func.count()).select_from(source).where(*rest)
+        counted = select(func.count()).select_from(window).where(*rest)
     else:
         page = (
             select(*columns)
@@ -586,6 +588,18 @@ def run_listing(
         if query.count_total:
             total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+def _field_columns(fields: Mapping[str, FieldSpec]) -> list[ColumnElement[Any]]:
+    """The listed table's columns that fields read (their expressions' columns)."""
+    found: list[ColumnElement[Any]] = []
+    for spec in fields.values():
+        found.extend(spec.column.base_columns)
+        if spec.lookup is not None:
+            found.append(spec.lookup.key)
+        if spec.multi is not None:
+            found.append(spec.multi.key)
+    return found
 
 
 @contextmanager
