@@ -33,6 +33,12 @@ index probes):
   search engine's "10,000+"): counting is the one step whose cost grows with the number
   of matches, and no page needs an exact total in the hundreds of thousands. Paging past
   the cap still works (``next_page_token``/``skip``), only the total is capped.
+- A backstop bounds whatever the planner does: a statement running longer than
+  :data:`WORK_BUDGET_SECONDS` is cancelled (SQLite progress handler, PostgreSQL
+  ``statement_timeout``) and the query refused as ``INVALID_FILTER``. Filters are
+  validated (fields, operators, depth, size) before any statement runs.
+- Not bounded by an index: sorts on two or more fields (the database sorts the matches)
+  and deep offsets (the index is walked up to the offset); both stay under the backstop.
 """
 
 from __future__ import annotations
