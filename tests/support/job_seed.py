@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from qpi.server.store.database import create_db_engine
-from qpi.server.store.tables import JobRow
+from qpi.server.store.tables import JobRow, QpuRow
 from qpi.server.store.types import new_id
 
 QASM = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\ncreg c[1];\nx q[0];\nmeasure q -> c;\n'
@@ -53,6 +53,9 @@ def seed_jobs(
     engine = create_db_engine(database_url)
     seeded: list[SeededJob] = []
     try:
+        with engine.connect() as conn:
+            # Jobs carry their QPU's name, as a submit stores it.
+            names = dict(conn.execute(select(QpuRow.id, QpuRow.name)).tuples().all())
         rows = []
         for i in range(count):
             state = STATES[rng.randrange(len(STATES))]
@@ -64,6 +67,7 @@ def seed_jobs(
                 "id": new_id(),
                 "user_id": owners[i % len(owners)],
                 "qpu_id": qpu,
+                "qpu_name": names.get(qpu, ""),
                 "request_id": None,
                 "payload_json": json.dumps(
                     {

@@ -94,38 +94,6 @@ def sort_records(
     return result
 
 
-def slice_records(
-    records: Sequence[Mapping[str, Any]], skip: int = 0, limit: int = 0
-) -> list[Mapping[str, Any]]:
-    """Apply ``skip`` and ``limit`` (0 = unlimited) as the custom list routes do."""
-    start = max(skip, 0)
-    return list(records[start : start + limit] if limit > 0 else records[start:])
-
-
-def page_envelope(records: Sequence[Mapping[str, Any]], page: int, per_page: int) -> dict[str, Any]:
-    """Build the collection list response for one page.
-
-    Args:
-        records: All matching records, already sorted.
-        page: 1-based page number (values below 1 count as 1).
-        per_page: Page size; clamped to 1..500.
-
-    Returns:
-        ``{"page", "perPage", "totalItems", "totalPages", "items"}``.
-    """
-    page = max(page, 1)
-    per_page = min(max(per_page, 1), MAX_PER_PAGE)
-    total = len(records)
-    start = (page - 1) * per_page
-    return {
-        "page": page,
-        "perPage": per_page,
-        "totalItems": total,
-        "totalPages": math.ceil(total / per_page) if total else 0,
-        "items": list(records[start : start + per_page]),
-    }
-
-
 def page_of(
     items: Sequence[Mapping[str, Any]], total: int, page: int, per_page: int
 ) -> dict[str, Any]:

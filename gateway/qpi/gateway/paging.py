@@ -1,4 +1,4 @@
-"""Collect every page of a paginated list RPC (the gateway filters and pages itself)."""
+"""Read a window of a paginated list RPC (the server filters, sorts and pages in SQL)."""
 
 from __future__ import annotations
 
@@ -11,26 +11,20 @@ PAGE_SIZE = 1000
 MAX_PAGES = 1000
 
 
-async def fetch_all(
-    ctx: Ctx, method: Callable[..., Any], request: Any, items_field: str
+async def fetch_window(
+    ctx: Ctx, method: Callable[..., Any], request: Any, items_field: str, skip: int, limit: int
 ) -> list[Any]:
-    """Call a list RPC repeatedly until its ``next_page_token`` is empty.
-
-    Args:
-        ctx: Request context (credentials are forwarded).
-        method: Bound stub method, e.g. ``ctx.stubs.jobs.ListJobs``.
-        request: The first request; ``page_size`` and ``page_token`` are filled in.
-        items_field: Name of the repeated field holding the items.
-
-    Returns:
-        All items, in server order.
-    """
+    """Items ``skip`` to ``skip + limit`` (0: to the end) of a list RPC, a server page of at
+    most :data:`PAGE_SIZE` at a time (``skip``, ``page_size`` and ``skip_total`` are set
+    here; the request carries the rest of the query)."""
     items: list[Any] = []
-    request.page_size = PAGE_SIZE
+    request.skip_total = True
     for _ in range(MAX_PAGES):
+        wanted = limit - len(items) if limit else PAGE_SIZE
+        request.skip, request.page_size = skip + len(items), min(wanted, PAGE_SIZE)
         resp = await ctx.call(method, request)
-        items.extend(getattr(resp, items_field))
-        if not resp.next_page_token:
+        got = getattr(resp, items_field)
+        items.extend(got)
+        if len(got) < request.page_size or (limit and len(items) >= limit):
             break
-        request.page_token = resp.next_page_token
     return items

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from qpi.v1 import account_pb2 as _account_pb2
+from qpi.v1 import list_query_pb2 as _list_query_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -186,22 +187,40 @@ class ListUsersRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
     """Token from a previous response."""
     skip: _builtins.int
     """Offset for REST pagination."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only records matching this filter. Fields: `id`, `email`, `name`, `qpu_seconds` (number), `verified`, `emailVisibility` (constant flags), `created`, `updated` (dates)."""
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default `email`; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         skip: _builtins.int = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "skip", b"skip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -524,6 +543,9 @@ class ListApiTokensRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
     ALL_USERS_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -532,6 +554,18 @@ class ListApiTokensRequest(_message.Message):
     """Offset for REST pagination."""
     all_users: _builtins.bool
     """Administrators only: every user's tokens."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only records matching this filter. Fields: `id`, `name`, `user`, `expires_at`, `created` (dates)."""
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default newest first; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
@@ -539,10 +573,13 @@ class ListApiTokensRequest(_message.Message):
         page_token: _builtins.str = ...,
         skip: _builtins.int = ...,
         all_users: _builtins.bool = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,6 +9,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from qpi.v1 import booking_pb2 as _booking_pb2
+from qpi.v1 import list_query_pb2 as _list_query_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -32,6 +33,9 @@ class ListTimeSlotsRequest(_message.Message):
     QPU_ID_FIELD_NUMBER: _builtins.int
     USER_ID_FIELD_NUMBER: _builtins.int
     ORDER_BY_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -44,6 +48,18 @@ class ListTimeSlotsRequest(_message.Message):
     """Only slots owned by this user."""
     order_by: _builtins.str
     """"start_time asc" (default) or "start_time desc"."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only records matching this filter. Fields: `id`, `booked_by`, `qpu` (empty: every QPU), `start_time`, `end_time`, `created` (dates)."""
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default `order_by`; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
@@ -53,10 +69,13 @@ class ListTimeSlotsRequest(_message.Message):
         qpu_id: _builtins.str = ...,
         user_id: _builtins.str = ...,
         order_by: _builtins.str = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -291,6 +310,9 @@ class ListTimeRequestsRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -299,6 +321,18 @@ class ListTimeRequestsRequest(_message.Message):
     """Offset for REST pagination."""
     state: _booking_pb2.TimeRequest.State.ValueType
     """Only requests in this state."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only records matching this filter. Fields: `id`, `user`, `seconds` (number), `status` (`pending`, `approved`, `rejected`), `requested_reason`, `rejection_reason`, `handled_by`, `created` (date)."""
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default newest first; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
@@ -306,10 +340,13 @@ class ListTimeRequestsRequest(_message.Message):
         page_token: _builtins.str = ...,
         skip: _builtins.int = ...,
         state: _booking_pb2.TimeRequest.State.ValueType = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

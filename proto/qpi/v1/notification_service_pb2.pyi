@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from qpi.v1 import list_query_pb2 as _list_query_pb2
 from qpi.v1 import notification_pb2 as _notification_pb2
 import builtins as _builtins
 import sys
@@ -31,6 +32,9 @@ class ListNotificationsRequest(_message.Message):
     SKIP_FIELD_NUMBER: _builtins.int
     ALL_FIELD_NUMBER: _builtins.int
     INCLUDE_DISMISSED_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -41,6 +45,18 @@ class ListNotificationsRequest(_message.Message):
     """Administrators only: every notification regardless of window, target or dismissal."""
     include_dismissed: _builtins.bool
     """Include notifications the caller dismissed."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only records matching this filter. Fields: `id`, `title`, `description`, `start_time`, `end_time`, `created`, `updated` (dates)."""
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default newest first; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
@@ -49,10 +65,13 @@ class ListNotificationsRequest(_message.Message):
         skip: _builtins.int = ...,
         all: _builtins.bool = ...,
         include_dismissed: _builtins.bool = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "include_dismissed", b"include_dismissed", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "filter", b"filter", "include_dismissed", b"include_dismissed", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from qpi.v1 import list_query_pb2 as _list_query_pb2
 from qpi.v1 import qpu_pb2 as _qpu_pb2
 import builtins as _builtins
 import sys
@@ -30,6 +31,9 @@ class ListQpusRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SKIP_FIELD_NUMBER: _builtins.int
     ONLINE_ONLY_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -38,6 +42,20 @@ class ListQpusRequest(_message.Message):
     """Offset for REST pagination."""
     online_only: _builtins.bool
     """Only QPUs that are online."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only QPUs matching this filter. Fields: `id`, `name`, `status` (`online`,
+        `offline`), `num_qubits` (number), `enabled` (flag), `created`, `updated` (dates).
+        """
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default `name`; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
@@ -45,10 +63,13 @@ class ListQpusRequest(_message.Message):
         page_token: _builtins.str = ...,
         skip: _builtins.int = ...,
         online_only: _builtins.bool = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["online_only", b"online_only", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "online_only", b"online_only", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -362,22 +383,46 @@ class ListDriversRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     QPU_ID_FIELD_NUMBER: _builtins.int
+    SKIP_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    SKIP_TOTAL_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
     """Token from a previous response."""
     qpu_id: _builtins.str
     """Only drivers of this QPU."""
+    skip: _builtins.int
+    """Offset for REST pagination."""
+    skip_total: _builtins.bool
+    """Do not count the matches: `total_size` is then -1."""
+    @_builtins.property
+    def filter(self) -> _list_query_pb2.FilterExpression:
+        """Only drivers matching this filter. Fields: `id`, `name`, `qpu`, `kind`, `language`,
+        `status` (`online`, `offline`), `enabled` (flag), `host`, `version`, `created` (date).
+        """
+
+    @_builtins.property
+    def sort(self) -> _containers.RepeatedCompositeFieldContainer[_list_query_pb2.SortField]:
+        """Sort order over the filter's fields, most significant first (default `created`; ties
+        are broken by id).
+        """
+
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         qpu_id: _builtins.str = ...,
+        skip: _builtins.int = ...,
+        filter: _list_query_pb2.FilterExpression | None = ...,
+        sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
+        skip_total: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -391,8 +436,11 @@ class ListDriversResponse(_message.Message):
 
     DRIVERS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
+    total_size: _builtins.int
+    """Total number of matching drivers (-1 when `skip_total` was set)."""
     @_builtins.property
     def drivers(self) -> _containers.RepeatedCompositeFieldContainer[_qpu_pb2.Driver]:
         """Drivers ordered by creation."""
@@ -402,10 +450,11 @@ class ListDriversResponse(_message.Message):
         *,
         drivers: _abc.Iterable[_qpu_pb2.Driver] | None = ...,
         next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drivers", b"drivers", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drivers", b"drivers", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -231,7 +231,7 @@ class QpiServer:
         self, db: Database, repos: Repositories, events: EventBus, pki: PkiMaterial
     ) -> dict[str, Any]:
         s, clock = self.settings, self.clock
-        qpus = QpuService(repos.qpus, clock, events, pki.fingerprint)
+        qpus = QpuService(repos.qpus, clock, events, pki.fingerprint, listing=repos.qpu_listing)
         assert self._qasm is not None
         jobs = JobService(
             repos.jobs,
@@ -289,7 +289,9 @@ class QpiServer:
             "logins": LoginService(db, auth, throttle, passwords),
             "passwords": passwords,
             "oauth2": oauth2,
-            "accounts": AccountService(repos.accounts, clock, s.allow_signup, events),
+            "accounts": AccountService(
+                repos.accounts, clock, s.allow_signup, events, listing=repos.account_listing
+            ),
             "qpus": qpus,
             "jobs": jobs,
             "submissions": SubmissionService(
@@ -304,8 +306,11 @@ class QpiServer:
                 clock,
                 events,
                 BookingPolicy(s.booking_max_length, s.booking_max_horizon, s.booking_max_weekly),
+                listing=repos.booking_listing,
             ),
-            "notifications": NotificationService(repos.notifications, clock, events),
+            "notifications": NotificationService(
+                repos.notifications, clock, events, listing=repos.notification_listing
+            ),
             "hub": hub,
             "registry": registry,
             "nng": self._nng_transport(db, repos, hub, leases, pki),

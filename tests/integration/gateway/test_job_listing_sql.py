@@ -44,11 +44,12 @@ def seeded(rest: Rest) -> dict[str, Any]:
 
 
 def _oracle(records: Sequence[Mapping[str, Any]], filter_text: str, sort_text: str) -> list[str]:
-    """Ids in the order the gateway's evaluator gives (ties by id, like the server)."""
+    """Ids in the order the gateway's evaluator gives (ties as the server breaks them)."""
     keys = parse_sort(sort_text, FIELDS) or parse_sort("-created", FIELDS)
     node = filters.parse(filter_text, FIELDS)
     chosen = filters.select(node, records)
-    by_id = sorted(chosen, key=lambda r: r["id"], reverse=keys[-1].descending)
+    # Ties are broken by creation, then id (the order of the listing indexes).
+    by_id = sorted(chosen, key=lambda r: (r["created"], r["id"]), reverse=keys[-1].descending)
     return [r["id"] for r in sort_records(by_id, keys)]
 
 

@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qpi.gateway.filters import FilterError
-from qpi.gateway.listing import (
-    SortKey,
-    page_envelope,
-    parse_sort,
-    slice_records,
-    sort_records,
-)
+from qpi.gateway.listing import SortKey, parse_sort, sort_records
 
 FIELDS = frozenset({"created", "name", "start_time", "seconds"})
 
@@ -41,24 +35,3 @@ def test_sort_records_multi_key_and_mixed_types() -> None:
     ]
     ordered = sort_records(rows, parse_sort("-seconds,name", FIELDS))
     assert [r["name"] for r in ordered] == ["d", "a", "b", "c"]
-
-
-def test_slice_records_skip_and_limit() -> None:
-    rows = [{"i": i} for i in range(5)]
-    assert slice_records(rows, 1, 2) == [{"i": 1}, {"i": 2}]
-    assert slice_records(rows, 3, 0) == [{"i": 3}, {"i": 4}]
-    assert slice_records(rows, 10, 0) == []
-
-
-def test_page_envelope_counts_and_clamps() -> None:
-    rows = [{"i": i} for i in range(61)]
-    page = page_envelope(rows, 3, 30)
-    assert page == {
-        "page": 3,
-        "perPage": 30,
-        "totalItems": 61,
-        "totalPages": 3,
-        "items": [{"i": 60}],
-    }
-    assert page_envelope(rows, 1, 10_000)["perPage"] == 500
-    assert page_envelope([], 1, 30)["totalPages"] == 0

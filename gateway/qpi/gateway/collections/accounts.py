@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from qpi.gateway import errors, records
-from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway import errors, filters, records
+from qpi.gateway.collections.base import BodyReader, Collection, server_page
 from qpi.gateway.context import Ctx
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.listing import SortKey
 from qpi.v1 import account_pb2, account_service_pb2
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -25,12 +25,28 @@ class UsersCollection(Collection):
         {"id", "email", "name", "qpu_seconds", "verified", "emailVisibility", "created", "updated"}
     )
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Users visible to the caller."""
-        users = await fetch_all(
-            ctx, ctx.stubs.accounts.ListUsers, account_service_pb2.ListUsersRequest(), "users"
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """Users visible to the caller, a page from the server."""
+        return await server_page(
+            ctx,
+            ctx.stubs.accounts.ListUsers,
+            account_service_pb2.ListUsersRequest(),
+            "users",
+            records.user_record,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
         )
-        return [records.user_record(u) for u in users]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One user (own record, or any for administrators)."""
@@ -104,11 +120,28 @@ class ApiTokensCollection(Collection):
     fields = frozenset({"id", "name", "user", "expires_at", "created"})
     relations = {"user": "users"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """The caller's tokens (administrators: everyone's)."""
-        request = account_service_pb2.ListApiTokensRequest(all_users=await ctx.is_admin())
-        tokens = await fetch_all(ctx, ctx.stubs.accounts.ListApiTokens, request, "api_tokens")
-        return [records.token_record(t) for t in tokens]
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """The caller's tokens (administrators: everyone's), a page from the server."""
+        return await server_page(
+            ctx,
+            ctx.stubs.accounts.ListApiTokens,
+            account_service_pb2.ListApiTokensRequest(all_users=await ctx.is_admin()),
+            "api_tokens",
+            records.token_record,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
+        )
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One token's metadata."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 
 from qpi.gateway import errors, filters
 from qpi.gateway.context import Ctx
-from qpi.gateway.listing import SortKey
+from qpi.gateway.listing import MAX_PER_PAGE, SortKey, page_of
+from qpi.gateway.pushdown import filter_message, sort_messages
 from qpi.gateway.timefmt import DateFormatError, to_timestamp
 
 INT32_MAX = 2**31 - 1
@@ -123,6 +124,33 @@ class BodyReader:
             raise errors.ApiError(400, f"Failed to {self.action} record.", dict(self.errors))
 
 
+async def server_page(
+    ctx: Ctx,
+    method: Callable[..., Any],
+    request: Any,
+    items_field: str,
+    to_record: Callable[[Any], dict[str, Any]],
+    query: filters.Node | None,
+    keys: Sequence[SortKey],
+    page: int,
+    per_page: int,
+    count_total: bool,
+) -> dict[str, Any]:
+    """One page of a collection filtered, sorted, paged and counted by the server in SQL:
+    ``request`` (a List* request with ``filter``, ``sort``, ``skip`` and ``skip_total``)
+    is completed with the query and the page window and sent through ``method``."""
+    page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
+    request.skip = (page - 1) * per_page
+    request.page_size = per_page
+    request.skip_total = not count_total
+    request.sort.extend(sort_messages(keys))
+    if query is not None:
+        request.filter.CopyFrom(filter_message(query))
+    resp = await ctx.call(method, request)
+    items = [to_record(item) for item in getattr(resp, items_field)]
+    return page_of(items, int(resp.total_size), page, per_page)
+
+
 class Collection:
     """One REST collection. Subclasses implement the operations they support."""
 
@@ -135,10 +163,6 @@ class Collection:
         """Name the collection (from the config)."""
         self.name = name
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Every record the caller may see."""
-        raise errors.ApiError(403, "Only administrators can list these records.")
-
     async def list_page(
         self,
         ctx: Ctx,
@@ -147,15 +171,11 @@ class Collection:
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
-        """One page of records fetched by the server itself, for queries it can answer.
-
-        Returns None when it cannot; the route then filters, sorts and pages everything
-        :meth:`list_records` returns. Large collections override this so that the server
-        filters, sorts and pages in SQL and a page costs one page of rows rather than the
-        whole table. With ``count_total`` false the page's ``totalItems`` may be -1.
-        """
-        return None
+    ) -> dict[str, Any]:
+        """One page of records, filtered, sorted, paged and counted by the server in SQL
+        (see :func:`server_page`); a page costs one page of rows, never the whole table.
+        With ``count_total`` false the page's ``totalItems`` is -1."""
+        raise errors.ApiError(403, "Only administrators can list these records.")
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One record."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from qpi.gateway import errors, records
-from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway import errors, filters, records
+from qpi.gateway.collections.base import BodyReader, Collection, server_page
 from qpi.gateway.context import Ctx
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.listing import SortKey
 from qpi.v1 import booking_pb2, booking_service_pb2
 
 _ALREADY_PROCESSED = "Cannot update a request that has already been processed."
@@ -22,15 +22,28 @@ class TimeSlotsCollection(Collection):
     fields = frozenset({"id", "start_time", "end_time", "booked_by", "qpu", "created"})
     relations = {"booked_by": "users", "qpu": "qpus"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """All bookings."""
-        slots = await fetch_all(
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """All bookings, a page from the server."""
+        return await server_page(
             ctx,
             ctx.stubs.bookings.ListTimeSlots,
             booking_service_pb2.ListTimeSlotsRequest(),
             "time_slots",
+            records.time_slot_record,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
         )
-        return [records.time_slot_record(s) for s in slots]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One booking."""
@@ -109,15 +122,28 @@ class TimeRequestsCollection(Collection):
     )
     relations = {"user": "users"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Own requests (administrators: all)."""
-        reqs = await fetch_all(
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """Own requests (administrators: all), a page from the server."""
+        return await server_page(
             ctx,
             ctx.stubs.bookings.ListTimeRequests,
             booking_service_pb2.ListTimeRequestsRequest(),
             "time_requests",
+            records.time_request_record,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
         )
-        return [records.time_request_record(r) for r in reqs]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One request."""

@@ -12,10 +12,9 @@ from typing import Any
 from google.protobuf import field_mask_pb2
 
 from qpi.gateway import filters, records
-from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway.collections.base import BodyReader, Collection, server_page
 from qpi.gateway.context import Ctx
 from qpi.gateway.listing import MAX_PER_PAGE, SortKey, page_of
-from qpi.gateway.paging import fetch_all
 from qpi.gateway.pushdown import filter_message, sort_messages
 from qpi.v1 import admin_service_pb2, qpu_pb2, qpu_service_pb2
 
@@ -66,11 +65,28 @@ class DriversCollection(Collection):
     )
     relations = {"qpu": "qpus"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Every driver."""
-        request = qpu_service_pb2.ListDriversRequest()
-        drivers = await fetch_all(ctx, ctx.stubs.qpus.ListDrivers, request, "drivers")
-        return [records.driver_record(d) for d in drivers]
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """Drivers, a page from the server."""
+        return await server_page(
+            ctx,
+            ctx.stubs.qpus.ListDrivers,
+            qpu_service_pb2.ListDriversRequest(),
+            "drivers",
+            records.driver_record,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
+        )
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One driver."""
@@ -130,7 +146,7 @@ class TelemetryEventsCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """One page, filtered, sorted and counted by the server in SQL."""
         page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
         request = admin_service_pb2.ListTelemetryEventsRequest(

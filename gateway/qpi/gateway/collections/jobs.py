@@ -44,7 +44,7 @@ class JobsCollection(Collection):
         page: int,
         per_page: int,
         count_total: bool = True,
-    ) -> dict[str, Any] | None:
+    ) -> dict[str, Any]:
         """One page, filtered, sorted and counted by the server in SQL (ListJobs)."""
         page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
         request = job_service_pb2.ListJobsRequest(

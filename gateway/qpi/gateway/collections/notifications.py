@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from qpi.gateway import records
-from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway import filters, records
+from qpi.gateway.collections.base import BodyReader, Collection, server_page
 from qpi.gateway.context import Ctx
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.listing import SortKey
 from qpi.v1 import notification_pb2, notification_service_pb2
 
 _SIMPLE = (("title", "title"), ("description", "description"))
@@ -34,13 +34,28 @@ class NotificationsCollection(Collection):
     )
     relations = {"target_users": "users"}
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """Visible notifications (administrators: all of them)."""
-        request = notification_service_pb2.ListNotificationsRequest(all=await ctx.is_admin())
-        notes = await fetch_all(
-            ctx, ctx.stubs.notifications.ListNotifications, request, "notifications"
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """Visible notifications (administrators: all of them), a page from the server."""
+        return await server_page(
+            ctx,
+            ctx.stubs.notifications.ListNotifications,
+            notification_service_pb2.ListNotificationsRequest(all=await ctx.is_admin()),
+            "notifications",
+            records.notification_record,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
         )
-        return [records.notification_record(n) for n in notes]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One visible notification."""

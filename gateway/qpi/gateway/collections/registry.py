@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import field_mask_pb2
 
-from qpi.gateway import records
-from qpi.gateway.collections.base import BodyReader, Collection
+from qpi.gateway import filters, records
+from qpi.gateway.collections.base import BodyReader, Collection, server_page
 from qpi.gateway.context import Ctx
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.listing import SortKey
 from qpi.v1 import qpu_pb2, qpu_service_pb2
 
 
@@ -19,12 +19,28 @@ class QpusCollection(Collection):
 
     fields = frozenset({"id", "name", "status", "num_qubits", "enabled", "created", "updated"})
 
-    async def list_records(self, ctx: Ctx) -> list[dict[str, Any]]:
-        """All QPUs."""
-        qpus = await fetch_all(
-            ctx, ctx.stubs.qpus.ListQpus, qpu_service_pb2.ListQpusRequest(), "qpus"
+    async def list_page(
+        self,
+        ctx: Ctx,
+        query: filters.Node | None,
+        keys: Sequence[SortKey],
+        page: int,
+        per_page: int,
+        count_total: bool = True,
+    ) -> dict[str, Any]:
+        """QPUs, a page from the server."""
+        return await server_page(
+            ctx,
+            ctx.stubs.qpus.ListQpus,
+            qpu_service_pb2.ListQpusRequest(),
+            "qpus",
+            records.qpu_object,
+            query,
+            keys,
+            page,
+            per_page,
+            count_total,
         )
-        return [records.qpu_object(q) for q in qpus]
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One QPU by id or name."""

@@ -7,8 +7,6 @@ collection does not support answers 405 with an ``Allow`` header.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Mapping
 from enum import Enum
 from typing import Annotated, Any
 
@@ -26,13 +24,7 @@ from qpi.gateway.collections.registry import QpusCollection
 from qpi.gateway.config import GatewayConfig
 from qpi.gateway.context import CtxDep
 from qpi.gateway.expand import expand_records, parse_expand
-from qpi.gateway.listing import (
-    DEFAULT_PER_PAGE,
-    page_envelope,
-    parse_sort,
-    sort_pattern,
-    sort_records,
-)
+from qpi.gateway.listing import DEFAULT_PER_PAGE, parse_sort, sort_pattern
 from qpi.gateway.models import PathId
 from qpi.gateway.openapi import OPTIONAL_AUTH, api
 from qpi.gateway.record_models import (
@@ -68,19 +60,6 @@ _ANONYMOUS: dict[type[Collection], frozenset[str]] = {
     QpusCollection: frozenset({"list", "view"}),
     UsersCollection: frozenset({"create"}),
 }
-
-
-async def matching(
-    node: filters.Node | None, records: list[dict[str, Any]]
-) -> list[Mapping[str, Any]]:
-    """The records matching a filter; ``~`` filters run in a worker thread, with a budget.
-
-    The cost of ``~`` grows with the size of the fields it searches, so it never runs on
-    the event loop that also serves gRPC, the driver streams and dispatch.
-    """
-    if filters.uses_like(node):
-        return await asyncio.to_thread(filters.select, node, records)
-    return filters.select(node, records)
 
 
 def build_registry(config: GatewayConfig) -> dict[str, Collection]:
@@ -150,11 +129,6 @@ def _add_collection(router: APIRouter, coll: Collection) -> None:
         keys = parse_sort(sort, allowed)
         wanted = parse_expand(expand, coll.relations)
         result = await coll.list_page(ctx, node, keys, page, per_page, not skip_total)
-        if result is None:
-            items = await matching(node, await coll.list_records(ctx))
-            result = page_envelope(sort_records(items, keys), page, per_page)
-            if skip_total:
-                result["totalItems"] = result["totalPages"] = -1
         result["items"] = [_tag(coll, r) for r in result["items"]]
         await expand_records(ctx, result["items"], wanted, coll.relations)
         return page_model.model_validate(result)

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
+from qpi.gateway.listing import parse_sort, sort_pattern
 from qpi.gateway.models import PathId, QpuOut
 from qpi.gateway.openapi import OPTIONAL_AUTH, api
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.paging import fetch_window
+from qpi.gateway.pushdown import sort_messages
 from qpi.v1 import qpu_service_pb2
 
 router = APIRouter(prefix="/api/qpus", tags=["qpus"])
@@ -28,13 +29,13 @@ async def list_qpus(
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
 ) -> list[QpuOut]:
-    """All QPUs (``?online=1``: only online ones) as a bare array, ordered by name."""
-    keys = parse_sort(sort, QPU_FIELDS)
-    qpus = await fetch_all(
-        ctx, ctx.stubs.qpus.ListQpus, qpu_service_pb2.ListQpusRequest(online_only=online), "qpus"
+    """All QPUs (``?online=1``: only online ones) as a bare array, ordered by name (or
+    ``sort``), sorted and paged in SQL."""
+    request = qpu_service_pb2.ListQpusRequest(
+        online_only=online, sort=sort_messages(parse_sort(sort, QPU_FIELDS))
     )
-    items = sort_records([records.qpu_object(q) for q in qpus], keys)
-    return [QpuOut.model_validate(q) for q in slice_records(items, skip, limit)]
+    qpus = await fetch_window(ctx, ctx.stubs.qpus.ListQpus, request, "qpus", skip, limit)
+    return [QpuOut.model_validate(records.qpu_object(q)) for q in qpus]
 
 
 @router.get("/{name_or_id}", responses=api(404), openapi_extra=OPTIONAL_AUTH)

@@ -9,7 +9,7 @@ from google.protobuf import field_mask_pb2
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
-from qpi.gateway.listing import parse_sort, slice_records, sort_pattern, sort_records
+from qpi.gateway.listing import parse_sort, sort_pattern
 from qpi.gateway.models import (
     PathId,
     StatusOut,
@@ -19,7 +19,8 @@ from qpi.gateway.models import (
     TokenUpdate,
 )
 from qpi.gateway.openapi import api
-from qpi.gateway.paging import fetch_all
+from qpi.gateway.paging import fetch_window
+from qpi.gateway.pushdown import sort_messages
 from qpi.gateway.timefmt import to_timestamp
 from qpi.v1 import account_pb2, account_service_pb2
 
@@ -49,16 +50,14 @@ async def list_tokens(
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
 ) -> list[TokenOut]:
-    """The caller's tokens (metadata only) as a bare array."""
-    keys = parse_sort(sort, TOKEN_FIELDS)
-    tokens = await fetch_all(
-        ctx,
-        ctx.stubs.accounts.ListApiTokens,
-        account_service_pb2.ListApiTokensRequest(),
-        "api_tokens",
+    """The caller's tokens (metadata only) as a bare array, sorted and paged in SQL."""
+    request = account_service_pb2.ListApiTokensRequest(
+        sort=sort_messages(parse_sort(sort, TOKEN_FIELDS))
     )
-    items = sort_records([records.token_object(t) for t in tokens], keys)
-    return [TokenOut.model_validate(t) for t in slice_records(items, skip, limit)]
+    tokens = await fetch_window(
+        ctx, ctx.stubs.accounts.ListApiTokens, request, "api_tokens", skip, limit
+    )
+    return [TokenOut.model_validate(records.token_object(t)) for t in tokens]
 
 
 @router.get("/{token_id}", responses=api(404), response_model_exclude_unset=True)

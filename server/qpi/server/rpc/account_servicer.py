@@ -10,13 +10,13 @@ from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, client_address
 from qpi.server.rpc.errors import unary
+from qpi.server.rpc.list_query import page_of, request_query
 from qpi.server.security.passwords import PasswordWork
 from qpi.server.services.account_service import AccountService, check_password
 from qpi.server.services.auth_service import AuthService
 from qpi.server.services.database import Database
 from qpi.server.services.login_service import LoginService
 from qpi.server.services.oauth2_service import OAuth2Service
-from qpi.server.services.paging import next_token, page_window
 from qpi.v1 import account_service_pb2 as pb
 from qpi.v1 import account_service_pb2_grpc
 
@@ -79,13 +79,12 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
     @unary
     async def ListUsers(self, request: pb.ListUsersRequest, context: Ctx) -> pb.ListUsersResponse:
         who = await self._auth.principal(context)
-        key = f"users|{who.user_id}"
-        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
-        rows, total = await self._db.run(self._accounts.list_users, who, offset, limit)
+        query, key = request_query(request)
+        query, finish = page_of(request, query, f"users|{who.user_id}|{key}")
+        rows, total = await self._db.run(self._accounts.query_users, who, query)
+        total_size, token = finish(len(rows), total)
         return pb.ListUsersResponse(
-            users=[convert.user(r) for r in rows],
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            users=[convert.user(r) for r in rows], total_size=total_size, next_page_token=token
         )
 
     @unary
@@ -168,15 +167,16 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         self, request: pb.ListApiTokensRequest, context: Ctx
     ) -> pb.ListApiTokensResponse:
         who = await self._auth.principal(context)
-        key = f"tokens|{who.user_id}|{request.all_users}"
-        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
+        query, key = request_query(request)
+        query, finish = page_of(request, query, f"tokens|{who.user_id}|{request.all_users}|{key}")
         rows, total = await self._db.run(
-            self._accounts.list_api_tokens, who, request.all_users, offset, limit
+            lambda: self._accounts.query_api_tokens(who, query, all_users=request.all_users)
         )
+        total_size, token = finish(len(rows), total)
         return pb.ListApiTokensResponse(
             api_tokens=[convert.api_token(r) for r in rows],
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary

@@ -7,13 +7,14 @@ from typing import Any
 import grpc
 
 from qpi.server.domain.errors import InvalidArgumentError
+from qpi.server.domain.listing import Condition, FieldRef, Filter, Junction, SortKey, Value
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
+from qpi.server.rpc.list_query import page_of, request_query
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
-from qpi.server.services.paging import next_token, page_window
 from qpi.server.services.principal import Principal
 from qpi.v1 import booking_service_pb2 as pb
 from qpi.v1 import booking_service_pb2_grpc
@@ -48,16 +49,23 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     ) -> pb.ListTimeSlotsResponse:
         who = await self._auth.principal(context)
         newest = request.order_by.strip().lower() == "start_time desc"
-        key = f"slots|{request.qpu_id}|{request.user_id}|{newest}"
-        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
-        rows, total = await self._db.run(
-            self._bookings.list_slots, who, request.qpu_id, request.user_id, newest, offset, limit
-        )
+        terms: list[Filter] = []
+        if request.qpu_id:
+            # Slots on this QPU, and slots booking every QPU.
+            on = (Value(request.qpu_id), Value(""))
+            terms.append(Junction("or", tuple(Condition(FieldRef("qpu"), "=", v) for v in on)))
+        if request.user_id:
+            terms.append(Condition(FieldRef("booked_by"), "=", Value(request.user_id)))
+        query, key = request_query(request, terms)
+        query, finish = page_of(request, query, f"slots|{newest}|{key}")
+        default = (SortKey("start_time", descending=newest),)
+        rows, total = await self._db.run(self._bookings.query_slots, who, query, default)
         mails = await self._emails(who, {r.user_id for r in rows})
+        total_size, token = finish(len(rows), total)
         return pb.ListTimeSlotsResponse(
             time_slots=[convert.time_slot(r, mails.get(r.user_id, "")) for r in rows],
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary
@@ -131,14 +139,16 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
     ) -> pb.ListTimeRequestsResponse:
         who = await self._auth.principal(context)
         state = convert.REQUEST_STATE_NAMES.get(request.state, "")
-        key = f"requests|{who.user_id}|{state}"
-        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
-        rows, total = await self._db.run(self._bookings.list_requests, who, state, offset, limit)
+        terms: list[Filter] = [Condition(FieldRef("status"), "=", Value(state))] if state else []
+        query, key = request_query(request, terms)
+        query, finish = page_of(request, query, f"requests|{who.user_id}|{key}")
+        rows, total = await self._db.run(self._bookings.query_requests, who, query)
         mails = await self._emails(who, {r.user_id for r in rows})
+        total_size, token = finish(len(rows), total)
         return pb.ListTimeRequestsResponse(
             time_requests=[convert.time_request(r, mails.get(r.user_id, "")) for r in rows],
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary

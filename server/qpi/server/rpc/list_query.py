@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.listing import (
@@ -19,6 +21,7 @@ from qpi.server.domain.listing import (
     SortKey,
     Value,
 )
+from qpi.server.services.paging import next_token, page_window
 from qpi.v1 import admin_service_pb2, list_query_pb2
 
 _OPERATORS = {
@@ -121,3 +124,30 @@ def telemetry_query(request: admin_service_pb2.ListTelemetryEventsRequest) -> tu
     sort = sort_from_proto(request.sort)
     query = ListQuery(filter=where, sort=sort, count_total=not request.skip_total)
     return query, f"tel|{where!r}|{sort!r}|{request.skip_total}"
+
+
+def request_query(request: Any, terms: Sequence[Filter] = ()) -> tuple[ListQuery, str]:
+    """The domain query of a list request carrying ``filter``, ``sort`` and
+    ``skip_total`` (its own narrowing fields given as `terms`), and a key identifying the
+    query for page tokens."""
+    extra = filter_from_proto(request.filter, request.HasField("filter"))
+    where = conjunction([*terms, *([extra] if extra is not None else [])])
+    sort = sort_from_proto(request.sort)
+    query = ListQuery(filter=where, sort=sort, count_total=not request.skip_total)
+    return query, f"{where!r}|{sort!r}|{request.skip_total}"
+
+
+def page_of(
+    request: Any, query: ListQuery, key: str
+) -> tuple[ListQuery, Callable[[int, int | None], tuple[int, str]]]:
+    """The query narrowed to the request's page window, and a function of (rows returned,
+    total or None) giving the response's ``total_size`` and ``next_page_token``."""
+    offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
+
+    def finish(returned: int, total: int | None) -> tuple[int, str]:
+        # Without a count, a full page means there may be more.
+        known = total if total is not None else offset + returned + (returned == limit)
+        token = next_token(offset, limit, returned, known, key)
+        return (-1 if total is None else total), token
+
+    return replace(query, offset=offset, limit=limit), finish

@@ -9,9 +9,9 @@ import grpc
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
+from qpi.server.rpc.list_query import page_of, request_query
 from qpi.server.services.database import Database
 from qpi.server.services.notification_service import NotificationService
-from qpi.server.services.paging import next_token, page_window
 from qpi.v1 import notification_service_pb2 as pb
 from qpi.v1 import notification_service_pb2_grpc
 
@@ -33,16 +33,19 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         self, request: pb.ListNotificationsRequest, context: Ctx
     ) -> pb.ListNotificationsResponse:
         who = await self._auth.principal(context)
-        key = f"notifications|{who.user_id}|{request.all}|{request.include_dismissed}"
-        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
-        views = await self._db.run(
-            self._notifications.list_visible, who, request.all, request.include_dismissed
+        query, key = request_query(request)
+        scope = f"notifications|{who.user_id}|{request.all}|{request.include_dismissed}"
+        query, finish = page_of(request, query, f"{scope}|{key}")
+        page, total = await self._db.run(
+            lambda: self._notifications.query(
+                who, query, all_=request.all, include_dismissed=request.include_dismissed
+            )
         )
-        page = views[offset : offset + limit]
+        total_size, token = finish(len(page), total)
         return pb.ListNotificationsResponse(
             notifications=[convert.notification(v, show_targets=who.is_superuser) for v in page],
-            total_size=len(views),
-            next_page_token=next_token(offset, limit, len(page), len(views), key),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary

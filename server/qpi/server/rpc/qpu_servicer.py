@@ -6,11 +6,12 @@ from typing import Any
 
 import grpc
 
+from qpi.server.domain.listing import Condition, FieldRef, Value
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
+from qpi.server.rpc.list_query import page_of, request_query
 from qpi.server.services.database import Database
-from qpi.server.services.paging import next_token, page_window
 from qpi.server.services.qpu_service import QpuService
 from qpi.v1 import qpu_service_pb2, qpu_service_pb2_grpc
 
@@ -30,13 +31,13 @@ class QpuServicer(qpu_service_pb2_grpc.QpuServiceServicer):
         self, request: qpu_service_pb2.ListQpusRequest, context: Ctx
     ) -> qpu_service_pb2.ListQpusResponse:
         await self._auth.optional_principal(context)  # QPU facts are public
-        key = f"qpus|{request.online_only}"
-        offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
-        rows, total = await self._db.run(self._qpus.list_qpus, request.online_only, offset, limit)
+        online = [Condition(FieldRef("status"), "=", Value("online"))]
+        query, key = request_query(request, online if request.online_only else [])
+        query, finish = page_of(request, query, f"qpus|{key}")
+        rows, total = await self._db.run(self._qpus.query_qpus, query)
+        total_size, token = finish(len(rows), total)
         return qpu_service_pb2.ListQpusResponse(
-            qpus=[convert.qpu(q, n) for q, n in rows],
-            total_size=total,
-            next_page_token=next_token(offset, limit, len(rows), total, key),
+            qpus=[convert.qpu(q, n) for q, n in rows], total_size=total_size, next_page_token=token
         )
 
     @unary
@@ -114,14 +115,13 @@ class QpuServicer(qpu_service_pb2_grpc.QpuServiceServicer):
         self, request: qpu_service_pb2.ListDriversRequest, context: Ctx
     ) -> qpu_service_pb2.ListDriversResponse:
         who = await self._auth.principal(context)
-        key = f"drivers|{request.qpu_id}"
-        offset, limit = page_window(request.page_size, request.page_token, 0, key)
-        rows = await self._db.run(self._qpus.list_drivers, who, request.qpu_id, offset, limit)
-        token = next_token(
-            offset, limit, len(rows), offset + len(rows) + (1 if len(rows) == limit else 0), key
-        )
+        own = [Condition(FieldRef("qpu"), "=", Value(request.qpu_id))] if request.qpu_id else []
+        query, key = request_query(request, own)
+        query, finish = page_of(request, query, f"drivers|{key}")
+        rows, total = await self._db.run(self._qpus.query_drivers, who, query)
+        total_size, token = finish(len(rows), total)
         return qpu_service_pb2.ListDriversResponse(
-            drivers=[convert.driver(r) for r in rows], next_page_token=token
+            drivers=[convert.driver(r) for r in rows], total_size=total_size, next_page_token=token
         )
 
     @unary

@@ -13,6 +13,7 @@ from qpi.server.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import ApiToken, User
 from qpi.server.security.passwords import hash_password
 from qpi.server.security.tokens import (
@@ -24,6 +25,7 @@ from qpi.server.security.tokens import (
 )
 from qpi.server.services.events import CREDENTIALS_TOPIC, EventBus
 from qpi.server.services.principal import Principal
+from qpi.server.store.account_listing import AccountListing
 from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import KEEP, DuplicateKeyError, Keep
 
@@ -77,8 +79,10 @@ class AccountService:
         clock: Clock,
         allow_signup: bool,
         events: EventBus | None = None,
+        listing: AccountListing | None = None,
     ) -> None:
         self._accounts = accounts
+        self._listing = listing
         self._clock = clock
         self._allow_signup = allow_signup
         self._events = events
@@ -105,6 +109,25 @@ class AccountService:
     def list_users(self, who: Principal, offset: int, limit: int) -> tuple[list[User], int]:
         """All users for administrators; only oneself otherwise."""
         return self._accounts.list_users(None if who.is_superuser else who.user_id, offset, limit)
+
+    def query_users(self, who: Principal, query: ListQuery) -> tuple[list[User], int | None]:
+        """One page of visible users (administrators: all; others: themselves) matching an
+        arbitrary filter and order, run in the database."""
+        if self._listing is None:
+            raise RuntimeError("AccountService was built without a listing")
+        only = None if who.is_superuser else who.user_id
+        return self._listing.list_users_query(only, query, self._clock.now())
+
+    def query_api_tokens(
+        self, who: Principal, query: ListQuery, *, all_users: bool
+    ) -> tuple[list[ApiToken], int | None]:
+        """One page of own tokens (administrators: optionally all) matching a query."""
+        if all_users:
+            who.require_admin()
+        if self._listing is None:
+            raise RuntimeError("AccountService was built without a listing")
+        owner = None if all_users else who.user_id
+        return self._listing.list_tokens_query(owner, query, self._clock.now())
 
     def emails(self, user_ids: Collection[str]) -> dict[str, str]:
         """E-mails by user id (for display fields)."""

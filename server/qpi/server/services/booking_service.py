@@ -8,12 +8,14 @@ from qpi.server.domain import time_requests as tr
 from qpi.server.domain.bookings import WEEK, BookingPolicy, validate_slot, weeks_touched
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import NotFoundError, PermissionDeniedError
+from qpi.server.domain.listing import ListQuery, SortKey
 from qpi.server.domain.models import TimeRequest, TimeSlot
 from qpi.server.domain.policy import Booking
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
+from qpi.server.store.booking_listing import BookingListing
 from qpi.server.store.bookings import BookingRepository, Window
 
 
@@ -38,8 +40,10 @@ class BookingService:
         clock: Clock,
         events: EventBus,
         policy: BookingPolicy | None = None,
+        listing: BookingListing | None = None,
     ) -> None:
         self._bookings = bookings
+        self._listing = listing
         self._accounts = accounts
         self._qpus = qpus
         self._clock = clock
@@ -65,6 +69,25 @@ class BookingService:
         """Every booking is visible to signed-in users (a shared calendar)."""
         del who
         return self._bookings.list_slots(qpu_id, user_id, newest_first, offset, limit)
+
+    def query_slots(
+        self, who: Principal, query: ListQuery, default_sort: tuple[SortKey, ...]
+    ) -> tuple[list[TimeSlot], int | None]:
+        """One page of bookings matching an arbitrary filter and order (a shared calendar:
+        every signed-in user sees every booking), run in the database."""
+        del who
+        if self._listing is None:
+            raise RuntimeError("BookingService was built without a listing")
+        return self._listing.list_slots_query(query, self._clock.now(), default_sort)
+
+    def query_requests(
+        self, who: Principal, query: ListQuery
+    ) -> tuple[list[TimeRequest], int | None]:
+        """One page of own requests (administrators: all) matching a query."""
+        if self._listing is None:
+            raise RuntimeError("BookingService was built without a listing")
+        owner = None if who.is_superuser else who.user_id
+        return self._listing.list_requests_query(owner, query, self._clock.now())
 
     def get_slot(self, who: Principal, slot_id: str) -> TimeSlot:
         """One booking."""

@@ -6,10 +6,12 @@ from datetime import datetime
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import NotificationView
 from qpi.server.domain.notifications import can_dismiss, is_visible
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
+from qpi.server.store.notification_listing import NotificationListing
 from qpi.server.store.notifications import NotificationRepository
 
 
@@ -23,11 +25,29 @@ class NotificationService:
     """Notification use cases."""
 
     def __init__(
-        self, notifications: NotificationRepository, clock: Clock, events: EventBus
+        self,
+        notifications: NotificationRepository,
+        clock: Clock,
+        events: EventBus,
+        listing: NotificationListing | None = None,
     ) -> None:
         self._notifications = notifications
+        self._listing = listing
         self._clock = clock
         self._events = events
+
+    def query(
+        self, who: Principal, query: ListQuery, *, all_: bool, include_dismissed: bool
+    ) -> tuple[list[NotificationView], int | None]:
+        """One page of the caller's feed (administrators with `all_`: every notification)
+        matching an arbitrary filter and order, run in the database."""
+        if all_:
+            who.require_admin()
+        if self._listing is None:
+            raise RuntimeError("NotificationService was built without a listing")
+        return self._listing.list_notifications_query(
+            who.user_id, all_, include_dismissed, who.is_superuser, query, self._clock.now()
+        )
 
     def list_visible(
         self, who: Principal, all_: bool, include_dismissed: bool

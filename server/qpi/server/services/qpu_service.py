@@ -12,11 +12,13 @@ from qpi.server.domain.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import Driver, Qpu, ReportedDevice
 from qpi.server.security.tokens import generate_token, hash_token
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.store.base import DuplicateKeyError
+from qpi.server.store.qpu_listing import QpuListing
 from qpi.server.store.qpus import NewDriver, QpuRepository
 
 DRIVER_KINDS = ("mock", "qiskit_aer", "quantify", "qblox", "presto", "bluefors_gen1", "custom")
@@ -43,12 +45,32 @@ class QpuService:
     """Registry of QPUs and drivers."""
 
     def __init__(
-        self, qpus: QpuRepository, clock: Clock, events: EventBus, ca_fingerprint: str
+        self,
+        qpus: QpuRepository,
+        clock: Clock,
+        events: EventBus,
+        ca_fingerprint: str,
+        listing: QpuListing | None = None,
     ) -> None:
         self._qpus = qpus
+        self._listing = listing
         self._clock = clock
         self._events = events
         self.ca_fingerprint = ca_fingerprint
+
+    def query_qpus(self, query: ListQuery) -> tuple[list[tuple[Qpu, int]], int | None]:
+        """One page of QPUs (public facts) with queue lengths, matching an arbitrary filter
+        and order, run in the database."""
+        if self._listing is None:
+            raise RuntimeError("QpuService was built without a listing")
+        return self._listing.list_qpus_query(query, self._clock.now())
+
+    def query_drivers(self, who: Principal, query: ListQuery) -> tuple[list[Driver], int | None]:
+        """One page of drivers matching a query (administrators)."""
+        who.require_admin()
+        if self._listing is None:
+            raise RuntimeError("QpuService was built without a listing")
+        return self._listing.list_drivers_query(query, self._clock.now())
 
     def find(self, key: str) -> Qpu:
         """A QPU by id or name."""

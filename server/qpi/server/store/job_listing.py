@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
-
 from qpi.server.domain.listing import ListQuery, SortKey
 from qpi.server.domain.models import Job
 from qpi.server.store.base import SqlRepository
@@ -18,28 +16,31 @@ from qpi.server.store.listing import (
     Lookup,
     run_listing,
 )
-from qpi.server.store.tables import JobRow, QpuRow
+from qpi.server.store.tables import JobRow, QpuRow, UserRow
 
 _JOBS = JobRow.__table__  # type: ignore[attr-defined]
 _QPUS = QpuRow.__table__  # type: ignore[attr-defined]
+_USERS = UserRow.__table__  # type: ignore[attr-defined]
+JOB_STATES = ("pending", "running", "completed", "failed", "cancelled")
 
-# The job fields of REST records (and of ListJobsRequest.filter), as columns.
+# The job fields of REST records (and of ListJobsRequest.filter), as columns. Every field
+# sorts through an index (field, created, id), with and without the owner in front
+# (migration 0012_listing_sorts); ties are broken by creation, then id.
 JOB_FIELDS: Mapping[str, FieldSpec] = {
     "id": FieldSpec(_JOBS.c.id),
-    "user_id": FieldSpec(_JOBS.c.user_id),
-    "qpu_target": FieldSpec(_JOBS.c.qpu_id),
-    "status": FieldSpec(_JOBS.c.state),
+    "user_id": FieldSpec(_JOBS.c.user_id, lookup=Lookup(_JOBS.c.user_id, _USERS.c.id, _USERS.c.id)),
+    "qpu_target": FieldSpec(_JOBS.c.qpu_id, nullable=True),
+    "status": FieldSpec(_JOBS.c.state, choices=JOB_STATES),
     "created": FieldSpec(_JOBS.c.created, DATE),
     "updated": FieldSpec(_JOBS.c.updated, DATE),
     "finished_at": FieldSpec(_JOBS.c.finished_at, DATE, nullable=True),
     "duration": FieldSpec(_JOBS.c.charged_seconds, NUMBER),
-    # Sorted through a correlated lookup, filtered through a semi-join on the QPU table.
+    # The job keeps its QPU's name (renames follow, a deleted QPU's name stays); `~` finds
+    # names in the QPU table and the jobs through the name index.
     "qpu_name": FieldSpec(
-        func.coalesce(
-            select(_QPUS.c.name).where(_QPUS.c.id == _JOBS.c.qpu_id).scalar_subquery(),
-            _JOBS.c.qpu_name,
-        ),
-        lookup=Lookup(_JOBS.c.qpu_id, _QPUS.c.id, _QPUS.c.name),
+        _JOBS.c.qpu_name,
+        lookup=Lookup(_JOBS.c.qpu_name, _QPUS.c.name, _QPUS.c.name),
+        free_text=True,
     ),
 }
 _COLUMNS = [
@@ -94,7 +95,7 @@ class SqlJobListing(SqlRepository):
                 scope,
                 query,
                 JOB_FIELDS,
-                tie_breaker=_JOBS.c.id,
+                tie_breakers=[_JOBS.c.created, _JOBS.c.id],
                 default_sort=NEWEST_FIRST,
                 now=now,
             )

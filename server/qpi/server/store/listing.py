@@ -11,12 +11,42 @@ instants, a number and a text compare only when the text is a number, and values
 cannot be compared are only ever ``!=``. ``~`` is a case-insensitive LIKE in which only
 ``%`` is a wildcard (``_`` and ``\\`` are escaped) and a pattern without ``%`` means
 "contains".
+
+Bounded work, whatever the filter (a page of 30 among 10^5 rows must stay within a few
+index probes):
+
+- Sorts and comparisons on indexed columns run as index range scans; text equality
+  compares the bare column (no COALESCE/COLLATE wrapper) so both stores use the index.
+- ``~`` on a field with a closed set of values (a job's ``status``) becomes ``IN`` over
+  the values it matches, and ``~`` on a related name (a job's ``qpu_name`` through the QPU
+  table) a semi-join on the small table: both exact and indexed.
+- Any other ``~``/``!~`` (free text: ids, dates) and field-against-field comparisons can
+  use no index. Trigram indexes (``pg_trgm``) would serve them on PostgreSQL only and cost
+  every insert; SQLite has no equivalent outside an FTS shadow table. Instead such
+  conditions are *searched within a window*: the top-level conditions an index answers
+  select at most :data:`SCAN_BUDGET` candidate rows in the requested order (the
+  newest ones by default), and the remaining conditions filter those. Results are exact
+  whenever the indexed conditions leave at most that many candidates, and otherwise cover
+  the first :data:`SCAN_BUDGET` of them (the usual "search recent items" behaviour; narrow
+  the filter with an indexed condition, e.g. a date range, to reach older rows).
+- Totals are counted up to :data:`COUNT_CAP` and reported as ``COUNT_CAP`` beyond (like a
+  search engine's "10,000+"): counting is the one step whose cost grows with the number
+  of matches, and no page needs an exact total in the hundreds of thousands. Paging past
+  the cap still works (``next_page_token``/``skip``), only the total is capped.
+- A backstop bounds whatever the planner does: a statement running longer than
+  :data:`WORK_BUDGET_SECONDS` is cancelled (SQLite progress handler, PostgreSQL
+  ``statement_timeout``) and the query refused as ``INVALID_FILTER``. Filters are
+  validated (fields, operators, depth, size) before any statement runs.
+- Not bounded by an index: sorts on two or more fields (the database sorts the matches)
+  and deep offsets (the index is walked up to the offset); both stay under the backstop.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +56,7 @@ from sqlalchemy import (
     String,
     and_,
     cast,
+    exists,
     false,
     func,
     literal,
@@ -35,7 +66,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.util import ClauseAdapter
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.listing import (
@@ -59,6 +92,13 @@ _MS = timedelta(milliseconds=1)
 _MIRROR = {"=": "=", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _LEAP_SECOND = re.compile(r"(T\d{2}:\d{2}:)60")
 LIKE_ESCAPE = "\\"
+SCAN_BUDGET = 2_000
+"""Most rows a listing examines for conditions no index answers (free-text ``~``)."""
+COUNT_CAP = 10_000
+"""Totals are exact up to this many matches and reported as this number beyond."""
+WORK_BUDGET_SECONDS = 2.0
+"""Backstop: a listing statement running longer is cancelled and refused as INVALID_FILTER
+(a filter no index narrows and almost nothing matches scans its whole scope)."""
 
 
 @dataclass(frozen=True)
@@ -72,22 +112,43 @@ class FieldSpec:
     kind: str = TEXT
     nullable: bool = False
     lookup: Lookup | None = None
+    choices: tuple[str, ...] = ()
+    """Every value a text field can hold (e.g. states): ``~`` then becomes an indexed IN."""
+    constant: bool = False
+    """The same value on every row: filterable, but sorting on it orders nothing."""
+    multi: Multi | None = None
+    """A list of values kept in another table (e.g. a notification's target users)."""
+    free_text: bool = False
+    """Text whose order differs between collations (names, not ids): sorted and compared
+    by code point (``COLLATE "C"`` on PostgreSQL, where its indexes are declared so)."""
 
 
 @dataclass(frozen=True)
 class Lookup:
-    """A field read from another table through a required foreign key (e.g. a job's QPU
-    name): conditions on it become ``key IN (SELECT id FROM other WHERE ...)``, a semi-join
-    on the small table instead of a lookup per listed row."""
+    """Where ``~`` on a field finds its values: the rows of a small table (e.g. QPU names)
+    whose ``remote`` matches. ``field ~ x`` becomes ``key IN (SELECT remote_key FROM small
+    WHERE remote LIKE x)``, a semi-join the big table's index on ``key`` answers."""
 
     key: ColumnElement[Any]
     remote_key: ColumnElement[Any]
     remote: ColumnElement[Any]
 
-    def where(self, condition: Callable[[FieldSpec], ColumnElement[bool]]) -> ColumnElement[bool]:
-        """The rows whose referenced row meets `condition` (given the remote field)."""
-        inner = condition(FieldSpec(self.remote))
-        return self.key.in_(select(self.remote_key).where(inner))
+
+@dataclass(frozen=True)
+class Multi:
+    """A list-valued field: the ``value`` column of the rows of another table whose
+    ``parent`` column references the listed row's ``key``. A condition holds when some
+    value meets it (``!=`` and ``!~``: when none equals or matches); ``= ""`` means the
+    list is empty. Each test is an EXISTS probe of that table's (parent, value) key."""
+
+    key: ColumnElement[Any]
+    parent: ColumnElement[Any]
+    value: ColumnElement[Any]
+
+    def any(self, condition: ColumnElement[bool] | None) -> ColumnElement[bool]:
+        """Whether some value meets `condition` (some value at all for None)."""
+        found = exists().where(self.parent == self.key)
+        return found if condition is None else found.where(condition)
 
 
 def invalid_filter(message: str) -> InvalidArgumentError:
@@ -161,12 +222,39 @@ class _Compiler:
         if isinstance(node, Junction):
             if node.op not in ("and", "or") or not node.terms:
                 raise invalid_filter("A filter junction must be AND or OR over some terms.")
+            if node.op == "or" and (listed := self.one_of(node.terms)) is not None:
+                return listed
             parts = [self.compile(term, depth + 1) for term in node.terms]
             return and_(*parts) if node.op == "and" else or_(*parts)
         self.conditions += 1
         if self.conditions > MAX_FILTER_CONDITIONS:
             raise invalid_filter(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions.")
         return self.condition(node)
+
+    def one_of(self, terms: tuple[Filter, ...]) -> ColumnElement[bool] | None:
+        """``f = 'a' || f = 'b'`` on a field with a closed set of values, as one indexed
+        ``f IN ('a', 'b')`` (None when the terms are anything else)."""
+        names = set()
+        values: list[str] = []
+        for term in terms:
+            if not (
+                isinstance(term, Condition)
+                and term.op == "="
+                and isinstance(term.left, FieldRef)
+                and isinstance(term.right, Value)
+                and isinstance(term.right.value, str)
+            ):
+                return None
+            names.add(term.left.name)
+            values.append(term.right.value)
+        spec = self.fields.get(names.pop()) if len(names) == 1 else None
+        if spec is None or not spec.choices:
+            return None
+        self.conditions += len(terms)
+        if self.conditions > MAX_FILTER_CONDITIONS:
+            raise invalid_filter(f"The filter has more than {MAX_FILTER_CONDITIONS} conditions.")
+        known = [v for v in values if v in spec.choices]
+        return spec.column.in_(known) if known else false()
 
     def condition(self, node: Condition) -> ColumnElement[bool]:
         if node.op not in OPERATORS:
@@ -179,15 +267,20 @@ class _Compiler:
                 raise invalid_filter("The left side of ~ must be a field and the right a value.")
             spec = self.spec(left.name)
             pattern = right
+            if spec.multi is not None:
+                found = spec.multi.any(self.like(FieldSpec(spec.multi.value), pattern))
+                return found if op == "~" else not_(found)
             if spec.lookup is not None:
-                # Each row references exactly one remote row, so the negation can move inside.
-                return spec.lookup.where(
-                    lambda remote: (
-                        self.like(remote, pattern)
-                        if op == "~"
-                        else not_(self.like(remote, pattern))
-                    )
-                )
+                inner = self.like(FieldSpec(spec.lookup.remote), pattern)
+                key = self.ordered(spec.lookup.key) if spec.free_text else spec.lookup.key
+                found = key.in_(select(spec.lookup.remote_key).where(inner))
+                return found if op == "~" else not_(found)
+            if spec.choices:
+                # A closed set of values: the matching ones, as an indexed IN.
+                regex = like_regex(self.pattern_text(pattern))
+                hits = [c for c in spec.choices if regex.fullmatch(c.lower())]
+                picked = hits if op == "~" else [c for c in spec.choices if c not in hits]
+                return spec.column.in_(picked) if picked else false()
             hit = self.like(spec, pattern)
             return hit if op == "~" else not_(hit)
         if not isinstance(left, FieldRef):
@@ -195,11 +288,20 @@ class _Compiler:
         assert isinstance(left, FieldRef)
         spec = self.spec(left.name)
         if isinstance(right, FieldRef):
-            return self.field_vs_field(spec, op, self.spec(right.name))
-        value = self.constant(right)
-        if spec.lookup is not None:
-            return spec.lookup.where(lambda remote: self.field_vs_value(remote, op, value))
-        return self.field_vs_value(spec, op, value)
+            other = self.spec(right.name)
+            if spec.multi is not None or other.multi is not None:
+                raise invalid_filter("A list field is compared only with values.")
+            return self.field_vs_field(spec, op, other)
+        if spec.multi is not None:
+            return self.multi_vs_value(spec.multi, op, self.constant(right))
+        return self.field_vs_value(spec, op, self.constant(right))
+
+    def multi_vs_value(self, multi: Multi, op: str, value: str | float) -> ColumnElement[bool]:
+        if value == "":
+            return {"=": not_(multi.any(None)), "!=": multi.any(None)}.get(op, false())
+        if op == "!=":
+            return not_(multi.any(self.field_vs_value(FieldSpec(multi.value), "=", value)))
+        return multi.any(self.field_vs_value(FieldSpec(multi.value), op, value))
 
     def constant(self, operand: Operand) -> str | float:
         """A constant as the record semantics see it: None → "", bool → number, @now → text."""
@@ -213,9 +315,12 @@ class _Compiler:
             return float(value)
         return value
 
-    def like(self, spec: FieldSpec, pattern: Operand) -> ColumnElement[bool]:
+    def pattern_text(self, pattern: Operand) -> str:
         raw = self.constant(pattern) if not isinstance(pattern, Value) else pattern.value
-        text = "" if raw is None else str(raw)
+        return "" if raw is None else str(raw)
+
+    def like(self, spec: FieldSpec, pattern: Operand) -> ColumnElement[bool]:
+        text = self.pattern_text(pattern)
         return func.lower(self.text_of(spec)).like(like_pattern(text), escape=LIKE_ESCAPE)
 
     def field_vs_field(self, a: FieldSpec, op: str, b: FieldSpec) -> ColumnElement[bool]:
@@ -231,13 +336,21 @@ class _Compiler:
             number = _as_number(value)
             if number is None:
                 return _incomparable(op)
-            return _apply(func.coalesce(spec.column, 0.0), op, literal(number))
+            # A column without NULLs is compared bare, so that its index serves ranges.
+            col = func.coalesce(spec.column, 0.0) if spec.nullable else spec.column
+            return _apply(col, op, literal(number))
         if isinstance(value, float):
             # Text fields here hold ids, names and states, dates are never numbers: a
             # number compares with none of them (only "!=" holds).
             return _incomparable(op)
         if spec.kind == DATE:
             return self.date_vs_text(spec.column, op, value)
+        if op in ("=", "!=") and spec.choices and value not in spec.choices:
+            return _incomparable(op)  # no row holds it: nothing to scan for
+        if op in ("=", "!="):
+            col = self.ordered(spec.column) if spec.free_text else spec.column
+            hit = text_equal(spec, col, value)
+            return hit if op == "=" else not_(hit)
         return _apply(self.ordered(self.text_of(spec)), op, self.ordered(literal(value)))
 
     def date_vs_text(self, col: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
@@ -272,6 +385,16 @@ class _Compiler:
             "<=": col < floor + _MS,
         }[op]
         return or_(col.is_(None), unset_or) if op != "!=" or floor == instant else unset_or
+
+
+def text_equal(spec: FieldSpec, col: ColumnElement[Any], value: str) -> ColumnElement[bool]:
+    """``field = value`` on the column as its index holds it (no COALESCE), so that the
+    index serves it; NULL, when the column allows it, equals ""."""
+    if not spec.nullable:
+        return col == value
+    if value == "":
+        return or_(col.is_(None), col == "")
+    return and_(col.is_not(None), col == value)
 
 
 def _as_number(value: str | float) -> float | None:
@@ -316,6 +439,14 @@ def like_pattern(text: str) -> str:
     return "%".join(escaped)
 
 
+def like_regex(text: str) -> re.Pattern[str]:
+    """The ``~`` operand as a regular expression over lower-cased text (the SQL LIKE of
+    :func:`like_pattern`, for values known in advance)."""
+    if "%" not in text:
+        text = f"%{text}%"
+    return re.compile(".*".join(re.escape(p) for p in text.lower().split("%")), re.DOTALL)
+
+
 def compile_filter(
     node: Filter | None, fields: Mapping[str, FieldSpec], *, postgres: bool, now: datetime
 ) -> ColumnElement[bool] | None:
@@ -333,23 +464,28 @@ def compile_filter(
 def compile_order(
     keys: tuple[SortKey, ...],
     fields: Mapping[str, FieldSpec],
-    tie_breaker: ColumnElement[Any],
+    tie_breakers: Sequence[ColumnElement[Any]],
     *,
     postgres: bool,
 ) -> list[UnaryExpression[Any]]:
     """ORDER BY for ``keys``: empty values first ascending (last descending), text by code
-    point, ties broken by ``tie_breaker`` in the direction of the last key (so one index
-    scan in either direction serves the query)."""
+    point, ties broken by ``tie_breakers`` (unique last) in the direction of the last key,
+    so that one index ``(key, *tie_breakers)`` scanned in either direction serves it."""
     if len(keys) > MAX_SORT_KEYS:
         raise invalid_filter(f"At most {MAX_SORT_KEYS} sort fields are allowed.")
     compiler = _Compiler(fields, postgres, datetime.now(UTC))
     order: list[UnaryExpression[Any]] = []
+    used: list[ColumnElement[Any]] = []
     for key in keys:
         spec = fields.get(key.field)
         if spec is None:
             raise invalid_filter(f"Unknown sort field {key.field!r}.")
+        if spec.constant or spec.multi is not None:
+            continue
         expr: ColumnElement[Any] = spec.column
-        if spec.kind == TEXT:
+        used.append(expr)
+        if spec.kind == TEXT and spec.free_text:
+            # Ids and states sort alike in every collation; names by code point.
             expr = compiler.ordered(expr)
         if not spec.nullable:
             # No NULLS FIRST/LAST here: PostgreSQL would then not use the column's index.
@@ -357,8 +493,40 @@ def compile_order(
         else:
             order.append(expr.desc().nulls_last() if key.descending else expr.asc().nulls_first())
     descending = bool(keys) and keys[-1].descending
-    order.append(tie_breaker.desc() if descending else tie_breaker.asc())
+    if any(tie_breakers[-1].compare(u) for u in used):
+        return order  # sorted by the unique key already: nothing is left to break
+    for tie in tie_breakers:
+        if not any(tie.compare(u) for u in used):
+            order.append(tie.desc() if descending else tie.asc())
     return order
+
+
+def _needs_scan(node: Filter, fields: Mapping[str, FieldSpec]) -> bool:
+    """Whether a filter term holds a condition no index answers (free-text ``~``, or a
+    field compared with another field)."""
+    if isinstance(node, Junction):
+        return any(_needs_scan(t, fields) for t in node.terms)
+    left, right = node.left, node.right
+    if isinstance(left, FieldRef) and isinstance(right, FieldRef):
+        return True
+    if node.op in ("~", "!~") and isinstance(left, FieldRef):
+        spec = fields.get(left.name)
+        if spec is None or spec.choices or spec.constant:
+            return False
+        return spec.lookup is None and spec.multi is None
+    return False
+
+
+def _split(
+    node: Filter | None, fields: Mapping[str, FieldSpec]
+) -> tuple[list[Filter], list[Filter]]:
+    """The top-level AND terms an index answers, and those that need a scan."""
+    if node is None:
+        return [], []
+    terms = list(node.terms) if isinstance(node, Junction) and node.op == "and" else [node]
+    indexed = [t for t in terms if not _needs_scan(t, fields)]
+    scanned = [t for t in terms if _needs_scan(t, fields)]
+    return indexed, scanned
 
 
 def run_listing(
@@ -368,29 +536,101 @@ def run_listing(
     query: ListQuery,
     fields: Mapping[str, FieldSpec],
     *,
-    tie_breaker: ColumnElement[Any],
+    tie_breakers: Sequence[ColumnElement[Any]],
     default_sort: tuple[SortKey, ...],
     now: datetime,
 ) -> tuple[list[RowMapping], int | None]:
     """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
-    and the number of matches unless the query skips counting.
+    and the number of matches (at most :data:`COUNT_CAP`) unless the query skips counting.
 
-    The page and the count are two statements on ``conn``; both are answered from the
-    indexes when the filter and sort allow it.
+    The page and the count are two statements on ``conn``, each bounded: index range
+    scans for what an index answers, at most :data:`SCAN_BUDGET` rows for the rest (see
+    the module docstring).
     """
     postgres = conn.dialect.name == "postgresql"
-    conditions = list(scope)
-    where = compile_filter(query.filter, fields, postgres=postgres, now=now)
-    if where is not None:
-        conditions.append(where)
-    order = compile_order(query.sort or default_sort, fields, tie_breaker, postgres=postgres)
-    table = tie_breaker.table
-    page = (
-        select(*columns).where(*conditions).order_by(*order).offset(query.offset).limit(query.limit)
-    )
-    rows = list(conn.execute(page).mappings().all())
-    total = None
-    if query.count_total:
-        counted = select(func.count()).select_from(table).where(*conditions)
-        total = int(conn.execute(counted).scalar_one())
+    compiler = _Compiler(fields, postgres, now)
+    root = query.filter
+    if isinstance(root, Junction) and (root.op not in ("and", "or") or not root.terms):
+        raise invalid_filter("A filter junction must be AND or OR over some terms.")
+    # Terms of a top-level AND sit one level down.
+    depth = 1 if isinstance(root, Junction) and root.op == "and" else 0
+    indexed, scanned = _split(root, fields)
+    conditions = list(scope) + [compiler.compile(t, depth) for t in indexed]
+    order = compile_order(query.sort or default_sort, fields, tie_breakers, postgres=postgres)
+    table = tie_breakers[-1].table
+    if scanned:
+        # The candidates an index yields, in order, at most SCAN_BUDGET of them with the
+        # columns the fields read (never the large payloads); the conditions no index
+        # answers and the order are evaluated on those, so that the planner starts from
+        # them (a sort of SCAN_BUDGET rows) rather than from the whole table.
+        key = tie_breakers[-1]
+        narrow = [c for c in table.c if any(c.compare(k) for k in _field_columns(fields))]
+        window = select(*narrow).where(*conditions).order_by(*order).limit(SCAN_BUDGET).subquery()
+        adapt = ClauseAdapter(window).traverse
+        source = window.join(table, key == window.c[key.name])
+        rest = [adapt(compiler.compile(t, depth)) for t in scanned]
+        page = (
+            select(*columns)
+            .select_from(source)
+            .where(*rest)
+            .order_by(*[adapt(o) for o in order])
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        counted = select(func.count()).select_from(window).where(*rest)
+    else:
+        page = (
+            select(*columns)
+            .where(*conditions)
+            .order_by(*order)
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        capped = select(literal(1)).select_from(table).where(*conditions).limit(COUNT_CAP)
+        counted = select(func.count()).select_from(capped.subquery())
+    with work_budget(conn):
+        rows = list(conn.execute(page).mappings().all())
+        total = None
+        if query.count_total:
+            total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+def _field_columns(fields: Mapping[str, FieldSpec]) -> list[ColumnElement[Any]]:
+    """The listed table's columns that fields read (their expressions' columns)."""
+    found: list[ColumnElement[Any]] = []
+    for spec in fields.values():
+        found.extend(spec.column.base_columns)
+        if spec.lookup is not None:
+            found.append(spec.lookup.key)
+        if spec.multi is not None:
+            found.append(spec.multi.key)
+    return found
+
+
+@contextmanager
+def work_budget(conn: Connection) -> Iterator[None]:
+    """Cancel the statements run inside after :data:`WORK_BUDGET_SECONDS` (SQLite: a
+    progress handler; PostgreSQL: the transaction's ``statement_timeout``) and refuse the
+    query as INVALID_FILTER."""
+    seconds = WORK_BUDGET_SECONDS
+    raw: Any = None
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(seconds * 1000)}")
+    else:
+        raw = conn.connection.driver_connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 20_000)
+    try:
+        yield
+    except DBAPIError as exc:
+        cancelled = "interrupted" in str(exc.orig) or "statement timeout" in str(exc.orig)
+        if not cancelled:
+            raise
+        raise invalid_filter(
+            "The filter needs more work than one page may take; add a condition on an "
+            "indexed field (status, dates, qpu_target) or narrow the range."
+        ) from exc
+    finally:
+        if raw is not None:
+            raw.set_progress_handler(None, 0)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -243,7 +244,8 @@ _QUEUED = capped_count(
 )
 
 
-def _queue_lengths(s: Session, qpu_ids: Sequence[str]) -> dict[str, int]:
+def queue_lengths(s: Session | Connection, qpu_ids: Sequence[str]) -> dict[str, int]:
+    """Pending plus running jobs of each QPU, each counted up to QUEUE_LENGTH_CAP."""
     lengths: dict[str, int] = {}
     for qpu_id in qpu_ids:
         # Two capped index ranges of (qpu_id, state, created, id), not a count of the queue.
@@ -256,7 +258,7 @@ def _queue_lengths(s: Session, qpu_ids: Sequence[str]) -> dict[str, int]:
 
 
 def _with_lengths(s: Session, rows: Sequence[QpuRow]) -> list[tuple[Qpu, int]]:
-    lengths = _queue_lengths(s, [q.id for q in rows])
+    lengths = queue_lengths(s, [q.id for q in rows])
     return [(to_qpu(q), lengths.get(q.id, 0)) for q in rows]
 
 
@@ -352,8 +354,10 @@ class SqlQpuRepository(SqlRepository):
             row = _find(s, key)
             if row is None:
                 return None
-            if name is not None:
+            if name is not None and name != row.name:
                 row.name = name
+                # Jobs carry their QPU's name (listings filter and sort it by index).
+                s.execute(update(JobRow).where(col(JobRow.qpu_id) == row.id).values(qpu_name=name))
             if num_qubits is not None:
                 row.num_qubits = num_qubits
             if coupling_map is not None:

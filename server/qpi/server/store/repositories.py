@@ -6,15 +6,19 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from qpi.server.store.account_listing import AccountListing, SqlAccountListing
 from qpi.server.store.accounts import AccountRepository, SqlAccountRepository
 from qpi.server.store.base import session_factory
+from qpi.server.store.booking_listing import BookingListing, SqlBookingListing
 from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
 from qpi.server.store.job_batches import JobBatches, SqlJobBatches
 from qpi.server.store.job_listing import JobListing, SqlJobListing
 from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
 from qpi.server.store.nng_ports import NngPortStore
+from qpi.server.store.notification_listing import NotificationListing, SqlNotificationListing
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
 from qpi.server.store.oauth2_logins import OAuth2LoginRepository, SqlOAuth2LoginRepository
+from qpi.server.store.qpu_listing import QpuListing, SqlQpuListing
 from qpi.server.store.qpus import QpuRepository, SqlQpuRepository
 from qpi.server.store.replicas import ReplicaRepository, SqlReplicaRepository
 from qpi.server.store.telemetry import SqlTelemetryRepository, TelemetryRepository
@@ -38,6 +42,10 @@ class Repositories:
     job_batches: JobBatches
     telemetry_listing: TelemetryListing
     replicas: ReplicaRepository
+    account_listing: AccountListing
+    booking_listing: BookingListing
+    notification_listing: NotificationListing
+    qpu_listing: QpuListing
 
 
 def sql_repositories(engine: Engine) -> Repositories:
@@ -57,4 +65,8 @@ def sql_repositories(engine: Engine) -> Repositories:
         job_batches=SqlJobBatches(engine),
         telemetry_listing=SqlTelemetryListing(engine),
         replicas=SqlReplicaRepository(engine),
+        account_listing=SqlAccountListing(engine),
+        booking_listing=SqlBookingListing(engine),
+        notification_listing=SqlNotificationListing(engine),
+        qpu_listing=SqlQpuListing(engine),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -32,6 +33,11 @@ class ApiTokenRow(SQLModel, table=True):
     """An API token; only the SHA-256 hex of the raw value is stored."""
 
     __tablename__ = "api_tokens"
+    # listings, newest first: one owner's, everyone's
+    __table_args__ = (
+        Index("ix_api_tokens_user_created_id", "user_id", "created", "id"),
+        Index("ix_api_tokens_created_id", "created", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")  # list own
     token_hash: str = Field(max_length=64, unique=True)  # authentication lookup
@@ -151,6 +157,29 @@ class TimeSlotRow(SQLModel, table=True):
     created: datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
+# Job listing sorts (field → PostgreSQL ordering of the indexed column): the index holds
+# (field, created, id), the listing's ties; names sort by code point, unset values (finish
+# times, deleted QPUs) first (see qpi.server.store.listing).
+JOB_SORT_INDEXES = {
+    "updated": "",
+    "finished_at": "NULLS FIRST",
+    "charged_seconds": "",
+    "qpu_id": "NULLS FIRST",
+    "qpu_name": 'COLLATE "C"',
+}
+
+
+def _sort_indexes() -> list[Index]:
+    out = []
+    for name, pg_ops in JOB_SORT_INDEXES.items():
+        ops: dict[str, Any] = {"postgresql_ops": {name: pg_ops}} if pg_ops else {}
+        out.append(Index(f"ix_jobs_{name}_created_id", name, "created", "id", **ops))
+        owner = Index(f"ix_jobs_user_{name}_created_id", "user_id", name, "created", "id", **ops)
+        out.append(owner)
+    out.append(Index("ix_jobs_user_id_id", "user_id", "id"))
+    return out
+
+
 class JobRow(SQLModel, table=True):
     """A quantum job with its current lease."""
 
@@ -170,6 +199,8 @@ class JobRow(SQLModel, table=True):
         Index("ix_jobs_user_state_created_id", "user_id", "state", "created", "id"),
         # a booker's oldest pending job on a QPU
         Index("ix_jobs_user_state_qpu_created", "user_id", "state", "qpu_id", "created", "id"),
+        # every other sort of a listing, everyone's and an owner's: one index range each
+        *_sort_indexes(),
         # idempotent submits
         UniqueConstraint("user_id", "request_id", name="uq_jobs_user_request"),
     )
@@ -202,6 +233,11 @@ class TimeRequestRow(SQLModel, table=True):
     """A request for more QPU seconds."""
 
     __tablename__ = "qpu_time_requests"
+    # listings, newest first: one owner's, everyone's
+    __table_args__ = (
+        Index("ix_qpu_time_requests_user_created_id", "user_id", "created", "id"),
+        Index("ix_qpu_time_requests_created_id", "created", "id"),
+    )
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     user_id: str = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
     seconds: float
@@ -216,6 +252,7 @@ class NotificationRow(SQLModel, table=True):
     """An announcement; targets and dismissals are per-user rows (set semantics)."""
 
     __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_created_id", "created", "id"),)  # newest first
     id: str = Field(default_factory=new_id, primary_key=True, max_length=15)
     title: str = Field(max_length=500)
     description: str = Field(default="", max_length=5000)

@@ -54,7 +54,7 @@ class SqlTelemetryListing(SqlRepository):
                 [],
                 query,
                 EVENT_FIELDS,
-                tie_breaker=_EVENTS.c.id,
+                tie_breakers=[_EVENTS.c.id],
                 default_sort=NEWEST_FIRST,
                 now=now,
             )
