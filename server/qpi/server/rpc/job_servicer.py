@@ -91,10 +91,14 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         # Circuits are parsed in the parser pool; then one database trip stores the job and
         # reads its display names (the single database thread never waits on a parse).
         prepared = await self._submissions.validate(req)
-        named = await self._db.run(
-            lambda: self._named(self._jobs.submit(who, req, prepared.prepared))
-        )
-        return job_service_pb2.CreateJobResponse(job=self._one(named))
+        if req.request_id:  # a replay may return an older job: read its current names
+            named = await self._db.run(
+                lambda: self._named(self._jobs.submit(who, req, prepared.prepared))
+            )
+            return job_service_pb2.CreateJobResponse(job=self._one(named))
+        # A new job is the caller's, on the QPU it was just routed to: both names are known.
+        job = await self._db.run(self._jobs.submit, who, req, prepared.prepared)
+        return job_service_pb2.CreateJobResponse(job=convert.job(job, job.qpu_name, who.email))
 
     @unary
     async def BatchCreateJobs(
