@@ -190,15 +190,15 @@ class Bench:
         fields = Path(f"/proc/{self.server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def real_driver(self, prefetch: int) -> Any:
-        """One `qpi-driver --executor mock` daemon on its own QPU; returns (process, request)."""
+    def real_driver(self, prefetch: str) -> Any:
+        """One `qpi-driver --executor mock` daemon on its own QPU, with `--prefetch` unless
+        "default" (for daemons older than the option); returns (process, request)."""
         from tests.support.processes import DriverProcess
 
         name = f"real{prefetch}"
         token = self.server.create_qpu(name, num_qubits=4)
-        driver = DriverProcess(
-            self.server, token, self._root, name=name, extra_args=("--prefetch", str(prefetch))
-        )
+        extra = () if prefetch == "default" else ("--prefetch", prefetch)
+        driver = DriverProcess(self.server, token, self._root, name=name, extra_args=extra)
         driver.start().wait_connected()
         request = job_service_pb2.CreateJobRequest()
         request.CopyFrom(self.request)
@@ -292,6 +292,12 @@ def main() -> None:
     parser.add_argument(
         "--real-jobs", type=int, default=1000, help="jobs for the real-driver rows (0: skip)"
     )
+    parser.add_argument(
+        "--real-prefetch",
+        nargs="*",
+        default=["0", "1"],
+        help="--prefetch of each real-driver row ('default': the daemon's own)",
+    )
     parser.add_argument("--markdown", action="store_true")
     ns = parser.parse_args()
     os.environ["QPI_TEST_DATABASE"] = ns.database
@@ -313,13 +319,14 @@ def main() -> None:
                 drivers.close()
             label = f"{count} zero-work driver(s) × capacity {ns.capacity}"
             loads.append((label, rate, submit, cpu))
-        for prefetch in (0, 1) if ns.real_jobs else ():
+        for prefetch in ns.real_prefetch if ns.real_jobs else ():
             daemon, request = bench.real_driver(prefetch)
             try:
                 rate, submit, cpu = load_run(bench, ns.real_jobs, ns.clients, request)
             finally:
                 daemon.terminate()
-            label = f"1 real `qpi-driver --executor mock` (capacity 1, --prefetch {prefetch})"
+            option = "" if prefetch == "default" else f", --prefetch {prefetch}"
+            label = f"1 real `qpi-driver --executor mock` (capacity 1{option})"
             loads.append((label, rate, submit, cpu))
         floor_after = grpc_floor(bench.channel)
     finally:
@@ -337,7 +344,7 @@ def goals(
     target = 300 if database == "sqlite" else 150
     zero = [load for load in loads if "zero-work" in load[0]]
     best_label, best_rate, best_submit, _ = max(zero, key=lambda load: load[1])
-    real = [load[1] for load in loads if "prefetch 1" in load[0]]
+    real = sorted((load[1] for load in loads if "real" in load[0]), reverse=True)
     submit, round_trip = idle[0][1], idle[1][1]
 
     def verdict(ok: bool) -> str:
