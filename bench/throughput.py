@@ -6,10 +6,14 @@ same run (a bare gRPC health Check):
 * idle: the submit RPC alone, and submit→result through the SDK (`submit_job` + `wait`);
 * load: completed Bell jobs per second with zero-work drivers ×1/×2/×4 (each a separate
   process answering every assignment at once), `--clients` threads submitting, and the
-  submit RPC's latency under that load.
+  submit RPC's latency under that load;
+* one real `qpi-driver --executor mock` daemon (capacity 1), with and without prefetch:
+  completed jobs per second end to end;
+* with every load row, the server process's CPU time per completed job (user + system,
+  from /proc), which a shared machine's load average does not distort.
 
     .venv/bin/python bench/throughput.py [--database sqlite|postgres] [--jobs 2000]
-        [--clients 10] [--drivers 1 2 4] [--markdown]
+        [--clients 10] [--drivers 1 2 4] [--real-jobs 1000] [--markdown]
 """
 
 from __future__ import annotations
@@ -173,10 +177,33 @@ class Bench:
         time.sleep(0.5 * count)  # let every driver's stream open
         return drivers
 
-    def submit(self, token: str) -> float:
+    def submit(self, token: str, request: Any = None) -> float:
         t0 = time.perf_counter()
-        self.jobs.CreateJob(self.request, metadata=[("authorization", f"Bearer {token}")])
+        self.jobs.CreateJob(
+            request or self.request, metadata=[("authorization", f"Bearer {token}")]
+        )
         return (time.perf_counter() - t0) * 1e3
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server process used so far."""
+        assert self.server.proc is not None
+        fields = Path(f"/proc/{self.server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def real_driver(self, prefetch: str) -> Any:
+        """One `qpi-driver --executor mock` daemon on its own QPU, with `--prefetch` unless
+        "default" (for daemons older than the option); returns (process, request)."""
+        from tests.support.processes import DriverProcess
+
+        name = f"real{prefetch}"
+        token = self.server.create_qpu(name, num_qubits=4)
+        extra = () if prefetch == "default" else ("--prefetch", prefetch)
+        driver = DriverProcess(self.server, token, self._root, name=name, extra_args=extra)
+        driver.start().wait_connected()
+        request = job_service_pb2.CreateJobRequest()
+        request.CopyFrom(self.request)
+        request.qpu = name
+        return driver, request
 
     def open_jobs(self) -> int:
         response = self.jobs.ListJobs(
@@ -230,24 +257,28 @@ def original_design(measured_ms: list[float]) -> list[float]:
     return [m + rng.uniform(0, 1_000) + rng.uniform(0, 5_000) for m in measured_ms]
 
 
-def load_run(bench: Bench, jobs: int, clients: int) -> tuple[float, Stats]:
-    """`jobs` submits spread over `clients` threads; (completed jobs/s, submit latency)."""
+def load_run(
+    bench: Bench, jobs: int, clients: int, request: Any = None
+) -> tuple[float, Stats, float]:
+    """`jobs` submits spread over `clients` threads; (completed jobs/s, submit latency,
+    server CPU milliseconds per job)."""
     per_client = jobs // clients
     latencies: list[float] = []
     lock = threading.Lock()
 
     def client(index: int) -> None:
         token = bench.tokens[index]
-        mine = [bench.submit(token) for _ in range(per_client)]
+        mine = [bench.submit(token, request) for _ in range(per_client)]
         with lock:
             latencies.extend(mine)
 
-    t0 = time.perf_counter()
+    cpu0, t0 = bench.cpu_seconds(), time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(client, range(clients)))
     wait_for(lambda: bench.open_jobs() == 0, 600, "every job completed")
     elapsed = time.perf_counter() - t0
-    return per_client * clients / elapsed, summarize(latencies)
+    cpu_ms = (bench.cpu_seconds() - cpu0) * 1e3 / (per_client * clients)
+    return per_client * clients / elapsed, summarize(latencies), cpu_ms
 
 
 def main() -> None:
@@ -258,6 +289,15 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--capacity", type=int, default=4, help="jobs each driver holds")
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument(
+        "--real-jobs", type=int, default=1000, help="jobs for the real-driver rows (0: skip)"
+    )
+    parser.add_argument(
+        "--real-prefetch",
+        nargs="*",
+        default=["0", "1"],
+        help="--prefetch of each real-driver row ('default': the daemon's own)",
+    )
     parser.add_argument("--markdown", action="store_true")
     ns = parser.parse_args()
     os.environ["QPI_TEST_DATABASE"] = ns.database
@@ -270,14 +310,24 @@ def main() -> None:
             idle = idle_rows(bench, ns.samples)
         finally:
             drivers.close()
-        loads: list[tuple[int, float, Stats]] = []
+        loads: list[tuple[str, float, Stats, float]] = []
         for count in ns.drivers:
             drivers = bench.drivers(count, ns.capacity)
             try:
-                rate, submit = load_run(bench, ns.jobs, ns.clients)
+                rate, submit, cpu = load_run(bench, ns.jobs, ns.clients)
             finally:
                 drivers.close()
-            loads.append((count, rate, submit))
+            label = f"{count} zero-work driver(s) × capacity {ns.capacity}"
+            loads.append((label, rate, submit, cpu))
+        for prefetch in ns.real_prefetch if ns.real_jobs else ():
+            daemon, request = bench.real_driver(prefetch)
+            try:
+                rate, submit, cpu = load_run(bench, ns.real_jobs, ns.clients, request)
+            finally:
+                daemon.terminate()
+            option = "" if prefetch == "default" else f", --prefetch {prefetch}"
+            label = f"1 real `qpi-driver --executor mock` (capacity 1{option})"
+            loads.append((label, rate, submit, cpu))
         floor_after = grpc_floor(bench.channel)
     finally:
         bench.close()
@@ -288,11 +338,13 @@ def goals(
     database: str,
     floor: Stats,
     idle: list[tuple[str, Stats]],
-    loads: list[tuple[int, float, Stats]],
+    loads: list[tuple[str, float, Stats, float]],
 ) -> str:
     """Issue 15's goals against this run's figures."""
     target = 300 if database == "sqlite" else 150
-    best_count, best_rate, best_submit = max(loads, key=lambda load: load[1])
+    zero = [load for load in loads if "zero-work" in load[0]]
+    best_label, best_rate, best_submit, _ = max(zero, key=lambda load: load[1])
+    real = sorted((load[1] for load in loads if "real" in load[0]), reverse=True)
     submit, round_trip = idle[0][1], idle[1][1]
 
     def verdict(ok: bool) -> str:
@@ -300,7 +352,13 @@ def goals(
 
     return (
         f"Goals ({database}): ≥ {target} completed jobs/s: best {best_rate:.0f} with "
-        f"{best_count} driver(s), {verdict(best_rate >= target)}; submit p50 idle ≤ 3× floor: "
+        f"{best_label}, {verdict(best_rate >= target)}; "
+        + (
+            f"one real mock driver ≥ 150 jobs/s: {real[0]:.0f}, {verdict(real[0] >= 150)}; "
+            if real
+            else ""
+        )
+        + f"submit p50 idle ≤ 3× floor: "
         f"{submit.p50 / floor.p50:.1f}×, {verdict(submit.p50 <= 3 * floor.p50)}; submit p99 "
         f"under that load ≤ 20 ms: {best_submit.p99:.1f} ms, "
         f"{verdict(best_submit.p99 <= 20)}; submit→result p50 via the SDK ≤ 10× floor: "
@@ -313,19 +371,20 @@ def report(
     floor: Stats,
     floor_after: Stats,
     idle: list[tuple[str, Stats]],
-    loads: list[tuple[int, float, Stats]],
+    loads: list[tuple[str, float, Stats, float]],
 ) -> None:
     rows = [stats_row("floor: gRPC health Check (TLS)", floor, floor)]
     rows += [stats_row(label, stats, floor) for label, stats in idle]
     load_rows = [
         [
-            f"{count} zero-work driver(s) × capacity {ns.capacity}",
+            label,
             f"{rate:.0f} jobs/s",
             f"{submit.p50:.2f} ms",
             f"{submit.p99:.2f} ms",
             submit.ratio(floor),
+            f"{cpu:.2f} ms",
         ]
-        for count, rate, submit in loads
+        for label, rate, submit, cpu in loads
     ]
     if ns.markdown:
         print(f"### Single-server throughput ({ns.database})\n")
@@ -339,7 +398,14 @@ def report(
         print()
         print(
             markdown_table(
-                ["drivers", "completed", "submit p50 under load", "submit p99", "× floor"],
+                [
+                    "drivers",
+                    "completed",
+                    "submit p50 under load",
+                    "submit p99",
+                    "× floor",
+                    "server CPU per job",
+                ],
                 load_rows,
             )
         )
@@ -351,6 +417,7 @@ def report(
         print("  " + " | ".join(row))
     for load_row in load_rows:
         print("  " + " | ".join(load_row))
+    print(goals(ns.database, floor, idle, loads))
 
 
 if __name__ == "__main__":

@@ -13,12 +13,21 @@ from tests.support.harness import ServerHarness
 class RawStream:
     """A hand-driven Connect stream."""
 
-    def __init__(self, server: ServerHarness, token: str, held: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        server: ServerHarness,
+        token: str,
+        held: list[tuple[str, int]],
+        *,
+        capacity: int = 1,
+        prefetch: int = 0,
+    ) -> None:
         self.out: queue.Queue[pb.ConnectRequest | None] = queue.Queue()
         stub = driver_service_pb2_grpc.DriverServiceStub(server.channel())
         hello = pb.DriverHello(
             name="raw",
-            capacity=1,
+            capacity=capacity,
+            prefetch=prefetch,
             executes_jobs=True,
             held_jobs=[pb.HeldJob(job_id=j, attempt=a) for j, a in held],
         )
@@ -35,6 +44,10 @@ class RawStream:
             if message.WhichOneof("message") == kind:
                 return message
         raise AssertionError(f"stream ended before {kind}")
+
+    def send(self, message: pb.ConnectRequest) -> None:
+        """Queues a driver message."""
+        self.out.put(message)
 
     def close(self) -> None:
         self.out.put(None)

@@ -123,6 +123,16 @@ SaveRaw = Annotated[
     bool,
     typer.Option("--save-raw-data/--no-save-raw-data", help="Store raw datasets as NetCDF."),
 ]
+Prefetch = Annotated[
+    int,
+    typer.Option(
+        "--prefetch",
+        min=0,
+        max=4,
+        help="Jobs the server may send ahead while one runs, so the next starts without a "
+        "round trip (0 turns pipelining off).",
+    ),
+]
 Grace = Annotated[
     float,
     typer.Option(
@@ -187,6 +197,7 @@ def start(
     save_raw_data: SaveRaw = True,
     shutdown_grace: Grace = 10.0,
     executor_option: ExecutorOptions = None,
+    prefetch: Prefetch = 1,
 ) -> None:
     """Run the driver daemon until SIGTERM/SIGINT.
 
@@ -227,6 +238,7 @@ def start(
         shutdown_grace=shutdown_grace,
         log_level=log_level,
         executor_options=options,
+        prefetch=prefetch,
     )
     typer.echo(f"qpi-driver {__version__}: {settings.name} ({executor}) -> {settings.qpi_addr}")
     code = asyncio.run(DriverDaemon(settings).run())

@@ -222,6 +222,9 @@ class DriverDaemon:
             version=__version__,
             executor=self.settings.executor,
             capacity=1,
+            # Queued jobs run in assignment order; the server takes back what a booking
+            # of another user must not wait behind (a JobCancellation).
+            prefetch=self.settings.prefetch,
             host=socket.gethostname(),
             executes_jobs=True,
             held_jobs=held,

@@ -85,6 +85,7 @@ class DriverSettings:
         backoff_max: Reconnect delay cap in seconds.
         executor_options: Extra keyword options passed to the executor constructor
             (`--executor-option key=value`); they win over the built-in ones.
+        prefetch: Jobs the server may lease ahead of the running one (DriverHello.prefetch).
     """
 
     token: str
@@ -105,6 +106,7 @@ class DriverSettings:
     backoff_initial: float = 0.5
     backoff_max: float = 10.0
     executor_options: dict[str, Any] = field(default_factory=dict)
+    prefetch: int = 1
 
     def __post_init__(self) -> None:
         addr = self.qpi_addr.strip().rstrip("/")

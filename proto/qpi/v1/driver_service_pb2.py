@@ -28,7 +28,7 @@ from qpi.v1 import job_pb2 as qpi_dot_v1_dot_job__pb2
 from qpi.v1 import qpu_pb2 as qpi_dot_v1_dot_qpu__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bqpi/v1/driver_service.proto\x12\x06qpi.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10qpi/v1/job.proto\x1a\x10qpi/v1/qpu.proto\"\xc8\x02\n\x0e\x43onnectRequest\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.qpi.v1.DriverHelloH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.qpi.v1.DriverHeartbeatH\x00\x12+\n\x0cjob_accepted\x18\x03 \x01(\x0b\x32\x13.qpi.v1.JobAcceptedH\x00\x12\'\n\njob_result\x18\x04 \x01(\x0b\x32\x11.qpi.v1.JobResultH\x00\x12,\n\ttelemetry\x18\x05 \x01(\x0b\x32\x17.qpi.v1.TelemetryReportH\x00\x12)\n\x0bjob_release\x18\x06 \x01(\x0b\x32\x12.qpi.v1.JobReleaseH\x00\x12(\n\x07goodbye\x18\x07 \x01(\x0b\x32\x15.qpi.v1.DriverGoodbyeH\x00\x42\t\n\x07message\"\xf9\x01\n\x0f\x43onnectResponse\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.qpi.v1.ServerWelcomeH\x00\x12/\n\x0ejob_assignment\x18\x02 \x01(\x0b\x32\x15.qpi.v1.JobAssignmentH\x00\x12\x33\n\x10job_cancellation\x18\x03 \x01(\x0b\x32\x17.qpi.v1.JobCancellationH\x00\x12\'\n\nresult_ack\x18\x04 \x01(\x0b\x32\x11.qpi.v1.ResultAckH\x00\x12\"\n\x04ping\x18\x05 \x01(\x0b\x32\x12.qpi.v1.ServerPingH\x00\x42\t\n\x07message\"*\n\x07HeldJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x9e\x02\n\x0b\x44riverHello\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\x0c\n\x04host\x18\x05 \x01(\t\x12\x15\n\rexecutes_jobs\x18\x06 \x01(\x08\x12\x12\n\nnum_qubits\x18\x07 \x01(\x05\x12\x14\n\x0cnative_gates\x18\x08 \x03(\t\x12*\n\x0c\x63oupling_map\x18\t \x03(\x0b\x32\x14.qpi.v1.CouplingEdge\x12\"\n\theld_jobs\x18\n \x03(\x0b\x32\x0f.qpi.v1.HeldJob\x12-\n\x0c\x63\x61pabilities\x18\x0b \x01(\x0b\x32\x17.qpi.v1.QpuCapabilities\"J\n\x0f\x44riverHeartbeat\x12%\n\x0crunning_jobs\x18\x01 \x03(\x0b\x32\x0f.qpi.v1.HeldJob\x12\x10\n\x08stopping\x18\x02 \x01(\x08\".\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"z\n\tJobResult\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x15\n\x0bresult_json\x18\x03 \x01(\tH\x00\x12\x0f\n\x05\x65rror\x18\x04 \x01(\tH\x00\x12\x19\n\x11\x65xecution_seconds\x18\x05 \x01(\x01\x42\t\n\x07outcome\"e\n\x0fTelemetryReport\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cpayload_json\x18\x02 \x01(\t\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\nJobRelease\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1f\n\rDriverGoodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x9d\x02\n\rServerWelcome\x12\x11\n\tdriver_id\x18\x01 \x01(\t\x12\x18\n\x03qpu\x18\x02 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x11heartbeat_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0eserver_version\x18\x05 \x01(\t\x12%\n\x0cresumed_jobs\x18\x06 \x03(\x0b\x32\x0f.qpi.v1.HeldJob\x12\x18\n\x10max_result_bytes\x18\x07 \x01(\x03\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x03\"U\n\rJobAssignment\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x07payload\x18\x03 \x01(\x0b\x32\x12.qpi.v1.JobPayload\"B\n\x0fJobCancellation\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\">\n\tResultAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\"\x0c\n\nServerPing2O\n\rDriverService\x12>\n\x07\x43onnect\x12\x16.qpi.v1.ConnectRequest\x1a\x17.qpi.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bqpi/v1/driver_service.proto\x12\x06qpi.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x10qpi/v1/job.proto\x1a\x10qpi/v1/qpu.proto\"\xc8\x02\n\x0e\x43onnectRequest\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.qpi.v1.DriverHelloH\x00\x12,\n\theartbeat\x18\x02 \x01(\x0b\x32\x17.qpi.v1.DriverHeartbeatH\x00\x12+\n\x0cjob_accepted\x18\x03 \x01(\x0b\x32\x13.qpi.v1.JobAcceptedH\x00\x12\'\n\njob_result\x18\x04 \x01(\x0b\x32\x11.qpi.v1.JobResultH\x00\x12,\n\ttelemetry\x18\x05 \x01(\x0b\x32\x17.qpi.v1.TelemetryReportH\x00\x12)\n\x0bjob_release\x18\x06 \x01(\x0b\x32\x12.qpi.v1.JobReleaseH\x00\x12(\n\x07goodbye\x18\x07 \x01(\x0b\x32\x15.qpi.v1.DriverGoodbyeH\x00\x42\t\n\x07message\"\xf9\x01\n\x0f\x43onnectResponse\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.qpi.v1.ServerWelcomeH\x00\x12/\n\x0ejob_assignment\x18\x02 \x01(\x0b\x32\x15.qpi.v1.JobAssignmentH\x00\x12\x33\n\x10job_cancellation\x18\x03 \x01(\x0b\x32\x17.qpi.v1.JobCancellationH\x00\x12\'\n\nresult_ack\x18\x04 \x01(\x0b\x32\x11.qpi.v1.ResultAckH\x00\x12\"\n\x04ping\x18\x05 \x01(\x0b\x32\x12.qpi.v1.ServerPingH\x00\x42\t\n\x07message\"*\n\x07HeldJob\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\xb0\x02\n\x0b\x44riverHello\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08\x65xecutor\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x04 \x01(\x05\x12\x0c\n\x04host\x18\x05 \x01(\t\x12\x15\n\rexecutes_jobs\x18\x06 \x01(\x08\x12\x12\n\nnum_qubits\x18\x07 \x01(\x05\x12\x14\n\x0cnative_gates\x18\x08 \x03(\t\x12*\n\x0c\x63oupling_map\x18\t \x03(\x0b\x32\x14.qpi.v1.CouplingEdge\x12\"\n\theld_jobs\x18\n \x03(\x0b\x32\x0f.qpi.v1.HeldJob\x12-\n\x0c\x63\x61pabilities\x18\x0b \x01(\x0b\x32\x17.qpi.v1.QpuCapabilities\x12\x10\n\x08prefetch\x18\x0c \x01(\x05\"J\n\x0f\x44riverHeartbeat\x12%\n\x0crunning_jobs\x18\x01 \x03(\x0b\x32\x0f.qpi.v1.HeldJob\x12\x10\n\x08stopping\x18\x02 \x01(\x08\".\n\x0bJobAccepted\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"z\n\tJobResult\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x15\n\x0bresult_json\x18\x03 \x01(\tH\x00\x12\x0f\n\x05\x65rror\x18\x04 \x01(\tH\x00\x12\x19\n\x11\x65xecution_seconds\x18\x05 \x01(\x01\x42\t\n\x07outcome\"e\n\x0fTelemetryReport\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cpayload_json\x18\x02 \x01(\t\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\nJobRelease\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1f\n\rDriverGoodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x9d\x02\n\rServerWelcome\x12\x11\n\tdriver_id\x18\x01 \x01(\t\x12\x18\n\x03qpu\x18\x02 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12\x35\n\x12heartbeat_interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x11heartbeat_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0eserver_version\x18\x05 \x01(\t\x12%\n\x0cresumed_jobs\x18\x06 \x03(\x0b\x32\x0f.qpi.v1.HeldJob\x12\x18\n\x10max_result_bytes\x18\x07 \x01(\x03\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x03\"U\n\rJobAssignment\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12#\n\x07payload\x18\x03 \x01(\x0b\x32\x12.qpi.v1.JobPayload\"B\n\x0fJobCancellation\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\">\n\tResultAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\"\x0c\n\nServerPing2O\n\rDriverService\x12>\n\x07\x43onnect\x12\x16.qpi.v1.ConnectRequest\x1a\x17.qpi.v1.ConnectResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,29 +42,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELDJOB']._serialized_start=723
   _globals['_HELDJOB']._serialized_end=765
   _globals['_DRIVERHELLO']._serialized_start=768
-  _globals['_DRIVERHELLO']._serialized_end=1054
-  _globals['_DRIVERHEARTBEAT']._serialized_start=1056
-  _globals['_DRIVERHEARTBEAT']._serialized_end=1130
-  _globals['_JOBACCEPTED']._serialized_start=1132
-  _globals['_JOBACCEPTED']._serialized_end=1178
-  _globals['_JOBRESULT']._serialized_start=1180
-  _globals['_JOBRESULT']._serialized_end=1302
-  _globals['_TELEMETRYREPORT']._serialized_start=1304
-  _globals['_TELEMETRYREPORT']._serialized_end=1405
-  _globals['_JOBRELEASE']._serialized_start=1407
-  _globals['_JOBRELEASE']._serialized_end=1468
-  _globals['_DRIVERGOODBYE']._serialized_start=1470
-  _globals['_DRIVERGOODBYE']._serialized_end=1501
-  _globals['_SERVERWELCOME']._serialized_start=1504
-  _globals['_SERVERWELCOME']._serialized_end=1789
-  _globals['_JOBASSIGNMENT']._serialized_start=1791
-  _globals['_JOBASSIGNMENT']._serialized_end=1876
-  _globals['_JOBCANCELLATION']._serialized_start=1878
-  _globals['_JOBCANCELLATION']._serialized_end=1944
-  _globals['_RESULTACK']._serialized_start=1946
-  _globals['_RESULTACK']._serialized_end=2008
-  _globals['_SERVERPING']._serialized_start=2010
-  _globals['_SERVERPING']._serialized_end=2022
-  _globals['_DRIVERSERVICE']._serialized_start=2024
-  _globals['_DRIVERSERVICE']._serialized_end=2103
+  _globals['_DRIVERHELLO']._serialized_end=1072
+  _globals['_DRIVERHEARTBEAT']._serialized_start=1074
+  _globals['_DRIVERHEARTBEAT']._serialized_end=1148
+  _globals['_JOBACCEPTED']._serialized_start=1150
+  _globals['_JOBACCEPTED']._serialized_end=1196
+  _globals['_JOBRESULT']._serialized_start=1198
+  _globals['_JOBRESULT']._serialized_end=1320
+  _globals['_TELEMETRYREPORT']._serialized_start=1322
+  _globals['_TELEMETRYREPORT']._serialized_end=1423
+  _globals['_JOBRELEASE']._serialized_start=1425
+  _globals['_JOBRELEASE']._serialized_end=1486
+  _globals['_DRIVERGOODBYE']._serialized_start=1488
+  _globals['_DRIVERGOODBYE']._serialized_end=1519
+  _globals['_SERVERWELCOME']._serialized_start=1522
+  _globals['_SERVERWELCOME']._serialized_end=1807
+  _globals['_JOBASSIGNMENT']._serialized_start=1809
+  _globals['_JOBASSIGNMENT']._serialized_end=1894
+  _globals['_JOBCANCELLATION']._serialized_start=1896
+  _globals['_JOBCANCELLATION']._serialized_end=1962
+  _globals['_RESULTACK']._serialized_start=1964
+  _globals['_RESULTACK']._serialized_end=2026
+  _globals['_SERVERPING']._serialized_start=2028
+  _globals['_SERVERPING']._serialized_end=2040
+  _globals['_DRIVERSERVICE']._serialized_start=2042
+  _globals['_DRIVERSERVICE']._serialized_end=2121
 # @@protoc_insertion_point(module_scope)

@@ -177,6 +177,7 @@ class DriverHello(_message.Message):
     COUPLING_MAP_FIELD_NUMBER: _builtins.int
     HELD_JOBS_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
+    PREFETCH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Display name."""
     version: _builtins.str
@@ -191,6 +192,13 @@ class DriverHello(_message.Message):
     """False for monitor-only drivers, which never receive jobs."""
     num_qubits: _builtins.int
     """Qubits the executor can run, if known."""
+    prefetch: _builtins.int
+    """Jobs the server may lease beyond `capacity`, for the driver to queue while it runs
+    others (pipelining: the next job is already there when one finishes). 0 (old
+    drivers): none. The driver runs its leases in the order they were assigned; when a
+    booking gives another user priority, the server takes queued jobs back with a
+    JobCancellation (they return to the queue). At most 4.
+    """
     @_builtins.property
     def native_gates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Native gates, if known."""
@@ -221,10 +229,11 @@ class DriverHello(_message.Message):
         coupling_map: _abc.Iterable[_qpu_pb2.CouplingEdge] | None = ...,
         held_jobs: _abc.Iterable[Global___HeldJob] | None = ...,
         capabilities: _qpu_pb2.QpuCapabilities | None = ...,
+        prefetch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "capacity", b"capacity", "coupling_map", b"coupling_map", "executes_jobs", b"executes_jobs", "executor", b"executor", "held_jobs", b"held_jobs", "host", b"host", "name", b"name", "native_gates", b"native_gates", "num_qubits", b"num_qubits", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "capacity", b"capacity", "coupling_map", b"coupling_map", "executes_jobs", b"executes_jobs", "executor", b"executor", "held_jobs", b"held_jobs", "host", b"host", "name", b"name", "native_gates", b"native_gates", "num_qubits", b"num_qubits", "prefetch", b"prefetch", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -29,7 +29,7 @@ class DriverServiceStub:
     """The native driver transport. A driver daemon authenticates with its access token in
     call metadata (`authorization: Bearer <token>`) over TLS whose CA it pinned, then keeps
     one Connect stream open. Jobs are pushed; the server never leases more jobs to a
-    driver than the capacity it announced.
+    driver than the capacity (plus prefetch) it announced.
     """
 
     def __init__(self, channel):
@@ -49,7 +49,7 @@ class DriverServiceServicer:
     """The native driver transport. A driver daemon authenticates with its access token in
     call metadata (`authorization: Bearer <token>`) over TLS whose CA it pinned, then keeps
     one Connect stream open. Jobs are pushed; the server never leases more jobs to a
-    driver than the capacity it announced.
+    driver than the capacity (plus prefetch) it announced.
     """
 
     def Connect(self, request_iterator, context):
@@ -80,7 +80,7 @@ class DriverService:
     """The native driver transport. A driver daemon authenticates with its access token in
     call metadata (`authorization: Bearer <token>`) over TLS whose CA it pinned, then keeps
     one Connect stream open. Jobs are pushed; the server never leases more jobs to a
-    driver than the capacity it announced.
+    driver than the capacity (plus prefetch) it announced.
     """
 
     @staticmethod

@@ -30,7 +30,7 @@ class DriverServiceStub:
     """The native driver transport. A driver daemon authenticates with its access token in
     call metadata (`authorization: Bearer <token>`) over TLS whose CA it pinned, then keeps
     one Connect stream open. Jobs are pushed; the server never leases more jobs to a
-    driver than the capacity it announced.
+    driver than the capacity (plus prefetch) it announced.
     """
 
     @_typing.overload
@@ -47,7 +47,7 @@ class DriverServiceAsyncStub(DriverServiceStub):
     """The native driver transport. A driver daemon authenticates with its access token in
     call metadata (`authorization: Bearer <token>`) over TLS whose CA it pinned, then keeps
     one Connect stream open. Jobs are pushed; the server never leases more jobs to a
-    driver than the capacity it announced.
+    driver than the capacity (plus prefetch) it announced.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -60,7 +60,7 @@ class DriverServiceServicer(metaclass=_abc_1.ABCMeta):
     """The native driver transport. A driver daemon authenticates with its access token in
     call metadata (`authorization: Bearer <token>`) over TLS whose CA it pinned, then keeps
     one Connect stream open. Jobs are pushed; the server never leases more jobs to a
-    driver than the capacity it announced.
+    driver than the capacity (plus prefetch) it announced.
     """
 
     @_abc_1.abstractmethod

@@ -283,7 +283,9 @@ def test_sigkilled_driver_restarts_and_every_job_completes_once(
     assert finished[slow.id].attempt == 2  # leased twice, completed once
     for bell in bells:
         assert_bell_result(finished[bell.id], 500, "mock")
-        assert finished[bell.id].attempt == 1
+    # The daemon prefetches one job (--prefetch 1): the first bell may have waited queued
+    # behind the slow job, so the crash returned it too. Leased at most twice, run once.
+    assert sorted(finished[b.id].attempt for b in bells) in ([1, 1, 1, 1], [1, 1, 1, 2])
     qpu_id = finished[slow.id].qpu_id
     states = [job.state for job in client.list_jobs(qpu_id=qpu_id)]
     assert sorted(states) == ["completed"] * 5  # nothing duplicated, nothing stuck

@@ -15,6 +15,8 @@ Every topic crosses replicas, each for a reason:
 - "qpu", "qpu_toggled", "qpu_deleted", "driver": QPU feeds, and drivers connected to B of
   a QPU disabled or deleted through A;
 - "notification", "notification_deleted": the dashboards' feeds;
+- "bookings": B's dispatcher re-judges prefetched jobs against a booking made through A
+  (a prefetched job must not jump it);
 - "credentials": streams on B of a user revoked through A end at once, and B's
   authentication cache forgets them.
 
@@ -42,7 +44,7 @@ from typing import Any
 
 from qpi.server.domain.models import Job, Qpu, Revocation
 from qpi.server.services.database import Database
-from qpi.server.services.events import CREDENTIALS_TOPIC, EventBus
+from qpi.server.services.events import BOOKINGS_TOPIC, CREDENTIALS_TOPIC, EventBus
 from qpi.server.store.notify import Listener, Notifier
 
 logger = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ _IDS = (
     "notification",
     "notification_deleted",
     CREDENTIALS_TOPIC,
+    BOOKINGS_TOPIC,
 )
 """Topics whose payload is already a plain id (or "*")."""
 

@@ -152,6 +152,8 @@ class Claim:
     job_id: str
     attempt: int
     payload: dict[str, Any]
+    user_id: str = ""
+    """The job's owner."""
 
 
 @dataclass(frozen=True)

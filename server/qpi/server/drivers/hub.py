@@ -40,9 +40,10 @@ from qpi.server.domain.replicas import SessionHolder
 from qpi.server.drivers.rate_limit import TokenBucket
 from qpi.server.drivers.session import Ack, DriverSession, Revoke
 from qpi.server.services.auth_service import DriverIdentity
+from qpi.server.services.completions import CompletionQueue
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus
-from qpi.server.services.lease_service import LeaseService
+from qpi.server.services.lease_service import DriverResult, LeaseService
 from qpi.server.services.qpu_service import MONITOR_KINDS, QpuService
 from qpi.server.services.telemetry_service import TelemetryService
 
@@ -55,6 +56,8 @@ _STORE_BACKOFF = tenacity.wait_exponential_jitter(initial=0.5, max=5.0)
 DUPLICATE_PROBE = 2.0
 """Seconds an existing session of a driver has to answer a ping before a newer stream with
 the same token replaces it (see the module docstring)."""
+MAX_PREFETCH = 4
+"""Most leases a driver may queue beyond its capacity (DriverHello.prefetch)."""
 REFUSED_RETRY_AFTER = 2.0
 """RetryInfo sent with DRIVER_DISABLED and DRIVER_ALREADY_CONNECTED: the daemon keeps
 retrying at about this pace, so it re-attaches within seconds once the refusal ends."""
@@ -114,6 +117,7 @@ class Hello:
     held_jobs: Sequence[tuple[str, int]]
     coupling_map: Sequence[tuple[int, int]] = ()
     capabilities: QpuCapabilities = field(default_factory=QpuCapabilities)
+    prefetch: int = 0
 
     def device(self) -> ReportedDevice:
         """What the hello says about the device."""
@@ -144,6 +148,8 @@ class DriverHub:
         self._directory = directory
         self._events = events
         self._jobs = jobs
+        # Results arriving together are stored in one transaction (group commit).
+        self._completions = CompletionQueue(db, jobs)
         self._qpus = qpus
         self._telemetry = telemetry
         self._heartbeat_timeout = heartbeat_timeout
@@ -248,6 +254,7 @@ class DriverHub:
             executor=hello.executor or who.kind,
             transport=transport,
             capacity=max(1, min(hello.capacity or 1, 64)),
+            prefetch=max(0, min(hello.prefetch, MAX_PREFETCH)),
             executes_jobs=executes,
             host=hello.host,
         )
@@ -420,14 +427,10 @@ class DriverHub:
         )
         try:
             accepted: bool = await retrying(
-                self._db.run,
-                self._jobs.complete,
-                job_id,
-                attempt,
-                session.driver_id,
-                result_json=result_json,
-                error=error,
-                execution_seconds=execution_seconds,
+                self._completions.complete,
+                DriverResult(
+                    job_id, attempt, session.driver_id, result_json, error, execution_seconds
+                ),
             )
         except UnavailableError:
             logger.warning(

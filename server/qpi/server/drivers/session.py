@@ -56,12 +56,17 @@ class DriverSession:
     executor: str
     transport: str
     capacity: int = 1
+    # Leases beyond `capacity` the driver queues while it runs others (pipelining).
+    prefetch: int = 0
     executes_jobs: bool = True
     host: str = ""
     leases: set[tuple[str, int]] = field(default_factory=set)
     # Leases the driver acknowledged on this stream (accepted, or resumed at hello): only
     # these are judged when a heartbeat omits them.
     confirmed: set[tuple[str, int]] = field(default_factory=set)
+    # Leases assigned on this stream, in assignment order, with their jobs' owners: the
+    # driver runs its leases in that order, so the ones past its capacity are queued.
+    assigned: dict[tuple[str, int], str] = field(default_factory=dict)
     # Results acknowledged whose acknowledgement the driver may not have read yet.
     answered: set[tuple[str, int]] = field(default_factory=set)
     outbox: asyncio.Queue[Command | None] = field(default_factory=asyncio.Queue)
@@ -78,12 +83,33 @@ class DriverSession:
         """How many more leases the driver may hold (flow control)."""
         if self.closed or self.stopping or not self.executes_jobs:
             return 0
-        return max(self.capacity - len(self.leases), 0)
+        return max(self.capacity + self.prefetch - len(self.leases), 0)
+
+    def free_slots(self) -> int:
+        """Free execution slots (capacity), not counting prefetch slots; may be negative
+        while prefetched jobs wait."""
+        if self.closed or self.stopping or not self.executes_jobs:
+            return 0
+        return self.capacity - len(self.leases)
+
+    def assign(self, lease: tuple[str, int], owner: str) -> None:
+        """Records a lease handed to the driver (the caller sends the assignment)."""
+        self.leases.add(lease)
+        self.assigned[lease] = owner
+
+    def queued(self) -> list[tuple[tuple[str, int], str]]:
+        """Leases (with owners) the driver holds but has not started: those assigned after
+        its first `capacity` leases (leases resumed at hello count as started)."""
+        if not self.prefetch:
+            return []
+        ahead = len(self.leases) - len(self.assigned)  # resumed: older than any assigned
+        return list(self.assigned.items())[max(self.capacity - ahead, 0) :]
 
     def drop_lease(self, lease: tuple[str, int]) -> None:
         """Forgets a lease (stored, released, revoked or reconciled away)."""
         self.leases.discard(lease)
         self.confirmed.discard(lease)
+        self.assigned.pop(lease, None)
 
     def touch(self) -> None:
         """Records that the driver is alive."""

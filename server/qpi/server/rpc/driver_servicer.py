@@ -125,6 +125,7 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
             held_jobs=[(j.job_id, j.attempt) for j in h.held_jobs],
             coupling_map=convert.hello_coupling(h.coupling_map),
             capabilities=convert.hello_capabilities(h.capabilities),
+            prefetch=h.prefetch,
         )
         session, resumed = await self._hub.connect(identity, hello, "grpc")
         reader = asyncio.create_task(self._read(session, request_iterator))

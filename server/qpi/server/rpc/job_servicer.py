@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from qpi.server.domain.jobs import ValidatedPayload
 from qpi.server.domain.listing import Condition, FieldRef, Filter, Junction, ListQuery, Value
 from qpi.server.domain.listing import SortKey as ListSortKey
 from qpi.server.domain.models import Job
@@ -17,8 +18,9 @@ from qpi.server.rpc.errors import streaming, unary
 from qpi.server.rpc.list_query import filter_from_proto, sort_from_proto
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
-from qpi.server.services.job_service import JobService
+from qpi.server.services.job_service import JobService, SubmitRequest
 from qpi.server.services.paging import next_token, page_window
+from qpi.server.services.principal import Principal
 from qpi.server.services.submission import SubmissionService
 from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
@@ -91,10 +93,17 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         # Circuits are parsed in the parser pool; then one database trip stores the job and
         # reads its display names (the single database thread never waits on a parse).
         prepared = await self._submissions.validate(req)
-        named = await self._db.run(
-            lambda: self._named(self._jobs.submit(who, req, prepared.prepared))
-        )
+        named = await self._db.run(self._submit_named, who, req, prepared.prepared)
         return job_service_pb2.CreateJobResponse(job=self._one(named))
+
+    def _submit_named(
+        self, who: Principal, req: SubmitRequest, prepared: tuple[ValidatedPayload, int]
+    ) -> tuple[Job, tuple[dict[str, str], dict[str, str]]]:
+        job, new = self._jobs.enqueue(who, req, prepared)
+        if not new:  # an earlier job of the same request id: read its current names
+            return self._named(job)
+        # A new job is the caller's, on the QPU it was just routed to: both names are known.
+        return job, ({job.qpu_id: job.qpu_name}, {job.user_id: who.email})
 
     @unary
     async def BatchCreateJobs(

@@ -15,11 +15,18 @@ from datetime import datetime
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.models import Claim
-from qpi.server.domain.policy import Dispatch, Hold, QueuePolicy, next_wakeup
+from qpi.server.domain.policy import (
+    Dispatch,
+    Hold,
+    QueuePolicy,
+    QueueSnapshot,
+    active_booking,
+    next_wakeup,
+)
 from qpi.server.drivers.hub import DriverHub
-from qpi.server.drivers.session import Assign
+from qpi.server.drivers.session import Assign, Revoke
 from qpi.server.services.database import Database
-from qpi.server.services.events import EventBus
+from qpi.server.services.events import BOOKINGS_TOPIC, EventBus
 from qpi.server.services.lease_service import LeaseService
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,9 @@ class Dispatcher:
         self._poll_interval = poll_interval
         self._wakeups: dict[str, asyncio.Event] = {}
         self._loops: dict[str, asyncio.Task[None]] = {}
+        # Per QPU, until when no booking can give a user priority (None: until bookings
+        # change), so rounds skip the prefetch check.
+        self._calm_until: dict[str, datetime | None] = {}
         hub.on_change = self.wake
 
     def wake(self, qpu_id: str) -> None:
@@ -68,7 +78,14 @@ class Dispatcher:
             try:
                 while True:
                     event = await queue.get()
-                    if event.topic == "dispatch":
+                    if event.topic == BOOKINGS_TOPIC:
+                        # Before the "dispatch" event that follows it: the next round
+                        # judges prefetched jobs against the new bookings.
+                        if event.payload == "*":
+                            self._calm_until.clear()
+                        else:
+                            self._calm_until.pop(str(event.payload), None)
+                    elif event.topic == "dispatch":
                         self.wake(str(event.payload))
             finally:
                 loops = list(self._loops.values())
@@ -96,52 +113,164 @@ class Dispatcher:
 
     async def _round(self, qpu_id: str) -> datetime | None:
         """Leases jobs while drivers have capacity; returns when to look again."""
+        boundary: datetime | None = None
+        checked = False
         while True:
             sessions = [s for s in self._hub.sessions_for(qpu_id) if s.free_capacity() > 0]
             if not sessions:
-                return None
-            session = max(sessions, key=lambda s: s.free_capacity())
-            # Snapshot, decision and claim in one database hop (one thread switch per job).
-            step = await self._db.run(
-                self._decide_and_claim, qpu_id, session.driver_id, session.session_id
-            )
-            if step.claim is None:
-                if step.retry:
-                    continue  # someone else (another replica) took it; decide again
-                return step.next_at
-            claim = step.claim
-            if session.closed:
-                await self._db.run(
-                    self._jobs.release, claim.job_id, claim.attempt, session.driver_id
-                )
-                continue
-            session.leases.add((claim.job_id, claim.attempt))
-            session.send(Assign(claim.job_id, claim.attempt, claim.payload))
-            logger.debug(
-                "[Dispatcher] job %s attempt %d -> driver %s",
-                claim.job_id,
-                claim.attempt,
+                return await self._check_queued(qpu_id, boundary, checked)
+            # Free execution slots first, prefetch slots after.
+            session = max(sessions, key=lambda s: (s.free_slots(), s.free_capacity()))
+            # Up to the driver's free capacity in one database hop: each lease is still its
+            # own policy decision and claim, but they share one thread switch.
+            batch = await self._db.run(
+                self._claim_up_to,
+                qpu_id,
                 session.driver_id,
+                session.session_id,
+                session.free_capacity(),
+                session.free_slots(),
             )
+            for claim in batch.claims:
+                if session.closed:
+                    await self._db.run(
+                        self._jobs.release, claim.job_id, claim.attempt, session.driver_id
+                    )
+                    continue
+                session.assign((claim.job_id, claim.attempt), claim.user_id)
+                session.send(Assign(claim.job_id, claim.attempt, claim.payload))
+                logger.debug(
+                    "[Dispatcher] job %s attempt %d -> driver %s",
+                    claim.job_id,
+                    claim.attempt,
+                    session.driver_id,
+                )
+            if batch.verdict is not None:
+                checked, boundary = True, batch.verdict.boundary
+                await self._take_back(qpu_id, batch.verdict)
+            if batch.done:
+                return batch.next_at
 
-    def _decide_and_claim(self, qpu_id: str, driver_id: str, session_id: str) -> _Step:
+    # -- prefetched leases and bookings ---------------------------------------------------
+    # A driver that announced a prefetch holds leases it has not started yet, queued behind
+    # the job it runs, and runs them in assignment order (so FIFO holds). Bookings hold
+    # because (1) while a booking is active only the booker's jobs are prefetched, and
+    # (2) when a booking becomes active (at its start, or when it is created), queued jobs
+    # of other users are taken back: released to the queue and cancelled on their driver.
+
+    async def _check_queued(
+        self, qpu_id: str, boundary: datetime | None, checked: bool
+    ) -> datetime | None:
+        """Every driver is full: takes back queued jobs a booking must not wait behind;
+        returns when to look again (the next booking boundary while jobs are queued)."""
+        if not any(s.queued() for s in self._hub.sessions_for(qpu_id)):
+            return None
+        if qpu_id in self._calm_until:
+            until = self._calm_until[qpu_id]
+            if until is None or self._clock.now() < until:
+                return until  # no booking is active before then
+        if not checked:
+            verdict = await self._db.run(self._verdict, qpu_id)
+            await self._take_back(qpu_id, verdict)
+            boundary = verdict.boundary
+        return boundary
+
+    def _verdict(self, qpu_id: str) -> _Verdict:
+        """Runs on the database thread: whose jobs may wait queued on drivers now."""
+        snapshot, _ = self._jobs.snapshot(qpu_id)
+        return _judge(snapshot)
+
+    async def _take_back(self, qpu_id: str, verdict: _Verdict) -> None:
+        """Returns prefetched, not yet started jobs of anyone but the active booker to the
+        queue, and cancels them on their drivers."""
+        if verdict.booker is None:
+            # No booking is active until the next boundary (or a booking change).
+            self._calm_until[qpu_id] = verdict.boundary
+            return
+        self._calm_until.pop(qpu_id, None)
+        for session in self._hub.sessions_for(qpu_id):
+            for lease, owner in session.queued():
+                if owner == verdict.booker:
+                    continue
+                job_id, attempt = lease
+                session.drop_lease(lease)
+                await self._db.run(self._jobs.release, job_id, attempt, session.driver_id)
+                session.send(Revoke(job_id, attempt, "a booking of another user started"))
+                logger.info(
+                    "[Dispatcher] took prefetched job %s back from driver %s (booking of %s)",
+                    job_id,
+                    session.driver_id,
+                    verdict.booker,
+                )
+
+    def _claim_up_to(
+        self, qpu_id: str, driver_id: str, session_id: str, count: int, slots: int
+    ) -> _Batch:
+        """Runs on the database thread: up to `count` leases for one driver, each decided
+        and claimed as in :meth:`_decide_and_claim`; those past its `slots` free execution
+        slots are prefetches. `done` once the policy has nothing more to dispatch now."""
+        claims: list[Claim] = []
+        verdict: _Verdict | None = None
+        retries = 0
+        while len(claims) < count:
+            step = self._decide_and_claim(
+                qpu_id, driver_id, session_id, prefetch=len(claims) >= slots
+            )
+            verdict = verdict or step.verdict
+            if step.claim is not None:
+                claims.append(step.claim)
+            elif step.retry and retries < count:
+                retries += 1  # someone else (another replica) took it; decide again
+            elif step.retry:
+                return _Batch(claims, None, done=False, verdict=verdict)  # look again
+            else:
+                return _Batch(claims, step.next_at, done=True, verdict=verdict)
+        return _Batch(claims, None, done=False, verdict=verdict)
+
+    def _decide_and_claim(
+        self, qpu_id: str, driver_id: str, session_id: str, prefetch: bool = False
+    ) -> _Step:
         """Runs on the database thread: what the policy picks, leased to that driver."""
         with self._jobs.dispatch_round():
-            return self._decide_and_claim_in_round(qpu_id, driver_id, session_id)
+            return self._decide_and_claim_in_round(qpu_id, driver_id, session_id, prefetch)
 
-    def _decide_and_claim_in_round(self, qpu_id: str, driver_id: str, session_id: str) -> _Step:
+    def _decide_and_claim_in_round(
+        self, qpu_id: str, driver_id: str, session_id: str, prefetch: bool
+    ) -> _Step:
         snapshot, enabled = self._jobs.snapshot(qpu_id)
         if not enabled:
             return _Step(None, None, retry=False)
         decision = self._policy.decide(snapshot, self._idle_threshold)
+        verdict = _judge(snapshot)
         boundary = next_wakeup(snapshot)
         if isinstance(decision, Hold):
             until = min(decision.until, boundary) if boundary else decision.until
-            return _Step(None, until, retry=False)
+            return _Step(None, until, retry=False, verdict=verdict)
         if not isinstance(decision, Dispatch):
-            return _Step(None, boundary, retry=False)
+            return _Step(None, boundary, retry=False, verdict=verdict)
+        if prefetch and verdict.booker is not None and verdict.booker != _owner(snapshot, decision):
+            return _Step(None, boundary, retry=False, verdict=verdict)  # see _check_queued
         claim = self._jobs.claim(decision.job_id, driver_id, session_id)
-        return _Step(claim, None, retry=claim is None)
+        return _Step(claim, None, retry=claim is None, verdict=verdict)
+
+
+def _judge(snapshot: QueueSnapshot) -> _Verdict:
+    """The active booker of the snapshot's QPU, if any, and the next booking boundary."""
+    booking = active_booking(snapshot.bookings, snapshot.qpu_id, snapshot.now)
+    return _Verdict(booking.user_id if booking else None, next_wakeup(snapshot))
+
+
+def _owner(snapshot: QueueSnapshot, decision: Dispatch) -> str | None:
+    return next((j.user_id for j in snapshot.pending if j.id == decision.job_id), None)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """The user whose jobs alone may wait queued on drivers (the active booker), or None
+    for anyone's; and the next booking boundary."""
+
+    booker: str | None
+    boundary: datetime | None
 
 
 @dataclass(frozen=True)
@@ -151,3 +280,14 @@ class _Step:
     claim: Claim | None
     next_at: datetime | None
     retry: bool
+    verdict: _Verdict | None = None
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The leases one database hop took, and whether (and when) to look again."""
+
+    claims: list[Claim]
+    next_at: datetime | None
+    done: bool
+    verdict: _Verdict | None = None

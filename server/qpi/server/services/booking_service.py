@@ -11,7 +11,7 @@ from qpi.server.domain.errors import NotFoundError, PermissionDeniedError
 from qpi.server.domain.listing import ListQuery, SortKey
 from qpi.server.domain.models import TimeRequest, TimeSlot
 from qpi.server.domain.policy import Booking
-from qpi.server.services.events import EventBus
+from qpi.server.services.events import BOOKINGS_TOPIC, EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.services.qpu_service import QpuService
 from qpi.server.store.accounts import AccountRepository
@@ -127,6 +127,7 @@ class BookingService:
         slot = self._bookings.insert_slot(
             owner, qpu_id, start, end, check, self._own_window(start, end)
         )
+        self._events.publish(BOOKINGS_TOPIC, qpu_id or "*")
         self._events.publish("dispatch", qpu_id or "*")
         return slot
 
@@ -168,6 +169,7 @@ class BookingService:
         )
         if moved is None:
             raise _slot_not_found(slot_id)
+        self._events.publish(BOOKINGS_TOPIC, qpu_id or "*")
         self._events.publish("dispatch", qpu_id or "*")
         return moved
 
@@ -186,6 +188,7 @@ class BookingService:
             qpu_id=slot.qpu_id,
         )
         self._bookings.delete_slot(slot_id)
+        self._events.publish(BOOKINGS_TOPIC, slot.qpu_id or "*")
         self._events.publish("dispatch", slot.qpu_id or "*")
 
     # -- time requests ----------------------------------------------------------------

@@ -7,6 +7,7 @@ subscribers live on the event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ class Event:
 
 CREDENTIALS_TOPIC = "credentials"
 """A user's credentials were revoked (payload: the user id); open streams re-check."""
+
+BOOKINGS_TOPIC = "bookings"
+"""Bookings of a QPU changed (payload: its id, or "*" for all QPUs); published right
+before the matching "dispatch" event."""
 
 TICK = Event("tick", None)
 """Put into a subscription by a timer (see :meth:`Subscription.poke`): "check your
@@ -95,6 +100,8 @@ class EventBus:
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
         self._relay: Callable[[str, Any], None] | None = None
         self._client_streams = 0
+        self._pending: list[Event] = []
+        self._pending_lock = threading.Lock()
 
     def relay_to(self, send: Callable[[str, Any], None]) -> None:
         """Also hands every event published here to `send(topic, payload)`, in the
@@ -138,8 +145,24 @@ class EventBus:
             running = None
         if running is loop:
             self._deliver(event)
-        else:
-            loop.call_soon_threadsafe(self._deliver, event)
+            return
+        # From another thread (the database threads): events queue up and one loop wake-up
+        # delivers all of them in order, instead of one self-pipe write per event.
+        with self._pending_lock:
+            self._pending.append(event)
+            if len(self._pending) > 1:
+                return  # a flush is already scheduled and will take this one too
+        try:
+            loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
+            with self._pending_lock:
+                self._pending.clear()
+
+    def _flush(self) -> None:
+        with self._pending_lock:
+            events, self._pending = self._pending, []
+        for event in events:
+            self._deliver(event)
 
     def _deliver(self, event: Event) -> None:
         for callback in self._listeners.get(event.topic, ()):

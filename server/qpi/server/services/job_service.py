@@ -180,10 +180,20 @@ class JobService:
         Everything that needs the database happens here, in one short transaction;
         checks against the chosen QPU belong in ``admit``.
         """
+        return self.enqueue(who, req, prepared)[0]
+
+    def enqueue(
+        self,
+        who: Principal,
+        req: SubmitRequest,
+        prepared: tuple[rules.ValidatedPayload, int] | None = None,
+    ) -> tuple[Job, bool]:
+        """:meth:`submit`, and whether the job is new (False: an earlier job with the same
+        `request_id`, returned as it is now)."""
         if req.request_id:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is not None:
-                return existing
+                return existing, False
         validated, qubits = prepared if prepared is not None else self.prepare(req)
         now = self._clock.now()
 
@@ -210,12 +220,12 @@ class JobService:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is None:
                 raise
-            return existing
+            return existing, False
         if job is None:
             raise job_not_found("?")
         self._events.publish("job", job)
         self._events.publish("dispatch", job.qpu_id)
-        return job
+        return job, True
 
     def validate_batch(self, reqs: Sequence[SubmitRequest]) -> list[rules.ValidatedPayload]:
         """:meth:`validate` for each job of a batch (after the batch's own limits); an

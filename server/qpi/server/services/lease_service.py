@@ -12,6 +12,7 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from qpi.server.domain import accounting
@@ -20,7 +21,19 @@ from qpi.server.domain.clock import Clock
 from qpi.server.domain.models import Claim, Job
 from qpi.server.domain.policy import QueueSnapshot
 from qpi.server.services.events import EventBus
-from qpi.server.store.jobs import LeaseRepository
+from qpi.server.store.jobs import Completion, LeaseRepository
+
+
+@dataclass(frozen=True)
+class DriverResult:
+    """A result as a driver reported it."""
+
+    job_id: str
+    attempt: int
+    driver_id: str
+    result_json: str | None
+    error: str | None
+    execution_seconds: float
 
 
 class LeaseService:
@@ -81,7 +94,7 @@ class LeaseService:
             self._events.publish("job", job)
         else:
             held.append(job)
-        return Claim(job.id, job.attempt, json.loads(job.payload_json))
+        return Claim(job.id, job.attempt, json.loads(job.payload_json), job.user_id)
 
     def complete(
         self,
@@ -94,31 +107,51 @@ class LeaseService:
         execution_seconds: float,
     ) -> bool:
         """Stores a driver's result if it holds the current lease; charges the owner once."""
-        if result_json is not None:
-            problem = self._result_problem(result_json)
-            if problem:
-                result_json, error = None, problem
-        seconds = execution_seconds if math.isfinite(execution_seconds) else 0.0
-
-        def charge(balance: float, is_superuser: bool) -> tuple[float, float]:
-            charged, left = rules.charge_seconds(seconds, balance, is_superuser)
-            # Superusers pay nothing, but the job still records what it used.
-            return (max(seconds, 0.0) if is_superuser else charged), left
-
+        done = self._completion(
+            DriverResult(job_id, attempt, driver_id, result_json, error, execution_seconds)
+        )
         job = self._leases.complete(
             job_id,
             attempt,
             driver_id,
-            result_json=result_json,
-            error=error,
-            now=self._clock.now(),
-            charge=charge,
+            result_json=done.result_json,
+            error=done.error,
+            now=self._now(),
+            charge=done.charge,
         )
         if job is None:
             return False
         self._events.publish("job", job)
         self._events.publish("dispatch", job.qpu_id)
         return True
+
+    def complete_many(self, results: Sequence[DriverResult]) -> list[bool]:
+        """:meth:`complete` for results that arrived together, in one transaction (one
+        commit for all); per result whether it was stored."""
+        jobs = self._leases.complete_many([self._completion(r) for r in results], self._now())
+        for job in jobs:
+            if job is not None:
+                self._events.publish("job", job)
+        for qpu_id in dict.fromkeys(job.qpu_id for job in jobs if job is not None):
+            self._events.publish("dispatch", qpu_id)
+        return [job is not None for job in jobs]
+
+    def _completion(self, result: DriverResult) -> Completion:
+        result_json, error = result.result_json, result.error
+        if result_json is not None:
+            problem = self._result_problem(result_json)
+            if problem:
+                result_json, error = None, problem
+        seconds = result.execution_seconds if math.isfinite(result.execution_seconds) else 0.0
+
+        def charge(balance: float, is_superuser: bool) -> tuple[float, float]:
+            charged, left = rules.charge_seconds(seconds, balance, is_superuser)
+            # Superusers pay nothing, but the job still records what it used.
+            return (max(seconds, 0.0) if is_superuser else charged), left
+
+        return Completion(
+            result.job_id, result.attempt, result.driver_id, result_json, error, charge
+        )
 
     def _result_problem(self, result_json: str) -> str:
         """Why a driver's result cannot be stored ("" when it can)."""

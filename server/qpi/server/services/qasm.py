@@ -39,6 +39,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from qpi.server.domain.errors import InvalidArgumentError, QpiError, UnavailableError
 from qpi.server.domain.qasm_budget import LIGHT_WORK, QasmBudget, quick_estimate, scan_job
+from qpi.server.services.qasm_cache import WidthCache, digest
 
 _T = TypeVar("_T")
 
@@ -255,6 +256,8 @@ class QasmParserPool:
         self._waiting = 0
         processes = self.limits.processes
         self._sizes = {"light": 1, "heavy": processes - 1} if processes > 1 else {"any": 1}
+        # Circuits accepted before skip the worker round trip (see qasm_cache).
+        self._accepted = WidthCache()
 
     def _lane(self, heavy: bool) -> str:
         if "any" in self._sizes:
@@ -291,6 +294,10 @@ class QasmParserPool:
             InvalidArgumentError: from :func:`analyse`, or PARSE_BUDGET_EXCEEDED.
             UnavailableError: PARSER_BUSY when too many submissions are already waiting.
         """
+        key = digest(sources)
+        known = self._accepted.get(key)
+        if known is not None:
+            return known
         if self._waiting >= self.limits.max_queued:
             raise UnavailableError(
                 "PARSER_BUSY",
@@ -301,6 +308,7 @@ class QasmParserPool:
             )
         lane = self._lane(quick_estimate(sources, LIGHT_WORK) > LIGHT_WORK)
         qubits: int = await self._run(lane, _worker_analyse, (sources, self.limits.budget))
+        self._accepted.put(key, qubits)
         return qubits
 
     async def max_qubits_each(self, groups: list[list[str]]) -> BatchWidths:

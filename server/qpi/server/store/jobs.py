@@ -42,6 +42,18 @@ class NewJob:
     qpu_name: str = ""
 
 
+@dataclass(frozen=True)
+class Completion:
+    """One driver result to store (see :meth:`LeaseRepository.complete`)."""
+
+    job_id: str
+    attempt: int
+    driver_id: str
+    result_json: str | None
+    error: str | None
+    charge: ChargeRule
+
+
 Admission = Callable[[User, Callable[[int], int]], NewJob]
 """Decides a submission given its (locked) owner and a count of the owner's pending jobs
 (counted up to the cap it is given, so the count costs the same in any queue); raises to
@@ -138,6 +150,10 @@ class LeaseRepository(Protocol):
     ) -> Job | None:
         """Finishes a job if that driver holds that attempt's lease, charging its owner in
         the same transaction; None for a stale or duplicate result."""
+        ...
+
+    def complete_many(self, results: Sequence[Completion], now: datetime) -> list[Job | None]:
+        """:meth:`complete` for several results in one transaction (one commit), in order."""
         ...
 
     def release(self, job_id: str, attempt: int, driver_id: str, now: datetime) -> list[Job]:
@@ -614,28 +630,40 @@ class SqlJobRepository(SqlRepository):
         now: datetime,
         charge: ChargeRule,
     ) -> Job | None:
-        lease = {"job_id": job_id, "lease_attempt": attempt, "lease_driver": driver_id}
-        owner_query = _LEASED_OWNER_LOCKED if self._is_postgres else _LEASED_OWNER
+        done = Completion(job_id, attempt, driver_id, result_json, error, charge)
         with self._engine.begin() as conn:
-            owner = conn.execute(owner_query, lease).first()
-            if owner is None:
-                return None  # stale or duplicate: no write at all
-            user_id, balance, is_superuser = owner
-            charged, left = charge(balance, is_superuser)
-            row = conn.execute(
-                _COMPLETE,
-                {
-                    **lease,
-                    "new_state": "failed" if error is not None else "completed",
-                    "new_result": result_json,
-                    "new_error": error,
-                    "charged": charged,
-                    "now": now,
-                },
-            ).first()
-            if row is None:
-                return None
-            conn.execute(_SET_BALANCE, {"user_id": user_id, "balance": left})
+            return self._complete_in(conn, done, now)
+
+    def complete_many(self, results: Sequence[Completion], now: datetime) -> list[Job | None]:
+        with self._engine.begin() as conn:
+            return [self._complete_in(conn, done, now) for done in results]
+
+    def _complete_in(self, conn: Connection, done: Completion, now: datetime) -> Job | None:
+        lease = {
+            "job_id": done.job_id,
+            "lease_attempt": done.attempt,
+            "lease_driver": done.driver_id,
+        }
+        owner_query = _LEASED_OWNER_LOCKED if self._is_postgres else _LEASED_OWNER
+        owner = conn.execute(owner_query, lease).first()
+        if owner is None:
+            return None  # stale or duplicate: no write at all
+        user_id, balance, is_superuser = owner
+        charged, left = done.charge(balance, is_superuser)
+        row = conn.execute(
+            _COMPLETE,
+            {
+                **lease,
+                "new_state": "failed" if done.error is not None else "completed",
+                "new_result": done.result_json,
+                "new_error": done.error,
+                "charged": charged,
+                "now": now,
+            },
+        ).first()
+        if row is None:
+            return None
+        conn.execute(_SET_BALANCE, {"user_id": user_id, "balance": left})
         return _job(row)
 
     def release(self, job_id: str, attempt: int, driver_id: str, now: datetime) -> list[Job]:

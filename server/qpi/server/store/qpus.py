@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -221,8 +221,13 @@ def to_driver(row: DriverRow) -> Driver:
     )
 
 
-_QPU_BY_ID = core_select(QPUS).where(QPUS.c.id == bindparam("key"))
-_QPU_BY_NAME = core_select(QPUS).where(QPUS.c.name == bindparam("key"))
+# By id, else by name, in one statement (an id match wins).
+_QPU_BY_KEY = (
+    core_select(QPUS)
+    .where(or_(QPUS.c.id == bindparam("key"), QPUS.c.name == bindparam("key")))
+    .order_by((QPUS.c.id == bindparam("key")).desc())
+    .limit(1)
+)
 
 
 def _find(s: Session, key: str) -> QpuRow | None:
@@ -279,9 +284,7 @@ class SqlQpuRepository(SqlRepository):
     def find(self, key: str) -> Qpu | None:
         # Prebuilt Core statements: this runs on every submit that names its QPU.
         with self._engine.connect() as conn:
-            row = conn.execute(_QPU_BY_ID, {"key": key}).first()
-            if row is None:
-                row = conn.execute(_QPU_BY_NAME, {"key": key}).first()
+            row = conn.execute(_QPU_BY_KEY, {"key": key}).first()
         return to_qpu(row) if row else None
 
     def get_with_queue(self, key: str) -> tuple[Qpu, int] | None:
