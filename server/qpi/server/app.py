@@ -170,6 +170,9 @@ class QpiServer:
         # Clears only what dead replicas left: live ones keep their drivers and QPUs.
         self.registry = services["registry"]
         await db.run(self.registry.join)
+        graced = await db.run(services["leases"].grace_after_start)
+        if graced:
+            logger.info("[Recovery] %d running lease(s) get a lease period to resume", graced)
         self.nng = services["nng"]
         await self._start_grpc(db, events, services, pki)
         await self._start_gateway()

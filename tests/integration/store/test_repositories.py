@@ -165,6 +165,20 @@ def test_expired_leases_are_requeued(repos: Repositories) -> None:
     assert [(j.id, j.state, j.started_at) for j in expired] == [(job.id, "pending", None)]
 
 
+def test_leases_expired_while_the_server_was_down_get_a_grace_period(repos: Repositories) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    lapsed, current = _job(repos, user, qpu), _job(repos, user, qpu)
+    assert repos.leases.claim(lapsed.id, "d1", "s1", NOW, NOW + timedelta(seconds=3), _any_balance)
+    assert repos.leases.claim(
+        current.id, "d2", "s2", NOW, NOW + timedelta(seconds=60), _any_balance
+    )
+    # The server comes back at +30 s: only the lapsed lease moves, to +35 s.
+    assert repos.leases.extend_expiring_leases(NOW + timedelta(seconds=35)) == 1
+    assert repos.leases.requeue_expired(NOW + timedelta(seconds=34)) == []
+    assert [j.id for j in repos.leases.requeue_expired(NOW + timedelta(seconds=36))] == [lapsed.id]
+    assert [j.id for j in repos.leases.requeue_expired(NOW + timedelta(seconds=61))] == [current.id]
+
+
 def test_cancel_reports_the_lease_it_ends_and_honours_the_check(repos: Repositories) -> None:
     user, qpu = _user(repos), _qpu(repos)
     job = _job(repos, user, qpu)

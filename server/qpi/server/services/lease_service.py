@@ -193,6 +193,16 @@ class LeaseService:
             self._events.publish("dispatch", job.qpu_id)
         return [job.id for job in jobs]
 
+    def grace_after_start(self) -> int:
+        """Gives every running lease one more lease period from now; returns how many.
+
+        Called when the server starts: while it was down no driver could heartbeat, so
+        leases that ran out meanwhile say nothing about their drivers, which redial and
+        resume them. Without the grace, recovery would requeue a job its driver is still
+        running whenever a restart outlasts the lease period.
+        """
+        return self._leases.extend_expiring_leases(self._expiry())
+
     def renew_leases(self, driver_id: str) -> list[tuple[str, int]]:
         """Extends a live driver's leases (called on heartbeats); returns them."""
         return self._leases.renew_leases(driver_id, self._expiry())

@@ -176,6 +176,11 @@ class LeaseRepository(Protocol):
         """Extends every running lease of a driver; returns them (job id, attempt)."""
         ...
 
+    def extend_expiring_leases(self, expires: datetime) -> int:
+        """Moves every running lease that would expire before `expires` to `expires`;
+        returns how many moved."""
+        ...
+
     def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
         """Running leases (job id, attempt) held by a driver."""
         ...
@@ -720,6 +725,16 @@ class SqlJobRepository(SqlRepository):
             ).all()
             s.commit()
         return [(row[0], row[1]) for row in renewed]
+
+    def extend_expiring_leases(self, expires: datetime) -> int:
+        with self._session() as s:
+            moved = s.execute(
+                update(JobRow)
+                .where(col(JobRow.state) == "running", col(JobRow.lease_expires_at) < expires)
+                .values(lease_expires_at=expires)
+            )
+            s.commit()
+        return rowcount(moved)
 
     def leases_of(self, driver_id: str) -> list[tuple[str, int]]:
         with self._session() as s:
