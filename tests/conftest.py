@@ -3,6 +3,7 @@ QPI_TEST_DATABASE=postgres) and a Bell-state circuit."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,26 @@ h q[0];
 cx q[0],q[1];
 measure q -> c;
 """
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Undoes what a test's in-process CLI run did to logging.
+
+    `qpi serve`/`qpi-driver` commands run in-process install QPI's policy on the root
+    logger: a handler on the test's captured stderr (closed when the test ends) and maybe
+    DEBUG levels. Left behind, every later log line of the worker fails to print and dumps
+    a stack trace instead, which slowed whole xdist workers to a crawl.
+    """
+    root, own = logging.getLogger(), logging.getLogger("qpi")
+    before, root_level, own_level = set(root.handlers), root.level, own.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before and not type(handler).__module__.startswith("_pytest"):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(root_level)
+    own.setLevel(own_level)
 
 
 @pytest.fixture
