@@ -820,7 +820,8 @@ export interface paths {
         };
         /**
          * List Qpus
-         * @description All QPUs (``?online=1``: only online ones) as a bare array, ordered by name.
+         * @description All QPUs (``?online=1``: only online ones) as a bare array, ordered by name (or
+         *     ``sort``), sorted and paged in SQL.
          */
         get: operations["list_qpus"];
         put?: never;
@@ -880,7 +881,7 @@ export interface paths {
         };
         /**
          * List Tokens
-         * @description The caller's tokens (metadata only) as a bare array.
+         * @description The caller's tokens (metadata only) as a bare array, sorted and paged in SQL.
          */
         get: operations["list_tokens"];
         put?: never;
