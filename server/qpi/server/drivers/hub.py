@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 RESENDING_TRANSPORTS = frozenset({"grpc"})
 """Transports whose drivers keep unacknowledged results and resend them (qpi.driver does);
 for the others (the published daemon over NNG) the hub keeps retrying the store itself."""
+# What the hub reacts to (see _on_event).
+_HUB_TOPICS = ("cancel", "driver", "qpu_deleted", "qpu_toggled")
 _STORE_BACKOFF = tenacity.wait_exponential_jitter(initial=0.5, max=5.0)
 DUPLICATE_PROBE = 2.0
 """Seconds an existing session of a driver has to answer a ping before a newer stream with
@@ -418,20 +420,17 @@ class DriverHub:
         requeued) and resends it until it is stored or the lease goes away.
         """
         session.touch()
-        # Until stored or the session ends, unless the driver resends by itself.
-        retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type(UnavailableError),
-            wait=_STORE_BACKOFF,
-            stop=lambda _: session.transport in RESENDING_TRANSPORTS or session.closed,
-            reraise=True,
+        result = DriverResult(
+            job_id, attempt, session.driver_id, result_json, error, execution_seconds
         )
         try:
-            accepted: bool = await retrying(
-                self._completions.complete,
-                DriverResult(
-                    job_id, attempt, session.driver_id, result_json, error, execution_seconds
-                ),
-            )
+            try:
+                accepted = await self._completions.complete(result)
+            except UnavailableError:
+                if session.transport in RESENDING_TRANSPORTS or session.closed:
+                    raise
+                # Retried (the retry machinery is built only on this rare path).
+                accepted = await self._store_until_stored(session, result)
         except UnavailableError:
             logger.warning(
                 "[DriverHub] result of job %s attempt %d from %s not stored (database "
@@ -465,6 +464,18 @@ class DriverHub:
             )
         self.on_change(session.qpu_id)
         return accepted
+
+    async def _store_until_stored(self, session: DriverSession, result: DriverResult) -> bool:
+        """Retries a result the database could not take, until it is stored or the session
+        ends (drivers that resend by themselves are not retried here)."""
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(UnavailableError),
+            wait=_STORE_BACKOFF,
+            stop=lambda _: session.transport in RESENDING_TRANSPORTS or session.closed,
+            reraise=True,
+        )
+        stored: bool = await retrying(self._completions.complete, result)
+        return stored
 
     async def release(self, session: DriverSession, job_id: str, attempt: int) -> None:
         """A driver hands a lease back without running it."""
@@ -531,7 +542,7 @@ class DriverHub:
         """Background task: revokes cancelled leases, drops silent drivers."""
         checker = asyncio.create_task(self._liveness_loop())
         try:
-            async with self._events.subscribe() as queue:
+            async with self._events.subscribe(topics=_HUB_TOPICS) as queue:
                 while True:
                     event = await queue.get()
                     try:

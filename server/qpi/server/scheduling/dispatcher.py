@@ -74,7 +74,7 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Relays "dispatch" events to the per-QPU loops until cancelled."""
-        async with self._events.subscribe() as queue:
+        async with self._events.subscribe(topics=(BOOKINGS_TOPIC, "dispatch")) as queue:
             try:
                 while True:
                     event = await queue.get()
@@ -206,14 +206,21 @@ class Dispatcher:
     def _claim_up_to(
         self, qpu_id: str, driver_id: str, session_id: str, count: int, slots: int
     ) -> _Batch:
-        """Runs on the database thread: up to `count` leases for one driver, each decided
-        and claimed as in :meth:`_decide_and_claim`; those past its `slots` free execution
-        slots are prefetches. `done` once the policy has nothing more to dispatch now."""
+        """Runs on the database thread: up to `count` leases for one driver in one
+        transaction, each decided and claimed by :meth:`_decide_and_claim_in_round`; those
+        past its `slots` free execution slots are prefetches. `done` once the policy has
+        nothing more to dispatch now."""
+        with self._jobs.dispatch_round():  # one transaction for the whole batch
+            return self._claim_up_to_in_round(qpu_id, driver_id, session_id, count, slots)
+
+    def _claim_up_to_in_round(
+        self, qpu_id: str, driver_id: str, session_id: str, count: int, slots: int
+    ) -> _Batch:
         claims: list[Claim] = []
         verdict: _Verdict | None = None
         retries = 0
         while len(claims) < count:
-            step = self._decide_and_claim(
+            step = self._decide_and_claim_in_round(
                 qpu_id, driver_id, session_id, prefetch=len(claims) >= slots
             )
             verdict = verdict or step.verdict
@@ -226,13 +233,6 @@ class Dispatcher:
             else:
                 return _Batch(claims, step.next_at, done=True, verdict=verdict)
         return _Batch(claims, None, done=False, verdict=verdict)
-
-    def _decide_and_claim(
-        self, qpu_id: str, driver_id: str, session_id: str, prefetch: bool = False
-    ) -> _Step:
-        """Runs on the database thread: what the policy picks, leased to that driver."""
-        with self._jobs.dispatch_round():
-            return self._decide_and_claim_in_round(qpu_id, driver_id, session_id, prefetch)
 
     def _decide_and_claim_in_round(
         self, qpu_id: str, driver_id: str, session_id: str, prefetch: bool

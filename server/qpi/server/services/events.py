@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +49,11 @@ class Subscription:
     """One subscriber's queue. Bounded ones are cut off, not left to grow, when the
     consumer (usually a client stream that stopped reading) falls `limit` events behind."""
 
-    def __init__(self, limit: int = 0) -> None:
+    def __init__(self, limit: int = 0, topics: frozenset[str] | None = None) -> None:
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._limit = limit
+        self.topics = topics
+        """The topics it receives (None: all)."""
         self.bounded = limit > 0
         """Whether this is a client stream (the server's own consumers are unbounded)."""
         self.overflowed = False
@@ -95,6 +97,9 @@ class EventBus:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscribers: set[Subscription] = set()
+        # Subscribers of every topic, and of named topics only: a consumer that reads a
+        # few topics is not woken for each of the several "job" events every job makes.
+        self._by_topic: dict[str, set[Subscription]] = {}
         # Watchers of one job each: a job event wakes only its own watchers, not all.
         self._job_watchers: dict[str, set[Subscription]] = {}
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
@@ -178,22 +183,35 @@ class EventBus:
                         subscription.offer(event)
         for subscription in list(self._subscribers):
             subscription.offer(event)
+        for subscription in list(self._by_topic.get(event.topic, ())):
+            subscription.offer(event)
 
     @asynccontextmanager
-    async def subscribe(self, limit: int = 0) -> AsyncIterator[Subscription]:
-        """A subscription receiving every event while the context is open.
+    async def subscribe(
+        self, limit: int = 0, topics: Collection[str] | None = None
+    ) -> AsyncIterator[Subscription]:
+        """A subscription receiving every event (or those of `topics`) while the context
+        is open.
 
         Args:
             limit: Most events it may lag behind before it is cut off; 0 means unbounded,
                 for the server's own consumers, which must see every event.
+            topics: Only these topics (None: every topic).
         """
-        subscription = Subscription(limit)
-        self._subscribers.add(subscription)
+        subscription = Subscription(limit, None if topics is None else frozenset(topics))
+        groups = (
+            [self._subscribers]
+            if subscription.topics is None
+            else [self._by_topic.setdefault(t, set()) for t in subscription.topics]
+        )
+        for group in groups:
+            group.add(subscription)
         self._client_streams += subscription.bounded
         try:
             yield subscription
         finally:
-            self._subscribers.discard(subscription)
+            for group in groups:
+                group.discard(subscription)
             self._client_streams -= subscription.bounded
 
     @asynccontextmanager

@@ -438,9 +438,8 @@ class SqlJobRepository(SqlRepository):
 
     @contextmanager
     def dispatch_round(self) -> Iterator[None]:
-        if not self._is_postgres:  # one writer: claims never race on SQLite
-            yield
-            return
+        # One connection and transaction for the round's reads and claims (on SQLite,
+        # with its one writer, only to save a checkout and commit per claim).
         with self._engine.begin() as conn:
             self._round.conn = conn
             try:

@@ -39,6 +39,19 @@ async def test_bounded_subscription_is_cut_off_when_it_falls_behind() -> None:
         assert not keeping_up.overflowed
 
 
+async def test_a_topic_subscription_sees_only_its_topics_in_order() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    async with bus.subscribe(topics=("dispatch", "cancel")) as few, bus.subscribe() as every:
+        for topic, payload in [("job", 1), ("dispatch", 2), ("job", 3), ("cancel", 4)]:
+            bus.publish(topic, payload)
+        assert few.qsize() == 2
+        assert [(await few.get()).payload for _ in range(2)] == [2, 4]
+        assert [(await every.get()).payload for _ in range(4)] == [1, 2, 3, 4]
+    bus.publish("dispatch", 5)  # closed subscriptions are gone from every topic
+    assert few.qsize() == 0
+
+
 async def test_publish_from_a_worker_thread_reaches_the_loop() -> None:
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())

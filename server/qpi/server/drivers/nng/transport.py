@@ -221,7 +221,7 @@ class NngTransport:
 
     async def watch(self, events: EventBus) -> None:
         """Closes the listeners of drivers that were disabled or deleted (or lost their QPU)."""
-        async with events.subscribe() as queue:
+        async with events.subscribe(topics=("driver", "qpu")) as queue:
             while True:
                 event = await queue.get()
                 if event.topic == "driver":
