@@ -95,6 +95,8 @@ class MiniDriver:
         self.credentials = credentials
         self.executed: list[tuple[str, int]] = []
         self.cancelled: list[str] = []
+        # A cancellation ends one lease (job, attempt), not a later attempt of the job.
+        self._cancelled_leases: set[tuple[str, int]] = set()
         self.welcomed = threading.Event()
         self.stopped = threading.Event()
         self.fatal: grpc.RpcError | None = None
@@ -183,15 +185,18 @@ class MiniDriver:
             )
             threading.Thread(target=self._execute, args=(a,), daemon=True).start()
         elif kind == "job_cancellation":
-            self.cancelled.append(message.job_cancellation.job_id)
+            c = message.job_cancellation
+            self.cancelled.append(c.job_id)
+            self._cancelled_leases.add((c.job_id, c.attempt))
             with self._held_lock:
-                self._held.pop(message.job_cancellation.job_id, None)
+                if self._held.get(c.job_id) == c.attempt:
+                    del self._held[c.job_id]
 
     def _execute(self, a: pb.JobAssignment) -> None:
         started = time.perf_counter()
         if self.delay:
             time.sleep(self.delay)
-        if a.job_id in self.cancelled:
+        if (a.job_id, a.attempt) in self._cancelled_leases:
             return
         try:
             result = pb.JobResult(

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _HELLO_TIMEOUT = 10.0
+_RESULTS_IN_FLIGHT = 64
+"""Results of one stream being stored at once; the stream reads no further until one is."""
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -159,22 +161,38 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
     async def _read(
         self, session: DriverSession, requests: AsyncIterator[pb.ConnectRequest]
     ) -> None:
+        # Results are stored concurrently (so results that arrive together share one group
+        # commit, and one slow store does not hold the stream); every other message waits
+        # until the results before it are stored, so heartbeats reconcile against them.
+        storing: set[asyncio.Task[None]] = set()
         try:
             async for message in requests:
-                try:
-                    await self._handle(session, message)
-                except QpiError as exc:  # e.g. malformed telemetry: drop it, keep the stream
-                    logger.warning(
-                        "[DriverService.Connect] driver %s: %s", session.driver_id, exc.message
-                    )
-                except Exception:  # a failed store write must not requeue every lease
-                    logger.exception(
-                        "[DriverService.Connect] driver %s: message failed", session.driver_id
-                    )
+                if message.WhichOneof("message") != "job_result":
+                    if storing:
+                        await asyncio.wait(storing)
+                    await self._handle_logged(session, message)
+                    continue
+                if len(storing) >= _RESULTS_IN_FLIGHT:
+                    await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
+                task = asyncio.create_task(self._handle_logged(session, message))
+                storing.add(task)
+                task.add_done_callback(storing.discard)
+            if storing:
+                await asyncio.wait(storing)
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
         finally:
+            for task in list(storing):
+                task.cancel()
             session.close()
+
+    async def _handle_logged(self, session: DriverSession, message: pb.ConnectRequest) -> None:
+        try:
+            await self._handle(session, message)
+        except QpiError as exc:  # e.g. malformed telemetry: drop it, keep the stream
+            logger.warning("[DriverService.Connect] driver %s: %s", session.driver_id, exc.message)
+        except Exception:  # a failed store write must not requeue every lease
+            logger.exception("[DriverService.Connect] driver %s: message failed", session.driver_id)
 
     async def _handle(self, session: DriverSession, message: pb.ConnectRequest) -> None:
         kind = message.WhichOneof("message")
