@@ -3,8 +3,11 @@
     .venv/bin/python bench/run_all.py [--only NAME ...] [--output docs/benchmarks.md]
 
 Each entry of BENCHMARKS is a script in bench/ plus its arguments; its markdown section
-(stdout) goes into the document in this order. A failing script is reported in the
-document and makes this runner exit non-zero, so `make bench` never hides a failure.
+(stdout) goes into the document in this order, between markers naming the entry. With
+`--only`, the sections of the entries run are replaced in the existing document (or
+appended) and everything else in it is kept, so one benchmark can be refreshed alone. A
+failing script is reported in the document and makes this runner exit non-zero, so
+`make bench` never hides a failure.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -56,6 +60,28 @@ def run(script: str, args: list[str]) -> tuple[bool, str]:
     return True, done.stdout.strip() + "\n"
 
 
+def marker(script: str, args: list[str]) -> str:
+    """The comment that opens an entry's section in the document."""
+    return f"<!-- bench: {' '.join([script, *args])} -->"
+
+
+END = "<!-- /bench -->"
+
+
+def merge(document: str, sections: dict[str, str]) -> str:
+    """`document` with each marked section in `sections` (by its marker) replaced, and
+    the ones it does not hold yet appended."""
+    for opening, body in sections.items():
+        block = f"{opening}\n{body}{END}\n"
+        pattern = re.compile(re.escape(opening) + r"\n.*?" + re.escape(END) + r"\n", re.S)
+        found = pattern.search(document)
+        if found:
+            document = document[: found.start()] + block + document[found.end() :]
+        else:
+            document = document.rstrip("\n") + "\n\n" + block
+    return document
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=None, help="script names to run")
@@ -63,17 +89,23 @@ def main() -> int:
     ns = parser.parse_args()
     selected = [b for b in BENCHMARKS if ns.only is None or b[0] in ns.only]
     started = time.monotonic()
-    sections, ok = [], True
+    sections: dict[str, str] = {}
+    ok = True
     for script, args in selected:
         print(f"running {script} …", file=sys.stderr, flush=True)
         passed, section = run(script, args)
         ok &= passed
-        sections.append(section)
+        sections[marker(script, args)] = section
     machine = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = HEADER.format(date=date, machine=machine) + "\n" + "\n".join(sections)
-    text += f"\nWhole run: {time.monotonic() - started:.0f} s.\n"
     out = Path(ns.output)
+    if ns.only is not None and out.exists():
+        text = merge(out.read_text(), sections)
+        text += f"\nRefreshed by `bench/run_all.py --only {' '.join(ns.only)}` on {date}.\n"
+    else:
+        text = HEADER.format(date=date, machine=machine) + "\n"
+        text += "\n".join(f"{k}\n{v}{END}\n" for k, v in sections.items())
+        text += f"\nWhole run: {time.monotonic() - started:.0f} s.\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}", file=sys.stderr)
