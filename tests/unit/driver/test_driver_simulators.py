@@ -233,3 +233,44 @@ def test_header_formats_counts_as_qiskit_expects(executor):
          "results": [experiment]}
     )  # fmt: skip
     assert result.get_counts() == {"10 0": 20}  # register b = '10', register a = '0'
+
+
+def test_repeated_circuits_reuse_their_compiled_runs(executor, monkeypatch: pytest.MonkeyPatch):
+    """A job sending circuits (and parameter sets) that ran before is not transpiled
+    again; new shots still apply, and other parameter values compile anew."""
+    executor._compiled.clear()
+    compiled: list[object] = []
+    original = executor.pass_manager.run
+    monkeypatch.setattr(executor.pass_manager, "run", lambda c: compiled.append(c) or original(c))
+    first = run(executor, X_ON_1, shots=10)
+    again = run(executor, X_ON_1, shots=30)
+    assert len(compiled) == 1
+    assert first["counts"]["10"] == 10
+    assert again["counts"]["10"] == 30
+    swept = CircuitPayload(PARAM3, parameter_values=[[0.0], [math.pi]])
+    run(executor, swept, shots=5)
+    run(executor, CircuitPayload(PARAM3, parameter_values=[[0.0], [math.pi]]), shots=5)
+    assert len(compiled) == 3  # two runs of the sweep, once
+    moved = run(executor, CircuitPayload(PARAM3, parameter_values=[[math.pi]]), shots=7)
+    assert len(compiled) == 4
+    assert moved["counts"]["1"] == 7
+
+
+def test_compiled_runs_are_bounded(executor, monkeypatch: pytest.MonkeyPatch):
+    from qpi.driver.executors import _simulator
+
+    executor._compiled.clear()
+    monkeypatch.setattr(_simulator, "COMPILED_JOBS", 3)
+    for angle in range(6):
+        run(executor, CircuitPayload(PARAM3, parameter_values=[[float(angle)]]), shots=1)
+    assert len(executor._compiled) == 3
+    monkeypatch.setattr(_simulator, "COMPILED_RUNS", 4)
+    run(executor, CircuitPayload(PARAM3, parameter_values=[[0.1]] * 3), shots=1)
+    assert sum(map(len, executor._compiled.values())) <= 4
+
+
+def test_a_circuit_that_failed_is_rejected_again(executor):
+    bad = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nfoo q[0];\n'
+    for _ in range(2):
+        with pytest.raises(ValueError, match="Failed to parse QASM circuit 0"):
+            run(executor, bad)

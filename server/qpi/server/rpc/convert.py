@@ -56,13 +56,19 @@ _REQUEST_STATES = {
 REQUEST_STATE_NAMES = {v: k for k, v in _REQUEST_STATES.items()}
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     """A protobuf timestamp, or None for unset."""
     if value is None:
         return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(value.astimezone(UTC))
-    return out
+    # Arithmetic on the aware value: Timestamp.FromDatetime is a slow pure-Python path and
+    # runs several times for every job message.
+    delta = (value if value.tzinfo is not None else value.astimezone(UTC)) - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1_000
+    )
 
 
 def from_ts(value: timestamp_pb2.Timestamp, field: str = "timestamp") -> datetime:
