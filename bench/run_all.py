@@ -25,8 +25,40 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (script, extra arguments). Add a new benchmark here.
 BENCHMARKS: list[tuple[str, list[str]]] = [
-    ("throughput.py", ["--database", "sqlite", "--jobs", "1000", "--drivers", "1", "4", "8"]),
-    ("throughput.py", ["--database", "postgres", "--jobs", "1000", "--drivers", "1", "4", "8"]),
+    (
+        "throughput.py",
+        [
+            "--database",
+            "sqlite",
+            "--jobs",
+            "2000",
+            "--drivers",
+            "1",
+            "4",
+            "8",
+            "--real-prefetch",
+            "0",
+            "1",
+            "4",
+        ],
+    ),
+    (
+        "throughput.py",
+        [
+            "--database",
+            "postgres",
+            "--jobs",
+            "2000",
+            "--drivers",
+            "1",
+            "4",
+            "8",
+            "--real-prefetch",
+            "0",
+            "1",
+            "4",
+        ],
+    ),
     ("scheduler_scale.py", ["--database", "sqlite", "--samples", "50"]),
     ("scheduler_scale.py", ["--database", "postgres", "--samples", "50"]),
     ("dispatch_latency.py", []),
