@@ -63,6 +63,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("scheduler_scale.py", ["--database", "postgres", "--samples", "50"]),
     ("dispatch_latency.py", []),
     ("replicas.py", []),
+    ("replica_throughput.py", []),
     ("driver_overhead.py", ["--jobs", "100"]),
     ("aer_transpile.py", []),
     ("cold_start.py", ["--warm", "5"]),

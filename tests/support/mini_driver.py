@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import queue
 import sys
 import threading
@@ -40,9 +41,33 @@ def run_payload(payload: job_pb2.JobPayload) -> dict[str, Any]:
             root = str(Path(__file__).resolve().parents[2])
             if root not in sys.path:
                 sys.path.insert(0, root)
-            _POOL = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+            _POOL = ProcessPoolExecutor(
+                2,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
         pool = _POOL
     return pool.submit(_run_serialized, payload.SerializeToString()).result()
+
+
+PARENT_CHECK_SECONDS = 0.2
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool worker initializer: exit as soon as the process that started the pool is gone.
+
+    A pool worker waits for tasks on a queue whose write end it holds itself, so it never
+    sees its parent die: a driver SIGKILLed by a test (or a killed pytest worker) would
+    leave it, and the resource tracker whose pipe it holds, running forever under init.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="mini-parent-watch", daemon=True).start()
 
 
 def _run_serialized(data: bytes) -> dict[str, Any]:
