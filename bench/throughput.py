@@ -106,9 +106,10 @@ def zero_work_driver(target: str, ca_pem: bytes, token: str, capacity: int, stop
 
 
 class Drivers:
-    """Zero-work driver processes of one QPU."""
+    """Zero-work driver processes of one QPU, one per driver token (the server keeps one
+    stream per token: drivers sharing a token would replace each other's streams)."""
 
-    def __init__(self, target: str, ca_pem: bytes, token: str, count: int, capacity: int):
+    def __init__(self, target: str, ca_pem: bytes, tokens: list[str], capacity: int):
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         self._procs = [
@@ -117,7 +118,7 @@ class Drivers:
                 args=(target, ca_pem, token, capacity, self._stop),
                 daemon=True,
             )
-            for _ in range(count)
+            for token in tokens
         ]
         for proc in self._procs:
             proc.start()
@@ -149,7 +150,7 @@ class Bench:
         self.database_url = fresh_postgres_url() if database == "postgres" else ""
         self.server = ServeProcess(self._root, database_url=self.database_url, timers=TIMERS)
         self.server.start()
-        self.driver_token = self.server.create_qpu("bench", num_qubits=4)
+        self.driver_tokens = [self.server.create_qpu("bench", num_qubits=4)]
         self.tokens = [
             self.server.create_user(f"bench{i}@example.com", qpu_seconds=1e9)
             for i in range(clients)
@@ -166,8 +167,12 @@ class Bench:
         )
 
     def drivers(self, count: int, capacity: int) -> Drivers:
+        qpu_id = self.admin.get_qpu("bench").id
+        while len(self.driver_tokens) < count:
+            name = f"zero{len(self.driver_tokens)}"
+            self.driver_tokens.append(self.admin.create_driver(qpu_id, name).access_token)
         drivers = Drivers(
-            self.server.grpc_target, self.server.ca_pem, self.driver_token, count, capacity
+            self.server.grpc_target, self.server.ca_pem, self.driver_tokens[:count], capacity
         )
         wait_for(
             lambda: self.admin.get_qpu("bench").status == "online",
