@@ -27,9 +27,7 @@ def enum_word(name: str, prefix: str) -> str:
     return "" if word == "unspecified" else word
 
 
-_JOB_STATUS = {
-    value: enum_word(name, "STATE_") for name, value in job_pb2.Job.State.items()
-}
+_JOB_STATUS = {value: enum_word(name, "STATE_") for name, value in job_pb2.Job.State.items()}
 
 
 def job_status(state: int) -> str:

@@ -588,12 +588,161 @@ def run_listing(
         )
         capped = select(literal(1)).select_from(table).where(*conditions).limit(COUNT_CAP)
         counted = select(func.count()).select_from(capped.subquery())
+    keys = query.sort or default_sort
+    leading = None if scanned else _leading_key(keys, fields, table, tie_breakers)
     with work_budget(conn):
-        rows = list(conn.execute(page).mappings().all())
+        if leading is None:
+            rows = list(conn.execute(page).mappings().all())
+        else:
+            walk = _GroupWalk(conn, compiler, columns, conditions, tie_breakers, leading)
+            rows = walk.page(keys, fields, query.offset, query.limit)
         total = None
         if query.count_total:
             total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+def _leading_key(
+    keys: Sequence[SortKey],
+    fields: Mapping[str, FieldSpec],
+    table: Any,
+    tie_breakers: Sequence[ColumnElement[Any]],
+) -> tuple[SortKey, FieldSpec] | None:
+    """The first sort key of a sort on two or more fields when an index leads with its
+    column (then a page is walked group by group, see :class:`_GroupWalk`), else None.
+
+    Not for a first field that breaks ties (creation time, id): its groups are single
+    rows, which the database's incremental sort over that index orders at once."""
+    effective = [
+        k
+        for k in keys
+        if k.field in fields and not fields[k.field].constant and fields[k.field].multi is None
+    ]
+    if len(effective) < 2:
+        return None
+    first = effective[0]
+    spec = fields[first.field]
+    column = spec.column
+    if getattr(column, "table", None) is not table or any(t is column for t in tie_breakers):
+        return None
+    for index in getattr(table, "indexes", ()):
+        if any(c is column for c in list(index.columns)[:2]):
+            return first, spec
+    return None
+
+
+class _GroupWalk:
+    """One page of a sort on two or more fields without sorting every match.
+
+    The rows are ordered by the first field, then the others. The first field's index
+    gives, in one range scan, the first field's values at the page's positions (the same
+    values whatever the later fields: they only order rows that share the first one). The
+    page is then those *groups* of equal first values: the first group from where the page
+    starts in it, every group between the first and the last whole (fewer rows than the
+    page, sorted fully), and the last group's first rows. A group is read by equality on
+    the first field, so the index ``(field, created, id)`` serves it in order when the
+    later fields are the creation time (e.g. ``qpu_name,-created``); otherwise the database
+    sorts that one group (bounded by the group's size and the work budget), never all
+    matches. Exactly the rows and order of the full sort.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        compiler: _Compiler,
+        columns: Sequence[ColumnElement[Any]],
+        conditions: Sequence[ColumnElement[bool]],
+        tie_breakers: Sequence[ColumnElement[Any]],
+        leading: tuple[SortKey, FieldSpec],
+    ) -> None:
+        self.conn = conn
+        self.columns = columns
+        self.conditions = list(conditions)
+        self.tie_breakers = tie_breakers
+        self.key, self.spec = leading
+        column = self.spec.column
+        free = self.spec.kind == TEXT and self.spec.free_text
+        self.column = column
+        self.compared = compiler.ordered(column) if free else column
+        self.postgres = compiler.postgres
+
+    def _equal(self, value: Any) -> ColumnElement[bool]:
+        return self.column.is_(None) if value is None else self.compared == value
+
+    def _before(self, value: Any) -> ColumnElement[bool]:
+        """Rows whose first field sorts before `value` (empty values first ascending,
+        last descending, as :func:`compile_order`)."""
+        col, nullable = self.column, self.spec.nullable
+        if not self.key.descending:
+            if value is None:
+                return false()
+            smaller = _apply(self.compared, "<", value)
+            return or_(col.is_(None), smaller) if nullable else smaller
+        if value is None:
+            return col.is_not(None)
+        return _apply(self.compared, ">", value)
+
+    def _after(self, value: Any) -> ColumnElement[bool]:
+        col, nullable = self.column, self.spec.nullable
+        if not self.key.descending:
+            if value is None:
+                return col.is_not(None)
+            return _apply(self.compared, ">", value)
+        if value is None:
+            return false()
+        smaller = _apply(self.compared, "<", value)
+        return or_(col.is_(None), smaller) if nullable else smaller
+
+    def page(
+        self, keys: Sequence[SortKey], fields: Mapping[str, FieldSpec], offset: int, limit: int
+    ) -> list[RowMapping]:
+        postgres, ties = self.postgres, self.tie_breakers
+        first_order = compile_order((self.key,), fields, ties, postgres=postgres)
+        order = compile_order(tuple(keys), fields, ties, postgres=postgres)
+        within = order[1:]  # the first term orders by the first field, equal in a group
+        probe = (
+            select(self.column)
+            .where(*self.conditions)
+            .order_by(*first_order)
+            .offset(offset)
+            .limit(limit)
+        )
+        values = list(self.conn.execute(probe).scalars().all())
+        if not values:
+            return []
+        groups: list[tuple[Any, int]] = []
+        for value in values:
+            if groups and groups[-1][0] == value:
+                groups[-1] = (value, groups[-1][1] + 1)
+            else:
+                groups.append((value, 1))
+        skip = 0
+        if offset:
+            earlier = (
+                select(literal(1))
+                .where(*self.conditions, self._before(groups[0][0]))
+                .limit(offset)
+                .subquery()
+            )
+            counted = select(func.count()).select_from(earlier)
+            skip = offset - int(self.conn.execute(counted).scalar_one())
+        rows = self._rows([self._equal(groups[0][0])], within, skip, groups[0][1])
+        if len(groups) > 2:
+            between = [self._after(groups[0][0]), self._before(groups[-1][0])]
+            rows += self._rows(between, order, 0, sum(n for _, n in groups[1:-1]))
+        if len(groups) > 1:
+            rows += self._rows([self._equal(groups[-1][0])], within, 0, groups[-1][1])
+        return rows
+
+    def _rows(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        order: Sequence[UnaryExpression[Any]],
+        offset: int,
+        limit: int,
+    ) -> list[RowMapping]:
+        stmt = select(*self.columns).where(*self.conditions, *where).order_by(*order)
+        return list(self.conn.execute(stmt.offset(offset).limit(limit)).mappings().all())
 
 
 def _field_columns(fields: Mapping[str, FieldSpec]) -> list[ColumnElement[Any]]:
