@@ -132,3 +132,46 @@ def test_first_fields_that_break_ties_use_one_statement(
             expected[30:60]
         )
     assert not walks
+
+
+def test_ranges_off_the_sort_column_walk_the_sort_index_when_many_match(
+    rest: Rest, seeded: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With at least SCAN_BUDGET matches (5 here), a range on another column than the
+    sort's first is filtered along the sort's index (on SQLite) instead of read through
+    its own index and sorted: the same pages, totals and skipped totals."""
+    monkeypatch.setattr(listing, "SCAN_BUDGET", 5)
+    plain: list[int] = []
+    original = listing._Compiler.plain
+
+    def counted(self: Any, col: Any) -> Any:
+        out = original(self, col)
+        if out is not col:
+            plain.append(1)
+        return out
+
+    monkeypatch.setattr(listing._Compiler, "plain", counted)
+    cases = [
+        ("duration > 1 && finished_at != ''", "-created"),
+        ("duration > 1 && finished_at != ''", "-finished_at"),
+        (f"finished_at > '{MID}'", "status,-created"),
+        (f"updated < '{MID}' && status != 'failed'", "qpu_name"),
+        ("duration >= 0", "-updated"),
+        ("duration > 99999", "-created"),
+    ]
+    for filter_text, sort in cases:
+        expected = _reference(seeded, filter_text, sort)
+        for page in (1, 3):
+            body = _page(rest, rest.admin, filter_text, sort, page, 11)
+            assert [r["id"] for r in body["items"]] == expected[(page - 1) * 11 : page * 11], (
+                filter_text,
+                sort,
+                page,
+            )
+            assert body["totalItems"] == len(expected)
+        params = {"filter": filter_text, "sort": sort, "perPage": "11", "skipTotal": "1"}
+        skipped = rest.http.get(JOBS, params=params, headers=rest.admin).json()
+        assert [r["id"] for r in skipped["items"]] == expected[:11]
+        assert skipped["totalItems"] == -1
+    if rest.server.settings.effective_database_url.startswith("sqlite"):
+        assert plain

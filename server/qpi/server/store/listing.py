@@ -69,6 +69,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.listing import (
@@ -180,11 +181,26 @@ def parse_instant(text: str) -> datetime | None:
 class _Compiler:
     """Compiles one filter for one dialect."""
 
-    def __init__(self, fields: Mapping[str, FieldSpec], postgres: bool, now: datetime) -> None:
+    def __init__(
+        self,
+        fields: Mapping[str, FieldSpec],
+        postgres: bool,
+        now: datetime,
+        unindexed: Sequence[ColumnElement[Any]] = (),
+    ) -> None:
         self.fields = fields
         self.postgres = postgres
         self.now = now.astimezone(UTC)
         self.conditions = 0
+        self.unindexed = unindexed
+        """Columns whose comparisons with values must not pick an index (see
+        :func:`run_listing`): they are compared as ``coalesce(col, col)``."""
+
+    def plain(self, col: ColumnElement[Any]) -> ColumnElement[Any]:
+        """`col`, or the same values as an expression no index serves."""
+        if any(col is c for c in self.unindexed):
+            return func.coalesce(col, col)
+        return col
 
     # -- operands -------------------------------------------------------------------
 
@@ -337,14 +353,14 @@ class _Compiler:
             if number is None:
                 return _incomparable(op)
             # A column without NULLs is compared bare, so that its index serves ranges.
-            col = func.coalesce(spec.column, 0.0) if spec.nullable else spec.column
+            col = func.coalesce(spec.column, 0.0) if spec.nullable else self.plain(spec.column)
             return _apply(col, op, literal(number))
         if isinstance(value, float):
             # Text fields here hold ids, names and states, dates are never numbers: a
             # number compares with none of them (only "!=" holds).
             return _incomparable(op)
         if spec.kind == DATE:
-            return self.date_vs_text(spec.column, op, value)
+            return self.date_vs_text(self.plain(spec.column), op, value)
         if op in ("=", "!=") and spec.choices and value not in spec.choices:
             return _incomparable(op)  # no row holds it: nothing to scan for
         if op in ("=", "!="):
@@ -590,16 +606,71 @@ def run_listing(
         counted = select(func.count()).select_from(capped.subquery())
     keys = query.sort or default_sort
     leading = None if scanned else _leading_key(keys, fields, table, tie_breakers)
+    # SQLite has no statistics on value ranges: given a range on one column and an order
+    # on another, it reads every row in the range through that column's index and sorts
+    # them all, however many match. When many match (counted first, as far as
+    # SCAN_BUDGET), walking the order's index and filtering finds a page after a few rows
+    # per match; when few match, the range's index is best and the sort small.
+    ranged = [] if scanned or postgres else _ranged_columns(indexed, fields, order)
     with work_budget(conn):
+        total = None
+        if ranged:
+            cap = COUNT_CAP if query.count_total else SCAN_BUDGET
+            probe = select(literal(1)).select_from(table).where(*conditions).limit(cap)
+            found = int(
+                conn.execute(select(func.count()).select_from(probe.subquery())).scalar_one()
+            )
+            total = found if query.count_total else None
+            if found >= SCAN_BUDGET:
+                plain = _Compiler(fields, postgres, now, unindexed=ranged)
+                conditions = list(scope) + [plain.compile(t, depth) for t in indexed]
+                page = (
+                    select(*columns)
+                    .where(*conditions)
+                    .order_by(*order)
+                    .offset(query.offset)
+                    .limit(query.limit)
+                )
         if leading is None:
             rows = list(conn.execute(page).mappings().all())
         else:
             walk = _GroupWalk(conn, compiler, columns, conditions, tie_breakers, leading)
             rows = walk.page(keys, fields, query.offset, query.limit)
-        total = None
-        if query.count_total:
+        if query.count_total and not ranged:
             total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+def _ranged_columns(
+    terms: Sequence[Filter],
+    fields: Mapping[str, FieldSpec],
+    order: Sequence[UnaryExpression[Any]],
+) -> list[ColumnElement[Any]]:
+    """The date and number columns that `terms` compare with values other than by
+    equality, except the column the order starts with (its index serves both)."""
+    leading = list(iterate(order[0])) if order else []
+    found: list[ColumnElement[Any]] = []
+
+    def visit(node: Filter) -> None:
+        if isinstance(node, Junction):
+            for term in node.terms:
+                visit(term)
+            return
+        for side in (node.left, node.right):
+            if not isinstance(side, FieldRef) or node.op in ("=", "~", "!~"):
+                continue
+            spec = fields.get(side.name)
+            if spec is None or spec.kind not in (DATE, NUMBER) or spec.multi is not None:
+                continue
+            column = spec.column
+            if any(column is element for element in leading):
+                continue
+            if not any(column is c for c in found):
+                found.append(column)
+
+    for term in terms:
+        visit(term)
+    return found
 
 
 def _leading_key(
