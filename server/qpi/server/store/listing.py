@@ -555,7 +555,7 @@ def run_listing(
     tie_breakers: Sequence[ColumnElement[Any]],
     default_sort: tuple[SortKey, ...],
     now: datetime,
-) -> tuple[list[RowMapping], int | None]:
+) -> tuple[list[Mapping[str, Any]], int | None]:
     """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
     and the number of matches (at most :data:`COUNT_CAP`) unless the query skips counting.
 
@@ -579,12 +579,17 @@ def run_listing(
         # columns the fields read (never the large payloads); the conditions no index
         # answers and the order are evaluated on those, so that the planner starts from
         # them (a sort of SCAN_BUDGET rows) rather than from the whole table.
+        # Only the columns the remaining conditions and the order read: an index holding
+        # them all (e.g. ``id ~`` under the (owner, created, id) order) then yields the
+        # window without reading a row.
         key = tie_breakers[-1]
-        narrow = [c for c in table.c if any(c.compare(k) for k in _field_columns(fields))]
+        unscanned = [compiler.compile(t, depth) for t in scanned]
+        read = [e for x in (*unscanned, *order) for e in iterate(x)]
+        narrow = [c for c in table.c if c is key or any(c is e for e in read)]
         window = select(*narrow).where(*conditions).order_by(*order).limit(SCAN_BUDGET).subquery()
         adapt = ClauseAdapter(window).traverse
         source = window.join(table, key == window.c[key.name])
-        rest = [adapt(compiler.compile(t, depth)) for t in scanned]
+        rest = [adapt(x) for x in unscanned]
         page = (
             select(*columns)
             .select_from(source)
@@ -594,6 +599,9 @@ def run_listing(
             .limit(query.limit)
         )
         counted = select(func.count()).select_from(window).where(*rest)
+        if query.count_total:
+            # The window once: the page's rows carry the number of matches in it.
+            page = page.add_columns(func.count().over().label(_TOTAL))
     else:
         page = (
             select(*columns)
@@ -631,14 +639,27 @@ def run_listing(
                     .offset(query.offset)
                     .limit(query.limit)
                 )
+        found_rows: Sequence[RowMapping]
         if leading is None:
-            rows = list(conn.execute(page).mappings().all())
+            found_rows = conn.execute(page).mappings().all()
         else:
             walk = _GroupWalk(conn, compiler, columns, conditions, tie_breakers, leading)
-            rows = walk.page(keys, fields, query.offset, query.limit)
-        if query.count_total and not ranged:
+            found_rows = walk.page(keys, fields, query.offset, query.limit)
+        rows: list[Mapping[str, Any]] = [*found_rows]  # type: ignore[list-item]
+        if scanned and query.count_total and rows:
+            total = int(rows[0][_TOTAL])
+            rows = [_without(row, _TOTAL) for row in rows]
+        elif query.count_total and not ranged:
             total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+_TOTAL = "_qpi_listing_total"
+
+
+def _without(row: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """`row` without the column `name`."""
+    return {k: v for k, v in row.items() if k != name}
 
 
 def _ranged_columns(
