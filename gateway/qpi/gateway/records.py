@@ -27,7 +27,9 @@ def enum_word(name: str, prefix: str) -> str:
     return "" if word == "unspecified" else word
 
 
-_JOB_STATUS = {value: enum_word(name, "STATE_") for name, value in job_pb2.Job.State.items()}
+_JOB_STATUS: dict[int, str] = {
+    int(value): enum_word(name, "STATE_") for name, value in job_pb2.Job.State.items()
+}
 
 
 def job_status(state: int) -> str:
