@@ -37,8 +37,17 @@ index probes):
   :data:`WORK_BUDGET_SECONDS` is cancelled (SQLite progress handler, PostgreSQL
   ``statement_timeout``) and the query refused as ``INVALID_FILTER``. Filters are
   validated (fields, operators, depth, size) before any statement runs.
-- Not bounded by an index: sorts on two or more fields (the database sorts the matches)
-  and deep offsets (the index is walked up to the offset); both stay under the backstop.
+- Sorts on two or more fields walk the first field's index a group of equal first values
+  at a time (:class:`_GroupWalk`): the page's groups are found in one range scan and read
+  by equality, in index order when the later field is the creation time; otherwise the
+  database sorts the one or two groups the page cuts (their size, not the matches',
+  bounds the work; the backstop bounds a huge group), never every match.
+- SQLite has no statistics on value ranges: a range on another column than the sort's
+  first, when many rows match, is compared off-index so that the sort's index is walked
+  (see :func:`run_listing`).
+- Not bounded by an index: deep offsets (the index is walked up to the offset) and the
+  rows a count visits when no index covers the filter (up to :data:`COUNT_CAP`); both
+  stay under the backstop.
 """
 
 from __future__ import annotations
