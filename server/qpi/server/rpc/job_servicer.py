@@ -73,13 +73,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         qpus, users = await self._db.run(self._jobs.display_names, rows)
         return [convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows]
 
-    def _page_named(
-        self, who: Principal, query: ListQuery, all_users: bool
-    ) -> tuple[tuple[list[Job], int | None], tuple[dict[str, str], dict[str, str]]]:
-        """A page of jobs with its total and its display names, in one database hop."""
-        page = self._jobs.query_jobs(who, query, all_users=all_users)
-        return page, self._jobs.display_names(page[0])
-
     def _named(self, job: Job) -> tuple[Job, tuple[dict[str, str], dict[str, str]]]:
         """A job with its display names, read in the same database hop as the job."""
         return job, self._jobs.display_names([job])
@@ -144,7 +137,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
         query = replace(query, offset=offset, limit=limit)
         # One database hop for the page, its count and its display names.
-        (rows, total), (qpus, users) = await self._db.run(self._page_named, who, query, all_users)
+        rows, total, (qpus, users) = await self._db.run(
+            lambda: self._jobs.query_jobs_named(who, query, all_users=all_users)
+        )
         # Without a count, a full page means there may be more.
         known = total if total is not None else offset + len(rows) + (len(rows) == limit)
         return job_service_pb2.ListJobsResponse(
