@@ -659,7 +659,12 @@ def run_listing(
             total = int(rows[0][_TOTAL])
             rows = [_without(row, _TOTAL) for row in rows]
         elif query.count_total and not ranged:
-            total = int(conn.execute(counted).scalar_one())
+            if len(rows) < query.limit and (rows or not query.offset):
+                # A page that is not full is the last: the matches are those before it
+                # and on it (capped as a count would be).
+                total = min(query.offset + len(rows), COUNT_CAP)
+            else:
+                total = int(conn.execute(counted).scalar_one())
     return rows, total
 
 
