@@ -27,9 +27,17 @@ def enum_word(name: str, prefix: str) -> str:
     return "" if word == "unspecified" else word
 
 
+_JOB_STATUS: dict[int, str] = {
+    int(value): enum_word(name, "STATE_") for name, value in job_pb2.Job.State.items()
+}
+
+
 def job_status(state: int) -> str:
     """REST status word of a :class:`job_pb2.Job.State` value."""
-    return enum_word(job_pb2.Job.State.Name(state), "STATE_")  # type: ignore[arg-type]
+    found = _JOB_STATUS.get(state)
+    if found is None:  # not a known value: Name raises, as before
+        return enum_word(job_pb2.Job.State.Name(state), "STATE_")  # type: ignore[arg-type]
+    return found
 
 
 def qpu_status(status: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
@@ -29,19 +29,28 @@ def format_datetime(value: datetime) -> str:
         e.g. ``"2026-01-02 03:04:05.678Z"``.
     """
     if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    # Not strftime: glibc writes year 1 as "1", not "0001".
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond // 1000:03d}Z"
-    )
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # Not strftime: glibc writes year 1 as "1", not "0001". isoformat pads the year and
+    # truncates to milliseconds.
+    return value.isoformat(" ", "milliseconds") + "Z"
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+_MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
 def format_timestamp(ts: timestamp_pb2.Timestamp | None) -> str:
     """Format a protobuf timestamp; unset (zero) timestamps become ``""`` as in PocketBase."""
-    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
+    if ts is None:
         return ""
-    return format_datetime(ts.ToDatetime(tzinfo=UTC))
+    seconds, nanos = ts.seconds, ts.nanos
+    if seconds == 0 and nanos == 0:
+        return ""
+    if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+        return format_datetime(ts.ToDatetime(tzinfo=UTC))  # raises as protobuf does
+    # What ToDatetime computes, as a naive UTC instant (listings format dozens a page).
+    return format_datetime(_EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000))
 
 
 def now_string() -> str:

@@ -546,6 +546,7 @@ class ListApiTokensRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
     SKIP_TOTAL_FIELD_NUMBER: _builtins.int
+    ALL_VISIBLE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -556,6 +557,10 @@ class ListApiTokensRequest(_message.Message):
     """Administrators only: every user's tokens."""
     skip_total: _builtins.bool
     """Do not count the matches: `total_size` is then -1."""
+    all_visible: _builtins.bool
+    """Every token the caller may see: everyone's for an administrator, the caller's own
+    otherwise (never PERMISSION_DENIED).
+    """
     @_builtins.property
     def filter(self) -> _list_query_pb2.FilterExpression:
         """Only records matching this filter. Fields: `id`, `name`, `user`, `expires_at`, `created` (dates)."""
@@ -576,10 +581,11 @@ class ListApiTokensRequest(_message.Message):
         filter: _list_query_pb2.FilterExpression | None = ...,
         sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
         skip_total: _builtins.bool = ...,
+        all_visible: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "all_visible", b"all_visible", "filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

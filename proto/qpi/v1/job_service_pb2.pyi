@@ -142,6 +142,7 @@ class ListJobsRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
     SKIP_TOTAL_FIELD_NUMBER: _builtins.int
+    ALL_VISIBLE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 50, maximum 1000."""
     page_token: _builtins.str
@@ -156,6 +157,11 @@ class ListJobsRequest(_message.Message):
     """Administrators only: list every user's jobs instead of their own."""
     skip_total: _builtins.bool
     """Do not count the matching jobs: `total_size` is then -1 (cheaper for large lists)."""
+    all_visible: _builtins.bool
+    """Every job the caller may see: everyone's for an administrator, the caller's own
+    otherwise (never PERMISSION_DENIED). Saves a client the GetCurrentUser call it would
+    need to choose `all_users`.
+    """
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[_job_pb2.Job.State.ValueType]:
         """Only jobs in these states (all when empty)."""
@@ -187,10 +193,11 @@ class ListJobsRequest(_message.Message):
         filter: _list_query_pb2.FilterExpression | None = ...,
         sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
         skip_total: _builtins.bool = ...,
+        all_visible: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort", "states", b"states"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_users", b"all_users", "all_visible", b"all_visible", "filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "qpu_id", b"qpu_id", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -35,6 +35,7 @@ class ListNotificationsRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
     SKIP_TOTAL_FIELD_NUMBER: _builtins.int
+    ALL_VISIBLE_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum results per page; default 100, maximum 1000."""
     page_token: _builtins.str
@@ -47,6 +48,10 @@ class ListNotificationsRequest(_message.Message):
     """Include notifications the caller dismissed."""
     skip_total: _builtins.bool
     """Do not count the matches: `total_size` is then -1."""
+    all_visible: _builtins.bool
+    """`all` for an administrator, the caller's notifications otherwise (never
+    PERMISSION_DENIED).
+    """
     @_builtins.property
     def filter(self) -> _list_query_pb2.FilterExpression:
         """Only records matching this filter. Fields: `id`, `title`, `description`, `start_time`, `end_time`, `created`, `updated` (dates)."""
@@ -68,10 +73,11 @@ class ListNotificationsRequest(_message.Message):
         filter: _list_query_pb2.FilterExpression | None = ...,
         sort: _abc.Iterable[_list_query_pb2.SortField] | None = ...,
         skip_total: _builtins.bool = ...,
+        all_visible: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "filter", b"filter", "include_dismissed", b"include_dismissed", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "all_visible", b"all_visible", "filter", b"filter", "include_dismissed", b"include_dismissed", "page_size", b"page_size", "page_token", b"page_token", "skip", b"skip", "skip_total", b"skip_total", "sort", b"sort"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -48,7 +48,9 @@ class JobsCollection(Collection):
         """One page, filtered, sorted and counted by the server in SQL (ListJobs)."""
         page, per_page = max(page, 1), min(max(per_page, 1), MAX_PER_PAGE)
         request = job_service_pb2.ListJobsRequest(
-            all_users=await ctx.is_admin(),
+            # Administrators see every job, users their own: the server decides from the
+            # caller's credentials (no GetCurrentUser round trip first).
+            all_visible=True,
             skip=(page - 1) * per_page,
             page_size=per_page,
             sort=sort_messages(keys),

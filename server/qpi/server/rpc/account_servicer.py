@@ -167,10 +167,11 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         self, request: pb.ListApiTokensRequest, context: Ctx
     ) -> pb.ListApiTokensResponse:
         who = await self._auth.principal(context)
+        all_users = request.all_users or (request.all_visible and who.is_superuser)
         query, key = request_query(request)
-        query, finish = page_of(request, query, f"tokens|{who.user_id}|{request.all_users}|{key}")
+        query, finish = page_of(request, query, f"tokens|{who.user_id}|{all_users}|{key}")
         rows, total = await self._db.run(
-            lambda: self._accounts.query_api_tokens(who, query, all_users=request.all_users)
+            lambda: self._accounts.query_api_tokens(who, query, all_users=all_users)
         )
         total_size, token = finish(len(rows), total)
         return pb.ListApiTokensResponse(

@@ -131,17 +131,19 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.ListJobsRequest, context: Ctx
     ) -> job_service_pb2.ListJobsResponse:
         who = await self._auth.principal(context)
+        all_users = request.all_users or (request.all_visible and who.is_superuser)
         query, key = _list_query(request)
-        key = f"jobs|{who.user_id}|{request.all_users}|{key}"
+        key = f"jobs|{who.user_id}|{all_users}|{key}"
         offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
         query = replace(query, offset=offset, limit=limit)
-        rows, total = await self._db.run(
-            self._jobs.query_jobs, who, query, all_users=request.all_users
+        # One database hop for the page, its count and its display names.
+        rows, total, (qpus, users) = await self._db.run(
+            lambda: self._jobs.query_jobs_named(who, query, all_users=all_users)
         )
         # Without a count, a full page means there may be more.
         known = total if total is not None else offset + len(rows) + (len(rows) == limit)
         return job_service_pb2.ListJobsResponse(
-            jobs=await self._to_proto(rows),
+            jobs=[convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows],
             total_size=-1 if total is None else total,
             next_page_token=next_token(offset, limit, len(rows), known, key),
         )

@@ -33,12 +33,13 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         self, request: pb.ListNotificationsRequest, context: Ctx
     ) -> pb.ListNotificationsResponse:
         who = await self._auth.principal(context)
+        every = request.all or (request.all_visible and who.is_superuser)
         query, key = request_query(request)
-        scope = f"notifications|{who.user_id}|{request.all}|{request.include_dismissed}"
+        scope = f"notifications|{who.user_id}|{every}|{request.include_dismissed}"
         query, finish = page_of(request, query, f"{scope}|{key}")
         page, total = await self._db.run(
             lambda: self._notifications.query(
-                who, query, all_=request.all, include_dismissed=request.include_dismissed
+                who, query, all_=every, include_dismissed=request.include_dismissed
             )
         )
         total_size, token = finish(len(page), total)

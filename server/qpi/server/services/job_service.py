@@ -343,6 +343,18 @@ class JobService:
             None if all_users else who.user_id, query, self._clock.now()
         )
 
+    def query_jobs_named(
+        self, who: Principal, query: ListQuery, *, all_users: bool
+    ) -> tuple[list[Job], int | None, tuple[dict[str, str], dict[str, str]]]:
+        """Like :meth:`query_jobs`, with the page's display names (see
+        :meth:`display_names`) read in the same database session."""
+        if all_users:
+            who.require_admin()
+        if self._listing is None:
+            raise RuntimeError("JobService was built without a job listing")
+        owner = None if all_users else who.user_id
+        return self._listing.list_jobs_named(owner, query, self._clock.now())
+
     def cancel(self, who: Principal, job_id: str) -> tuple[Job, Revocation | None]:
         """Cancels a pending or running job; a running lease must also be revoked."""
         self.get(who, job_id)  # visibility first: others' jobs are "not found"

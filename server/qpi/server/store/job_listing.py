@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy.engine import Connection
+
 from qpi.server.domain.listing import ListQuery, SortKey
 from qpi.server.domain.models import Job
 from qpi.server.store.base import SqlRepository
+from qpi.server.store.jobs import read_display_names
 from qpi.server.store.listing import (
     DATE,
     NUMBER,
@@ -77,6 +80,13 @@ class JobListing(Protocol):
         of matches (None when `query.count_total` is false). Raises INVALID_FILTER."""
         ...
 
+    def list_jobs_named(
+        self, owner: str | None, query: ListQuery, now: datetime
+    ) -> tuple[list[Job], int | None, tuple[dict[str, str], dict[str, str]]]:
+        """Like :meth:`list_jobs_query`, with the page's display names (QPU names and
+        owner e-mails by id) read on the same connection."""
+        ...
+
 
 NEWEST_FIRST = (SortKey("created", descending=True),)
 
@@ -87,17 +97,31 @@ class SqlJobListing(SqlRepository):
     def list_jobs_query(
         self, owner: str | None, query: ListQuery, now: datetime
     ) -> tuple[list[Job], int | None]:
-        scope = [] if owner is None else [_JOBS.c.user_id == owner]
         with self._engine.connect() as conn:
-            rows, total = run_listing(
-                conn,
-                _COLUMNS,
-                scope,
-                query,
-                JOB_FIELDS,
-                tie_breakers=[_JOBS.c.created, _JOBS.c.id],
-                default_sort=NEWEST_FIRST,
-                now=now,
-            )
+            return self._page(conn, owner, query, now)
+
+    def list_jobs_named(
+        self, owner: str | None, query: ListQuery, now: datetime
+    ) -> tuple[list[Job], int | None, tuple[dict[str, str], dict[str, str]]]:
+        with self._engine.connect() as conn:
+            jobs, total = self._page(conn, owner, query, now)
+            qpu_ids = {j.qpu_id for j in jobs if j.qpu_id}
+            return jobs, total, read_display_names(conn, qpu_ids, {j.user_id for j in jobs})
+
+    @staticmethod
+    def _page(
+        conn: Connection, owner: str | None, query: ListQuery, now: datetime
+    ) -> tuple[list[Job], int | None]:
+        scope = [] if owner is None else [_JOBS.c.user_id == owner]
+        rows, total = run_listing(
+            conn,
+            _COLUMNS,
+            scope,
+            query,
+            JOB_FIELDS,
+            tie_breakers=[_JOBS.c.created, _JOBS.c.id],
+            default_sort=NEWEST_FIRST,
+            now=now,
+        )
         # qpu_id is NULL once the QPU is deleted; the job keeps the QPU's name.
         return [Job(**{**r, "qpu_id": r["qpu_id"] or ""}) for r in rows], total

@@ -357,6 +357,19 @@ _QPU_NAMES = core_select(QPUS.c.id, QPUS.c.name).where(
 _USER_EMAILS = core_select(U.id, U.email).where(U.id.in_(bindparam("ids", expanding=True)))
 
 
+def read_display_names(
+    conn: Connection, qpu_ids: Collection[str], user_ids: Collection[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """QPU names and owner e-mails by id, read on `conn` (nothing read for no ids)."""
+    qpus = {r[0]: r[1] for r in conn.execute(_QPU_NAMES, {"ids": list(qpu_ids)})} if qpu_ids else {}
+    users = (
+        {r[0]: r[1] for r in conn.execute(_USER_EMAILS, {"ids": list(user_ids)})}
+        if user_ids
+        else {}
+    )
+    return qpus, users
+
+
 # A user's pending jobs, counted up to :cap (prebuilt: it runs on every submit).
 _PENDING_OF = capped_count(
     core_select(J.id)
@@ -557,9 +570,7 @@ class SqlJobRepository(SqlRepository):
         self, qpu_ids: Collection[str], user_ids: Collection[str]
     ) -> tuple[dict[str, str], dict[str, str]]:
         with self._engine.connect() as conn:
-            qpus = {r[0]: r[1] for r in conn.execute(_QPU_NAMES, {"ids": list(qpu_ids)})}
-            users = {r[0]: r[1] for r in conn.execute(_USER_EMAILS, {"ids": list(user_ids)})}
-        return qpus, users
+            return read_display_names(conn, qpu_ids, user_ids)
 
     # -- leases -----------------------------------------------------------------------
 

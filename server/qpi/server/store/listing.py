@@ -37,8 +37,17 @@ index probes):
   :data:`WORK_BUDGET_SECONDS` is cancelled (SQLite progress handler, PostgreSQL
   ``statement_timeout``) and the query refused as ``INVALID_FILTER``. Filters are
   validated (fields, operators, depth, size) before any statement runs.
-- Not bounded by an index: sorts on two or more fields (the database sorts the matches)
-  and deep offsets (the index is walked up to the offset); both stay under the backstop.
+- Sorts on two or more fields walk the first field's index a group of equal first values
+  at a time (:class:`_GroupWalk`): the page's groups are found in one range scan and read
+  by equality, in index order when the later field is the creation time; otherwise the
+  database sorts the one or two groups the page cuts (their size, not the matches',
+  bounds the work; the backstop bounds a huge group), never every match.
+- SQLite has no statistics on value ranges: a range on another column than the sort's
+  first, when many rows match, is compared off-index so that the sort's index is walked
+  (see :func:`run_listing`).
+- Not bounded by an index: deep offsets (the index is walked up to the offset) and the
+  rows a count visits when no index covers the filter (up to :data:`COUNT_CAP`); both
+  stay under the backstop.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import iterate
 
 from qpi.server.domain.errors import InvalidArgumentError
 from qpi.server.domain.listing import (
@@ -180,11 +190,26 @@ def parse_instant(text: str) -> datetime | None:
 class _Compiler:
     """Compiles one filter for one dialect."""
 
-    def __init__(self, fields: Mapping[str, FieldSpec], postgres: bool, now: datetime) -> None:
+    def __init__(
+        self,
+        fields: Mapping[str, FieldSpec],
+        postgres: bool,
+        now: datetime,
+        unindexed: Sequence[ColumnElement[Any]] = (),
+    ) -> None:
         self.fields = fields
         self.postgres = postgres
         self.now = now.astimezone(UTC)
         self.conditions = 0
+        self.unindexed = unindexed
+        """Columns whose comparisons with values must not pick an index (see
+        :func:`run_listing`): they are compared as ``coalesce(col, col)``."""
+
+    def plain(self, col: ColumnElement[Any]) -> ColumnElement[Any]:
+        """`col`, or the same values as an expression no index serves."""
+        if any(col is c for c in self.unindexed):
+            return func.coalesce(col, col)
+        return col
 
     # -- operands -------------------------------------------------------------------
 
@@ -337,14 +362,14 @@ class _Compiler:
             if number is None:
                 return _incomparable(op)
             # A column without NULLs is compared bare, so that its index serves ranges.
-            col = func.coalesce(spec.column, 0.0) if spec.nullable else spec.column
+            col = func.coalesce(spec.column, 0.0) if spec.nullable else self.plain(spec.column)
             return _apply(col, op, literal(number))
         if isinstance(value, float):
             # Text fields here hold ids, names and states, dates are never numbers: a
             # number compares with none of them (only "!=" holds).
             return _incomparable(op)
         if spec.kind == DATE:
-            return self.date_vs_text(spec.column, op, value)
+            return self.date_vs_text(self.plain(spec.column), op, value)
         if op in ("=", "!=") and spec.choices and value not in spec.choices:
             return _incomparable(op)  # no row holds it: nothing to scan for
         if op in ("=", "!="):
@@ -539,7 +564,7 @@ def run_listing(
     tie_breakers: Sequence[ColumnElement[Any]],
     default_sort: tuple[SortKey, ...],
     now: datetime,
-) -> tuple[list[RowMapping], int | None]:
+) -> tuple[list[Mapping[str, Any]], int | None]:
     """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
     and the number of matches (at most :data:`COUNT_CAP`) unless the query skips counting.
 
@@ -563,12 +588,17 @@ def run_listing(
         # columns the fields read (never the large payloads); the conditions no index
         # answers and the order are evaluated on those, so that the planner starts from
         # them (a sort of SCAN_BUDGET rows) rather than from the whole table.
+        # Only the columns the remaining conditions and the order read: an index holding
+        # them all (e.g. ``id ~`` under the (owner, created, id) order) then yields the
+        # window without reading a row.
         key = tie_breakers[-1]
-        narrow = [c for c in table.c if any(c.compare(k) for k in _field_columns(fields))]
+        unscanned = [compiler.compile(t, depth) for t in scanned]
+        read = [e for x in (*unscanned, *order) for e in iterate(x)]
+        narrow = [c for c in table.c if c is key or any(c is e for e in read)]
         window = select(*narrow).where(*conditions).order_by(*order).limit(SCAN_BUDGET).subquery()
         adapt = ClauseAdapter(window).traverse
         source = window.join(table, key == window.c[key.name])
-        rest = [adapt(compiler.compile(t, depth)) for t in scanned]
+        rest = [adapt(x) for x in unscanned]
         page = (
             select(*columns)
             .select_from(source)
@@ -578,6 +608,9 @@ def run_listing(
             .limit(query.limit)
         )
         counted = select(func.count()).select_from(window).where(*rest)
+        if query.count_total:
+            # The window once: the page's rows carry the number of matches in it.
+            page = page.add_columns(func.count().over().label(_TOTAL))
     else:
         page = (
             select(*columns)
@@ -588,12 +621,234 @@ def run_listing(
         )
         capped = select(literal(1)).select_from(table).where(*conditions).limit(COUNT_CAP)
         counted = select(func.count()).select_from(capped.subquery())
+    keys = query.sort or default_sort
+    leading = None if scanned else _leading_key(keys, fields, table, tie_breakers)
+    # SQLite has no statistics on value ranges: given a range on one column and an order
+    # on another, it reads every row in the range through that column's index and sorts
+    # them all, however many match. When many match (counted first, as far as
+    # SCAN_BUDGET), walking the order's index and filtering finds a page after a few rows
+    # per match; when few match, the range's index is best and the sort small.
+    ranged = [] if scanned or postgres else _ranged_columns(indexed, fields, order)
     with work_budget(conn):
-        rows = list(conn.execute(page).mappings().all())
         total = None
-        if query.count_total:
-            total = int(conn.execute(counted).scalar_one())
+        if ranged:
+            cap = COUNT_CAP if query.count_total else SCAN_BUDGET
+            probe = select(literal(1)).select_from(table).where(*conditions).limit(cap)
+            found = int(
+                conn.execute(select(func.count()).select_from(probe.subquery())).scalar_one()
+            )
+            total = found if query.count_total else None
+            if found >= SCAN_BUDGET:
+                plain = _Compiler(fields, postgres, now, unindexed=ranged)
+                conditions = list(scope) + [plain.compile(t, depth) for t in indexed]
+                page = (
+                    select(*columns)
+                    .where(*conditions)
+                    .order_by(*order)
+                    .offset(query.offset)
+                    .limit(query.limit)
+                )
+        found_rows: Sequence[RowMapping]
+        if leading is None:
+            found_rows = conn.execute(page).mappings().all()
+        else:
+            walk = _GroupWalk(conn, compiler, columns, conditions, tie_breakers, leading)
+            found_rows = walk.page(keys, fields, query.offset, query.limit)
+        rows: list[Mapping[str, Any]] = [*found_rows]  # type: ignore[list-item]
+        if scanned and query.count_total and rows:
+            total = int(rows[0][_TOTAL])
+            rows = [_without(row, _TOTAL) for row in rows]
+        elif query.count_total and not ranged:
+            if len(rows) < query.limit and (rows or not query.offset):
+                # A page that is not full is the last: the matches are those before it
+                # and on it (capped as a count would be).
+                total = min(query.offset + len(rows), COUNT_CAP)
+            else:
+                total = int(conn.execute(counted).scalar_one())
     return rows, total
+
+
+_TOTAL = "_qpi_listing_total"
+
+
+def _without(row: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """`row` without the column `name`."""
+    return {k: v for k, v in row.items() if k != name}
+
+
+def _ranged_columns(
+    terms: Sequence[Filter],
+    fields: Mapping[str, FieldSpec],
+    order: Sequence[UnaryExpression[Any]],
+) -> list[ColumnElement[Any]]:
+    """The date and number columns that `terms` compare with values other than by
+    equality, except the column the order starts with (its index serves both)."""
+    leading = list(iterate(order[0])) if order else []
+    found: list[ColumnElement[Any]] = []
+
+    def visit(node: Filter) -> None:
+        if isinstance(node, Junction):
+            for term in node.terms:
+                visit(term)
+            return
+        for side in (node.left, node.right):
+            if not isinstance(side, FieldRef) or node.op in ("=", "~", "!~"):
+                continue
+            spec = fields.get(side.name)
+            if spec is None or spec.kind not in (DATE, NUMBER) or spec.multi is not None:
+                continue
+            column = spec.column
+            if any(column is element for element in leading):
+                continue
+            if not any(column is c for c in found):
+                found.append(column)
+
+    for term in terms:
+        visit(term)
+    return found
+
+
+def _leading_key(
+    keys: Sequence[SortKey],
+    fields: Mapping[str, FieldSpec],
+    table: Any,
+    tie_breakers: Sequence[ColumnElement[Any]],
+) -> tuple[SortKey, FieldSpec] | None:
+    """The first sort key of a sort on two or more fields when an index leads with its
+    column (then a page is walked group by group, see :class:`_GroupWalk`), else None.
+
+    Not for a first field that breaks ties (creation time, id): its groups are single
+    rows, which the database's incremental sort over that index orders at once."""
+    effective = [
+        k
+        for k in keys
+        if k.field in fields and not fields[k.field].constant and fields[k.field].multi is None
+    ]
+    if len(effective) < 2:
+        return None
+    first = effective[0]
+    spec = fields[first.field]
+    column = spec.column
+    if getattr(column, "table", None) is not table or any(t is column for t in tie_breakers):
+        return None
+    for index in getattr(table, "indexes", ()):
+        if any(c is column for c in list(index.columns)[:2]):
+            return first, spec
+    return None
+
+
+class _GroupWalk:
+    """One page of a sort on two or more fields without sorting every match.
+
+    The rows are ordered by the first field, then the others. The first field's index
+    gives, in one range scan, the first field's values at the page's positions (the same
+    values whatever the later fields: they only order rows that share the first one). The
+    page is then those *groups* of equal first values: the first group from where the page
+    starts in it, every group between the first and the last whole (fewer rows than the
+    page, sorted fully), and the last group's first rows. A group is read by equality on
+    the first field, so the index ``(field, created, id)`` serves it in order when the
+    later fields are the creation time (e.g. ``qpu_name,-created``); otherwise the database
+    sorts that one group (bounded by the group's size and the work budget), never all
+    matches. Exactly the rows and order of the full sort.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        compiler: _Compiler,
+        columns: Sequence[ColumnElement[Any]],
+        conditions: Sequence[ColumnElement[bool]],
+        tie_breakers: Sequence[ColumnElement[Any]],
+        leading: tuple[SortKey, FieldSpec],
+    ) -> None:
+        self.conn = conn
+        self.columns = columns
+        self.conditions = list(conditions)
+        self.tie_breakers = tie_breakers
+        self.key, self.spec = leading
+        column = self.spec.column
+        free = self.spec.kind == TEXT and self.spec.free_text
+        self.column = column
+        self.compared = compiler.ordered(column) if free else column
+        self.postgres = compiler.postgres
+
+    def _equal(self, value: Any) -> ColumnElement[bool]:
+        return self.column.is_(None) if value is None else self.compared == value
+
+    def _before(self, value: Any) -> ColumnElement[bool]:
+        """Rows whose first field sorts before `value` (empty values first ascending,
+        last descending, as :func:`compile_order`)."""
+        col, nullable = self.column, self.spec.nullable
+        if not self.key.descending:
+            if value is None:
+                return false()
+            smaller = _apply(self.compared, "<", value)
+            return or_(col.is_(None), smaller) if nullable else smaller
+        if value is None:
+            return col.is_not(None)
+        return _apply(self.compared, ">", value)
+
+    def _after(self, value: Any) -> ColumnElement[bool]:
+        col, nullable = self.column, self.spec.nullable
+        if not self.key.descending:
+            if value is None:
+                return col.is_not(None)
+            return _apply(self.compared, ">", value)
+        if value is None:
+            return false()
+        smaller = _apply(self.compared, "<", value)
+        return or_(col.is_(None), smaller) if nullable else smaller
+
+    def page(
+        self, keys: Sequence[SortKey], fields: Mapping[str, FieldSpec], offset: int, limit: int
+    ) -> list[RowMapping]:
+        postgres, ties = self.postgres, self.tie_breakers
+        first_order = compile_order((self.key,), fields, ties, postgres=postgres)
+        order = compile_order(tuple(keys), fields, ties, postgres=postgres)
+        within = order[1:]  # the first term orders by the first field, equal in a group
+        probe = (
+            select(self.column)
+            .where(*self.conditions)
+            .order_by(*first_order)
+            .offset(offset)
+            .limit(limit)
+        )
+        values = list(self.conn.execute(probe).scalars().all())
+        if not values:
+            return []
+        groups: list[tuple[Any, int]] = []
+        for value in values:
+            if groups and groups[-1][0] == value:
+                groups[-1] = (value, groups[-1][1] + 1)
+            else:
+                groups.append((value, 1))
+        skip = 0
+        if offset:
+            earlier = (
+                select(literal(1))
+                .where(*self.conditions, self._before(groups[0][0]))
+                .limit(offset)
+                .subquery()
+            )
+            counted = select(func.count()).select_from(earlier)
+            skip = offset - int(self.conn.execute(counted).scalar_one())
+        rows = self._rows([self._equal(groups[0][0])], within, skip, groups[0][1])
+        if len(groups) > 2:
+            between = [self._after(groups[0][0]), self._before(groups[-1][0])]
+            rows += self._rows(between, order, 0, sum(n for _, n in groups[1:-1]))
+        if len(groups) > 1:
+            rows += self._rows([self._equal(groups[-1][0])], within, 0, groups[-1][1])
+        return rows
+
+    def _rows(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        order: Sequence[UnaryExpression[Any]],
+        offset: int,
+        limit: int,
+    ) -> list[RowMapping]:
+        stmt = select(*self.columns).where(*self.conditions, *where).order_by(*order)
+        return list(self.conn.execute(stmt.offset(offset).limit(limit)).mappings().all())
 
 
 def _field_columns(fields: Mapping[str, FieldSpec]) -> list[ColumnElement[Any]]:
