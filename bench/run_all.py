@@ -68,6 +68,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("aer_transpile.py", []),
     ("cold_start.py", ["--warm", "5"]),
     ("rest_listing.py", []),
+    ("rest_listing.py", ["--database", "postgres"]),
     ("batch_submit.py", []),
     ("nng_vs_grpc.py", []),
     ("qasm_submit_latency.py", []),

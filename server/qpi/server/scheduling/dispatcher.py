@@ -206,21 +206,14 @@ class Dispatcher:
     def _claim_up_to(
         self, qpu_id: str, driver_id: str, session_id: str, count: int, slots: int
     ) -> _Batch:
-        """Runs on the database thread: up to `count` leases for one driver in one
-        transaction, each decided and claimed by :meth:`_decide_and_claim_in_round`; those
-        past its `slots` free execution slots are prefetches. `done` once the policy has
-        nothing more to dispatch now."""
-        with self._jobs.dispatch_round():  # one transaction for the whole batch
-            return self._claim_up_to_in_round(qpu_id, driver_id, session_id, count, slots)
-
-    def _claim_up_to_in_round(
-        self, qpu_id: str, driver_id: str, session_id: str, count: int, slots: int
-    ) -> _Batch:
+        """Runs on the database thread: up to `count` leases for one driver, each decided
+        and claimed as in :meth:`_decide_and_claim`; those past its `slots` free execution
+        slots are prefetches. `done` once the policy has nothing more to dispatch now."""
         claims: list[Claim] = []
         verdict: _Verdict | None = None
         retries = 0
         while len(claims) < count:
-            step = self._decide_and_claim_in_round(
+            step = self._decide_and_claim(
                 qpu_id, driver_id, session_id, prefetch=len(claims) >= slots
             )
             verdict = verdict or step.verdict
@@ -233,6 +226,13 @@ class Dispatcher:
             else:
                 return _Batch(claims, step.next_at, done=True, verdict=verdict)
         return _Batch(claims, None, done=False, verdict=verdict)
+
+    def _decide_and_claim(
+        self, qpu_id: str, driver_id: str, session_id: str, prefetch: bool = False
+    ) -> _Step:
+        """Runs on the database thread: what the policy picks, leased to that driver."""
+        with self._jobs.dispatch_round():
+            return self._decide_and_claim_in_round(qpu_id, driver_id, session_id, prefetch)
 
     def _decide_and_claim_in_round(
         self, qpu_id: str, driver_id: str, session_id: str, prefetch: bool

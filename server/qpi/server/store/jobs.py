@@ -296,6 +296,13 @@ _LEASED_OWNER = (
     .where(*_LEASE_MATCH)
 )
 _LEASED_OWNER_LOCKED = _LEASED_OWNER.with_for_update(of=USERS)
+_OWNERS_LOCKED = (
+    core_select(U.id)
+    .select_from(JOBS.join(USERS, USERS.c.id == J.user_id))
+    .where(J.id.in_(bindparam("ids", expanding=True)))
+    .order_by(U.id)
+    .with_for_update(of=USERS)
+)
 _COMPLETE = (
     update(JOBS)
     .where(*_LEASE_MATCH)
@@ -451,8 +458,9 @@ class SqlJobRepository(SqlRepository):
 
     @contextmanager
     def dispatch_round(self) -> Iterator[None]:
-        # One connection and transaction for the round's reads and claims (on SQLite,
-        # with its one writer, only to save a checkout and commit per claim).
+        if not self._is_postgres:  # one writer: claims never race on SQLite
+            yield
+            return
         with self._engine.begin() as conn:
             self._round.conn = conn
             try:
@@ -651,6 +659,11 @@ class SqlJobRepository(SqlRepository):
 
     def complete_many(self, results: Sequence[Completion], now: datetime) -> list[Job | None]:
         with self._engine.begin() as conn:
+            if self._is_postgres and len(results) > 1:
+                # Every owner of the batch locked at once, in id order: two transactions
+                # storing results of the same users (another replica's batch, a claim)
+                # then wait for each other instead of deadlocking.
+                conn.execute(_OWNERS_LOCKED, {"ids": [done.job_id for done in results]}).all()
             return [self._complete_in(conn, done, now) for done in results]
 
     def _complete_in(self, conn: Connection, done: Completion, now: datetime) -> Job | None:
