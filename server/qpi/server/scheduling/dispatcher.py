@@ -209,6 +209,12 @@ class Dispatcher:
         """Runs on the database thread: up to `count` leases for one driver, each decided
         and claimed as in :meth:`_decide_and_claim`; those past its `slots` free execution
         slots are prefetches. `done` once the policy has nothing more to dispatch now."""
+        with self._jobs.claim_batch():
+            return self._claims(qpu_id, driver_id, session_id, count, slots)
+
+    def _claims(
+        self, qpu_id: str, driver_id: str, session_id: str, count: int, slots: int
+    ) -> _Batch:
         claims: list[Claim] = []
         verdict: _Verdict | None = None
         retries = 0

@@ -11,7 +11,7 @@ import json
 import math
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -68,6 +68,11 @@ class LeaseService:
             self._held.claims = None
         for job in claimed:
             self._events.publish("job", job)
+
+    def claim_batch(self) -> AbstractContextManager[None]:
+        """Several dispatch rounds of one database hop, in one transaction where the store
+        makes that safe (see :meth:`LeaseRepository.claim_batch`)."""
+        return self._leases.claim_batch()
 
     def snapshot(self, qpu_id: str) -> tuple[QueueSnapshot, bool]:
         """What the policy needs for one QPU, and whether the QPU is enabled.

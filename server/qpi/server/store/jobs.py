@@ -114,6 +114,11 @@ class LeaseRepository(Protocol):
         skips candidates another replica is claiming, where the store can (PostgreSQL)."""
         ...
 
+    def claim_batch(self) -> AbstractContextManager[None]:
+        """Makes the rounds inside it (same thread) share one transaction where that is
+        safe (SQLite, one writer); on PostgreSQL each round stays its own transaction."""
+        ...
+
     def snapshot(
         self, qpu_id: str, now: datetime, can_reserve: ReserveRule
     ) -> tuple[QueueSnapshot, bool]:
@@ -455,6 +460,21 @@ class SqlJobRepository(SqlRepository):
     def __init__(self, engine: Any) -> None:
         super().__init__(engine)
         self._round = threading.local()  # a dispatch round's connection, per thread
+
+    @contextmanager
+    def claim_batch(self) -> Iterator[None]:
+        # PostgreSQL: a transaction over several claims would hold several owners' locks
+        # and can deadlock against a batch of results; SQLite has one writer, and one
+        # transaction saves a checkout and a commit per claim.
+        if self._is_postgres or getattr(self._round, "conn", None) is not None:
+            yield
+            return
+        with self._engine.begin() as conn:
+            self._round.conn = conn
+            try:
+                yield
+            finally:
+                self._round.conn = None
 
     @contextmanager
     def dispatch_round(self) -> Iterator[None]:
