@@ -174,8 +174,6 @@ class QpiServer:
         if graced:
             logger.info("[Recovery] %d running lease(s) get a lease period to resume", graced)
         self.nng = services["nng"]
-        await self._start_grpc(db, events, services, pki)
-        await self._start_gateway()
         hub: DriverHub = services["hub"]
         dispatcher = Dispatcher(
             db,
@@ -187,8 +185,11 @@ class QpiServer:
             s.idle_threshold,
             s.dispatch_poll_interval,
         )
-        # Listeners of NNG drivers come back on their ports: their daemons only redial.
+        # Listeners of NNG drivers come back on their ports (their daemons only redial)
+        # before the server answers as ready, so nobody sees it up without them.
         await self.nng.restore()
+        await self._start_grpc(db, events, services, pki)
+        await self._start_gateway()
         self._tasks += [
             asyncio.create_task(self.nng.watch(events)),
             asyncio.create_task(hub.watch()),
