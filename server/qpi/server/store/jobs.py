@@ -469,18 +469,20 @@ class SqlJobRepository(SqlRepository):
         if self._is_postgres or getattr(self._round, "conn", None) is not None:
             yield
             return
-        with self._engine.begin() as conn:
-            self._round.conn = conn
-            try:
-                yield
-            finally:
-                self._round.conn = None
+        with self._pinned_transaction():
+            yield
 
     @contextmanager
     def dispatch_round(self) -> Iterator[None]:
         if not self._is_postgres:  # one writer: claims never race on SQLite
             yield
             return
+        with self._pinned_transaction():
+            yield
+
+    @contextmanager
+    def _pinned_transaction(self) -> Iterator[None]:
+        """One transaction that this thread's snapshots and claims use until it ends."""
         with self._engine.begin() as conn:
             self._round.conn = conn
             try:
