@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from qpi.server.domain.errors import InvalidArgumentError
-from qpi.server.rpc.errors import nul_field, to_status
+from qpi.server.rpc.errors import nul_field, to_status, unary
 from qpi.v1 import job_pb2, job_service_pb2
 
 
@@ -68,3 +72,62 @@ def test_outage_status_carries_retry_info_and_gRPC_pushback() -> None:
     assert info.reason == "DATABASE_UNAVAILABLE"
     assert decoded.details[1].Unpack(retry)
     assert retry.retry_delay.ToMilliseconds() == 2000
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Context:
+    """Records the status a handler aborts with."""
+
+    def __init__(self) -> None:
+        self.status: object = None
+
+    async def abort_with_status(self, status: object) -> None:
+        self.status = status
+        raise _Aborted
+
+
+@pytest.mark.parametrize(
+    ("request_", "refused"),
+    [
+        # a zero byte that is no NUL character (an empty message's length): the walk
+        # runs and finds nothing
+        (
+            job_service_pb2.CreateJobRequest(
+                payload=job_pb2.JobPayload(circuits=[job_pb2.Circuit()], shots=256)
+            ),
+            "",
+        ),
+        (job_service_pb2.CreateJobRequest(qpu="bench"), ""),
+        (job_service_pb2.CreateJobRequest(qpu="q\x00"), "qpu"),
+        (
+            job_service_pb2.CreateJobRequest(
+                payload=job_pb2.JobPayload(circuits=[job_pb2.Circuit(qasm="a\x00b")], shots=256)
+            ),
+            "payload.circuits[0].qasm",
+        ),
+    ],
+)
+async def test_handlers_refuse_nul_characters_before_running(
+    request_: job_service_pb2.CreateJobRequest, refused: str
+) -> None:
+    ran: list[str] = []
+
+    class _Servicer:
+        @unary
+        async def CreateJob(self, request: Any, context: Any) -> str:  # noqa: N802
+            ran.append(request.qpu)
+            return "done"
+
+    context = _Context()
+    if not refused:
+        assert await _Servicer().CreateJob(request_, context) == "done"
+        assert ran == [request_.qpu]
+        return
+    with pytest.raises(_Aborted):
+        await _Servicer().CreateJob(request_, context)
+    assert ran == []
+    assert context.status.code == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert refused in context.status.details  # type: ignore[attr-defined]

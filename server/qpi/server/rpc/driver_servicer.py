@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,39 @@ Ctx = grpc.aio.ServicerContext[Any, Any]
 _HELLO_TIMEOUT = 10.0
 _RESULTS_IN_FLIGHT = 64
 """Results of one stream being stored at once; the stream reads no further until one is."""
+
+
+class _Stores:
+    """The results of one stream being stored. Every other message waits until they are
+    all stored: an O(1) wait on an event, where `asyncio.wait` over the set would wrap
+    every task again for each heartbeat or acceptance."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self, store: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(store)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        await self._idle.wait()
+
+    async def below(self, limit: int) -> None:
+        while len(self._tasks) >= limit:
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+
+    def cancel(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -164,26 +197,20 @@ class DriverServicer(driver_service_pb2_grpc.DriverServiceServicer):
         # Results are stored concurrently (so results that arrive together share one group
         # commit, and one slow store does not hold the stream); every other message waits
         # until the results before it are stored, so heartbeats reconcile against them.
-        storing: set[asyncio.Task[None]] = set()
+        storing = _Stores()
         try:
             async for message in requests:
                 if message.WhichOneof("message") != "job_result":
-                    if storing:
-                        await asyncio.wait(storing)
+                    await storing.drained()
                     await self._handle_logged(session, message)
                     continue
-                if len(storing) >= _RESULTS_IN_FLIGHT:
-                    await asyncio.wait(storing, return_when=asyncio.FIRST_COMPLETED)
-                task = asyncio.create_task(self._handle_logged(session, message))
-                storing.add(task)
-                task.add_done_callback(storing.discard)
-            if storing:
-                await asyncio.wait(storing)
+                await storing.below(_RESULTS_IN_FLIGHT)
+                storing.start(self._handle_logged(session, message))
+            await storing.drained()
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             pass
         finally:
-            for task in list(storing):
-                task.cancel()
+            storing.cancel()
             session.close()
 
     async def _handle_logged(self, session: DriverSession, message: pb.ConnectRequest) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 
@@ -21,12 +23,46 @@ def session_factory(engine: Engine) -> Callable[[], Session]:
     return lambda: Session(engine, expire_on_commit=False)
 
 
+# The transaction a repository method lends to the calls it makes back into the services,
+# per thread and engine (see `SqlRepository._lending`).
+_LENT = threading.local()
+
+
 class SqlRepository:
     """A repository over one engine; every method is one short transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._session = session_factory(engine)
+
+    @contextmanager
+    def _lending(self, conn: Connection) -> Iterator[None]:
+        """Lends `conn` (an open transaction) to reads that other repositories on this
+        engine make on this thread until the block ends: a callback run inside a write
+        (e.g. routing a job while its owner is locked) then reads in that transaction
+        instead of checking out, resetting and returning a second pooled connection."""
+        lent: dict[int, Connection] = _LENT.__dict__.setdefault("by_engine", {})
+        key = id(self._engine)
+        previous = lent.get(key)
+        lent[key] = conn
+        try:
+            yield
+        finally:
+            if previous is None:
+                del lent[key]
+            else:
+                lent[key] = previous
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """The transaction lent on this thread (see :meth:`_lending`), else a fresh
+        connection for this read alone."""
+        lent = _LENT.__dict__.get("by_engine", {}).get(id(self._engine))
+        if lent is not None:
+            yield lent
+            return
+        with self._engine.connect() as conn:
+            yield conn
 
     @property
     def _is_postgres(self) -> bool:

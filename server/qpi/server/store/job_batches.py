@@ -77,7 +77,7 @@ class SqlJobBatches(SqlRepository):
     ) -> list[Job] | None:
         keys = [k for k in request_ids if k]
         try:
-            with self._engine.begin() as conn:
+            with self._engine.begin() as conn, self._lending(conn):
                 owner_query = select(UserRow).where(_USERS.c.id == user_id).with_for_update()
                 owner = conn.execute(owner_query).first()
                 if owner is None:

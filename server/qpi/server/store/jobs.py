@@ -515,7 +515,7 @@ class SqlJobRepository(SqlRepository):
     ) -> Job | None:
         owner_query = _OWNER_LOCKED if self._is_postgres else _OWNER
         try:
-            with self._engine.begin() as conn:
+            with self._engine.begin() as conn, self._lending(conn):
                 owner = conn.execute(owner_query, {"id": user_id}).first()
                 if owner is None:
                     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,8 +161,8 @@ def to_qpu(row: QpuRow | Any) -> Qpu:
         enabled=row.enabled,
         status=row.status,
         num_qubits=row.num_qubits,
-        coupling_map=tuple((int(a), int(b)) for a, b in json.loads(row.coupling_map_json)),
-        native_gates=tuple(str(g) for g in json.loads(row.native_gates_json)),
+        coupling_map=_coupling_map(row.coupling_map_json),
+        native_gates=_native_gates(row.native_gates_json),
         executor=row.executor,
         created=row.created,
         updated=row.updated,
@@ -182,6 +183,22 @@ def capabilities_json(caps: QpuCapabilities) -> str:
     return json.dumps({"meas_levels": list(caps.meas_levels), "instructions": instructions})
 
 
+# A QPU's descriptions change when its driver reconnects, yet are read on every submit
+# that routes to it: their parsed (immutable) forms are kept per stored text.
+_PARSED_KEPT = 64
+
+
+@functools.lru_cache(maxsize=_PARSED_KEPT)
+def _coupling_map(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple((int(a), int(b)) for a, b in json.loads(text))
+
+
+@functools.lru_cache(maxsize=_PARSED_KEPT)
+def _native_gates(text: str) -> tuple[str, ...]:
+    return tuple(str(g) for g in json.loads(text))
+
+
+@functools.lru_cache(maxsize=_PARSED_KEPT)
 def parse_capabilities(text: str) -> QpuCapabilities:
     """Reads `capabilities_json` back ("{}" for QPUs no driver has described yet)."""
     data = json.loads(text or "{}")
@@ -282,8 +299,9 @@ class SqlQpuRepository(SqlRepository):
     """QpuRepository on SQLite or PostgreSQL."""
 
     def find(self, key: str) -> Qpu | None:
-        # Prebuilt Core statements: this runs on every submit that names its QPU.
-        with self._engine.connect() as conn:
+        # A prebuilt Core statement, in the submit's own transaction when one is lent:
+        # this runs on every submit that names its QPU.
+        with self._reading() as conn:
             row = conn.execute(_QPU_BY_KEY, {"key": key}).first()
         return to_qpu(row) if row else None
 
