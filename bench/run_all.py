@@ -70,6 +70,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("rest_listing.py", []),
     ("rest_listing.py", ["--database", "postgres"]),
     ("batch_submit.py", []),
+    ("batch_submit.py", ["--database", "postgres"]),
     ("nng_vs_grpc.py", []),
     ("qasm_submit_latency.py", []),
     ("soak.py", ["--database", "sqlite", "--minutes", "10"]),
