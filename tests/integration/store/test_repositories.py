@@ -250,6 +250,32 @@ def test_snapshot_includes_the_booking_holders_oldest_job(repos: Repositories) -
     assert list(missing.pending) == []
 
 
+def test_snapshot_tells_when_it_saw_the_only_pending_job(repos: Repositories) -> None:
+    postgres = selected_database_kind() == "postgres"
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    empty, _ = repos.leases.snapshot(qpu, NOW, _any_balance)
+    assert not empty.complete  # nothing pending: nothing to claim, nothing claimed
+    only = _job(repos, alice, qpu, NOW - timedelta(minutes=2), estimate=20.0)  # > balance
+    snapshot, _ = repos.leases.snapshot(qpu, NOW, _any_balance)
+    assert [p.id for p in snapshot.pending] == [only.id]
+    # SQLite reads the two oldest (one writer, nothing to lock); PostgreSQL reads only
+    # the candidate, which another replica's round must be able to skip, so it never knows.
+    assert snapshot.complete is not postgres
+    bobs = _job(repos, bob, qpu, NOW - timedelta(minutes=1))
+    two, _ = repos.leases.snapshot(qpu, NOW, _any_balance)
+    assert [p.id for p in two.pending] == [only.id]
+    assert not two.complete
+
+    def within_balance(balance: float, reserved: float, estimate: float, su: bool) -> bool:
+        return reserved + estimate <= balance
+
+    # the oldest owner cannot pay: the next owner's job is picked, and whether it is
+    # alone is not known
+    skipped, _ = repos.leases.snapshot(qpu, NOW, within_balance)
+    assert [p.id for p in skipped.pending] == [bobs.id]
+    assert not skipped.complete
+
+
 def test_owners_who_cannot_reserve_are_skipped_and_not_claimed(repos: Repositories) -> None:
     poor, rich, qpu = _user(repos, balance=5.0), _user(repos, "b@example.com"), _qpu(repos)
     running = _job(repos, poor, qpu, NOW - timedelta(minutes=3), estimate=4.0)

@@ -54,6 +54,9 @@ class QueueSnapshot:
         bookings: Bookings, in any order (irrelevant ones are ignored).
         last_finished_by_user: Latest finish time of each user's completed or failed
             job on this QPU.
+        complete: True when ``pending`` holds every pending job of the QPU (the store
+            saw no other), so once they are dispatched the queue is empty; False when
+            the store does not know (it usually reads only the candidates).
     """
 
     qpu_id: str
@@ -61,6 +64,7 @@ class QueueSnapshot:
     pending: Sequence[PendingJob] = ()
     bookings: Sequence[Booking] = ()
     last_finished_by_user: Mapping[str, datetime] = field(default_factory=dict)
+    complete: bool = False
 
 
 @dataclass(frozen=True)

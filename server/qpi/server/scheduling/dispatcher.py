@@ -225,6 +225,8 @@ class Dispatcher:
             verdict = verdict or step.verdict
             if step.claim is not None:
                 claims.append(step.claim)
+                if step.drained:  # that was the last pending job: no need to look again
+                    return _Batch(claims, step.next_at, done=True, verdict=verdict)
             elif step.retry and retries < count:
                 retries += 1  # someone else (another replica) took it; decide again
             elif step.retry:
@@ -257,6 +259,11 @@ class Dispatcher:
         if prefetch and verdict.booker is not None and verdict.booker != _owner(snapshot, decision):
             return _Step(None, boundary, retry=False, verdict=verdict)  # see _check_queued
         claim = self._jobs.claim(decision.job_id, driver_id, session_id)
+        # The snapshot saw every pending job and this was the only one: after its claim
+        # the queue is empty, as a second decision would find (one snapshot saved).
+        drained = snapshot.complete and {j.id for j in snapshot.pending} == {decision.job_id}
+        if claim is not None and drained:
+            return _Step(claim, boundary, retry=False, verdict=verdict, drained=True)
         return _Step(claim, None, retry=claim is None, verdict=verdict)
 
 
@@ -287,6 +294,8 @@ class _Step:
     next_at: datetime | None
     retry: bool
     verdict: _Verdict | None = None
+    drained: bool = False
+    """The claim took the queue's last pending job."""
 
 
 @dataclass(frozen=True)

@@ -353,6 +353,9 @@ _OLDEST = (
     .order_by(J.created, J.id)
     .limit(1)
 )
+# The oldest two, where a round may read past the candidate (SQLite: nothing to lock):
+# whether a second one exists tells the dispatcher if the queue is empty after this claim.
+_OLDEST_TWO = _OLDEST.limit(2)
 # Inside a dispatch round on PostgreSQL: the candidate stays locked until the round's claim
 # commits, and another replica dispatching the same queue skips it for the next job
 # instead of waiting for (then losing) the same one.
@@ -427,9 +430,22 @@ def _oldest_pending(
     conn: Connection, qpu_id: str, user_id: str | None, funds: _Funds, oldest: Any = _OLDEST
 ) -> PendingJob | None:
     """The oldest pending job (of ``user_id``, if given) whose owner can pay for it."""
+    return _oldest_pending_and_alone(conn, qpu_id, user_id, funds, oldest)[0]
+
+
+def _oldest_pending_and_alone(
+    conn: Connection, qpu_id: str, user_id: str | None, funds: _Funds, oldest: Any = _OLDEST
+) -> tuple[PendingJob | None, bool]:
+    """:func:`_oldest_pending`, and whether it is known to be the QPU's only pending job
+    (asked with ``oldest=_OLDEST_TWO``, for everyone's jobs; otherwise False)."""
     skipped: set[str] = set()
+    alone = False
     while True:
-        if user_id is None and not skipped:
+        if user_id is None and not skipped and oldest is _OLDEST_TWO:
+            rows = conn.execute(oldest, {"qpu_id": qpu_id}).all()
+            alone = len(rows) == 1
+            row = rows[0] if rows else None
+        elif user_id is None and not skipped:
             row = conn.execute(oldest, {"qpu_id": qpu_id}).first()
         else:
             query = oldest
@@ -439,11 +455,11 @@ def _oldest_pending(
                 query = query.where(J.user_id.not_in(skipped))
             row = conn.execute(query, {"qpu_id": qpu_id}).first()
         if row is None:
-            return None
+            return None, False
         if funds.can_reserve(row[1], row[3]):
-            return PendingJob(row[0], row[1], qpu_id, row[2])
+            return PendingJob(row[0], row[1], qpu_id, row[2]), alone and not skipped
         if user_id:
-            return None
+            return None, False
         skipped.add(row[1])
 
 
@@ -607,7 +623,12 @@ class SqlJobRepository(SqlRepository):
     def snapshot(
         self, qpu_id: str, now: datetime, can_reserve: ReserveRule
     ) -> tuple[QueueSnapshot, bool]:
-        oldest = _OLDEST_UNCLAIMED if getattr(self._round, "conn", None) else _OLDEST
+        if not self._is_postgres:
+            oldest = _OLDEST_TWO  # one writer: reading a second row locks nothing
+        elif getattr(self._round, "conn", None):
+            oldest = _OLDEST_UNCLAIMED
+        else:
+            oldest = _OLDEST
         with self._round_or(self._engine.connect) as conn:
             enabled = conn.execute(_QPU_ENABLED, {"qpu_id": qpu_id}).scalar()
             if enabled is None:
@@ -617,7 +638,7 @@ class SqlJobRepository(SqlRepository):
             ]
             pending: list[PendingJob] = []
             funds = _Funds(conn, can_reserve)
-            first = _oldest_pending(conn, qpu_id, None, funds, oldest)
+            first, alone = _oldest_pending_and_alone(conn, qpu_id, None, funds, oldest)
             if first:
                 pending.append(first)
             finished: dict[str, datetime] = {}
@@ -631,7 +652,8 @@ class SqlJobRepository(SqlRepository):
                 ).scalar()
                 if last is not None:
                     finished[booking.user_id] = last
-        return QueueSnapshot(qpu_id, now, pending, bookings, finished), bool(enabled)
+        snapshot = QueueSnapshot(qpu_id, now, pending, bookings, finished, complete=alone)
+        return snapshot, bool(enabled)
 
     def claim(
         self,

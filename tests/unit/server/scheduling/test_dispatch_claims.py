@@ -1,0 +1,80 @@
+"""A dispatch round's claims: one policy decision per lease, and none wasted on a queue
+the last snapshot already showed to be empty."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from qpi.server.domain.clock import FakeClock
+from qpi.server.domain.models import Claim
+from qpi.server.domain.policy import BookingFirstFifoPolicy, PendingJob, QueueSnapshot
+from qpi.server.scheduling.dispatcher import Dispatcher
+
+QPU = "qpu1"
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+class _Leases:
+    """A queue whose snapshots show the oldest job, and say they saw every pending job
+    when the store can tell (`knows_all`, like SQLite) and only one is left."""
+
+    def __init__(self, jobs: list[str], knows_all: bool) -> None:
+        self.pending = list(jobs)
+        self.knows_all = knows_all
+        self.snapshots = 0
+
+    def snapshot(self, qpu_id: str) -> tuple[QueueSnapshot, bool]:
+        self.snapshots += 1
+        oldest = [PendingJob(j, "u1", QPU, T0) for j in self.pending[:1]]
+        alone = self.knows_all and len(self.pending) == 1
+        return QueueSnapshot(QPU, T0, oldest, complete=alone), True
+
+    def claim(self, job_id: str, driver_id: str, session_id: str) -> Claim | None:
+        self.pending.remove(job_id)
+        return Claim(job_id, 1, {}, "u1")
+
+    def dispatch_round(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def claim_batch(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def _dispatcher(leases: _Leases) -> Dispatcher:
+    hub: Any = SimpleNamespace(on_change=None)
+    unused: Any = None  # the claims run inline here: no database thread, no events
+    jobs: Any = leases
+    return Dispatcher(
+        db=unused,
+        events=unused,
+        jobs=jobs,
+        hub=hub,
+        policy=BookingFirstFifoPolicy(),
+        clock=FakeClock(T0),
+        idle_threshold=0.0,
+        poll_interval=60.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("jobs", "knows_all", "snapshots"),
+    [
+        (["a"], True, 1),  # the snapshot saw the only job: done after its claim
+        (["a"], False, 2),  # the store cannot tell (PostgreSQL): one more decision
+        (["a", "b"], True, 2),  # the second snapshot saw the last one
+        (["a", "b", "c", "d", "e"], True, 4),  # capacity reached first
+    ],
+)
+def test_a_round_stops_deciding_once_the_queue_is_known_to_be_empty(
+    jobs: list[str], knows_all: bool, snapshots: int
+) -> None:
+    leases = _Leases(jobs, knows_all)
+    batch = _dispatcher(leases)._claim_up_to(QPU, "d1", "s1", 4, 4)
+    assert [c.job_id for c in batch.claims] == jobs[:4]
+    assert leases.snapshots == snapshots
+    assert batch.done is (len(jobs) <= 4)
