@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from qpi.server.domain.errors import FailedPreconditionError
 from qpi.server.domain.models import (
@@ -35,7 +36,8 @@ LATER = NOW + timedelta(minutes=5)
 
 
 @pytest.fixture
-def repos(tmp_path: Path) -> Iterator[Repositories]:
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of the selected kind, dropped afterwards."""
     url = (
         fresh_postgres_url()
         if selected_database_kind() == "postgres"
@@ -44,11 +46,16 @@ def repos(tmp_path: Path) -> Iterator[Repositories]:
     engine = create_db_engine(url)
     try:
         migrate(engine)
-        yield sql_repositories(engine)
+        yield engine
     finally:
         engine.dispose()
         if url.startswith("postgresql"):
             drop_postgres(url)
+
+
+@pytest.fixture
+def repos(engine: Engine) -> Repositories:
+    return sql_repositories(engine)
 
 
 def _user(repos: Repositories, email: str = "a@example.com", balance: float = 10.0) -> str:
@@ -472,37 +479,26 @@ def test_telemetry_is_pruned_by_event_time(repos: Repositories) -> None:
     assert [e.event_time for e in events] == [NOW]
 
 
-def test_reads_made_while_admitting_a_job_share_its_transaction(tmp_path: Path) -> None:
-    url = (
-        fresh_postgres_url()
-        if selected_database_kind() == "postgres"
-        else f"sqlite:///{tmp_path / 'lent.db'}"
-    )
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
-        repos = sql_repositories(engine)
-        user, qpu = _user(repos), _qpu(repos)
-        checkouts: list[int] = []
-        event.listen(engine, "checkout", lambda *_: checkouts.append(1))
-        routed: list[str] = []
+def test_reads_made_while_admitting_a_job_share_its_transaction(
+    engine: Engine, repos: Repositories
+) -> None:
+    user, qpu = _user(repos), _qpu(repos)
+    checkouts: list[int] = []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    routed: list[str] = []
 
-        def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
-            found = repos.qpus.find("q1")  # routing, as a submit does
-            assert found is not None
-            routed.append(found.id)
-            return NewJob(found.id, '{"circuits": []}', 0)
+    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
+        found = repos.qpus.find("q1")  # routing, as a submit does
+        assert found is not None
+        routed.append(found.id)
+        return NewJob(found.id, '{"circuits": []}', 0)
 
-        job = repos.jobs.insert(user, None, NOW, admit)
-        # the owner's lock, the QPU read and the insert: one pooled connection
-        assert len(checkouts) == 1
-        assert routed == [qpu]
-        assert job is not None
-        assert job.qpu_id == qpu
-        # outside a write, a read takes a connection of its own
-        assert repos.qpus.find("q1") is not None
-        assert len(checkouts) == 2
-    finally:
-        engine.dispose()
-        if url.startswith("postgresql"):
-            drop_postgres(url)
+    job = repos.jobs.insert(user, None, NOW, admit)
+    # the owner's lock, the QPU read and the insert: one pooled connection
+    assert len(checkouts) == 1
+    assert routed == [qpu]
+    assert job is not None
+    assert job.qpu_id == qpu
+    # outside a write, a read takes a connection of its own
+    assert repos.qpus.find("q1") is not None
+    assert len(checkouts) == 2
