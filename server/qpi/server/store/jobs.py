@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
+from qpi.server.store.prepared import Prepared
 from qpi.server.store.tables import JOBS, QPUS, TIME_SLOTS, USERS, JobRow
 from qpi.server.store.types import new_id
 
@@ -250,14 +251,15 @@ _JOB_COLUMNS = (
     J.qpu_name,
 )  # the order of Job's fields, so a row maps with _job(row)
 
-_GET_JOB = core_select(*_JOB_COLUMNS).where(J.id == bindparam("id"))
+_GET_JOB = Prepared(core_select(*_JOB_COLUMNS).where(J.id == bindparam("id")))
 _BY_REQUEST_ID = core_select(*_JOB_COLUMNS).where(
     J.user_id == bindparam("user_id"), J.request_id == bindparam("request_id")
 )
 _USER_COLUMNS = (U.id, U.email, U.name, U.is_superuser, U.qpu_seconds, U.created, U.updated)
-_OWNER = core_select(*_USER_COLUMNS).where(U.id == bindparam("id"))
-_OWNER_LOCKED = _OWNER.with_for_update()
-_INSERT_JOB = insert(JOBS)
+_OWNER_QUERY = core_select(*_USER_COLUMNS).where(U.id == bindparam("id"))
+_OWNER = Prepared(_OWNER_QUERY)
+_OWNER_LOCKED = Prepared(_OWNER_QUERY.with_for_update())
+_INSERT_JOB = Prepared(insert(JOBS).values({c.name: bindparam(c.name) for c in _JOB_COLUMNS}))
 _RUNNING = JOBS.alias("running_jobs")
 _RESERVED = (
     core_select(func.coalesce(func.sum(_RUNNING.c.estimated_seconds), 0.0))
@@ -266,15 +268,18 @@ _RESERVED = (
     .scalar_subquery()
 )
 # Balance, superuser flag and running reservations of one user, in one statement.
-_FUNDS = core_select(U.qpu_seconds, U.is_superuser, _RESERVED).where(U.id == bindparam("id"))
+_FUNDS = Prepared(
+    core_select(U.qpu_seconds, U.is_superuser, _RESERVED).where(U.id == bindparam("id"))
+)
 # A pending job with its owner's funds, for a claim.
-_CLAIMABLE = (
+_CLAIMABLE_QUERY = (
     core_select(J.user_id, J.estimated_seconds, U.qpu_seconds, U.is_superuser, _RESERVED)
     .select_from(JOBS.join(USERS, USERS.c.id == J.user_id))
     .where(J.id == bindparam("id"), J.state == "pending")
 )
-_CLAIMABLE_LOCKED = _CLAIMABLE.with_for_update(of=USERS)
-_CLAIM = (
+_CLAIMABLE = Prepared(_CLAIMABLE_QUERY)
+_CLAIMABLE_LOCKED = Prepared(_CLAIMABLE_QUERY.with_for_update(of=USERS))
+_CLAIM = Prepared(
     update(JOBS)
     .where(J.id == bindparam("job_id"), J.state == "pending")
     .values(
@@ -295,12 +300,13 @@ _LEASE_MATCH = (
     J.lease_driver_id == bindparam("lease_driver"),
 )
 # The owner of a job whose lease matches, with the balance a result charges.
-_LEASED_OWNER = (
+_LEASED_OWNER_QUERY = (
     core_select(U.id, U.qpu_seconds, U.is_superuser)
     .select_from(JOBS.join(USERS, USERS.c.id == J.user_id))
     .where(*_LEASE_MATCH)
 )
-_LEASED_OWNER_LOCKED = _LEASED_OWNER.with_for_update(of=USERS)
+_LEASED_OWNER = Prepared(_LEASED_OWNER_QUERY)
+_LEASED_OWNER_LOCKED = Prepared(_LEASED_OWNER_QUERY.with_for_update(of=USERS))
 _OWNERS_LOCKED = (
     core_select(U.id)
     .select_from(JOBS.join(USERS, USERS.c.id == J.user_id))
@@ -308,7 +314,7 @@ _OWNERS_LOCKED = (
     .order_by(U.id)
     .with_for_update(of=USERS)
 )
-_COMPLETE = (
+_COMPLETE = Prepared(
     update(JOBS)
     .where(*_LEASE_MATCH)
     .values(
@@ -324,13 +330,13 @@ _COMPLETE = (
     )
     .returning(*_JOB_COLUMNS)
 )
-_SET_BALANCE = (
+_SET_BALANCE = Prepared(
     update(USERS).where(U.id == bindparam("user_id")).values(qpu_seconds=bindparam("balance"))
 )
-_QPU_ENABLED = core_select(QPUS.c.enabled).where(QPUS.c.id == bindparam("qpu_id"))
+_QPU_ENABLED = Prepared(core_select(QPUS.c.enabled).where(QPUS.c.id == bindparam("qpu_id")))
 # Only current and future slots: ordered by end time, so an index range over end_time
 # starts at "now" and never reads the past ones (the policy takes bookings in any order).
-_SLOTS = (
+_SLOTS = Prepared(
     core_select(
         TIME_SLOTS.c.id,
         TIME_SLOTS.c.user_id,
@@ -347,19 +353,21 @@ _SLOTS = (
 )
 # Oldest first with the id as tie-breaker: matches ix_jobs_qpu_state_created_id exactly,
 # so the first row of the index range is the answer (no sort).
-_OLDEST = (
+_OLDEST_QUERY = (
     core_select(J.id, J.user_id, J.created, J.estimated_seconds)
     .where(J.qpu_id == bindparam("qpu_id"), J.state == "pending")
     .order_by(J.created, J.id)
     .limit(1)
 )
+_OLDEST = Prepared(_OLDEST_QUERY)
 # The oldest two, where a round may read past the candidate (SQLite: nothing to lock):
 # whether a second one exists tells the dispatcher if the queue is empty after this claim.
-_OLDEST_TWO = _OLDEST.limit(2)
+_OLDEST_TWO = Prepared(_OLDEST_QUERY.limit(2))
 # Inside a dispatch round on PostgreSQL: the candidate stays locked until the round's claim
 # commits, and another replica dispatching the same queue skips it for the next job
 # instead of waiting for (then losing) the same one.
-_OLDEST_UNCLAIMED = _OLDEST.with_for_update(of=JOBS, skip_locked=True)
+_OLDEST_UNCLAIMED = Prepared(_OLDEST_QUERY.with_for_update(of=JOBS, skip_locked=True))
+# Runs only while a booking is active (its IN list would not prepare).
 _LAST_FINISHED = core_select(func.max(J.finished_at)).where(
     J.qpu_id == bindparam("qpu_id"),
     J.user_id == bindparam("user_id"),
@@ -386,13 +394,15 @@ def read_display_names(
 
 
 # A user's pending jobs, counted up to :cap (prebuilt: it runs on every submit).
-_PENDING_OF = capped_count(
-    core_select(J.id)
-    .where(J.user_id == bindparam("user_id"), J.state == "pending")
-    # The index's own order, so PostgreSQL walks ix_jobs_user_state_qpu_created and stops
-    # at the cap instead of scanning the table when it expects many matches.
-    .order_by(J.qpu_id, J.created, J.id),
-    bindparam("cap"),
+_PENDING_OF = Prepared(
+    capped_count(
+        core_select(J.id)
+        .where(J.user_id == bindparam("user_id"), J.state == "pending")
+        # The index's own order, so PostgreSQL walks ix_jobs_user_state_qpu_created and
+        # stops at the cap instead of scanning the table when it expects many matches.
+        .order_by(J.qpu_id, J.created, J.id),
+        bindparam("cap"),
+    )
 )
 
 
@@ -417,7 +427,7 @@ class _Funds:
     def can_reserve(self, user_id: str, estimate: float) -> bool:
         """Whether ``user_id`` may start a job with ``estimate`` now."""
         if user_id not in self._known:
-            row = self._conn.execute(_FUNDS, {"id": user_id}).first()
+            row = _FUNDS.first(self._conn, {"id": user_id})
             self._known[user_id] = None if row is None else (row[0], float(row[2]), row[1])
         known = self._known[user_id]
         if known is None:
@@ -427,14 +437,22 @@ class _Funds:
 
 
 def _oldest_pending(
-    conn: Connection, qpu_id: str, user_id: str | None, funds: _Funds, oldest: Any = _OLDEST
+    conn: Connection,
+    qpu_id: str,
+    user_id: str | None,
+    funds: _Funds,
+    oldest: Prepared = _OLDEST,
 ) -> PendingJob | None:
     """The oldest pending job (of ``user_id``, if given) whose owner can pay for it."""
     return _oldest_pending_and_alone(conn, qpu_id, user_id, funds, oldest)[0]
 
 
 def _oldest_pending_and_alone(
-    conn: Connection, qpu_id: str, user_id: str | None, funds: _Funds, oldest: Any = _OLDEST
+    conn: Connection,
+    qpu_id: str,
+    user_id: str | None,
+    funds: _Funds,
+    oldest: Prepared = _OLDEST,
 ) -> tuple[PendingJob | None, bool]:
     """:func:`_oldest_pending`, and whether it is known to be the QPU's only pending job
     (asked with ``oldest=_OLDEST_TWO``, for everyone's jobs; otherwise False)."""
@@ -442,13 +460,13 @@ def _oldest_pending_and_alone(
     alone = False
     while True:
         if user_id is None and not skipped and oldest is _OLDEST_TWO:
-            rows = conn.execute(oldest, {"qpu_id": qpu_id}).all()
+            rows = oldest.rows(conn, {"qpu_id": qpu_id})
             alone = len(rows) == 1
             row = rows[0] if rows else None
         elif user_id is None and not skipped:
-            row = conn.execute(oldest, {"qpu_id": qpu_id}).first()
+            row = oldest.first(conn, {"qpu_id": qpu_id})
         else:
-            query = oldest
+            query = oldest.statement
             if user_id:
                 query = query.where(J.user_id == user_id)
             if skipped:
@@ -532,13 +550,12 @@ class SqlJobRepository(SqlRepository):
         owner_query = _OWNER_LOCKED if self._is_postgres else _OWNER
         try:
             with self._engine.begin() as conn, self._lending(conn):
-                owner = conn.execute(owner_query, {"id": user_id}).first()
+                owner = owner_query.first(conn, {"id": user_id})
                 if owner is None:
                     return None
 
                 def pending(cap: int) -> int:
-                    found = conn.execute(_PENDING_OF, {"user_id": user_id, "cap": cap})
-                    return int(found.scalar_one())
+                    return int(_PENDING_OF.scalar(conn, {"user_id": user_id, "cap": cap}))
 
                 new = admit(_user(owner), pending)
                 job = Job(
@@ -560,14 +577,14 @@ class SqlJobRepository(SqlRepository):
                     started_at=None,
                     finished_at=None,
                 )
-                conn.execute(_INSERT_JOB, [_insert_values(job)])
+                _INSERT_JOB.write(conn, _insert_values(job))
         except IntegrityError as exc:
             raise DuplicateKeyError(request_id or "") from exc
         return job
 
     def get(self, job_id: str) -> Job | None:
         with self._engine.connect() as conn:
-            row = conn.execute(_GET_JOB, {"id": job_id}).first()
+            row = _GET_JOB.first(conn, {"id": job_id})
         return _job(row) if row else None
 
     def list_jobs(
@@ -630,12 +647,10 @@ class SqlJobRepository(SqlRepository):
         else:
             oldest = _OLDEST
         with self._round_or(self._engine.connect) as conn:
-            enabled = conn.execute(_QPU_ENABLED, {"qpu_id": qpu_id}).scalar()
+            enabled = _QPU_ENABLED.scalar(conn, {"qpu_id": qpu_id})
             if enabled is None:
                 return QueueSnapshot(qpu_id, now), False
-            bookings = [
-                Booking(*row) for row in conn.execute(_SLOTS, {"now": now, "qpu_id": qpu_id})
-            ]
+            bookings = [Booking(*row) for row in _SLOTS.rows(conn, {"now": now, "qpu_id": qpu_id})]
             pending: list[PendingJob] = []
             funds = _Funds(conn, can_reserve)
             first, alone = _oldest_pending_and_alone(conn, qpu_id, None, funds, oldest)
@@ -668,14 +683,14 @@ class SqlJobRepository(SqlRepository):
         # (SQLite has one writer anyway), so two QPUs cannot both spend the same seconds.
         claimable = _CLAIMABLE_LOCKED if self._is_postgres else _CLAIMABLE
         with self._round_or(self._engine.begin) as conn:
-            found = conn.execute(claimable, {"id": job_id}).first()
+            found = claimable.first(conn, {"id": job_id})
             if found is None:
                 return None
             _, estimate, balance, is_superuser, reserved = found
             if not can_reserve(balance, float(reserved), estimate, is_superuser):
                 return None
-            row = conn.execute(
-                _CLAIM,
+            row = _CLAIM.first(
+                conn,
                 {
                     "job_id": job_id,
                     "driver_id": driver_id,
@@ -683,7 +698,7 @@ class SqlJobRepository(SqlRepository):
                     "expires": expires,
                     "now": now,
                 },
-            ).first()
+            )
         return _job(row) if row else None
 
     def complete(
@@ -717,13 +732,13 @@ class SqlJobRepository(SqlRepository):
             "lease_driver": done.driver_id,
         }
         owner_query = _LEASED_OWNER_LOCKED if self._is_postgres else _LEASED_OWNER
-        owner = conn.execute(owner_query, lease).first()
+        owner = owner_query.first(conn, lease)
         if owner is None:
             return None  # stale or duplicate: no write at all
         user_id, balance, is_superuser = owner
         charged, left = done.charge(balance, is_superuser)
-        row = conn.execute(
-            _COMPLETE,
+        row = _COMPLETE.first(
+            conn,
             {
                 **lease,
                 "new_state": "failed" if done.error is not None else "completed",
@@ -732,10 +747,10 @@ class SqlJobRepository(SqlRepository):
                 "charged": charged,
                 "now": now,
             },
-        ).first()
+        )
         if row is None:
             return None
-        conn.execute(_SET_BALANCE, {"user_id": user_id, "balance": left})
+        _SET_BALANCE.write(conn, {"user_id": user_id, "balance": left})
         return _job(row)
 
     def release(self, job_id: str, attempt: int, driver_id: str, now: datetime) -> list[Job]:

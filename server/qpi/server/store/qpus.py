@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from qpi.server.domain.models import (
 )
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count
 from qpi.server.store.jobs import to_job
+from qpi.server.store.prepared import Prepared
 from qpi.server.store.tables import JOBS, QPUS, DriverRow, JobRow, QpuRow
 
 
@@ -239,7 +241,10 @@ def to_driver(row: DriverRow) -> Driver:
 
 
 # By id, else by name, in one statement (an id match wins).
-_QPU_BY_KEY = (
+# A QPU row read by a prepared statement, with the table's column names.
+_QpuColumns = namedtuple("_QpuColumns", [column.name for column in QPUS.c])  # type: ignore[misc]
+
+_QPU_BY_KEY = Prepared(
     core_select(QPUS)
     .where(or_(QPUS.c.id == bindparam("key"), QPUS.c.name == bindparam("key")))
     .order_by((QPUS.c.id == bindparam("key")).desc())
@@ -302,8 +307,8 @@ class SqlQpuRepository(SqlRepository):
         # A prebuilt Core statement, in the submit's own transaction when one is lent:
         # this runs on every submit that names its QPU.
         with self._reading() as conn:
-            row = conn.execute(_QPU_BY_KEY, {"key": key}).first()
-        return to_qpu(row) if row else None
+            row = _QPU_BY_KEY.first(conn, {"key": key})
+        return to_qpu(_QpuColumns._make(row)) if row else None
 
     def get_with_queue(self, key: str) -> tuple[Qpu, int] | None:
         with self._session() as s:

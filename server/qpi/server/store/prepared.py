@@ -1,0 +1,175 @@
+"""Hot statements compiled once and run straight on the driver's cursor.
+
+Every job costs a dozen fixed-shape statements (routing, the insert, the dispatch
+snapshot, the claim, the result). Through ``Connection.execute`` each pays SQLAlchemy's
+per-call machinery (cache-key generation, an execution context, a result object) of
+several times what SQLite itself spends; under load that machinery was about a quarter of
+the server's CPU. A :class:`Prepared` statement keeps what SQLAlchemy would have done once
+per dialect (the SQL text, bind order and type processors, all from SQLAlchemy's own
+compiler and types) and per call only converts values and executes on the DBAPI cursor of
+the caller's SQLAlchemy connection, so transactions, pooling and isolation stay
+SQLAlchemy's. Driver errors are wrapped exactly as SQLAlchemy wraps them (``IntegrityError``
+stays ``IntegrityError``, a lost PostgreSQL connection invalidates the pooled one), so
+callers and the outage mapping see no difference.
+
+Only fixed-shape statements belong here: no expanding ``IN`` lists, no per-call clauses.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+Processor = Callable[[Any], Any] | None
+
+
+class _Compiled:
+    """One statement's SQL, bind order and type processors for one dialect."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("expanding IN lists change the SQL per call: not preparable")
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.names: tuple[str, ...] = tuple(
+            compiled.positiontup or () if compiled.positional else compiled.binds
+        )
+        # Literal values the statement carries itself (state = 'pending', LIMIT 2).
+        self.defaults: dict[str, Any] = {
+            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+        }
+        binds: dict[str, Processor] = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+            for name, bind in compiled.binds.items()
+        }
+        self._plan = tuple((name, binds[name]) for name in self.names)
+        columns = getattr(statement, "exported_columns", ())
+        self._types = [column.type for column in columns]
+        self._dialect = dialect
+        self._results: list[tuple[int, Callable[[Any], Any]]] | None = None
+        self._lock = threading.Lock()
+
+    def arguments(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        """The driver's arguments: every bind in order, converted by its type."""
+        defaults = self.defaults
+        values = []
+        for name, convert in self._plan:
+            value = params[name] if name in params else defaults[name]
+            values.append(value if convert is None else convert(value))
+        if self.positional:
+            return tuple(values)
+        return dict(zip(self.names, values, strict=True))
+
+    def results(self, description: Sequence[Any]) -> list[tuple[int, Callable[[Any], Any]]]:
+        """The result columns that need converting, with their converters; made on the
+        first execution, as some types pick theirs by the column type the driver reports
+        (PostgreSQL numerics)."""
+        if self._results is None:
+            with self._lock:
+                processors = [
+                    type_.dialect_impl(self._dialect).result_processor(self._dialect, column[1])
+                    for type_, column in zip(self._types, description, strict=True)
+                ]
+                self._results = [(i, p) for i, p in enumerate(processors) if p is not None]
+        return self._results
+
+
+class Prepared:
+    """A fixed-shape Core statement run on a SQLAlchemy connection's DBAPI cursor."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        """The Core statement, for callers that add clauses (then run it the usual way)."""
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        key = f"{dialect.name}+{dialect.driver}"
+        found = self._by_dialect.get(key)
+        if found is None:
+            found = self._by_dialect.setdefault(key, _Compiled(self.statement, dialect))
+        return found
+
+    def rows(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every row the statement returns, with SQLAlchemy's result types."""
+        return self._run(conn, params or {}, fetch=True)[0]
+
+    def first(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, ...] | None:
+        """The first row, or None."""
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def scalar(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        row = self.first(conn, params)
+        return None if row is None else row[0]
+
+    def write(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Runs a statement without RETURNING; the number of rows it matched."""
+        return self._run(conn, params or {}, fetch=False)[1]
+
+    def _run(
+        self, conn: Connection, params: Mapping[str, Any], *, fetch: bool
+    ) -> tuple[list[tuple[Any, ...]], int]:
+        dialect = conn.dialect
+        compiled = self._compiled(dialect)
+        arguments = compiled.arguments(params)
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(compiled.sql, arguments)
+            if not fetch:
+                return [], int(cursor.rowcount)
+            raw = cursor.fetchall()
+            converting = compiled.results(cursor.description)
+            if converting:
+                raw = [_converted(row, converting) for row in raw]
+            return list(raw), int(cursor.rowcount)
+        except dialect.loaded_dbapi.Error as error:
+            raise _wrapped(
+                conn, compiled.sql, arguments, error, dbapi_connection, cursor
+            ) from error
+        finally:
+            cursor.close()
+
+
+def _converted(row: Sequence[Any], converting: list[tuple[int, Callable[[Any], Any]]]) -> Any:
+    values = list(row)
+    for index, convert in converting:
+        values[index] = convert(values[index])
+    return tuple(values)
+
+
+def _wrapped(
+    conn: Connection,
+    sql: str,
+    arguments: Any,
+    error: Exception,
+    dbapi_connection: Any,
+    cursor: Any,
+) -> BaseException:
+    """The error SQLAlchemy would raise for `error`; a lost connection is invalidated so
+    the pool replaces it (as ``Connection.execute`` does)."""
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor)
+    if lost:
+        conn.invalidate(error)
+    return exc.DBAPIError.instance(
+        sql,
+        arguments,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )

@@ -1,0 +1,135 @@
+"""Prepared statements read and write exactly what ``Connection.execute`` would, and fail
+the same way, on both stores (each test runs on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from qpi.server.store import jobs as job_statements
+from qpi.server.store.database import create_db_engine, is_outage, migrate
+from qpi.server.store.jobs import NewJob
+from qpi.server.store.prepared import Prepared
+from qpi.server.store.repositories import sql_repositories
+from qpi.server.store.tables import JOBS, TIME_SLOTS
+from tests.support.harness import PG_ADMIN_URL, drop_postgres, fresh_postgres_url
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = fresh_postgres_url() if request.param == "postgres" else f"sqlite:///{tmp_path / 'p.db'}"
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        if request.param == "postgres":
+            drop_postgres(url)
+
+
+def _job(engine: Engine) -> str:
+    repos = sql_repositories(engine)
+    user = repos.accounts.insert_user("a@example.com", "", "hash", 10.0).id
+    qpu, _ = repos.qpus.insert_qpu(
+        "q1", enabled=True, num_qubits=5, coupling_map=[], native_gates=[], driver=None
+    )
+    # Microseconds of zero: SQLite's stored text must still compare as SQLAlchemy writes it.
+    job = repos.jobs.insert(
+        user, "req-1", NOW, lambda owner, pending: NewJob(qpu.id, '{"circuits": []}', 1.5)
+    )
+    assert job is not None
+    return job.id
+
+
+def test_rows_carry_the_same_values_and_types_as_core(engine: Engine) -> None:
+    job_id = _job(engine)
+    with engine.connect() as conn:
+        core = conn.execute(job_statements._GET_JOB.statement, {"id": job_id}).first()
+        prepared = job_statements._GET_JOB.first(conn, {"id": job_id})
+    assert core is not None
+    assert prepared is not None
+    assert tuple(core) == prepared
+    assert [type(v) for v in core] == [type(v) for v in prepared]
+    created = prepared[[c.name for c in job_statements._JOB_COLUMNS].index("created")]
+    assert created == NOW
+    assert created.tzinfo is UTC
+
+
+def test_datetime_binds_compare_like_core(engine: Engine) -> None:
+    """A datetime column matches the same rows whichever way it is bound (on SQLite the
+    comparison is between stored texts, so the bound text must be written alike)."""
+    job_id = _job(engine)
+    at = Prepared(select(JOBS.c.id).where(JOBS.c.created == bindparam("at")))
+    with engine.connect() as conn:
+        for moment, expected in ((NOW, [(job_id,)]), (NOW + timedelta(microseconds=1), [])):
+            assert at.rows(conn, {"at": moment}) == expected
+            assert [tuple(r) for r in conn.execute(at.statement, {"at": moment})] == expected
+
+
+def test_literal_values_of_the_statement_are_bound(engine: Engine) -> None:
+    _job(engine)
+    with engine.connect() as conn:
+        # _OLDEST_TWO carries state = 'pending' and LIMIT 2 itself.
+        assert job_statements._OLDEST_TWO.rows(conn, {"qpu_id": ""}) == []
+        assert job_statements._SLOTS.rows(conn, {"now": NOW, "qpu_id": "x"}) == []
+
+
+def test_a_write_reports_the_rows_it_matched(engine: Engine) -> None:
+    _job(engine)
+    touch = Prepared(JOBS.update().values(error=bindparam("text")))
+    with engine.begin() as conn:
+        assert touch.write(conn, {"text": "x"}) == 1
+
+
+def test_constraint_violations_raise_what_core_raises(engine: Engine) -> None:
+    job_id = _job(engine)
+    with engine.connect() as conn:
+        row = job_statements._GET_JOB.first(conn, {"id": job_id})
+    assert row is not None
+    values = dict(zip([c.name for c in job_statements._JOB_COLUMNS], row, strict=True))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        job_statements._INSERT_JOB.write(conn, values)
+
+
+def test_a_missing_parameter_is_an_error_not_a_null(engine: Engine) -> None:
+    with pytest.raises(KeyError), engine.connect() as conn:
+        job_statements._GET_JOB.first(conn, {})
+
+
+def test_statements_that_change_per_call_are_refused(engine: Engine) -> None:
+    listed = Prepared(select(TIME_SLOTS.c.id).where(TIME_SLOTS.c.id.in_(["a", "b"])))
+    with pytest.raises(ValueError, match="expanding"), engine.connect() as conn:
+        listed.rows(conn)
+
+
+def test_a_lost_postgresql_connection_is_an_outage_and_leaves_the_pool() -> None:
+    """The server's connection dies under a prepared statement (restart, failover): the
+    error is the outage SQLAlchemy would report, and the pool hands out a new connection."""
+    url = fresh_postgres_url()
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        ping = Prepared(select(JOBS.c.id).limit(1))
+        with engine.connect() as conn:
+            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            with pytest.raises(DBAPIError) as raised:
+                ping.rows(conn)
+            assert raised.value.connection_invalidated
+            assert is_outage(raised.value)
+        with engine.connect() as conn:
+            assert ping.rows(conn) == []
+    finally:
+        engine.dispose()
+        drop_postgres(url)
