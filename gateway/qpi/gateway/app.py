@@ -73,7 +73,7 @@ def create_app(config: GatewayConfig) -> FastAPI:
     Returns:
         The FastAPI app, with OpenAPI at ``/openapi.json`` and docs at ``/docs``.
     """
-    clients = rpc.GrpcClients(config.grpc_target)
+    clients = rpc.GrpcClients(config.grpc_target, config.local_calls)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 
@@ -14,6 +16,11 @@ class GatewayConfig:
 
     grpc_target: str
     """Plaintext gRPC target of the services, e.g. ``unix:/run/qpi/grpc.sock``."""
+    local_calls: Mapping[str, Callable[[Any, Sequence[tuple[str, str]]], Awaitable[Any]]] | None = (
+        field(default=None, compare=False, hash=False)
+    )
+    """Unary methods the server answers in this process, by gRPC path
+    (``/qpi.v1.JobService/GetJob``), so those calls skip the channel; None: all use it."""
     qpus_collection: str = "qpus"
     """REST collection name for QPUs."""
     timeslots_collection: str = "time_slots"

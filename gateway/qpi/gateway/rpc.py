@@ -1,9 +1,15 @@
-"""The gateway's gRPC side: one ``grpc.aio`` channel, the service stubs and a call helper."""
+"""The gateway's gRPC side: one ``grpc.aio`` channel, the service stubs and a call helper.
+
+Inside `qpi serve` the server also hands the gateway its unary methods as in-process calls
+(:class:`GatewayConfig.local_calls <qpi.gateway.config.GatewayConfig>`): the stubs then
+answer those without the channel, and only streams use it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +39,40 @@ _CHANNEL_OPTIONS = (
 
 Metadata = tuple[tuple[str, str], ...]
 
+LocalCall = Callable[[Any, Sequence[tuple[str, str]]], Awaitable[Any]]
+"""A unary method answered in this process: (request, call metadata) -> response; raises
+``grpc.aio.AioRpcError`` as the channel would."""
+
+
+class _LocalMethod:
+    """A stub method (``await method(request, metadata=...)``) served in this process."""
+
+    def __init__(self, call: LocalCall) -> None:
+        self._call = call
+
+    def __call__(self, request: Any, *, metadata: Metadata = (), **_: Any) -> Awaitable[Any]:
+        return self._call(request, metadata)
+
+
+class _LocalStub:
+    """A service's stub whose unary methods run in this process; the rest use the channel."""
+
+    def __init__(self, remote: Any, service: str, calls: Mapping[str, LocalCall]) -> None:
+        self._remote = remote
+        self._service = service
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        call = self._calls.get(f"/{self._service}/{name}")
+        return _LocalMethod(call) if call is not None else getattr(self._remote, name)
+
+
+def _service_name(stub: Any) -> str:
+    """The full gRPC service name a generated stub talks to (from its ``_pb2`` module)."""
+    messages = importlib.import_module(type(stub).__module__.removesuffix("_grpc"))
+    service = type(stub).__name__.removesuffix("Stub")
+    return str(messages.DESCRIPTOR.services_by_name[service].full_name)
+
 
 @dataclass(frozen=True)
 class Stubs:
@@ -48,8 +88,20 @@ class Stubs:
     nng: nng_service_pb2_grpc.NngCompatServiceStub
 
     @classmethod
-    def for_channel(cls, channel: grpc.aio.Channel) -> Stubs:
-        """Create every stub on ``channel``."""
+    def for_channel(
+        cls, channel: grpc.aio.Channel, local: Mapping[str, LocalCall] | None = None
+    ) -> Stubs:
+        """Create every stub on ``channel``; methods in ``local`` are answered in process."""
+        stubs = cls._on(channel)
+        if not local:
+            return stubs
+        wrapped: dict[str, Any] = {
+            name: _LocalStub(stub, _service_name(stub), local) for name, stub in vars(stubs).items()
+        }
+        return cls(**wrapped)
+
+    @classmethod
+    def _on(cls, channel: grpc.aio.Channel) -> Stubs:
         return cls(
             jobs=job_service_pb2_grpc.JobServiceStub(channel),
             qpus=qpu_service_pb2_grpc.QpuServiceStub(channel),
@@ -66,9 +118,10 @@ class GrpcClients:
     """Owns the channel. Opened in the app lifespan, or lazily on first use when the app is
     mounted inside another ASGI app whose lifespan does not reach it."""
 
-    def __init__(self, target: str) -> None:
-        """Remember the target; nothing is connected yet."""
+    def __init__(self, target: str, local: Mapping[str, LocalCall] | None = None) -> None:
+        """Remember the target (and the in-process methods); nothing is connected yet."""
         self._target = target
+        self._local = local
         self._channel: grpc.aio.Channel | None = None
         self._stubs: Stubs | None = None
 
@@ -77,7 +130,7 @@ class GrpcClients:
         if self._channel is None:
             logger.info("[gateway] opening gRPC channel target=%s", self._target)
             self._channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
-            self._stubs = Stubs.for_channel(self._channel)
+            self._stubs = Stubs.for_channel(self._channel, self._local)
 
     @property
     def stubs(self) -> Stubs:

@@ -41,6 +41,7 @@ from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.driver_servicer import DriverServicer, ResultLimits
 from qpi.server.rpc.event_servicer import EventServicer
 from qpi.server.rpc.job_servicer import JobServicer
+from qpi.server.rpc.local import LocalCall, local_calls
 from qpi.server.rpc.nng_servicer import NngCompatServicer
 from qpi.server.rpc.notification_servicer import NotificationServicer
 from qpi.server.rpc.qpu_servicer import QpuServicer
@@ -109,6 +110,7 @@ class QpiServer:
         self.pki: PkiMaterial | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._grpc: grpc.aio.Server | None = None
+        self._local_calls: dict[str, LocalCall] = {}
         self._uvicorn: uvicorn.Server | None = None
         self._uvicorn_task: asyncio.Task[None] | None = None
         self._db: Database | None = None
@@ -389,6 +391,7 @@ class QpiServer:
             ),
         }
         self._grpc, _ = build_server(limit, servicers, s.heartbeat_timeout)
+        self._local_calls = local_calls(servicers)
         address = f"{s.bind_host}:{s.grpc_port}"
         if s.insecure:
             self.grpc_port = self._grpc.add_insecure_port(address)
@@ -453,6 +456,7 @@ class QpiServer:
         dashboard = Path(s.dashboard_dir).resolve() if s.dashboard_dir else CHECKOUT_DASHBOARD
         config = GatewayConfig(
             grpc_target=self._gateway_target,
+            local_calls=self._local_calls,
             qpus_collection=s.qpus_collection,
             timeslots_collection=s.timeslots_collection,
             jobs_collection=s.jobs_collection,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -29,20 +30,23 @@ from qpi.v1 import (
     qpu_service_pb2_grpc,
 )
 
-SERVICE_NAMES = tuple(
-    m.DESCRIPTOR.services_by_name[name].full_name
-    for m, name in (
-        (job_service_pb2, "JobService"),
-        (qpu_service_pb2, "QpuService"),
-        (booking_service_pb2, "BookingService"),
-        (account_service_pb2, "AccountService"),
-        (notification_service_pb2, "NotificationService"),
-        (admin_service_pb2, "AdminService"),
-        (event_service_pb2, "EventService"),
-        (driver_service_pb2, "DriverService"),
-        (nng_service_pb2, "NngCompatService"),
+SERVICES: tuple[tuple[str, ServiceDescriptor], ...] = tuple(
+    (key, module.DESCRIPTOR.services_by_name[name])
+    for key, module, name in (
+        ("job", job_service_pb2, "JobService"),
+        ("qpu", qpu_service_pb2, "QpuService"),
+        ("booking", booking_service_pb2, "BookingService"),
+        ("account", account_service_pb2, "AccountService"),
+        ("notification", notification_service_pb2, "NotificationService"),
+        ("admin", admin_service_pb2, "AdminService"),
+        ("event", event_service_pb2, "EventService"),
+        ("driver", driver_service_pb2, "DriverService"),
+        ("nng", nng_service_pb2, "NngCompatService"),
     )
 )
+"""Each service with the key of its servicer in :func:`build_server`'s mapping."""
+
+SERVICE_NAMES = tuple(service.full_name for _, service in SERVICES)
 
 
 KEEPALIVE_INTERVAL = 5.0
