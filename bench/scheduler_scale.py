@@ -247,20 +247,20 @@ def plans(table: Table) -> list[tuple[str, str]]:
     """EXPLAIN of the statements the scheduler runs per decision and per submit."""
     now = datetime.now(UTC).replace(tzinfo=None)
     statements: list[tuple[str, Any, dict[str, Any]]] = [
-        ("oldest pending job of a QPU", job_store._OLDEST, {"qpu_id": table.qpu_id}),
+        ("oldest pending job of a QPU", job_store._OLDEST.statement, {"qpu_id": table.qpu_id}),
         (
             "a booker's oldest pending job",
-            job_store._OLDEST.where(JOBS.c.user_id == table.owners[0]),
+            job_store._OLDEST.statement.where(JOBS.c.user_id == table.owners[0]),
             {"qpu_id": table.qpu_id},
         ),
         (
             "current and future bookings",
-            job_store._SLOTS,
+            job_store._SLOTS.statement,
             {"now": now, "qpu_id": table.qpu_id},
         ),
         (
             "a user's pending jobs, capped count",
-            job_store._PENDING_OF,
+            job_store._PENDING_OF.statement,
             {"user_id": table.owners[0], "cap": 1000},
         ),
         (
