@@ -254,8 +254,8 @@ def plans(table: Table) -> list[tuple[str, str]]:
             {"qpu_id": table.qpu_id},
         ),
         (
-            "current and future bookings",
-            job_store._SLOTS.statement,
+            "the QPU's flag with its current and future bookings",
+            job_store._QPU_AND_SLOTS.statement,
             {"now": now, "qpu_id": table.qpu_id},
         ),
         (

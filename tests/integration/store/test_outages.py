@@ -7,12 +7,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import exc, text
+from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
 from qpi.server.domain.errors import UnavailableError
 from qpi.server.services.database import Database
 from qpi.server.store.database import create_db_engine, is_outage
+from tests.support.harness import PG_ADMIN_URL, drop_postgres, fresh_postgres_url
 from tests.support.processes import free_port
 
 
@@ -67,3 +69,43 @@ def test_outage_classification() -> None:
     assert is_outage(psycopg.OperationalError("server closed the connection unexpectedly"))
     assert not is_outage(psycopg.errors.UniqueViolation("duplicate key"))
     assert not is_outage(ValueError("bad"))
+
+
+def _server_pids(engine: Engine) -> set[int]:
+    """Backend process ids of every connection now in `engine`'s pool (checked in)."""
+    held = [engine.connect() for _ in range(3)]
+    pids = {c.connection.dbapi_connection.info.backend_pid for c in held}  # type: ignore[union-attr]
+    for conn in held:
+        conn.close()
+    return pids
+
+
+def _terminate(pids: set[int]) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        for pid in pids:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.mark.parametrize("ping_after_idle", [0.0, 3600.0])
+def test_a_pooled_connection_the_server_closed(ping_after_idle: float) -> None:
+    """A connection closed by the server while it sat in the pool (restart, failover,
+    firewall): pinged at checkout when it was idle long enough, and replaced without the
+    caller noticing; otherwise its one statement fails as an outage (retryable) and the
+    lost connection leaves the pool, so the next call works."""
+    url = fresh_postgres_url()
+    engine = create_db_engine(url, ping_after_idle=ping_after_idle)
+    try:
+        _terminate(_server_pids(engine))
+        if ping_after_idle == 0.0:
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT 1")).scalar_one() == 1
+        else:
+            with pytest.raises(exc.DBAPIError) as raised, engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            assert is_outage(raised.value)
+        for _ in range(3):  # every pooled connection is usable again
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        drop_postgres(url)

@@ -81,7 +81,7 @@ def test_literal_values_of_the_statement_are_bound(engine: Engine) -> None:
     with engine.connect() as conn:
         # _OLDEST_TWO carries state = 'pending' and LIMIT 2 itself.
         assert job_statements._OLDEST_TWO.rows(conn, {"qpu_id": ""}) == []
-        assert job_statements._SLOTS.rows(conn, {"now": NOW, "qpu_id": "x"}) == []
+        assert job_statements._QPU_AND_SLOTS.rows(conn, {"now": NOW, "qpu_id": "x"}) == []
 
 
 def test_a_write_reports_the_rows_it_matched(engine: Engine) -> None:
@@ -112,24 +112,30 @@ def test_statements_that_change_per_call_are_refused(engine: Engine) -> None:
         listed.rows(conn)
 
 
-def test_a_lost_postgresql_connection_is_an_outage_and_leaves_the_pool() -> None:
-    """The server's connection dies under a prepared statement (restart, failover): the
-    error is the outage SQLAlchemy would report, and the pool hands out a new connection."""
+def test_a_lost_postgresql_connection_is_an_outage_and_the_pool_is_renewed() -> None:
+    """The server closed the pooled connections (restart, failover) and the one a prepared
+    statement runs on was used too recently to be pinged: the statement fails as the outage
+    SQLAlchemy would report, and every other stale connection is replaced with it, so the
+    calls after it work."""
     url = fresh_postgres_url()
-    engine = create_db_engine(url)
+    engine = create_db_engine(url, ping_after_idle=3600.0)
     try:
         migrate(engine)
         ping = Prepared(select(JOBS.c.id).limit(1))
-        with engine.connect() as conn:
-            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        held = [engine.connect() for _ in range(3)]
+        pids = [c.connection.dbapi_connection.info.backend_pid for c in held]  # type: ignore[union-attr]
+        for conn in held:
+            conn.close()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            for pid in pids:
                 admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            with pytest.raises(DBAPIError) as raised:
-                ping.rows(conn)
-            assert raised.value.connection_invalidated
-            assert is_outage(raised.value)
-        with engine.connect() as conn:
-            assert ping.rows(conn) == []
+        with pytest.raises(DBAPIError) as raised, engine.connect() as conn:
+            ping.rows(conn)
+        assert raised.value.connection_invalidated
+        assert is_outage(raised.value)
+        for _ in range(3):
+            with engine.connect() as conn:
+                assert ping.rows(conn) == []
     finally:
         engine.dispose()
         drop_postgres(url)

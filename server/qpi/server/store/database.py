@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +40,11 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_db_engine(url: str) -> Engine:
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled PostgreSQL connection unused for longer is pinged before it is handed out."""
+
+
+def create_db_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> Engine:
     """Creates an engine with the pragmas and pool settings each backend needs."""
     url = normalise_url(url)
     parsed = make_url(url)
@@ -49,7 +54,38 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, after: float) -> None:
+    """Pings a pooled connection at checkout only if it sat unused for `after` seconds.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip for each of the three or four
+    transactions of a job, a sixth of a job's round trips on PostgreSQL. A connection that
+    sat in the pool may have been closed by a database restart, a failover or a firewall,
+    and is checked (and silently replaced) as before. One used within the last `after`
+    seconds is handed out as it is: if the server went away in that moment, its statement
+    fails as DATABASE_UNAVAILABLE (retryable, like every request during the outage) and the
+    lost connection leaves the pool.
+    """
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < after:
+            return  # new, or just used
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out another (a new one).
+            raise exc.DisconnectionError(str(error)) from error
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 # SQLite errors that mean "cannot reach the file right now" rather than a bad statement.

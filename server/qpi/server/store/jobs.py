@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -333,10 +333,9 @@ _COMPLETE = Prepared(
 _SET_BALANCE = Prepared(
     update(USERS).where(U.id == bindparam("user_id")).values(qpu_seconds=bindparam("balance"))
 )
-_QPU_ENABLED = Prepared(core_select(QPUS.c.enabled).where(QPUS.c.id == bindparam("qpu_id")))
 # Only current and future slots: ordered by end time, so an index range over end_time
 # starts at "now" and never reads the past ones (the policy takes bookings in any order).
-_SLOTS = Prepared(
+_UPCOMING_SLOTS = (
     core_select(
         TIME_SLOTS.c.id,
         TIME_SLOTS.c.user_id,
@@ -351,10 +350,23 @@ _SLOTS = Prepared(
     .order_by(TIME_SLOTS.c.end_time)
     .limit(20)
 )
+_UPCOMING = _UPCOMING_SLOTS.subquery("upcoming")
+# The QPU's enabled flag with those slots, in one round trip: no row when the QPU is gone,
+# one row with NULL slot columns when nothing is booked.
+_QPU_AND_SLOTS = Prepared(
+    core_select(QPUS.c.enabled, *_UPCOMING.c)
+    .select_from(QPUS.outerjoin(_UPCOMING, true()))
+    .where(QPUS.c.id == bindparam("qpu_id"))
+)
 # Oldest first with the id as tie-breaker: matches ix_jobs_qpu_state_created_id exactly,
 # so the first row of the index range is the answer (no sort).
+# With the owner's balance, superuser flag and reservations (as _FUNDS reads them), so a
+# snapshot knows whether the candidate's owner can pay without another round trip.
 _OLDEST_QUERY = (
-    core_select(J.id, J.user_id, J.created, J.estimated_seconds)
+    core_select(
+        J.id, J.user_id, J.created, J.estimated_seconds, U.qpu_seconds, U.is_superuser, _RESERVED
+    )
+    .select_from(JOBS.join(USERS, USERS.c.id == J.user_id))
     .where(J.qpu_id == bindparam("qpu_id"), J.state == "pending")
     .order_by(J.created, J.id)
     .limit(1)
@@ -424,6 +436,10 @@ class _Funds:
         self._rule = rule
         self._known: dict[str, tuple[float, float, bool] | None] = {}
 
+    def learn(self, row: Any) -> None:
+        """Keeps the owner's funds read along with a pending job (see _OLDEST_QUERY)."""
+        self._known.setdefault(row[1], (row[4], float(row[6]), row[5]))
+
     def can_reserve(self, user_id: str, estimate: float) -> bool:
         """Whether ``user_id`` may start a job with ``estimate`` now."""
         if user_id not in self._known:
@@ -474,6 +490,7 @@ def _oldest_pending_and_alone(
             row = conn.execute(query, {"qpu_id": qpu_id}).first()
         if row is None:
             return None, False
+        funds.learn(row)
         if funds.can_reserve(row[1], row[3]):
             return PendingJob(row[0], row[1], qpu_id, row[2]), alone and not skipped
         if user_id:
@@ -647,10 +664,11 @@ class SqlJobRepository(SqlRepository):
         else:
             oldest = _OLDEST
         with self._round_or(self._engine.connect) as conn:
-            enabled = _QPU_ENABLED.scalar(conn, {"qpu_id": qpu_id})
-            if enabled is None:
+            rows = _QPU_AND_SLOTS.rows(conn, {"now": now, "qpu_id": qpu_id})
+            if not rows:
                 return QueueSnapshot(qpu_id, now), False
-            bookings = [Booking(*row) for row in _SLOTS.rows(conn, {"now": now, "qpu_id": qpu_id})]
+            enabled = rows[0][0]
+            bookings = [Booking(*row[1:]) for row in rows if row[1] is not None]
             pending: list[PendingJob] = []
             funds = _Funds(conn, can_reserve)
             first, alone = _oldest_pending_and_alone(conn, qpu_id, None, funds, oldest)

@@ -9,8 +9,9 @@ per dialect (the SQL text, bind order and type processors, all from SQLAlchemy's
 compiler and types) and per call only converts values and executes on the DBAPI cursor of
 the caller's SQLAlchemy connection, so transactions, pooling and isolation stay
 SQLAlchemy's. Driver errors are wrapped exactly as SQLAlchemy wraps them (``IntegrityError``
-stays ``IntegrityError``, a lost PostgreSQL connection invalidates the pooled one), so
-callers and the outage mapping see no difference.
+stays ``IntegrityError``), and a lost PostgreSQL connection is handled by SQLAlchemy itself
+(the pool replaces every connection of its generation), so callers and the outage mapping
+see no difference.
 
 Only fixed-shape statements belong here: no expanding ``IN`` lists, no per-call clauses.
 """
@@ -137,8 +138,13 @@ class Prepared:
                 raw = [_converted(row, converting) for row in raw]
             return list(raw), int(cursor.rowcount)
         except dialect.loaded_dbapi.Error as error:
-            raise _wrapped(
-                conn, compiled.sql, arguments, error, dbapi_connection, cursor
+            if dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor):
+                # SQLAlchemy's own handling of a lost connection (every pooled connection
+                # of its generation is replaced, the error says the connection was
+                # invalidated): let it see the failure by running the statement itself.
+                conn.exec_driver_sql(compiled.sql, arguments)
+            raise exc.DBAPIError.instance(
+                compiled.sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
             ) from error
         finally:
             cursor.close()
@@ -149,27 +155,3 @@ def _converted(row: Sequence[Any], converting: list[tuple[int, Callable[[Any], A
     for index, convert in converting:
         values[index] = convert(values[index])
     return tuple(values)
-
-
-def _wrapped(
-    conn: Connection,
-    sql: str,
-    arguments: Any,
-    error: Exception,
-    dbapi_connection: Any,
-    cursor: Any,
-) -> BaseException:
-    """The error SQLAlchemy would raise for `error`; a lost connection is invalidated so
-    the pool replaces it (as ``Connection.execute`` does)."""
-    dialect = conn.dialect
-    lost = dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor)
-    if lost:
-        conn.invalidate(error)
-    return exc.DBAPIError.instance(
-        sql,
-        arguments,
-        error,
-        dialect.loaded_dbapi.Error,
-        connection_invalidated=lost,
-        dialect=dialect,
-    )
