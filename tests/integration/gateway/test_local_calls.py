@@ -44,7 +44,7 @@ def _token(server: ServerHarness) -> rpc.Metadata:
 
 
 def test_answers_are_the_same_messages(qpi_server: ServerHarness) -> None:
-    qpi_server.create_qpu("q1")
+    qpi_server.register_qpu("q1")  # no driver: the job stays pending between the two reads
     _, user_token = qpi_server.create_user("a@example.com")
     job = qpi_server.submit(user_token, "OPENQASM 2.0;\nqreg q[1];\n", qpu="q1")
 
