@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -10,7 +11,7 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 import qpi.server.store.tables  # noqa: F401
-from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.database import SQLITE_PAGE_SIZE, create_db_engine, migrate
 from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
 
 # Indexes whose PostgreSQL column ordering (NULLS FIRST) alembic reflects as an expression
@@ -46,3 +47,32 @@ def test_migrated_schema_matches_models(tmp_path: Path) -> None:
         engine.dispose()
         if url.startswith("postgresql"):
             drop_postgres(url)
+
+
+def test_a_new_sqlite_database_gets_small_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    fresh = create_db_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    migrate(fresh)
+    fresh.dispose()
+    older = tmp_path / "old.db"
+    made_before = sqlite3.connect(older)  # a file from before the page size was set
+    made_before.execute("PRAGMA page_size=4096")
+    made_before.execute("CREATE TABLE kept (x INTEGER)")
+    made_before.close()
+    reopened = create_db_engine(f"sqlite:///{older}")
+    migrate(reopened)
+    reopened.dispose()
+
+    def pragmas(path: Path) -> tuple[int, str]:
+        conn = sqlite3.connect(path)
+        try:
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        finally:
+            conn.close()
+        return int(size), str(mode)
+
+    assert SQLITE_PAGE_SIZE == 2048
+    assert pragmas(tmp_path / "new.db") == (2048, "wal")
+    assert pragmas(older) == (4096, "wal")

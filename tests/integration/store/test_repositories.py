@@ -334,6 +334,66 @@ def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories)
     assert total == 3
 
 
+def test_a_submit_group_stores_its_inserts_in_one_transaction(
+    repos: Repositories, engine: Engine
+) -> None:
+    alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
+    commits: list[object] = []
+    event.listen(engine, "commit", commits.append)
+    counts: list[int] = []
+
+    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
+        counts.append(pending(10))  # sees the group's earlier inserts of this owner
+        return NewJob(qpu, "{}", 1.0)
+
+    def refuse(owner: User, pending: Callable[[int], int]) -> NewJob:
+        raise FailedPreconditionError("QPU_DISABLED", "no")
+
+    with repos.jobs.submit_group():
+        first = repos.jobs.insert(alice, "k", NOW, admit)
+        with pytest.raises(FailedPreconditionError):  # refused alone: the group goes on
+            repos.jobs.insert(bob, None, NOW, refuse)
+        with pytest.raises(DuplicateKeyError):  # the key the group used already
+            repos.jobs.insert(alice, "k", NOW, admit)
+        again = repos.jobs.by_request_id(alice, "k")  # the group's own, uncommitted insert
+        second = repos.jobs.insert(alice, None, NOW, admit)
+        third = repos.jobs.insert(bob, None, NOW, admit)
+    assert first is not None
+    assert second is not None
+    assert third is not None
+    assert again is not None
+    assert again.id == first.id
+    assert counts == [0, 1, 1, 0]  # the refused duplicate was admitted, then not stored
+    grouped = selected_database_kind() == "sqlite"  # PostgreSQL: a transaction each
+    assert len(commits) == (1 if grouped else 3)
+    for user, expected in ((alice, 2), (bob, 1)):
+        _, total = repos.jobs.list_jobs(
+            user, states=[], qpu_id="", newest_first=True, offset=0, limit=10
+        )
+        assert total == expected
+
+
+def test_a_submit_group_that_fails_stores_none_of_its_inserts(repos: Repositories) -> None:
+    alice, qpu = _user(repos), _qpu(repos)
+
+    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
+        return NewJob(qpu, "{}", 1.0)
+
+    def two_then_fail() -> None:
+        with repos.jobs.submit_group():
+            repos.jobs.insert(alice, None, NOW, admit)
+            repos.jobs.insert(alice, None, NOW, admit)
+            raise RuntimeError("the commit never comes")
+
+    with pytest.raises(RuntimeError):
+        two_then_fail()
+    _, total = repos.jobs.list_jobs(
+        alice, states=[], qpu_id="", newest_first=True, offset=0, limit=10
+    )
+    # SQLite: the group's one transaction rolled back; PostgreSQL: each insert committed.
+    assert total == (0 if selected_database_kind() == "sqlite" else 2)
+
+
 def test_booking_checks_see_overlapping_slots_and_own_bookings(repos: Repositories) -> None:
     alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
     first = repos.bookings.insert_slot(alice, qpu, NOW, LATER, _accept, None)

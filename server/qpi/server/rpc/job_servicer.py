@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc
 
-from qpi.server.domain.jobs import ValidatedPayload
 from qpi.server.domain.listing import Condition, FieldRef, Filter, Junction, ListQuery, Value
 from qpi.server.domain.listing import SortKey as ListSortKey
 from qpi.server.domain.models import Job
@@ -18,9 +17,8 @@ from qpi.server.rpc.errors import streaming, unary
 from qpi.server.rpc.list_query import filter_from_proto, sort_from_proto
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
-from qpi.server.services.job_service import JobService, SubmitRequest
+from qpi.server.services.job_service import JobService
 from qpi.server.services.paging import next_token, page_window
-from qpi.server.services.principal import Principal
 from qpi.server.services.submission import SubmissionService
 from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
@@ -90,20 +88,15 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         req = convert.submit_request(
             request.payload, request.qpu.strip(), request.request_id.strip()
         )
-        # Circuits are parsed in the parser pool; then one database trip stores the job and
-        # reads its display names (the single database thread never waits on a parse).
+        # Circuits are parsed in the parser pool (the single database thread never waits
+        # on a parse); then one database trip stores the job, with concurrent submits.
         prepared = await self._submissions.validate(req)
-        named = await self._db.run(self._submit_named, who, req, prepared.prepared)
-        return job_service_pb2.CreateJobResponse(job=self._one(named))
-
-    def _submit_named(
-        self, who: Principal, req: SubmitRequest, prepared: tuple[ValidatedPayload, int]
-    ) -> tuple[Job, tuple[dict[str, str], dict[str, str]]]:
-        job, new = self._jobs.enqueue(who, req, prepared)
-        if not new:  # an earlier job of the same request id: read its current names
-            return self._named(job)
-        # A new job is the caller's, on the QPU it was just routed to: both names are known.
-        return job, ({job.qpu_id: job.qpu_name}, {job.user_id: who.email})
+        job, new = await self._submissions.store(who, prepared)
+        if new:  # the caller's, on the QPU it was just routed to: both names are known
+            names = ({job.qpu_id: job.qpu_name}, {job.user_id: who.email})
+        else:  # an earlier job of the same request id: its current names
+            names = await self._db.run(self._jobs.display_names, [job])
+        return job_service_pb2.CreateJobResponse(job=self._one((job, names)))
 
     @unary
     async def BatchCreateJobs(

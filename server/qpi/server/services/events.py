@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,7 @@ class EventBus:
         self._client_streams = 0
         self._pending: list[Event] = []
         self._pending_lock = threading.Lock()
+        self._held = threading.local()  # events of an uncommitted transaction, per thread
 
     def relay_to(self, send: Callable[[str, Any], None]) -> None:
         """Also hands every event published here to `send(topic, payload)`, in the
@@ -132,12 +133,33 @@ class EventBus:
         """Attaches the bus to the loop its subscribers run on."""
         self._loop = loop
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Holds what this thread publishes until the block ends: published then if it
+        ends normally, dropped if it raises (a transaction that stores several changes
+        announces them once they are committed, and never if they are not)."""
+        if getattr(self._held, "events", None) is not None:
+            yield  # nested: the outer block publishes
+            return
+        held: list[tuple[str, Any]] = []
+        self._held.events = held
+        try:
+            yield
+        finally:
+            self._held.events = None
+        for topic, payload in held:
+            self.publish(topic, payload)
+
     def publish(self, topic: str, payload: Any, *, relayed: bool = False) -> None:
         """Delivers an event to every subscriber (from any thread).
 
         Args:
             relayed: The event came from another replica, so it is not sent back out.
         """
+        held = getattr(self._held, "events", None)
+        if held is not None and not relayed:
+            held.append((topic, payload))
+            return
         if self._relay is not None and not relayed:
             self._relay(topic, payload)
         loop = self._loop

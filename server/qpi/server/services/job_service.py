@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +182,14 @@ class JobService:
         checks against the chosen QPU belong in ``admit``.
         """
         return self.enqueue(who, req, prepared)[0]
+
+    @contextmanager
+    def submit_group(self) -> Iterator[None]:
+        """Every :meth:`enqueue` in the block shares one transaction where the store
+        allows (see :meth:`JobRepository.submit_group`); their events go out once it
+        committed."""
+        with self._events.held(), self._jobs.submit_group():
+            yield
 
     def enqueue(
         self,

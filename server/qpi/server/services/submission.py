@@ -14,6 +14,7 @@ what keeps one large submission from freezing every other request.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from qpi.server.services.database import Database
 from qpi.server.services.job_service import JobService, SubmitRequest, at_index
 from qpi.server.services.principal import Principal
 from qpi.server.services.qasm import BatchWidths
+from qpi.server.services.submit_group import SubmitGroups
 
 MaxQubits = Callable[[list[str]], Awaitable[int]]
 """Parses a job's circuits (in a worker) and returns the widest one's qubit count."""
@@ -58,6 +60,7 @@ class SubmissionService:
     ) -> None:
         self._db = db
         self._jobs = jobs
+        self._groups: SubmitGroups[tuple[Job, bool]] = SubmitGroups(db, jobs)
         self._max_qubits = max_qubits
         self._max_qubits_each = max_qubits_each
 
@@ -77,7 +80,15 @@ class SubmissionService:
 
     async def enqueue(self, who: Principal, prepared: PreparedSubmission) -> Job:
         """Stores a validated job (one short transaction on the database thread)."""
-        return await self._db.run(self._jobs.submit, who, prepared.request, prepared.prepared)
+        return (await self.store(who, prepared))[0]
+
+    async def store(self, who: Principal, prepared: PreparedSubmission) -> tuple[Job, bool]:
+        """Stores a validated job, in one transaction with the submits that arrive at the
+        same time where the store allows (see :mod:`qpi.server.services.submit_group`);
+        the job and whether it is new (False: an earlier job of the same request id)."""
+        return await self._groups.run(
+            functools.partial(self._jobs.enqueue, who, prepared.request, prepared.prepared)
+        )
 
     async def submit(self, who: Principal, req: SubmitRequest) -> Job:
         """Validates, then enqueues one job."""

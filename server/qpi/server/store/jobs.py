@@ -76,6 +76,13 @@ class JobRepository(Protocol):
         request id was used already."""
         ...
 
+    def submit_group(self) -> AbstractContextManager[None]:
+        """One transaction that every :meth:`insert` and :meth:`by_request_id` on this
+        thread joins until the block ends (group commit of concurrent submits): an insert
+        refused by its admission or its request id leaves the others in place; the block
+        commits them all at its end, or none if it raises."""
+        ...
+
     def get(self, job_id: str) -> Job | None:
         """One job."""
         ...
@@ -511,6 +518,7 @@ class SqlJobRepository(SqlRepository):
     def __init__(self, engine: Any) -> None:
         super().__init__(engine)
         self._round = threading.local()  # a dispatch round's connection, per thread
+        self._group = threading.local()  # a submit group's connection, per thread
 
     @contextmanager
     def claim_batch(self) -> Iterator[None]:
@@ -556,17 +564,41 @@ class SqlJobRepository(SqlRepository):
     # -- users' side ------------------------------------------------------------------
 
     def by_request_id(self, user_id: str, request_id: str) -> Job | None:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:  # a submit group's transaction sees its own inserts
             row = conn.execute(_BY_REQUEST_ID, {"user_id": user_id, "request_id": request_id})
             found = row.first()
         return _job(found) if found else None
+
+    @contextmanager
+    def submit_group(self) -> Iterator[None]:
+        if self._is_postgres:
+            # An error aborts a whole PostgreSQL transaction, and owners locked across a
+            # group could deadlock with claims: each submit keeps its own transaction.
+            yield
+            return
+        with self._engine.begin() as conn, self._lending(conn):
+            self._group.conn = conn
+            try:
+                yield
+            finally:
+                self._group.conn = None
+
+    @contextmanager
+    def _submit_transaction(self) -> Iterator[Connection]:
+        """The submit group's transaction on this thread, else a transaction of its own."""
+        grouped = getattr(self._group, "conn", None)
+        if grouped is not None:
+            yield grouped
+            return
+        with self._engine.begin() as conn:
+            yield conn
 
     def insert(
         self, user_id: str, request_id: str | None, now: datetime, admit: Admission
     ) -> Job | None:
         owner_query = _OWNER_LOCKED if self._is_postgres else _OWNER
         try:
-            with self._engine.begin() as conn, self._lending(conn):
+            with self._submit_transaction() as conn, self._lending(conn):
                 owner = owner_query.first(conn, {"id": user_id})
                 if owner is None:
                     return None

@@ -131,3 +131,26 @@ async def test_a_poke_wakes_the_consumer_with_a_tick() -> None:
         sub.poke()  # ticks do not count against the backlog limit
         assert not sub.overflowed
         assert (await sub.get()) is TICK
+
+
+async def test_held_events_go_out_when_the_block_ends_and_never_if_it_raises() -> None:
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    async with bus.subscribe() as sub:
+        with bus.held():
+            bus.publish("job", "stored")
+            with bus.held():  # nested: the outer block decides
+                bus.publish("dispatch", "q1")
+            assert sub.qsize() == 0  # not committed yet
+
+        def failing_commit() -> None:
+            with bus.held():
+                bus.publish("job", "rolled back")
+                raise RuntimeError("commit failed")
+
+        with pytest.raises(RuntimeError):
+            failing_commit()
+        bus.publish("job", "after")
+        got = [(e.topic, e.payload) for e in [await sub.get() for _ in range(3)]]
+        assert got == [("job", "stored"), ("dispatch", "q1"), ("job", "after")]
+        assert sub.qsize() == 0

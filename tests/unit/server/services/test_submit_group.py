@@ -1,0 +1,122 @@
+"""Group commit of submissions (services/submit_group.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from qpi.server.domain.errors import FailedPreconditionError, database_unavailable
+from qpi.server.services.submit_group import SubmitGroups
+
+
+class _GatedDb:
+    """Runs calls inline, each only once the test opened the gate."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.fail_with: Exception | None = None
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        await self.gate.wait()
+        if self.fail_with is not None:
+            raise self.fail_with
+        return fn(*args)
+
+
+class _Jobs:
+    """Records which submits ran in which group."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+        self.ran: list[str] = []
+        self._current: list[str] | None = None
+
+    @contextmanager
+    def submit_group(self) -> Iterator[None]:
+        self._current = []
+        self.groups.append(self._current)
+        try:
+            yield
+        finally:
+            self._current = None
+
+    def submit(self, name: str) -> Callable[[], str]:
+        def run() -> str:
+            if self._current is not None:
+                self._current.append(name)
+            self.ran.append(name)
+            if name == "broke":
+                raise ValueError("not a refusal")
+            if name.startswith("refused"):
+                raise FailedPreconditionError("QPU_DISABLED", name)
+            return f"job-{name}"
+
+        return run
+
+
+async def _submit_all(
+    groups: SubmitGroups[str], db: _GatedDb, jobs: _Jobs, names: list[str]
+) -> list[Any]:
+    tasks = [asyncio.create_task(groups.run(jobs.submit(n))) for n in names]
+    await asyncio.sleep(0)  # every submit is queued while the first store waits
+    db.gate.set()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_submits_arriving_together_share_one_transaction() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+    outcomes = await _submit_all(groups, db, jobs, ["a", "b", "c", "d"])
+    assert outcomes == ["job-a", "job-b", "job-c", "job-d"]
+    assert jobs.groups == [["a", "b", "c", "d"]]
+
+
+async def test_a_lone_submit_goes_at_once_without_a_group() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    db.gate.set()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+    assert await groups.run(jobs.submit("a")) == "job-a"
+    assert (jobs.groups, jobs.ran) == ([], ["a"])
+
+
+async def test_a_refused_submit_is_refused_alone() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+    outcomes = await _submit_all(groups, db, jobs, ["a", "refused", "c"])
+    assert outcomes[0] == "job-a"
+    assert outcomes[2] == "job-c"
+    assert isinstance(outcomes[1], FailedPreconditionError)
+    assert jobs.groups == [["a", "refused", "c"]]  # still one transaction
+
+
+async def test_an_unexpected_failure_stores_the_others_one_by_one() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+    outcomes = await _submit_all(groups, db, jobs, ["a", "broke", "c"])
+    assert outcomes[0] == "job-a"
+    assert outcomes[2] == "job-c"
+    assert isinstance(outcomes[1], ValueError)
+    # The group rolled back at "broke"; then each ran alone, outside any group.
+    assert jobs.groups == [["a", "broke"]]
+    assert jobs.ran == ["a", "broke", "a", "broke", "c"]
+
+
+async def test_an_outage_reaches_every_waiting_submit() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    db.fail_with = database_unavailable()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+    outcomes = await _submit_all(groups, db, jobs, ["a", "b", "c"])
+    assert all(type(o) is type(database_unavailable()) for o in outcomes)
+    assert jobs.ran == []
+
+
+async def test_groups_are_capped() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs, max_group=2)  # type: ignore[arg-type]
+    outcomes = await _submit_all(groups, db, jobs, ["a", "b", "c", "d", "e"])
+    assert outcomes == ["job-a", "job-b", "job-c", "job-d", "job-e"]
+    # Groups of at most two; the last one left goes alone.
+    assert [len(g) for g in jobs.groups] == [2, 2]
+    assert jobs.ran == ["a", "b", "c", "d", "e"]
