@@ -6,6 +6,11 @@ commit, for every job. Under load many submits arrive while the thread is busy; 
 here and one hop stores them all in one transaction (no added wait: a lone submit goes at
 once, and the queue only fills while a store is already running). A submit refused by its
 own checks (funds, queue limit, routing, a reused request id) is refused alone.
+
+On PostgreSQL the queued submits share the hop but keep a transaction each (see
+`JobRepository.submit_group`): one replica stores its submits one after another instead of
+on eight threads that contend for the same owners' rows, which measured 150-220 completed
+jobs/s against 120-130 before.
 """
 
 from __future__ import annotations
