@@ -349,7 +349,7 @@ def test_a_submit_group_stores_its_inserts_in_one_transaction(
     def refuse(owner: User, pending: Callable[[int], int]) -> NewJob:
         raise FailedPreconditionError("QPU_DISABLED", "no")
 
-    with repos.jobs.submit_group():
+    with repos.jobs.submit_group() as shared:
         first = repos.jobs.insert(alice, "k", NOW, admit)
         with pytest.raises(FailedPreconditionError):  # refused alone: the group goes on
             repos.jobs.insert(bob, None, NOW, refuse)
@@ -365,6 +365,7 @@ def test_a_submit_group_stores_its_inserts_in_one_transaction(
     assert again.id == first.id
     assert counts == [0, 1, 1, 0]  # the refused duplicate was admitted, then not stored
     grouped = selected_database_kind() == "sqlite"  # PostgreSQL: a transaction each
+    assert shared is grouped
     assert len(commits) == (1 if grouped else 3)
     for user, expected in ((alice, 2), (bob, 1)):
         _, total = repos.jobs.list_jobs(

@@ -184,12 +184,12 @@ class JobService:
         return self.enqueue(who, req, prepared)[0]
 
     @contextmanager
-    def submit_group(self) -> Iterator[None]:
+    def submit_group(self) -> Iterator[bool]:
         """Every :meth:`enqueue` in the block shares one transaction where the store
-        allows (see :meth:`JobRepository.submit_group`); their events go out once it
-        committed."""
-        with self._events.held(), self._jobs.submit_group():
-            yield
+        allows (see :meth:`JobRepository.submit_group`, whose answer it yields); their
+        events go out once the block ends."""
+        with self._events.held(), self._jobs.submit_group() as shared:
+            yield shared
 
     def enqueue(
         self,

@@ -8,9 +8,9 @@ once, and the queue only fills while a store is already running). A submit refus
 own checks (funds, queue limit, routing, a reused request id) is refused alone.
 
 On PostgreSQL the queued submits share the hop but keep a transaction each (see
-`JobRepository.submit_group`): one replica stores its submits one after another instead of
-on eight threads that contend for the same owners' rows, which measured 150-220 completed
-jobs/s against 120-130 before.
+`JobRepository.submit_group`), so any failure is its own submit's alone: one replica stores
+its submits one after another instead of on eight threads that contend for the same
+owners' rows, which measured 150-220 completed jobs/s against 120-130 before.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 from qpi.server.domain.errors import QpiError, UnavailableError
 from qpi.server.services.database import Database
 from qpi.server.services.job_service import JobService
+from qpi.server.store.database import outages_as_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,21 @@ class SubmitGroups(Generic[T]):
         for (_, future), outcome in zip(group, outcomes, strict=True):
             _settle(future, outcome)
 
-    def _in_one_transaction(self, submits: list[Callable[[], T]]) -> list[T | QpiError]:
-        outcomes: list[T | QpiError] = []
-        with self._jobs.submit_group():
+    def _in_one_transaction(self, submits: list[Callable[[], T]]) -> list[T | Exception]:
+        outcomes: list[T | Exception] = []
+        with self._jobs.submit_group() as shared:
             for submit in submits:
                 try:
-                    outcomes.append(submit())
-                except QpiError as exc:  # refused before writing: the others go on
+                    with outages_as_unavailable():
+                        outcomes.append(submit())
+                except Exception as exc:
+                    refused = isinstance(exc, QpiError) and not isinstance(exc, UnavailableError)
+                    if shared and not refused:
+                        # The shared transaction is suspect: roll it all back (the caller
+                        # then stores the group one by one, or reports the outage to all).
+                        raise
+                    # Refused before it wrote, or its own transaction failed: the others
+                    # stand (re-running them would store them twice where each committed).
                     outcomes.append(exc)
         return outcomes
 

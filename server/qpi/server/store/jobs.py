@@ -76,11 +76,12 @@ class JobRepository(Protocol):
         request id was used already."""
         ...
 
-    def submit_group(self) -> AbstractContextManager[None]:
+    def submit_group(self) -> AbstractContextManager[bool]:
         """One transaction that every :meth:`insert` and :meth:`by_request_id` on this
         thread joins until the block ends (group commit of concurrent submits): an insert
         refused by its admission or its request id leaves the others in place; the block
-        commits them all at its end, or none if it raises."""
+        commits them all at its end, or none if it raises. Yields whether the inserts do
+        share it (False where each keeps a transaction of its own)."""
         ...
 
     def get(self, job_id: str) -> Job | None:
@@ -570,16 +571,16 @@ class SqlJobRepository(SqlRepository):
         return _job(found) if found else None
 
     @contextmanager
-    def submit_group(self) -> Iterator[None]:
+    def submit_group(self) -> Iterator[bool]:
         if self._is_postgres:
             # An error aborts a whole PostgreSQL transaction, and owners locked across a
             # group could deadlock with claims: each submit keeps its own transaction.
-            yield
+            yield False
             return
         with self._engine.begin() as conn, self._lending(conn):
             self._group.conn = conn
             try:
-                yield
+                yield True
             finally:
                 self._group.conn = None
 

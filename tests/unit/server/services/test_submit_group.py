@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from qpi.server.domain.errors import FailedPreconditionError, database_unavailable
+from qpi.server.domain.errors import (
+    FailedPreconditionError,
+    UnavailableError,
+    database_unavailable,
+)
 from qpi.server.services.submit_group import SubmitGroups
 
 
@@ -28,17 +33,18 @@ class _GatedDb:
 class _Jobs:
     """Records which submits ran in which group."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = True) -> None:
         self.groups: list[list[str]] = []
         self.ran: list[str] = []
+        self.shared = shared  # whether the store shares one transaction (SQLite)
         self._current: list[str] | None = None
 
     @contextmanager
-    def submit_group(self) -> Iterator[None]:
+    def submit_group(self) -> Iterator[bool]:
         self._current = []
         self.groups.append(self._current)
         try:
-            yield
+            yield self.shared
         finally:
             self._current = None
 
@@ -120,3 +126,36 @@ async def test_groups_are_capped() -> None:
     # Groups of at most two; the last one left goes alone.
     assert [len(g) for g in jobs.groups] == [2, 2]
     assert jobs.ran == ["a", "b", "c", "d", "e"]
+
+
+async def test_without_a_shared_transaction_a_failure_stays_with_its_submit() -> None:
+    # PostgreSQL: each submit committed on its own, so none may be stored a second time.
+    db, jobs = _GatedDb(), _Jobs(shared=False)
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+    outcomes = await _submit_all(groups, db, jobs, ["a", "broke", "refused", "d"])
+    assert outcomes[0] == "job-a"
+    assert outcomes[3] == "job-d"
+    assert isinstance(outcomes[1], ValueError)
+    assert isinstance(outcomes[2], FailedPreconditionError)
+    assert jobs.ran == ["a", "broke", "refused", "d"]  # each once
+
+
+async def test_an_outage_inside_a_shared_group_fails_the_whole_group() -> None:
+    db, jobs = _GatedDb(), _Jobs()
+    groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
+
+    def lost_connection() -> str:
+        jobs.ran.append("lost")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    tasks = [
+        asyncio.create_task(groups.run(jobs.submit("a"))),
+        asyncio.create_task(groups.run(lost_connection)),
+        asyncio.create_task(groups.run(jobs.submit("c"))),
+    ]
+    await asyncio.sleep(0)
+    db.gate.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    # SQLite may have rolled the shared transaction back: nobody is told "stored".
+    assert all(isinstance(o, UnavailableError) for o in outcomes)
+    assert jobs.ran == ["a", "lost"]
