@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from qpi.server.domain.errors import database_unavailable
 from qpi.server.services.completions import CompletionQueue
 from qpi.server.services.lease_service import DriverResult
-
-
-class _GatedDb:
-    """Runs calls inline, the first one only once the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.gate = asyncio.Event()
-        self.fail_with: Exception | None = None
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        await self.gate.wait()
-        if self.fail_with is not None:
-            raise self.fail_with
-        return fn(*args)
+from tests.support.gated_db import GatedDb
 
 
 class _Leases:
@@ -47,7 +34,7 @@ def _result(job_id: str) -> DriverResult:
     return DriverResult(job_id, 1, "d1", "{}", None, 1.0)
 
 
-async def _complete_all(queue: CompletionQueue, db: _GatedDb, ids: list[str]) -> list[Any]:
+async def _complete_all(queue: CompletionQueue, db: GatedDb, ids: list[str]) -> list[Any]:
     tasks = [asyncio.create_task(queue.complete(_result(i))) for i in ids]
     await asyncio.sleep(0)  # every result is queued while the first store waits
     db.gate.set()
@@ -55,7 +42,7 @@ async def _complete_all(queue: CompletionQueue, db: _GatedDb, ids: list[str]) ->
 
 
 async def test_results_arriving_together_share_one_transaction() -> None:
-    db, leases = _GatedDb(), _Leases()
+    db, leases = GatedDb(), _Leases()
     queue = CompletionQueue(db, leases)  # type: ignore[arg-type]
     outcomes = await _complete_all(queue, db, ["a", "b", "stale", "d"])
     # Queued before the database thread was free: all stored in one transaction.
@@ -64,7 +51,7 @@ async def test_results_arriving_together_share_one_transaction() -> None:
 
 
 async def test_one_bad_result_does_not_fail_the_others() -> None:
-    db, leases = _GatedDb(), _Leases(bad="c")
+    db, leases = GatedDb(), _Leases(bad="c")
     queue = CompletionQueue(db, leases)  # type: ignore[arg-type]
     outcomes = await _complete_all(queue, db, ["a", "b", "c", "d"])
     assert outcomes[:2] == [True, True]
@@ -74,7 +61,7 @@ async def test_one_bad_result_does_not_fail_the_others() -> None:
 
 
 async def test_an_outage_reaches_every_waiting_caller() -> None:
-    db, leases = _GatedDb(), _Leases()
+    db, leases = GatedDb(), _Leases()
     db.fail_with = database_unavailable()
     queue = CompletionQueue(db, leases)  # type: ignore[arg-type]
     outcomes = await _complete_all(queue, db, ["a", "b", "c"])

@@ -14,20 +14,7 @@ from qpi.server.domain.errors import (
     database_unavailable,
 )
 from qpi.server.services.submit_group import SubmitGroups
-
-
-class _GatedDb:
-    """Runs calls inline, each only once the test opened the gate."""
-
-    def __init__(self) -> None:
-        self.gate = asyncio.Event()
-        self.fail_with: Exception | None = None
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        await self.gate.wait()
-        if self.fail_with is not None:
-            raise self.fail_with
-        return fn(*args)
+from tests.support.gated_db import GatedDb
 
 
 class _Jobs:
@@ -63,7 +50,7 @@ class _Jobs:
 
 
 async def _submit_all(
-    groups: SubmitGroups[str], db: _GatedDb, jobs: _Jobs, names: list[str]
+    groups: SubmitGroups[str], db: GatedDb, jobs: _Jobs, names: list[str]
 ) -> list[Any]:
     tasks = [asyncio.create_task(groups.run(jobs.submit(n))) for n in names]
     await asyncio.sleep(0)  # every submit is queued while the first store waits
@@ -72,7 +59,7 @@ async def _submit_all(
 
 
 async def test_submits_arriving_together_share_one_transaction() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
     outcomes = await _submit_all(groups, db, jobs, ["a", "b", "c", "d"])
     assert outcomes == ["job-a", "job-b", "job-c", "job-d"]
@@ -80,7 +67,7 @@ async def test_submits_arriving_together_share_one_transaction() -> None:
 
 
 async def test_a_lone_submit_goes_at_once_without_a_group() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     db.gate.set()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
     assert await groups.run(jobs.submit("a")) == "job-a"
@@ -88,7 +75,7 @@ async def test_a_lone_submit_goes_at_once_without_a_group() -> None:
 
 
 async def test_a_refused_submit_is_refused_alone() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
     outcomes = await _submit_all(groups, db, jobs, ["a", "refused", "c"])
     assert outcomes[0] == "job-a"
@@ -98,7 +85,7 @@ async def test_a_refused_submit_is_refused_alone() -> None:
 
 
 async def test_an_unexpected_failure_stores_the_others_one_by_one() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
     outcomes = await _submit_all(groups, db, jobs, ["a", "broke", "c"])
     assert outcomes[0] == "job-a"
@@ -110,7 +97,7 @@ async def test_an_unexpected_failure_stores_the_others_one_by_one() -> None:
 
 
 async def test_an_outage_reaches_every_waiting_submit() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     db.fail_with = database_unavailable()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
     outcomes = await _submit_all(groups, db, jobs, ["a", "b", "c"])
@@ -119,7 +106,7 @@ async def test_an_outage_reaches_every_waiting_submit() -> None:
 
 
 async def test_groups_are_capped() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs, max_group=2)  # type: ignore[arg-type]
     outcomes = await _submit_all(groups, db, jobs, ["a", "b", "c", "d", "e"])
     assert outcomes == ["job-a", "job-b", "job-c", "job-d", "job-e"]
@@ -130,7 +117,7 @@ async def test_groups_are_capped() -> None:
 
 async def test_without_a_shared_transaction_a_failure_stays_with_its_submit() -> None:
     # PostgreSQL: each submit committed on its own, so none may be stored a second time.
-    db, jobs = _GatedDb(), _Jobs(shared=False)
+    db, jobs = GatedDb(), _Jobs(shared=False)
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
     outcomes = await _submit_all(groups, db, jobs, ["a", "broke", "refused", "d"])
     assert outcomes[0] == "job-a"
@@ -141,7 +128,7 @@ async def test_without_a_shared_transaction_a_failure_stays_with_its_submit() ->
 
 
 async def test_an_outage_inside_a_shared_group_fails_the_whole_group() -> None:
-    db, jobs = _GatedDb(), _Jobs()
+    db, jobs = GatedDb(), _Jobs()
     groups: SubmitGroups[str] = SubmitGroups(db, jobs)  # type: ignore[arg-type]
 
     def lost_connection() -> str:
