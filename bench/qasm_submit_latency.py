@@ -106,7 +106,10 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServeProcess(Path(tmp)).start()
+        # The small submits wait on a QPU without a driver, one per probe round for as
+        # long as the big parse lasts: a queue limit far off, or a fast machine's probes would
+        # reach the default (and measure 429s instead of submits).
+        server = ServeProcess(Path(tmp), extra_args=("--max-pending-per-user", "1000000")).start()
         try:
             big_user = server.create_user("big@example.com", qpu_seconds=1e9)
             other = server.create_user("other@example.com", qpu_seconds=1e9)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from qpi.server.cluster.relay import EventRelay
+from qpi.server.cluster.relay import START_GRACE, EventRelay
 from qpi.server.services.database import Database
 from qpi.server.services.events import EventBus, Subscription
 from qpi.server.store.database import create_db_engine
@@ -62,3 +62,17 @@ async def test_events_flow_only_while_another_replica_is_alive(database: Databas
             await _until(lambda: not relays[0].sending)
     finally:
         await relays[0].stop()
+
+
+async def test_a_lone_replica_stops_sending_soon_after_start(database: Database) -> None:
+    """With the production peer TTL (30 s), a replica nobody answers sends events only
+    during its short start-up grace, not for a whole TTL."""
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    relay = EventRelay(conninfo(database.engine), bus, database, lambda _id: None)
+    await relay.start()
+    try:
+        assert relay.sending  # the others may not have answered its hello yet
+        await _until(lambda: not relay.sending, timeout=START_GRACE + 8)
+    finally:
+        await relay.stop()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from qpi.server.store import jobs as job_statements
+from qpi.server.store import prepared
 from qpi.server.store.database import create_db_engine, is_outage, migrate
 from qpi.server.store.jobs import NewJob
 from qpi.server.store.prepared import Prepared
@@ -104,6 +105,35 @@ def test_constraint_violations_raise_what_core_raises(engine: Engine) -> None:
 def test_a_missing_parameter_is_an_error_not_a_null(engine: Engine) -> None:
     with pytest.raises(KeyError), engine.connect() as conn:
         job_statements._GET_JOB.first(conn, {})
+
+
+def test_a_connection_keeps_one_cursor_that_holds_no_result(engine: Engine) -> None:
+    job_id = _job(engine)
+    with engine.connect() as conn:
+        job_statements._GET_JOB.first(conn, {"id": job_id})
+        kept = conn.connection.info[prepared._CURSOR]
+        again = job_statements._GET_JOB.first(conn, {"id": job_id})
+        assert conn.connection.info[prepared._CURSOR] is kept
+        # psycopg keeps a cursor's last result; a kept cursor must not pin a job's result
+        # (the row read is gone from it: a cleared result has no tuples).
+        result = getattr(kept, "pgresult", None)
+        assert result is None or result.ntuples == 0
+    assert again is not None
+    assert again[0] == job_id
+
+
+def test_the_kept_cursor_serves_again_after_a_failed_statement(engine: Engine) -> None:
+    job_id = _job(engine)
+    with engine.begin() as conn:
+        row = job_statements._GET_JOB.first(conn, {"id": job_id})
+        kept = conn.connection.info[prepared._CURSOR]
+    assert row is not None
+    values = dict(zip([c.name for c in job_statements._JOB_COLUMNS], row, strict=True))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        job_statements._INSERT_JOB.write(conn, values)
+    with engine.begin() as conn:  # the pool's one connection, rolled back
+        assert job_statements._GET_JOB.first(conn, {"id": job_id}) == row
+        assert conn.connection.info[prepared._CURSOR] is kept
 
 
 def test_statements_that_change_per_call_are_refused(engine: Engine) -> None:

@@ -68,6 +68,11 @@ HELLO = "_hello"
 PEER_TTL = 30.0
 """Seconds without hearing from any other replica after which events stop being sent
 (replicas say hello six times as often)."""
+START_GRACE = 2.0
+"""Seconds after start during which events are sent before any replica answered: a live
+replica answers a hello within milliseconds, and one heard later triggers a catch-up on
+both sides anyway. (Sending for a whole PEER_TTL cost a lone server a NOTIFY per job
+event for its first half minute.)"""
 
 
 def encode(topic: str, payload: Any) -> Any:
@@ -122,7 +127,7 @@ class EventRelay:
         # Events are sent until then: while peers are alive, and at first (they may not
         # have answered this replica's hello yet).
         self._peer_ttl = peer_ttl
-        self._send_until = time.monotonic() + peer_ttl
+        self._send_until = time.monotonic() + min(peer_ttl, START_GRACE)
         self.connections = 0
         """LISTEN connections made so far (1 after start; more after reconnects)."""
 
@@ -135,6 +140,10 @@ class EventRelay:
         self._events.relay_to(self._send)
         if not await asyncio.to_thread(self._listener.listening.wait, timeout):
             logger.warning("[Relay] not listening yet; other replicas' events wait for it")
+        # The grace counts from when the others can hear this replica's hello.
+        self._send_until = max(
+            self._send_until, time.monotonic() + min(self._peer_ttl, START_GRACE)
+        )
         self._keep(self._heartbeats())
 
     @property

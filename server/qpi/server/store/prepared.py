@@ -68,15 +68,16 @@ class _Compiled:
             return tuple(values)
         return dict(zip(self.names, values, strict=True))
 
-    def results(self, description: Sequence[Any]) -> list[tuple[int, Callable[[Any], Any]]]:
+    def results(self, cursor: Any) -> list[tuple[int, Callable[[Any], Any]]]:
         """The result columns that need converting, with their converters; made on the
         first execution, as some types pick theirs by the column type the driver reports
-        (PostgreSQL numerics)."""
+        (PostgreSQL numerics). Only that first execution reads ``cursor.description``
+        (psycopg builds it anew, a column object per column, on every read)."""
         if self._results is None:
             with self._lock:
                 processors = [
                     type_.dialect_impl(self._dialect).result_processor(self._dialect, column[1])
-                    for type_, column in zip(self._types, description, strict=True)
+                    for type_, column in zip(self._types, cursor.description, strict=True)
                 ]
                 self._results = [(i, p) for i, p in enumerate(processors) if p is not None]
         return self._results
@@ -127,13 +128,14 @@ class Prepared:
         arguments = compiled.arguments(params)
         dbapi_connection = conn.connection.dbapi_connection
         assert dbapi_connection is not None
-        cursor = dbapi_connection.cursor()
+        cursor = _cursor(conn, dbapi_connection)
         try:
             cursor.execute(compiled.sql, arguments)
             if not fetch:
                 return [], int(cursor.rowcount)
             raw = cursor.fetchall()
-            converting = compiled.results(cursor.description)
+            converting = compiled.results(cursor)
+            _release_result(cursor)
             if converting:
                 raw = [_converted(row, converting) for row in raw]
             return list(raw), int(cursor.rowcount)
@@ -146,8 +148,34 @@ class Prepared:
             raise exc.DBAPIError.instance(
                 compiled.sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
             ) from error
-        finally:
-            cursor.close()
+
+
+_CURSOR = "qpi_prepared_cursor"
+
+
+def _release_result(cursor: Any) -> None:
+    """Frees the driver's copy of a result already read: psycopg keeps the last result
+    with its cursor, and a kept cursor would otherwise hold a job's result (up to the
+    result limit) for as long as its pooled connection sits idle."""
+    result = getattr(cursor, "pgresult", None)
+    if result is not None:
+        result.clear()
+
+
+def _cursor(conn: Connection, dbapi_connection: Any) -> Any:
+    """The DBAPI connection's cursor for prepared statements, made once and kept with it.
+
+    A new psycopg cursor per statement (its adapters, transformer and result objects)
+    cost about as much Python time as the statement's round trip; one kept per
+    connection halves the per-statement overhead. Kept in the pool's per-connection
+    ``info``, which SQLAlchemy discards with the DBAPI connection; a connection is used by
+    one thread at a time, and every statement here is read to the end before the next.
+    """
+    info = conn.connection.info
+    cursor = info.get(_CURSOR)
+    if cursor is None or cursor.connection is not dbapi_connection:
+        cursor = info[_CURSOR] = dbapi_connection.cursor()
+    return cursor
 
 
 def _converted(row: Sequence[Any], converting: list[tuple[int, Callable[[Any], Any]]]) -> Any:
