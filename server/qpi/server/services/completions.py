@@ -22,7 +22,7 @@ class CompletionQueue:
     def __init__(self, db: Database, leases: LeaseService, max_batch: int = MAX_BATCH) -> None:
         self._leases = leases
         self._batch: Coalescer[DriverResult, bool] = Coalescer(
-            db, self._complete_one, leases.complete_many, max_group=max_batch, name="Completions"
+            db, self._complete_one, self._complete_many, max_group=max_batch, name="Completions"
         )
 
     async def complete(self, result: DriverResult) -> bool:
@@ -32,6 +32,9 @@ class CompletionQueue:
             UnavailableError: DATABASE_UNAVAILABLE, as :meth:`Database.run`.
         """
         return await self._batch.run(result)
+
+    def _complete_many(self, results: list[DriverResult]) -> list[bool]:
+        return self._leases.complete_many(results)
 
     def _complete_one(self, result: DriverResult) -> bool:
         return self._leases.complete(
