@@ -143,15 +143,28 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _set_synchronous_commit(url: str, value: str) -> None:
+    """What docs/deployment.md tells an operator to run for SQLite-like durability."""
+    import psycopg
+
+    from tests.support.harness import PG_ADMIN_URL
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = {value}')
+
+
 class Bench:
     """One server, its QPU and users."""
 
-    def __init__(self, database: str, clients: int) -> None:
+    def __init__(self, database: str, clients: int, synchronous_commit: str = "on") -> None:
         from tests.support.harness import fresh_postgres_url
         from tests.support.processes import ServeProcess
 
         self._root = Path(tempfile.mkdtemp(prefix="qpi-bench-"))
         self.database_url = fresh_postgres_url() if database == "postgres" else ""
+        if self.database_url and synchronous_commit != "on":
+            _set_synchronous_commit(self.database_url, synchronous_commit)
         self.server = ServeProcess(self._root, database_url=self.database_url, timers=TIMERS)
         self.server.start()
         self.driver_tokens = [self.server.create_qpu("bench", num_qubits=4)]
@@ -378,10 +391,17 @@ def main() -> None:
         "150 on PostgreSQL; 0 with --no-paced)",
     )
     parser.add_argument("--no-paced", action="store_true", help="skip the open-loop row")
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=["on", "off"],
+        default="on",
+        help="PostgreSQL only: the database's synchronous_commit (off: a commit does not "
+        "wait for its WAL flush, SQLite WAL + synchronous=NORMAL's durability)",
+    )
     parser.add_argument("--markdown", action="store_true")
     ns = parser.parse_args()
     os.environ["QPI_TEST_DATABASE"] = ns.database
-    bench = Bench(ns.database, ns.clients)
+    bench = Bench(ns.database, ns.clients, ns.synchronous_commit)
     try:
         drivers = bench.drivers(1, ns.capacity)
         try:
@@ -491,9 +511,18 @@ def report(
         for label, rate, submit, cpu in loads
     ]
     if ns.markdown:
-        print(f"### Single-server throughput ({ns.database})\n")
+        durability = (
+            f", synchronous_commit={ns.synchronous_commit}" if ns.database == "postgres" else ""
+        )
+        option = (
+            f" --synchronous-commit {ns.synchronous_commit}"
+            if ns.synchronous_commit != "on"
+            else ""
+        )
+        print(f"### Single-server throughput ({ns.database}{durability})\n")
         print(
-            f"`bench/throughput.py --database {ns.database}`: one `qpi serve` (TLS), Bell jobs, "
+            f"`bench/throughput.py --database {ns.database}{option}`: one `qpi serve` (TLS), "
+            "Bell jobs, "
             f"{ns.clients} client threads submitting {ns.jobs} jobs per run. "
             f"Load average {load_average()}; floor after the runs "
             f"{floor_after.p50:.2f} ms.\n"

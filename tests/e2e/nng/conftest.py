@@ -47,7 +47,12 @@ class Registered:
 class NngServer:
     """A `qpi serve` process with its own NNG port range, driven over REST and the SDK."""
 
-    def __init__(self, root: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        extra_args: tuple[str, ...] = (),
+        timers: dict[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.port_start = free_port_block(PORT_BLOCK)
         # QPI_TEST_DATABASE=postgres: the server runs on its own fresh PostgreSQL database.
@@ -56,6 +61,7 @@ class NngServer:
         self.process = ServeProcess(
             root,
             database_url=self.database_url,
+            timers=timers,
             extra_args=(
                 "--port-range-start", str(self.port_start),
                 "--port-range-end", str(self.port_start + PORT_BLOCK),

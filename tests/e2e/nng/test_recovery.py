@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -107,10 +108,24 @@ def test_still_running_driver_resumes_after_a_server_restart(
     assert sum(done.result["circuit_results"][0]["counts"].values()) == 300  # type: ignore[index]
 
 
+@pytest.fixture
+def patient_nng_server(tmp_path: Path) -> Iterator[NngServer]:
+    """`nng_server` with lease timers that a loaded machine cannot outrun between the
+    restart and the daemon's redial (the default 5 s job timeout could requeue the lease
+    first, and the test is about resuming it, not about timing out)."""
+    server = NngServer(
+        tmp_path, timers={"--heartbeat-timeout": "15s", "--job-timeout": "30s"}
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_sigkilled_server_restores_listeners_and_the_job_completes_once(
-    nng_server: NngServer, published_042: Path
+    patient_nng_server: NngServer, published_042: Path
 ) -> None:
-    server = nng_server
+    server = patient_nng_server
     reg = server.register("nng-sigkill", num_qubits=8)
     token = server.user_token("sigkill@example.com")
     driver = server.driver(published_042, "0.4.2", reg).start()
