@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import shutil
 import signal
 import socket
@@ -114,16 +115,38 @@ def _pip_runner(bin_dir: Path):  # type: ignore[no-untyped-def]
 
 
 def free_port_block(size: int) -> int:
-    """The first port of `size` consecutive ports that were all free a moment ago."""
+    """The first port of `size` consecutive ports that were all free a moment ago.
+
+    Chosen below the kernel's ephemeral range: outgoing connections (clients, database
+    pools, other tests' servers) take their local ports from that range, so a block inside
+    it can be taken between this check and the server's bind (seen in CI as "No NNG
+    listener port is free")."""
+    start = _ephemeral_start()
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + size >= 65535:
-            continue
+        if start - size > _LOWEST:
+            base = random.randrange(_LOWEST, start - size)  # noqa: S311 - not a secret
+        else:  # no room below the ephemeral range: take the kernel's pick
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                base = int(probe.getsockname()[1])
+            if base + size >= 65535:
+                continue
         if all(_bindable(p) for p in range(base, base + size)):
             return base
     raise RuntimeError("no free block of ports")
+
+
+_LOWEST = 10_000
+"""Blocks start above the well-known and most registered service ports."""
+
+
+def _ephemeral_start() -> int:
+    """Where the kernel's range of automatically assigned local ports starts."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 def _bindable(port: int) -> bool:
