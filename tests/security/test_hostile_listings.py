@@ -1,7 +1,7 @@
 """Hostile listing queries are refused before any work or stay bounded: huge, deeply
 nested or oversized filters are refused with a precise INVALID_FILTER, free-text ``~``
-examines at most SCAN_BUDGET rows and counts stop at COUNT_CAP, and a filter never widens
-what an owner sees."""
+examines at most SCAN_BUDGET rows, counts stop at COUNT_CAP (READ_COUNT_CAP when each match
+costs a row read), and a filter never widens what an owner sees."""
 
 from __future__ import annotations
 
@@ -98,6 +98,39 @@ def test_free_text_search_and_counts_are_bounded(
         headers=actors.alice,
     ).json()
     assert [r["id"] for r in narrowed["items"]] == [first["id"]]
+
+
+def test_counts_that_read_rows_stop_sooner(
+    actors: Actors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count one index answers alone goes to COUNT_CAP; a count whose filter reads
+    columns no single index holds costs a row read per match and stops at READ_COUNT_CAP.
+    The pages themselves are the same either way."""
+    monkeypatch.setattr(listing, "COUNT_CAP", 120)
+    monkeypatch.setattr(listing, "READ_COUNT_CAP", 60)
+    qpu = actors.server.register_qpu("counted", 2)[0]
+    url = actors.server.settings.effective_database_url
+    seed_jobs(url, [actors.alice_id], [qpu], 200)
+    http = actors.http
+
+    def listed(text: str, page: int = 1) -> dict[str, object]:
+        params = {"filter": text, "perPage": "30", "page": str(page)}
+        resp = http.get(JOBS, params=params, headers=actors.alice)
+        assert resp.status_code == 200, (text, resp.text)
+        return dict(resp.json())
+
+    # (owner, charged seconds, created, id) holds every column: counted to COUNT_CAP.
+    assert listed("duration >= 0")["totalItems"] == 120
+    # No index holds both the charge and the update time: counted to READ_COUNT_CAP.
+    both = "duration >= 0 && updated != ''"
+    assert listed(both)["totalItems"] == 60
+    # Every match is still reachable page by page, in the same order as without the
+    # second condition (which every job meets).
+    for page in (1, 4, 7):
+        assert listed(both, page)["items"] == listed("duration >= 0", page)["items"]
+    last = listed(both, 7)
+    assert len(last["items"]) == 20  # type: ignore[arg-type]
+    assert last["totalItems"] == 60  # every page reports the same (capped) total
 
 
 def test_filters_never_widen_an_owners_view(actors: Actors) -> None:
