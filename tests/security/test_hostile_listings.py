@@ -100,9 +100,7 @@ def test_free_text_search_and_counts_are_bounded(
     assert [r["id"] for r in narrowed["items"]] == [first["id"]]
 
 
-def test_counts_that_read_rows_stop_sooner(
-    actors: Actors, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_counts_that_read_rows_stop_sooner(actors: Actors, monkeypatch: pytest.MonkeyPatch) -> None:
     """A count one index answers alone goes to COUNT_CAP; a count whose filter reads
     columns no single index holds costs a row read per match and stops at READ_COUNT_CAP.
     The pages themselves are the same either way."""
