@@ -6,6 +6,8 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from tests.integration.gateway.conftest import Rest, envelope
 
 SLOTS = "/api/collections/time_slots/records"
@@ -185,6 +187,19 @@ def test_notifications(rest: Rest) -> None:
     )
     assert titles(rest.a) == {"A only"}
     assert titles(rest.b) == {"All"}
+
+    # One record: the feed's visibility, dismissed ones included; targets for admins only.
+    def one(note: dict[str, object], headers: dict[str, str]) -> httpx.Response:
+        return http.get(f"{NOTES}/{note['id']}", headers=headers)
+
+    mine = one(targeted, rest.a).json()
+    assert (mine["title"], mine["target_users"], mine["dismissed"]) == ("A only", [], False)
+    assert one(targeted, rest.admin).json()["target_users"] == [rest.a_id]
+    assert one(broadcast, rest.a).json()["dismissed"] is True
+    assert one(broadcast, rest.b).json()["dismissed"] is False
+    envelope(one(targeted, rest.b), 404)
+    envelope(one(future, rest.a), 404)
+    assert one(future, rest.admin).json()["title"] == "Later"
     envelope(http.post(f"/api/notifications/{targeted['id']}/dismiss", headers=rest.b), 403, 404)
     envelope(http.post(NOTES, json={"title": "x"}, headers=rest.a), 403)
     envelope(

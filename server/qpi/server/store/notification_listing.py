@@ -120,7 +120,7 @@ class SqlNotificationListing(SqlRepository):
             )
             ids = [r["id"] for r in rows]
             targets: dict[str, list[str]] = {i: [] for i in ids}
-            if ids:
+            if ids and show_targets:  # a user's records show no targets: none to read
                 found = select(_TARGETS.c.notification_id, _TARGETS.c.user_id).where(
                     _TARGETS.c.notification_id.in_(ids)
                 )

@@ -21,10 +21,6 @@ from qpi.server.store.tables import (
 class NotificationRepository(Protocol):
     """Notifications, targets and dismissals."""
 
-    def list_for(self, user_id: str) -> list[NotificationView]:
-        """Every notification newest first, with targets and whether `user_id` dismissed it."""
-        ...
-
     def get(self, notification_id: str) -> Notification | None:
         """One notification."""
         ...
@@ -105,26 +101,6 @@ def _replace_targets(s: Session, notification_id: str, targets: Collection[str])
 
 class SqlNotificationRepository(SqlRepository):
     """NotificationRepository on SQLite or PostgreSQL."""
-
-    def list_for(self, user_id: str) -> list[NotificationView]:
-        with self._session() as s:
-            rows = list(
-                s.exec(select(NotificationRow).order_by(col(NotificationRow.created).desc())).all()
-            )
-            ids = [r.id for r in rows]
-            targets = _targets(s, ids)
-            dismissed = set(
-                s.exec(
-                    select(NotificationDismissalRow.notification_id).where(
-                        col(NotificationDismissalRow.notification_id).in_(ids),
-                        NotificationDismissalRow.user_id == user_id,
-                    )
-                ).all()
-            )
-        return [
-            NotificationView(to_notification(r), tuple(sorted(targets[r.id])), r.id in dismissed)
-            for r in rows
-        ]
 
     def get(self, notification_id: str) -> Notification | None:
         with self._session() as s:
