@@ -124,10 +124,11 @@ class EventRelay:
         self._reading: dict[str, bool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._peers: dict[str, float] = {}  # origin -> when last heard (monotonic)
-        # Events are sent until then: while peers are alive, and at first (they may not
-        # have answered this replica's hello yet).
+        # Events are sent until then: while peers are alive, and for START_GRACE after
+        # start() (they may not have answered this replica's hello yet). Nothing is sent
+        # before start() registers the relay with the bus.
         self._peer_ttl = peer_ttl
-        self._send_until = time.monotonic() + min(peer_ttl, START_GRACE)
+        self._send_until = 0.0
         self.connections = 0
         """LISTEN connections made so far (1 after start; more after reconnects)."""
 
