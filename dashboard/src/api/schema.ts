@@ -473,7 +473,7 @@ export interface paths {
          * List Jobs
          * @description The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all).
          *
-         *     The server sorts and pages in SQL; "all" is read a server page at a time.
+         *     The server sorts and pages in SQL; the array is streamed a server page at a time.
          */
         get: operations["list_jobs"];
         put?: never;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from qpi.gateway import errors, records
 from qpi.gateway.context import CtxDep
@@ -18,7 +18,7 @@ from qpi.gateway.models import (
     StatusOut,
 )
 from qpi.gateway.openapi import api
-from qpi.gateway.paging import PAGE_SIZE
+from qpi.gateway.paging import array_encoder, json_array, read_pages
 from qpi.gateway.pushdown import sort_messages
 from qpi.v1 import job_pb2, job_service_pb2
 
@@ -90,29 +90,23 @@ async def submit_jobs(body: JobBatchCreate, ctx: CtxDep) -> JobBatchOut:
     return JobBatchOut(jobs=[JobOut.model_validate(records.job_object(j)) for j in resp.jobs])
 
 
-@router.get("", responses=api(), response_model_exclude_unset=True)
+_ENCODE_JOBS = array_encoder(JobOut, records.job_object)
+
+
+@router.get("", responses=api(), response_model=list[JobOut], response_model_exclude_unset=True)
 async def list_jobs(
     ctx: CtxDep,
     sort: Annotated[str, Query(max_length=512, pattern=JOB_SORT)] = "-created",
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
-) -> list[JobOut]:
+) -> Response:
     """The caller's jobs as a bare array (``sort``, ``skip``, ``limit``; limit 0 = all).
 
-    The server sorts and pages in SQL; "all" is read a server page at a time.
+    The server sorts and pages in SQL; the array is streamed a server page at a time.
     """
-    request = job_service_pb2.ListJobsRequest(
-        sort=sort_messages(parse_sort(sort, JOB_FIELDS)), skip_total=True
-    )
-    jobs: list[job_pb2.Job] = []
-    while True:
-        wanted = limit - len(jobs) if limit else PAGE_SIZE
-        request.skip, request.page_size = skip + len(jobs), min(wanted, PAGE_SIZE)
-        resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
-        jobs.extend(resp.jobs)
-        if len(resp.jobs) < request.page_size or (limit and len(jobs) >= limit):
-            break
-    return [JobOut.model_validate(records.job_object(j)) for j in jobs]
+    request = job_service_pb2.ListJobsRequest(sort=sort_messages(parse_sort(sort, JOB_FIELDS)))
+    pages = read_pages(ctx, ctx.stubs.jobs.ListJobs, request, "jobs", skip, limit)
+    return await json_array(pages, _ENCODE_JOBS)
 
 
 @router.get("/{job_id}", responses=api(404), response_model_exclude_unset=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from qpi.gateway import records
 from qpi.gateway.context import CtxDep
 from qpi.gateway.listing import parse_sort, sort_pattern
 from qpi.gateway.models import PathId, QpuOut
 from qpi.gateway.openapi import OPTIONAL_AUTH, api
-from qpi.gateway.paging import fetch_window
+from qpi.gateway.paging import array_encoder, json_array, read_pages
 from qpi.gateway.pushdown import sort_messages
 from qpi.v1 import qpu_service_pb2
 
@@ -21,21 +21,24 @@ QPU_FIELDS = frozenset({"id", "name", "status", "num_qubits", "enabled", "create
 QPU_SORT = sort_pattern(QPU_FIELDS)
 
 
-@router.get("", responses=api(), openapi_extra=OPTIONAL_AUTH)
+_ENCODE_QPUS = array_encoder(QpuOut, records.qpu_object)
+
+
+@router.get("", responses=api(), response_model=list[QpuOut], openapi_extra=OPTIONAL_AUTH)
 async def list_qpus(
     ctx: CtxDep,
     online: Annotated[bool, Query(description="Only online QPUs.")] = False,
     sort: Annotated[str, Query(max_length=512, pattern=QPU_SORT)] = "",
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
-) -> list[QpuOut]:
+) -> Response:
     """All QPUs (``?online=1``: only online ones) as a bare array, ordered by name (or
     ``sort``), sorted and paged in SQL."""
     request = qpu_service_pb2.ListQpusRequest(
         online_only=online, sort=sort_messages(parse_sort(sort, QPU_FIELDS))
     )
-    qpus = await fetch_window(ctx, ctx.stubs.qpus.ListQpus, request, "qpus", skip, limit)
-    return [QpuOut.model_validate(records.qpu_object(q)) for q in qpus]
+    pages = read_pages(ctx, ctx.stubs.qpus.ListQpus, request, "qpus", skip, limit)
+    return await json_array(pages, _ENCODE_QPUS)
 
 
 @router.get("/{name_or_id}", responses=api(404), openapi_extra=OPTIONAL_AUTH)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from google.protobuf import field_mask_pb2
 
 from qpi.gateway import records
@@ -19,7 +19,7 @@ from qpi.gateway.models import (
     TokenUpdate,
 )
 from qpi.gateway.openapi import api
-from qpi.gateway.paging import fetch_window
+from qpi.gateway.paging import array_encoder, json_array, read_pages
 from qpi.gateway.pushdown import sort_messages
 from qpi.gateway.timefmt import to_timestamp
 from qpi.v1 import account_pb2, account_service_pb2
@@ -43,21 +43,22 @@ async def create_token(body: TokenCreate, ctx: CtxDep) -> TokenCreatedOut:
     return TokenCreatedOut.model_validate({"id": obj.pop("id"), "token": resp.token, **obj})
 
 
-@router.get("", responses=api(), response_model_exclude_unset=True)
+_ENCODE_TOKENS = array_encoder(TokenOut, records.token_object)
+
+
+@router.get("", responses=api(), response_model=list[TokenOut], response_model_exclude_unset=True)
 async def list_tokens(
     ctx: CtxDep,
     sort: Annotated[str, Query(max_length=512, pattern=TOKEN_SORT)] = "-created",
     skip: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=0, le=2**31 - 1, description="0 means all.")] = 0,
-) -> list[TokenOut]:
+) -> Response:
     """The caller's tokens (metadata only) as a bare array, sorted and paged in SQL."""
     request = account_service_pb2.ListApiTokensRequest(
         sort=sort_messages(parse_sort(sort, TOKEN_FIELDS))
     )
-    tokens = await fetch_window(
-        ctx, ctx.stubs.accounts.ListApiTokens, request, "api_tokens", skip, limit
-    )
-    return [TokenOut.model_validate(records.token_object(t)) for t in tokens]
+    pages = read_pages(ctx, ctx.stubs.accounts.ListApiTokens, request, "api_tokens", skip, limit)
+    return await json_array(pages, _ENCODE_TOKENS)
 
 
 @router.get("/{token_id}", responses=api(404), response_model_exclude_unset=True)
