@@ -93,3 +93,12 @@ def test_pages_are_encoded_off_the_event_loop(rest: Rest, monkeypatch: pytest.Mo
         answered.set()
         lister.join(60)
     assert [j["id"] for j in result["response"].json()] == _newest_first(rest)
+
+
+def test_a_large_server_page_arrives_whole_and_in_order(rest: Rest) -> None:
+    """130 jobs in one server page: the servicer converts pages that large off the loop."""
+    qpu = rest.server.register_qpu("large", 2)[0]  # type: ignore[attr-defined]
+    seed_jobs(rest.server.settings.effective_database_url, [rest.a_id], [qpu], 130)  # type: ignore[attr-defined]
+    expected = _newest_first(rest)
+    assert len(expected) == 130
+    assert [j["id"] for j in rest.http.get("/api/jobs", headers=rest.a).json()] == expected
