@@ -974,7 +974,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -1237,7 +1240,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -1528,7 +1534,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -1652,7 +1661,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -1940,7 +1952,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -2057,7 +2072,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -2109,7 +2127,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -2160,7 +2181,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;
@@ -2287,7 +2311,10 @@ export interface components {
             page: number;
             /** Perpage */
             perPage: number;
-            /** Totalitems */
+            /**
+             * Totalitems
+             * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
+             */
             totalItems: number;
             /** Totalpages */
             totalPages: number;

@@ -169,7 +169,10 @@ class RecordPage(BaseModel, Generic[R]):
 
     page: int
     perPage: int  # noqa: N815 - PocketBase's keys
-    totalItems: int  # noqa: N815
+    totalItems: int = Field(  # noqa: N815
+        description="Matches, counted up to 10,000 (2,000 when no one index holds every "
+        "field the filter reads; that cap beyond); -1 with skipTotal."
+    )
     totalPages: int  # noqa: N815
     items: list[R]
 

@@ -238,7 +238,9 @@ class ListUsersResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total matching."""
+    """Number of matches, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def users(self) -> _containers.RepeatedCompositeFieldContainer[_account_pb2.User]:
         """Users ordered by e-mail."""
@@ -603,7 +605,9 @@ class ListApiTokensResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total matching."""
+    """Number of matches, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def api_tokens(self) -> _containers.RepeatedCompositeFieldContainer[_account_pb2.ApiToken]:
         """Tokens, newest first."""

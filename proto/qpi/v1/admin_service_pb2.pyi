@@ -242,7 +242,9 @@ class ListTelemetryEventsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total number of events matching the filter (-1 when `skip_total` was set)."""
+    """Number of matching events, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___TelemetryEvent]:
         """Events, newest first."""

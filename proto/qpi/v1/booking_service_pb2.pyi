@@ -93,7 +93,9 @@ class ListTimeSlotsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total matching."""
+    """Number of matches, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def time_slots(self) -> _containers.RepeatedCompositeFieldContainer[_booking_pb2.TimeSlot]:
         """The page of slots."""
@@ -364,7 +366,9 @@ class ListTimeRequestsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total matching."""
+    """Number of matches, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def time_requests(self) -> _containers.RepeatedCompositeFieldContainer[_booking_pb2.TimeRequest]:
         """Requests, newest first."""

@@ -215,7 +215,9 @@ class ListJobsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total number of jobs matching the filter (-1 when `skip_total` was set)."""
+    """Number of matching jobs, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[_job_pb2.Job]:
         """The page of jobs."""

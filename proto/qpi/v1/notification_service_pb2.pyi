@@ -95,7 +95,9 @@ class ListNotificationsResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total matching."""
+    """Number of matches, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def notifications(self) -> _containers.RepeatedCompositeFieldContainer[_notification_pb2.Notification]:
         """Notifications, newest first."""

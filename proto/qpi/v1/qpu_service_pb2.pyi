@@ -87,7 +87,9 @@ class ListQpusResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total number of matching QPUs."""
+    """Number of matching QPUs, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def qpus(self) -> _containers.RepeatedCompositeFieldContainer[_qpu_pb2.Qpu]:
         """QPUs ordered by name."""
@@ -440,7 +442,9 @@ class ListDriversResponse(_message.Message):
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
-    """Total number of matching drivers (-1 when `skip_total` was set)."""
+    """Number of matching drivers, counted up to 10,000 (2,000 when no one index holds
+    every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
     @_builtins.property
     def drivers(self) -> _containers.RepeatedCompositeFieldContainer[_qpu_pb2.Driver]:
         """Drivers ordered by creation."""

@@ -31,8 +31,10 @@ index probes):
   the filter with an indexed condition, e.g. a date range, to reach older rows).
 - Totals are counted up to :data:`COUNT_CAP` and reported as ``COUNT_CAP`` beyond (like a
   search engine's "10,000+"): counting is the one step whose cost grows with the number
-  of matches, and no page needs an exact total in the hundreds of thousands. Paging past
-  the cap still works (``next_page_token``/``skip``), only the total is capped.
+  of matches, and no page needs an exact total in the hundreds of thousands. When no
+  single index holds every column the filter reads, each match costs a row read and the
+  count stops at :data:`READ_COUNT_CAP` instead. Paging past the cap still works
+  (``next_page_token``/``skip``), only the total is capped.
 - A backstop bounds whatever the planner does: a statement running longer than
   :data:`WORK_BUDGET_SECONDS` is cancelled (SQLite progress handler, PostgreSQL
   ``statement_timeout``) and the query refused as ``INVALID_FILTER``. Filters are
@@ -587,7 +589,8 @@ def run_listing(
     now: datetime,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
-    and the number of matches (at most :data:`COUNT_CAP`) unless the query skips counting.
+    and the number of matches (at most :data:`COUNT_CAP`, or :data:`READ_COUNT_CAP` when
+    counting reads rows) unless the query skips counting.
 
     The page and the count are two statements on ``conn``, each bounded: index range
     scans for what an index answers, at most :data:`SCAN_BUDGET` rows for the rest (see
