@@ -8,7 +8,7 @@ import { hrefOf, navigate } from "../lib/router";
 import { reportError } from "../state/alerts";
 import { session } from "../state/session";
 import { qpuName, useQpus } from "../state/data";
-import { cancelJob, submitJob, useLiveJob, useLiveJobPage } from "../state/jobs";
+import { cancelJob, pagerOf, submitJob, useLiveJob, useLiveJobPage } from "../state/jobs";
 import { Histogram, IqScatter } from "../jobs/charts";
 import { QasmEditor } from "../jobs/Editor";
 import { DEFAULT_SOURCE, EXAMPLES } from "../jobs/qasm";
@@ -141,7 +141,7 @@ function JobList({ selected, admin }: { selected: string; admin: boolean }) {
   const [status, setStatus] = useState("");
   const { page, error } = useLiveJobPage({ page: number, perPage: PER_PAGE, status });
   useQpus();
-  const totalPages = page?.totalPages ?? 1;
+  const pager = pagerOf(page, number, PER_PAGE);
 
   return (
     <section className="card" aria-labelledby="jobs-title">
@@ -209,9 +209,9 @@ function JobList({ selected, admin }: { selected: string; admin: boolean }) {
           Previous
         </button>
         <span>
-          Page {number} of {Math.max(1, totalPages)} · {page?.totalItems ?? 0} jobs
+          Page {number} of {pager.pages} · {pager.total}
         </span>
-        <button type="button" className="button small" disabled={number >= totalPages} onClick={() => setNumber((n) => n + 1)}>
+        <button type="button" className="button small" disabled={!pager.hasNext} onClick={() => setNumber((n) => n + 1)}>
           Next
         </button>
       </nav>

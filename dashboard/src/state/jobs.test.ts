@@ -5,7 +5,7 @@ vi.mock("../api/client", () => ({ api: {}, call: vi.fn() }));
 vi.mock("../lib/realtime", () => ({ listen: vi.fn() }));
 vi.mock("./data", () => ({ JOBS: "quantum_jobs" }));
 
-const { applyJobEvent } = await import("./jobs");
+const { applyJobEvent, COUNT_CAP, pagerOf } = await import("./jobs");
 
 function job(id: string, status: Job["status"], created: string): JobRecord {
   return {
@@ -64,5 +64,34 @@ describe("applyJobEvent", () => {
     expect(applyJobEvent(before, fresh, { ...query, page: 2 })).toBe(before);
     expect(applyJobEvent(before, fresh, { ...query, status: "completed" })).toBe(before);
     expect(applyJobEvent(before, job("old", "completed", "2025-12-31 00:00:00.000Z"), query)).toBe(before);
+  });
+});
+
+describe("pagerOf", () => {
+  const three = [job("c", "pending", "2026-01-01 00:00:03.000Z"), job("b", "pending", "2026-01-01 00:00:02.000Z"), job("a", "pending", "2026-01-01 00:00:01.000Z")];
+
+  it("shows exact totals and stops at the last page", () => {
+    expect(pagerOf(page(three, 7), 1, 3)).toEqual({ total: "7 jobs", pages: "3", hasNext: true });
+    expect(pagerOf(page(three.slice(0, 1), 7), 3, 3)).toEqual({ total: "7 jobs", pages: "3", hasNext: false });
+    expect(pagerOf(null, 1, 3)).toEqual({ total: "0 jobs", pages: "1", hasNext: false });
+  });
+
+  it("says when the count stopped at the cap and pages on while pages are full", () => {
+    const lastCounted = Math.ceil(COUNT_CAP / 3);
+    expect(pagerOf(page(three, COUNT_CAP), lastCounted, 3)).toEqual({
+      total: "10,000+ jobs",
+      pages: `${lastCounted}+`,
+      hasNext: true,
+    });
+    // Past the counted pages the server still serves; a short page is the last.
+    expect(pagerOf(page(three, COUNT_CAP), lastCounted + 5, 3).pages).toBe(`${lastCounted + 5}+`);
+    expect(pagerOf(page(three.slice(0, 2), COUNT_CAP), lastCounted + 6, 3).hasNext).toBe(false);
+  });
+
+  it("does not count a new job past the cap", () => {
+    const capped = page(three, COUNT_CAP);
+    const after = applyJobEvent(capped, job("d", "pending", "2026-01-01 00:00:04.000Z"), query);
+    expect(after.totalItems).toBe(COUNT_CAP);
+    expect(pagerOf(after, 1, 3).total).toBe("10,000+ jobs");
   });
 });
