@@ -34,29 +34,40 @@ def _sigint_state() -> tuple[object, bool, bool]:
     return signal.getsignal(signal.SIGINT), ignored, blocked
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests send Ctrl-C (SIGINT) to the servers, drivers and demos they start, which
+    inherit this process's SIGINT. A suite launched in the background of a
+    non-interactive shell (`./.ci/run &`, nohup) starts with SIGINT ignored: its children
+    then never saw their Ctrl-C, and whether a test passed depended on whether an earlier
+    test in the same xdist worker had happened to install a handler. Start from Python's
+    own handler."""
+    del config
+    _default_sigint()
+
+
 @pytest.fixture(autouse=True)
 def _sigint_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Puts SIGINT back as it was if a test left it ignored, blocked or re-handled in this
-    worker, and names that test in the warnings summary.
-
-    Child processes inherit an ignored or blocked SIGINT: in one CI run a `qpi` demo and a
-    published `qpi-driver` started later by the same xdist worker never saw their Ctrl-C
-    (both waited out their timeouts), and no single test of theirs was at fault.
-    """
-    before = _sigint_state()
+    """Puts SIGINT back to Python's handler after a test that changed it (e.g. an
+    in-process CLI run whose event loop installed its own), so that every test's children
+    inherit the same SIGINT; names the test when it left SIGINT ignored or blocked, which
+    would make later tests' processes deaf to Ctrl-C."""
     yield
-    after = _sigint_state()
-    if after == before:
+    handler, ignored, blocked = _sigint_state()
+    if handler is signal.default_int_handler and not ignored and not blocked:
         return
-    signal.signal(signal.SIGINT, before[0])  # type: ignore[arg-type]
-    if after[2] and not before[2]:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    request.node.warn(
-        pytest.PytestWarning(
-            f"this test changed SIGINT (handler, ignored, blocked) {before} -> {after}; "
-            "restored for the tests after it"
+    _default_sigint()
+    if ignored or blocked:
+        request.node.warn(
+            pytest.PytestWarning(
+                f"this test left SIGINT ignored ({ignored}) or blocked ({blocked}); "
+                "restored for the tests after it"
+            )
         )
-    )
 
 
 @pytest.fixture(autouse=True)
