@@ -24,10 +24,10 @@ from qpi.server.domain.models import (
     Revocation,
     User,
 )
-from qpi.server.domain.policy import Booking
+from qpi.server.domain.policy import Booking, QueueSnapshot
 from qpi.server.store.base import DuplicateKeyError
 from qpi.server.store.database import create_db_engine, migrate
-from qpi.server.store.jobs import NewJob
+from qpi.server.store.jobs import NewJob, ReserveRule
 from qpi.server.store.qpus import NewDriver
 from qpi.server.store.repositories import Repositories, sql_repositories
 from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
@@ -259,18 +259,21 @@ def test_snapshot_includes_the_booking_holders_oldest_job(repos: Repositories) -
 
 
 def test_snapshot_tells_when_it_saw_the_only_pending_job(repos: Repositories) -> None:
-    postgres = selected_database_kind() == "postgres"
     alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
-    empty, _ = repos.leases.snapshot(qpu, NOW, _any_balance)
-    assert not empty.complete  # nothing pending: nothing to claim, nothing claimed
+
+    def snapshot(rule: ReserveRule = _any_balance) -> QueueSnapshot:
+        with repos.leases.dispatch_round():  # as the dispatcher asks (PostgreSQL: locking)
+            return repos.leases.snapshot(qpu, NOW, rule)[0]
+
+    empty = snapshot()
+    assert empty.complete  # nothing pending at all, and known
+    assert not empty.pending
     only = _job(repos, alice, qpu, NOW - timedelta(minutes=2), estimate=20.0)  # > balance
-    snapshot, _ = repos.leases.snapshot(qpu, NOW, _any_balance)
-    assert [p.id for p in snapshot.pending] == [only.id]
-    # SQLite reads the two oldest (one writer, nothing to lock); PostgreSQL reads only
-    # the candidate, which another replica's round must be able to skip, so it never knows.
-    assert snapshot.complete is not postgres
+    alone = snapshot()
+    assert [p.id for p in alone.pending] == [only.id]
+    assert alone.complete  # once it is claimed the queue is empty
     bobs = _job(repos, bob, qpu, NOW - timedelta(minutes=1))
-    two, _ = repos.leases.snapshot(qpu, NOW, _any_balance)
+    two = snapshot()
     assert [p.id for p in two.pending] == [only.id]
     assert not two.complete
 
@@ -279,9 +282,14 @@ def test_snapshot_tells_when_it_saw_the_only_pending_job(repos: Repositories) ->
 
     # the oldest owner cannot pay: the next owner's job is picked, and whether it is
     # alone is not known
-    skipped, _ = repos.leases.snapshot(qpu, NOW, within_balance)
+    skipped = snapshot(within_balance)
     assert [p.id for p in skipped.pending] == [bobs.id]
     assert not skipped.complete
+    # nothing affordable is not the same as nothing pending
+    assert _claim(repos, bobs.id, "d1", "s1")
+    unaffordable = snapshot(within_balance)
+    assert not unaffordable.pending
+    assert not unaffordable.complete
 
 
 def test_owners_who_cannot_reserve_are_skipped_and_not_claimed(repos: Repositories) -> None:

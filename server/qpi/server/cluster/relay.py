@@ -9,6 +9,7 @@ database, which was committed before the event was published.
 Every topic crosses replicas, each for a reason:
 
 - "dispatch": a job submitted on A must wake the QPU loop on B, where its driver is;
+- "freed": a job that ended through A starts its booker's idle time on B's QPU loop;
 - "cancel": the lease being revoked may be held by a driver connected to B;
 - "job": WatchJob, `wait()` and SSE on B follow jobs submitted or finished through A (the
   job is re-read on B, and only if someone there watches);
@@ -44,13 +45,19 @@ from typing import Any
 
 from qpi.server.domain.models import Job, Qpu, Revocation
 from qpi.server.services.database import Database
-from qpi.server.services.events import BOOKINGS_TOPIC, CREDENTIALS_TOPIC, EventBus
+from qpi.server.services.events import (
+    BOOKINGS_TOPIC,
+    CREDENTIALS_TOPIC,
+    FREED_TOPIC,
+    EventBus,
+)
 from qpi.server.store.notify import Listener, Notifier
 
 logger = logging.getLogger(__name__)
 
 _IDS = (
     "dispatch",
+    FREED_TOPIC,
     "qpu",
     "qpu_toggled",
     "driver",

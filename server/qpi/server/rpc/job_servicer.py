@@ -76,10 +76,6 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         qpus, users = await self._db.run(self._jobs.display_names, rows)
         return [convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows]
 
-    def _named(self, job: Job) -> tuple[Job, tuple[dict[str, str], dict[str, str]]]:
-        """A job with its display names, read in the same database hop as the job."""
-        return job, self._jobs.display_names([job])
-
     @staticmethod
     def _one(named: tuple[Job, tuple[dict[str, str], dict[str, str]]]) -> job_pb2.Job:
         job, (qpus, users) = named
@@ -121,7 +117,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         self, request: job_service_pb2.GetJobRequest, context: Ctx
     ) -> job_service_pb2.GetJobResponse:
         who = await self._auth.principal(context)
-        named = await self._db.run(lambda: self._named(self._jobs.get(who, request.id)))
+        named = await self._db.run(self._jobs.get_named, who, request.id)
         return job_service_pb2.GetJobResponse(job=self._one(named))
 
     @unary
@@ -170,7 +166,7 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         # Subscribe before reading so no change between the read and the subscription is lost;
         # the subscription carries only this job's events.
         async with self._events.watch_job(request.id, CLIENT_STREAM_BACKLOG) as queue:
-            named = await self._db.run(lambda: self._named(self._jobs.get(who, request.id)))
+            named = await self._db.run(self._jobs.get_named, who, request.id)
             row = named[0]
             last = (row.state, row.attempt)
             yield job_service_pb2.WatchJobResponse(job=self._one(named))

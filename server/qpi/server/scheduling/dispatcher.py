@@ -4,6 +4,9 @@ A QPU's loop wakes on submit, result, cancel, release, driver connect and bookin
 changes (and at slot boundaries); it asks the queue policy what to run and leases jobs
 to drivers only while they have free capacity, so booking priority decides what runs
 next. A slow safety sweep (`--dispatch-poll-interval`) catches anything missed.
+
+A loop whose last round saw no pending job at all skips the wake-ups that cannot give it
+one (a result, a driver's capacity): only "dispatch" events announce new work.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from qpi.server.domain.policy import (
 from qpi.server.drivers.hub import DriverHub
 from qpi.server.drivers.session import Assign, Revoke
 from qpi.server.services.database import Database
-from qpi.server.services.events import BOOKINGS_TOPIC, EventBus
+from qpi.server.services.events import BOOKINGS_TOPIC, FREED_TOPIC, EventBus
 from qpi.server.services.lease_service import LeaseService
 
 logger = logging.getLogger(__name__)
@@ -59,10 +62,26 @@ class Dispatcher:
         # Per QPU, until when no booking can give a user priority (None: until bookings
         # change), so rounds skip the prefetch check.
         self._calm_until: dict[str, datetime | None] = {}
-        hub.on_change = self.wake
+        # QPUs whose last round saw no pending job, and no "dispatch" event came since.
+        self._empty: set[str] = set()
+        hub.on_change = self.recheck
 
     def wake(self, qpu_id: str) -> None:
-        """Asks a QPU's loop (or every loop for "*") to re-evaluate now."""
+        """Asks a QPU's loop (or every loop for "*") to re-evaluate now: jobs may be
+        pending."""
+        if qpu_id == "*":
+            self._empty.clear()
+        else:
+            self._empty.discard(qpu_id)
+        self._wake(qpu_id)
+
+    def recheck(self, qpu_id: str) -> None:
+        """:meth:`wake` for changes that leave the queue as it was (a result, a driver's
+        capacity or connection): skipped while the QPU's queue is known to be empty."""
+        if qpu_id not in self._empty:
+            self._wake(qpu_id)
+
+    def _wake(self, qpu_id: str) -> None:
         targets = self._hub.qpus_with_sessions() if qpu_id == "*" else {qpu_id}
         for target in targets:
             if target not in self._hub.qpus_with_sessions():
@@ -74,7 +93,8 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Relays "dispatch" events to the per-QPU loops until cancelled."""
-        async with self._events.subscribe(topics=(BOOKINGS_TOPIC, "dispatch")) as queue:
+        topics = (BOOKINGS_TOPIC, "dispatch", FREED_TOPIC)
+        async with self._events.subscribe(topics=topics) as queue:
             try:
                 while True:
                     event = await queue.get()
@@ -87,6 +107,8 @@ class Dispatcher:
                             self._calm_until.pop(str(event.payload), None)
                     elif event.topic == "dispatch":
                         self.wake(str(event.payload))
+                    elif event.topic == FREED_TOPIC:
+                        self.recheck(str(event.payload))
             finally:
                 loops = list(self._loops.values())
                 for task in loops:
@@ -95,6 +117,12 @@ class Dispatcher:
                 await asyncio.gather(*loops, return_exceptions=True)
 
     async def _qpu_loop(self, qpu_id: str, event: asyncio.Event) -> None:
+        try:
+            await self._qpu_rounds(qpu_id, event)
+        finally:
+            self._empty.discard(qpu_id)
+
+    async def _qpu_rounds(self, qpu_id: str, event: asyncio.Event) -> None:
         next_at: datetime | None = None
         while qpu_id in self._hub.qpus_with_sessions():
             timeout = self._poll_interval
@@ -109,6 +137,7 @@ class Dispatcher:
                 next_at = await self._round(qpu_id)
             except Exception:  # keep the QPU's loop alive; the next wake-up retries
                 logger.exception("[Dispatcher] round failed for qpu %s", qpu_id)
+                self._empty.discard(qpu_id)
                 next_at = None
 
     async def _round(self, qpu_id: str) -> datetime | None:
@@ -145,6 +174,10 @@ class Dispatcher:
                     claim.attempt,
                     session.driver_id,
                 )
+            if batch.empty:
+                self._empty.add(qpu_id)
+            else:
+                self._empty.discard(qpu_id)
             if batch.verdict is not None:
                 checked, boundary = True, batch.verdict.boundary
                 await self._take_back(qpu_id, batch.verdict)
@@ -226,13 +259,14 @@ class Dispatcher:
             if step.claim is not None:
                 claims.append(step.claim)
                 if step.drained:  # that was the last pending job: no need to look again
-                    return _Batch(claims, step.next_at, done=True, verdict=verdict)
+                    return _Batch(claims, step.next_at, done=True, verdict=verdict, empty=True)
             elif step.retry and retries < count:
                 retries += 1  # someone else (another replica) took it; decide again
             elif step.retry:
                 return _Batch(claims, None, done=False, verdict=verdict)  # look again
             else:
-                return _Batch(claims, step.next_at, done=True, verdict=verdict)
+                empty = step.drained  # nothing was pending at all
+                return _Batch(claims, step.next_at, done=True, verdict=verdict, empty=empty)
         return _Batch(claims, None, done=False, verdict=verdict)
 
     def _decide_and_claim(
@@ -251,6 +285,8 @@ class Dispatcher:
         decision = self._policy.decide(snapshot, self._idle_threshold)
         verdict = _judge(snapshot)
         boundary = next_wakeup(snapshot)
+        if snapshot.complete and not snapshot.pending:
+            return _Step(None, boundary, retry=False, verdict=verdict, drained=True)
         if isinstance(decision, Hold):
             until = min(decision.until, boundary) if boundary else decision.until
             return _Step(None, until, retry=False, verdict=verdict)
@@ -295,7 +331,8 @@ class _Step:
     retry: bool
     verdict: _Verdict | None = None
     drained: bool = False
-    """The claim took the queue's last pending job."""
+    """No job is pending after this step (the claim took the last one, or there was
+    none)."""
 
 
 @dataclass(frozen=True)
@@ -306,3 +343,5 @@ class _Batch:
     next_at: datetime | None
     done: bool
     verdict: _Verdict | None = None
+    empty: bool = False
+    """No job was pending at its end (a result or free capacity cannot change that)."""

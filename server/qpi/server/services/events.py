@@ -17,7 +17,8 @@ from typing import Any
 @dataclass(frozen=True)
 class Event:
     """One change. `topic` is "job", "qpu", "notification", "notification_deleted",
-    "dispatch" (a QPU's queue may have work) or "cancel" (a lease must be revoked)."""
+    "dispatch" (a QPU's queue may have work), "freed" (a job of a QPU ended) or "cancel"
+    (a lease must be revoked)."""
 
     topic: str
     payload: Any
@@ -29,6 +30,10 @@ CREDENTIALS_TOPIC = "credentials"
 BOOKINGS_TOPIC = "bookings"
 """Bookings of a QPU changed (payload: its id, or "*" for all QPUs); published right
 before the matching "dispatch" event."""
+
+FREED_TOPIC = "freed"
+"""A job of a QPU ended (payload: the QPU id): its driver has room again and a booker's
+idle time runs, but no job became pending (a "dispatch" event announces those)."""
 
 TICK = Event("tick", None)
 """Put into a subscription by a timer (see :meth:`Subscription.poke`): "check your

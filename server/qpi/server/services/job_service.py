@@ -339,6 +339,18 @@ class JobService:
             raise job_not_found(job_id)
         return job
 
+    def get_named(
+        self, who: Principal, job_id: str
+    ) -> tuple[Job, tuple[dict[str, str], dict[str, str]]]:
+        """One visible job with its display names (as :meth:`display_names` gives them),
+        read together."""
+        found = self._jobs.get_named(job_id)
+        if found is None or not who.can_see(found[0].user_id):
+            raise job_not_found(job_id)
+        job, qpu_name, email = found
+        qpus = {job.qpu_id: qpu_name} if job.qpu_id and qpu_name else {}
+        return job, (qpus, {job.user_id: email} if email else {})
+
     def query_jobs(
         self, who: Principal, query: ListQuery, *, all_users: bool
     ) -> tuple[list[Job], int | None]:

@@ -20,7 +20,7 @@ from qpi.server.domain import jobs as rules
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.models import Claim, Job
 from qpi.server.domain.policy import QueueSnapshot
-from qpi.server.services.events import EventBus
+from qpi.server.services.events import FREED_TOPIC, EventBus
 from qpi.server.store.jobs import Completion, LeaseRepository
 
 
@@ -127,7 +127,7 @@ class LeaseService:
         if job is None:
             return False
         self._events.publish("job", job)
-        self._events.publish("dispatch", job.qpu_id)
+        self._events.publish(FREED_TOPIC, job.qpu_id)
         return True
 
     def complete_many(self, results: Sequence[DriverResult]) -> list[bool]:
@@ -138,7 +138,7 @@ class LeaseService:
             if job is not None:
                 self._events.publish("job", job)
         for qpu_id in dict.fromkeys(job.qpu_id for job in jobs if job is not None):
-            self._events.publish("dispatch", qpu_id)
+            self._events.publish(FREED_TOPIC, qpu_id)
         return [job is not None for job in jobs]
 
     def _completion(self, result: DriverResult) -> Completion:

@@ -17,6 +17,18 @@ class DuplicateKeyError(Exception):
     """A write broke a uniqueness rule (a name, e-mail or idempotency key already taken)."""
 
 
+def autocommit_reads(engine: Engine) -> Engine:
+    """`engine` for reads that need no transaction block.
+
+    PostgreSQL (READ COMMITTED) takes a fresh snapshot for every statement even inside a
+    transaction, so a read runs the same without one — and without the BEGIN and the
+    COMMIT, two of a single-statement read's three round trips. SQLite's driver opens no
+    transaction for reads anyway. Not for statements that need a block (``SET LOCAL``)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def session_factory(engine: Engine) -> Callable[[], Session]:
     """New sessions on `engine` whose objects stay readable after commit (so repositories
     can map them to records after the write)."""
@@ -34,6 +46,7 @@ class SqlRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._session = session_factory(engine)
+        self._reads = autocommit_reads(engine)
 
     @contextmanager
     def _lending(self, conn: Connection) -> Iterator[None]:
@@ -61,7 +74,7 @@ class SqlRepository:
         if lent is not None:
             yield lent
             return
-        with self._engine.connect() as conn:
+        with self._reads.connect() as conn:
             yield conn
 
     @property

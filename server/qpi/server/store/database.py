@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
 from qpi.server.domain.errors import database_unavailable
+from qpi.server.store.postgres_plans import keep_prepared_statements
 
 logger = logging.getLogger(__name__)
 # Alembic announces every plugin it loads at INFO; only migrations themselves matter.
@@ -56,6 +57,7 @@ def create_db_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE_SECONDS)
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=20)
     _ping_when_idle(engine, ping_after_idle)
+    keep_prepared_statements(engine)
     return engine
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, true, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -86,6 +86,10 @@ class JobRepository(Protocol):
 
     def get(self, job_id: str) -> Job | None:
         """One job."""
+        ...
+
+    def get_named(self, job_id: str) -> tuple[Job, str, str] | None:
+        """One job with its QPU's current name and its owner's e-mail ("" when gone)."""
         ...
 
     def list_jobs(
@@ -260,6 +264,12 @@ _JOB_COLUMNS = (
 )  # the order of Job's fields, so a row maps with _job(row)
 
 _GET_JOB = Prepared(core_select(*_JOB_COLUMNS).where(J.id == bindparam("id")))
+# A job with its display names (current QPU name, owner's e-mail) in one statement.
+_GET_NAMED_JOB = Prepared(
+    core_select(*_JOB_COLUMNS, QPUS.c.name, U.email)
+    .select_from(JOBS.outerjoin(QPUS, QPUS.c.id == J.qpu_id).outerjoin(USERS, U.id == J.user_id))
+    .where(J.id == bindparam("id"))
+)
 _BY_REQUEST_ID = core_select(*_JOB_COLUMNS).where(
     J.user_id == bindparam("user_id"), J.request_id == bindparam("request_id")
 )
@@ -385,8 +395,22 @@ _OLDEST = Prepared(_OLDEST_QUERY)
 _OLDEST_TWO = Prepared(_OLDEST_QUERY.limit(2))
 # Inside a dispatch round on PostgreSQL: the candidate stays locked until the round's claim
 # commits, and another replica dispatching the same queue skips it for the next job
-# instead of waiting for (then losing) the same one.
-_OLDEST_UNCLAIMED = Prepared(_OLDEST_QUERY.with_for_update(of=JOBS, skip_locked=True))
+# instead of waiting for (then losing) the same one. Whether any other job is pending
+# (locked or not) comes with it, so the round knows if this claim empties the queue
+# without a further round (four round trips) to find out.
+_OTHERS = JOBS.alias("others")
+_OTHERS_PENDING = (
+    exists()
+    .where(
+        _OTHERS.c.qpu_id == bindparam("qpu_id"),
+        _OTHERS.c.state == "pending",
+        _OTHERS.c.id != J.id,
+    )
+    .correlate(JOBS)
+)
+_OLDEST_UNCLAIMED = Prepared(
+    _OLDEST_QUERY.add_columns(_OTHERS_PENDING).with_for_update(of=JOBS, skip_locked=True)
+)
 # Runs only while a booking is active (its IN list would not prepare).
 _LAST_FINISHED = core_select(func.max(J.finished_at)).where(
     J.qpu_id == bindparam("qpu_id"),
@@ -478,17 +502,21 @@ def _oldest_pending_and_alone(
     funds: _Funds,
     oldest: Prepared = _OLDEST,
 ) -> tuple[PendingJob | None, bool]:
-    """:func:`_oldest_pending`, and whether it is known to be the QPU's only pending job
-    (asked with ``oldest=_OLDEST_TWO``, for everyone's jobs; otherwise False)."""
+    """:func:`_oldest_pending`, and whether the store saw every pending job of the QPU:
+    none at all, or only the one returned (known when asked for everyone's jobs with
+    ``_OLDEST_TWO`` or ``_OLDEST_UNCLAIMED``; otherwise False)."""
     skipped: set[str] = set()
-    alone = False
+    complete = False
     while True:
         if user_id is None and not skipped and oldest is _OLDEST_TWO:
             rows = oldest.rows(conn, {"qpu_id": qpu_id})
-            alone = len(rows) == 1
+            complete = len(rows) <= 1
             row = rows[0] if rows else None
         elif user_id is None and not skipped:
             row = oldest.first(conn, {"qpu_id": qpu_id})
+            # SKIP LOCKED: no row can also mean another replica's round is claiming the
+            # rest; that replica dispatches them (or its loop decides again).
+            complete = oldest is _OLDEST_UNCLAIMED and (row is None or not row[7])
         else:
             query = oldest.statement
             if user_id:
@@ -497,10 +525,10 @@ def _oldest_pending_and_alone(
                 query = query.where(J.user_id.not_in(skipped))
             row = conn.execute(query, {"qpu_id": qpu_id}).first()
         if row is None:
-            return None, False
+            return None, complete and not user_id and not skipped
         funds.learn(row)
         if funds.can_reserve(row[1], row[3]):
-            return PendingJob(row[0], row[1], qpu_id, row[2]), alone and not skipped
+            return PendingJob(row[0], row[1], qpu_id, row[2]), complete and not skipped
         if user_id:
             return None, False
         skipped.add(row[1])
@@ -633,9 +661,17 @@ class SqlJobRepository(SqlRepository):
         return job
 
     def get(self, job_id: str) -> Job | None:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             row = _GET_JOB.first(conn, {"id": job_id})
         return _job(row) if row else None
+
+    def get_named(self, job_id: str) -> tuple[Job, str, str] | None:
+        with self._reading() as conn:
+            row = _GET_NAMED_JOB.first(conn, {"id": job_id})
+        if row is None:
+            return None
+        *job, qpu_name, email = row
+        return _job(job), qpu_name or "", email or ""
 
     def list_jobs(
         self,
@@ -682,7 +718,7 @@ class SqlJobRepository(SqlRepository):
     def display_names(
         self, qpu_ids: Collection[str], user_ids: Collection[str]
     ) -> tuple[dict[str, str], dict[str, str]]:
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             return read_display_names(conn, qpu_ids, user_ids)
 
     # -- leases -----------------------------------------------------------------------
@@ -704,7 +740,7 @@ class SqlJobRepository(SqlRepository):
             bookings = [Booking(*row[1:]) for row in rows if row[1] is not None]
             pending: list[PendingJob] = []
             funds = _Funds(conn, can_reserve)
-            first, alone = _oldest_pending_and_alone(conn, qpu_id, None, funds, oldest)
+            first, complete = _oldest_pending_and_alone(conn, qpu_id, None, funds, oldest)
             if first:
                 pending.append(first)
             finished: dict[str, datetime] = {}
@@ -718,7 +754,7 @@ class SqlJobRepository(SqlRepository):
                 ).scalar()
                 if last is not None:
                     finished[booking.user_id] = last
-        snapshot = QueueSnapshot(qpu_id, now, pending, bookings, finished, complete=alone)
+        snapshot = QueueSnapshot(qpu_id, now, pending, bookings, finished, complete=complete)
         return snapshot, bool(enabled)
 
     def claim(

@@ -27,6 +27,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from qpi.server.store.postgres_plans import WROTE, nothing_to_undo
+
 Processor = Callable[[Any], Any] | None
 
 
@@ -38,6 +40,7 @@ class _Compiled:
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("expanding IN lists change the SQL per call: not preparable")
         self.sql = str(compiled)
+        self.undoable = not nothing_to_undo(self.sql)
         self.positional = bool(compiled.positional)
         self.names: tuple[str, ...] = tuple(
             compiled.positiontup or () if compiled.positional else compiled.binds
@@ -129,6 +132,8 @@ class Prepared:
         dbapi_connection = conn.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = _cursor(conn, dbapi_connection)
+        if compiled.undoable:  # SQLAlchemy's events do not see this statement
+            conn.info[WROTE] = True
         try:
             cursor.execute(compiled.sql, arguments)
             if not fetch:

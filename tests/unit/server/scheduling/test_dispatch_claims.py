@@ -3,6 +3,7 @@ the last snapshot already showed to be empty."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -78,3 +79,74 @@ def test_a_round_stops_deciding_once_the_queue_is_known_to_be_empty(
     assert [c.job_id for c in batch.claims] == jobs[:4]
     assert leases.snapshots == snapshots
     assert batch.done is (len(jobs) <= 4)
+
+
+class _Session:
+    """A driver stream with room for `capacity` leases."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.driver_id, self.session_id, self.closed = "d1", "s1", False
+        self.sent: list[Any] = []
+
+    def free_capacity(self) -> int:
+        return self.capacity - len(self.sent)
+
+    def free_slots(self) -> int:
+        return self.free_capacity()
+
+    def assign(self, lease: Any, owner: str) -> None:
+        pass
+
+    def send(self, message: Any) -> None:
+        self.sent.append(message)
+
+    def queued(self) -> list[Any]:
+        return []
+
+
+class _InlineDb:
+    async def run(self, fn: Any, *args: Any) -> Any:
+        return fn(*args)
+
+
+@pytest.mark.parametrize("knows_all", [True, False])
+async def test_results_do_not_wake_a_loop_whose_queue_is_known_to_be_empty(
+    knows_all: bool,
+) -> None:
+    leases = _Leases(["a"], knows_all)
+    session = _Session(capacity=4)
+    hub: Any = SimpleNamespace(
+        on_change=None,
+        sessions_for=lambda qpu_id: [session],
+        qpus_with_sessions=lambda: {QPU},
+    )
+    jobs: Any = leases
+    db: Any = _InlineDb()
+    dispatcher = Dispatcher(
+        db=db,
+        events=None,  # type: ignore[arg-type]
+        jobs=jobs,
+        hub=hub,
+        policy=BookingFirstFifoPolicy(),
+        clock=FakeClock(T0),
+        idle_threshold=0.0,
+        poll_interval=60.0,
+    )
+    assert hub.on_change == dispatcher.recheck  # driver capacity changes are rechecks
+    await dispatcher._round(QPU)
+    assert len(session.sent) == 1
+    assert leases.pending == []
+    dispatcher.recheck(QPU)  # the job's result arrives
+    woken = QPU in dispatcher._loops
+    try:
+        # Only a store that can tell the queue is empty saves the round.
+        assert woken is not knows_all
+        leases.pending.append("b")
+        dispatcher.wake(QPU)  # a "dispatch" event: a job was submitted
+        assert QPU in dispatcher._loops
+        assert dispatcher._wakeups[QPU].is_set()
+    finally:
+        for task in dispatcher._loops.values():
+            task.cancel()
+        await asyncio.gather(*dispatcher._loops.values(), return_exceptions=True)
