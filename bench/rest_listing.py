@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import httpx
 from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
+    KeepAliveHttp,
     grpc_floor,
     load_average,
     markdown_table,
@@ -315,7 +315,7 @@ def main() -> None:
             credentials = grpc.ssl_channel_credentials(server.ca_pem)
             with (
                 grpc.secure_channel(server.grpc_target, credentials) as channel,
-                httpx.Client(base_url=server.http_url, timeout=120) as http,
+                KeepAliveHttp(server.http_url) as http,
             ):
                 floor = grpc_floor(channel)
                 for label, who, path, params in CASES + COLLECTION_CASES:
@@ -328,8 +328,7 @@ def main() -> None:
                     def call(
                         path: str = route, query: dict[str, str] = query, who: str = who
                     ) -> None:
-                        resp = http.get(path, params=query, headers=headers[who])
-                        resp.raise_for_status()
+                        http.get(path, query, headers[who])
 
                     for _ in range(3):
                         call()  # warm caches
@@ -342,7 +341,9 @@ def main() -> None:
             notes = (
                 f"Floor (gRPC health Check, TLS): p50 {floor.p50:.2f} ms, p99 {floor.p99:.2f} ms; "
                 f"load average {load_average()}; {args.repeat} requests per row; "
-                f"seeding took {seeded_s:.1f} s; the server is its own `qpi serve` process."
+                f"seeding took {seeded_s:.1f} s; the server is its own `qpi serve` process; "
+                "the client is the standard library's `http.client` on one keep-alive "
+                "connection (see `KeepAliveHttp`)."
                 f"\n\n{HOW_TO_READ}"
             )
             print_section(title, table, notes, args.markdown)
