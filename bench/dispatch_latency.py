@@ -77,6 +77,13 @@ class InstantDriver:
             yield item
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.CANCELLED:  # cancelled: the bench is done
+                raise
+
+    def _serve(self) -> None:
         for message in self._call:
             if message.WhichOneof("message") == "welcome":
                 self._ready.set()
