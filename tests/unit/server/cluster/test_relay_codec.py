@@ -34,6 +34,7 @@ def test_a_job_travels_as_its_id_never_its_result() -> None:
         ("cancel", Revocation("job1", 3, "driver1")),
         ("dispatch", "qpu1"),
         ("dispatch", "*"),
+        ("freed", "qpu1"),  # a job ended: booking idle time on the other replicas
         ("credentials", "user1"),
         ("notification_deleted", "n1"),
     ],
