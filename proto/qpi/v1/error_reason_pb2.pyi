@@ -120,6 +120,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The database cannot be reached right now (restart, failover, network); retry after
     the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
     """
+    ERROR_REASON_TRANSACTION_CONFLICT: _ErrorReason.ValueType  # 45
+    """The database aborted the request's transaction to settle a conflict with a concurrent
+    one (a deadlock or a serialization failure); nothing the request would have changed
+    was stored. Retry after the delay in the google.rpc.RetryInfo detail.
+    """
     ERROR_REASON_OAUTH2_PROVIDER_NOT_FOUND: _ErrorReason.ValueType  # 80
     """No OAuth2 provider with this name is configured."""
     ERROR_REASON_OAUTH2_STATE_INVALID: _ErrorReason.ValueType  # 81
@@ -267,6 +272,11 @@ allowance (`--booking-max-weekly`).
 ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 44
 """The database cannot be reached right now (restart, failover, network); retry after
 the delay in the google.rpc.RetryInfo detail (REST: the Retry-After header).
+"""
+ERROR_REASON_TRANSACTION_CONFLICT: ErrorReason.ValueType  # 45
+"""The database aborted the request's transaction to settle a conflict with a concurrent
+one (a deadlock or a serialization failure); nothing the request would have changed
+was stored. Retry after the delay in the google.rpc.RetryInfo detail.
 """
 ERROR_REASON_OAUTH2_PROVIDER_NOT_FOUND: ErrorReason.ValueType  # 80
 """No OAuth2 provider with this name is configured."""

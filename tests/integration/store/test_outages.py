@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import psycopg
@@ -13,7 +15,7 @@ from sqlmodel import create_engine
 
 from qpi.server.domain.errors import UnavailableError
 from qpi.server.services.database import Database
-from qpi.server.store.database import create_db_engine, is_outage
+from qpi.server.store.database import create_db_engine, is_outage, is_transaction_conflict
 from tests.support.harness import PG_ADMIN_URL, drop_postgres, fresh_postgres_url
 from tests.support.processes import free_port
 
@@ -69,6 +71,10 @@ def test_outage_classification() -> None:
     assert is_outage(psycopg.OperationalError("server closed the connection unexpectedly"))
     assert not is_outage(psycopg.errors.UniqueViolation("duplicate key"))
     assert not is_outage(ValueError("bad"))
+    assert is_transaction_conflict(psycopg.errors.DeadlockDetected("deadlock detected"))
+    assert is_transaction_conflict(psycopg.errors.SerializationFailure("could not serialize"))
+    assert not is_transaction_conflict(psycopg.OperationalError("server closed the connection"))
+    assert not is_transaction_conflict(psycopg.errors.UniqueViolation("duplicate key"))
 
 
 def _server_pids(engine: Engine) -> set[int]:
@@ -107,5 +113,45 @@ def test_a_pooled_connection_the_server_closed(ping_after_idle: float) -> None:
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT 1")).scalar_one() == 1
     finally:
+        engine.dispose()
+        drop_postgres(url)
+
+
+async def test_a_deadlock_is_a_transaction_conflict_not_an_outage() -> None:
+    """Two transactions lock two rows in opposite orders: PostgreSQL aborts one of them.
+    The loser is told its transaction conflicted (retryable, nothing stored) — not that
+    the database is unavailable — and the winner commits."""
+    url = fresh_postgres_url()
+    engine = create_db_engine(url)
+    db = Database(engine)
+    first_locked, second_locked = threading.Event(), threading.Event()
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE pair (id int PRIMARY KEY, n int)"))
+            conn.execute(text("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+
+        def lock(first: int, second: int, mine: threading.Event, theirs: threading.Event) -> None:
+            with engine.begin() as conn:
+                conn.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
+                conn.execute(text("UPDATE pair SET n = n + 1 WHERE id = :id"), {"id": first})
+                mine.set()
+                assert theirs.wait(30)
+                conn.execute(text("UPDATE pair SET n = n + 1 WHERE id = :id"), {"id": second})
+
+        outcomes = await asyncio.gather(
+            db.run(lock, 1, 2, first_locked, second_locked),
+            db.run(lock, 2, 1, second_locked, first_locked),
+            return_exceptions=True,
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        assert len(failed) == 1, outcomes
+        (error,) = failed
+        assert isinstance(error, UnavailableError)
+        assert error.reason == "TRANSACTION_CONFLICT"
+        assert 0 < error.retry_after <= 1
+        with engine.connect() as conn:  # the winner's two updates, none of the loser's
+            assert conn.execute(text("SELECT sum(n) FROM pair")).scalar_one() == 2
+    finally:
+        db.close()
         engine.dispose()
         drop_postgres(url)

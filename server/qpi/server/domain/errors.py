@@ -153,6 +153,22 @@ def database_unavailable() -> UnavailableError:
     )
 
 
+TRANSACTION_RETRY_AFTER = 0.1
+"""Seconds clients are told to wait after their transaction lost a conflict (the other
+transaction finishes within milliseconds)."""
+
+
+def transaction_conflict() -> UnavailableError:
+    """The error for a request whose transaction the database aborted to settle a
+    conflict with a concurrent one: nothing was stored, and a retry normally succeeds."""
+    return UnavailableError(
+        "TRANSACTION_CONFLICT",
+        "The database aborted this request's transaction because a concurrent one "
+        "conflicted with it (nothing was stored); retry.",
+        retry_after=TRANSACTION_RETRY_AFTER,
+    )
+
+
 class UnimplementedError(QpiError):
     """The operation is not implemented. No reason is specific to it; use ``INTERNAL``."""
 
@@ -214,6 +230,7 @@ CATALOGUE: Mapping[str, type[QpiError]] = MappingProxyType(
         "UNAVAILABLE": UnavailableError,
         "STREAM_BEHIND": UnavailableError,
         "DATABASE_UNAVAILABLE": UnavailableError,
+        "TRANSACTION_CONFLICT": UnavailableError,
         "OAUTH2_PROVIDER_NOT_FOUND": NotFoundError,
         "OAUTH2_STATE_INVALID": InvalidArgumentError,
         "OAUTH2_PROVIDER_ERROR": UnauthenticatedError,

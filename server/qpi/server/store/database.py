@@ -17,7 +17,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
-from qpi.server.domain.errors import database_unavailable
+from qpi.server.domain.errors import database_unavailable, transaction_conflict
 from qpi.server.store.postgres_plans import keep_prepared_statements
 
 logger = logging.getLogger(__name__)
@@ -121,12 +121,27 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
+def is_transaction_conflict(error: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction to settle a conflict with a concurrent
+    one (SQLSTATE class 40: a deadlock, a serialization failure), so that it changed
+    nothing and a retry may succeed."""
+    if isinstance(error, exc.DBAPIError) and error.orig is not None:
+        error = error.orig
+    # By SQLSTATE: psycopg derives DeadlockDetected from OperationalError, not from its
+    # class-40 TransactionRollback.
+    return isinstance(error, psycopg.Error) and (error.sqlstate or "").startswith("40")
+
+
 @contextmanager
 def outages_as_unavailable() -> Iterator[None]:
-    """Re-raises database outages as the domain's DATABASE_UNAVAILABLE error."""
+    """Re-raises database outages as the domain's DATABASE_UNAVAILABLE error, and
+    transactions the database aborted over a conflict as TRANSACTION_CONFLICT (both
+    retryable)."""
     try:
         yield
     except Exception as error:
+        if is_transaction_conflict(error):
+            raise transaction_conflict() from error
         if is_outage(error):
             raise database_unavailable() from error
         raise
