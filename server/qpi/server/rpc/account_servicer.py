@@ -11,6 +11,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, client_address
 from qpi.server.rpc.errors import unary
 from qpi.server.rpc.list_query import page_of, request_query
+from qpi.server.rpc.pages import messages
 from qpi.server.security.passwords import PasswordWork
 from qpi.server.services.account_service import AccountService, check_password
 from qpi.server.services.auth_service import AuthService
@@ -84,7 +85,9 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         rows, total = await self._db.run(self._accounts.query_users, who, query)
         total_size, token = finish(len(rows), total)
         return pb.ListUsersResponse(
-            users=[convert.user(r) for r in rows], total_size=total_size, next_page_token=token
+            users=await messages(rows, convert.user),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary
@@ -175,7 +178,7 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         )
         total_size, token = finish(len(rows), total)
         return pb.ListApiTokensResponse(
-            api_tokens=[convert.api_token(r) for r in rows],
+            api_tokens=await messages(rows, convert.api_token),
             total_size=total_size,
             next_page_token=token,
         )

@@ -12,6 +12,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
 from qpi.server.rpc.list_query import telemetry_query
+from qpi.server.rpc.pages import messages
 from qpi.server.services.database import Database
 from qpi.server.services.paging import next_token, page_window
 from qpi.server.services.telemetry_service import TelemetryService
@@ -89,7 +90,7 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         # Without a count, a full page means there may be more.
         known = total if total is not None else offset + len(rows) + (len(rows) == limit)
         return pb.ListTelemetryEventsResponse(
-            events=[convert.telemetry(r) for r in rows],
+            events=await messages(rows, convert.telemetry),
             total_size=-1 if total is None else total,
             next_page_token=next_token(offset, limit, len(rows), known, key),
         )

@@ -12,6 +12,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
 from qpi.server.rpc.list_query import page_of, request_query
+from qpi.server.rpc.pages import messages
 from qpi.server.services.account_service import AccountService
 from qpi.server.services.booking_service import BookingService
 from qpi.server.services.database import Database
@@ -63,7 +64,9 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         mails = await self._emails(who, {r.user_id for r in rows})
         total_size, token = finish(len(rows), total)
         return pb.ListTimeSlotsResponse(
-            time_slots=[convert.time_slot(r, mails.get(r.user_id, "")) for r in rows],
+            time_slots=await messages(
+                rows, lambda r: convert.time_slot(r, mails.get(r.user_id, ""))
+            ),
             total_size=total_size,
             next_page_token=token,
         )
@@ -146,7 +149,9 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         mails = await self._emails(who, {r.user_id for r in rows})
         total_size, token = finish(len(rows), total)
         return pb.ListTimeRequestsResponse(
-            time_requests=[convert.time_request(r, mails.get(r.user_id, "")) for r in rows],
+            time_requests=await messages(
+                rows, lambda r: convert.time_request(r, mails.get(r.user_id, ""))
+            ),
             total_size=total_size,
             next_page_token=token,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -16,6 +15,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming, unary
 from qpi.server.rpc.list_query import filter_from_proto, sort_from_proto
+from qpi.server.rpc.pages import messages
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
 from qpi.server.services.job_service import JobService
@@ -25,10 +25,6 @@ from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 _TERMINAL = {"completed", "failed", "cancelled"}
-
-_CONVERT_ON_LOOP = 100
-"""Pages up to this many jobs are converted on the event loop (~10 ms); larger ones in a
-worker thread, where the loop keeps serving other calls meanwhile."""
 
 
 def _list_query(request: job_service_pb2.ListJobsRequest) -> tuple[ListQuery, str]:
@@ -137,11 +133,9 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         # Without a count, a full page means there may be more.
         known = total if total is not None else offset + len(rows) + (len(rows) == limit)
 
-        def messages() -> list[job_pb2.Job]:
-            return [convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, "")) for r in rows]
-
-        # A page of up to 1,000 jobs takes ~0.1 s to convert: not on the event loop.
-        jobs = messages() if len(rows) <= _CONVERT_ON_LOOP else await asyncio.to_thread(messages)
+        jobs = await messages(
+            rows, lambda r: convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, ""))
+        )
         return job_service_pb2.ListJobsResponse(
             jobs=jobs,
             total_size=-1 if total is None else total,

@@ -10,6 +10,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
 from qpi.server.rpc.list_query import page_of, request_query
+from qpi.server.rpc.pages import messages
 from qpi.server.services.database import Database
 from qpi.server.services.notification_service import NotificationService
 from qpi.v1 import notification_service_pb2 as pb
@@ -44,7 +45,9 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
         )
         total_size, token = finish(len(page), total)
         return pb.ListNotificationsResponse(
-            notifications=[convert.notification(v, show_targets=who.is_superuser) for v in page],
+            notifications=await messages(
+                page, lambda v: convert.notification(v, show_targets=who.is_superuser)
+            ),
             total_size=total_size,
             next_page_token=token,
         )

@@ -11,6 +11,7 @@ from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
 from qpi.server.rpc.list_query import page_of, request_query
+from qpi.server.rpc.pages import messages
 from qpi.server.services.database import Database
 from qpi.server.services.qpu_service import QpuService
 from qpi.v1 import qpu_service_pb2, qpu_service_pb2_grpc
@@ -37,7 +38,9 @@ class QpuServicer(qpu_service_pb2_grpc.QpuServiceServicer):
         rows, total = await self._db.run(self._qpus.query_qpus, query)
         total_size, token = finish(len(rows), total)
         return qpu_service_pb2.ListQpusResponse(
-            qpus=[convert.qpu(q, n) for q, n in rows], total_size=total_size, next_page_token=token
+            qpus=await messages(rows, lambda row: convert.qpu(*row)),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary
@@ -121,7 +124,9 @@ class QpuServicer(qpu_service_pb2_grpc.QpuServiceServicer):
         rows, total = await self._db.run(self._qpus.query_drivers, who, query)
         total_size, token = finish(len(rows), total)
         return qpu_service_pb2.ListDriversResponse(
-            drivers=[convert.driver(r) for r in rows], total_size=total_size, next_page_token=token
+            drivers=await messages(rows, convert.driver),
+            total_size=total_size,
+            next_page_token=token,
         )
 
     @unary
