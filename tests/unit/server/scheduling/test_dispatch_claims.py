@@ -46,15 +46,16 @@ class _Leases:
         return contextlib.nullcontext()
 
 
-def _dispatcher(leases: _Leases) -> Dispatcher:
-    hub: Any = SimpleNamespace(on_change=None)
-    unused: Any = None  # the claims run inline here: no database thread, no events
+def _dispatcher(leases: _Leases, hub: Any = None, db: Any = None) -> Dispatcher:
+    """A dispatcher over `leases`; without `db` the claims run inline (no database
+    thread), and it never needs events here."""
     jobs: Any = leases
+    unused: Any = None
     return Dispatcher(
-        db=unused,
+        db=db,
         events=unused,
         jobs=jobs,
-        hub=hub,
+        hub=hub or SimpleNamespace(on_change=None),
         policy=BookingFirstFifoPolicy(),
         clock=FakeClock(T0),
         idle_threshold=0.0,
@@ -121,18 +122,7 @@ async def test_results_do_not_wake_a_loop_whose_queue_is_known_to_be_empty(
         sessions_for=lambda qpu_id: [session],
         qpus_with_sessions=lambda: {QPU},
     )
-    jobs: Any = leases
-    db: Any = _InlineDb()
-    dispatcher = Dispatcher(
-        db=db,
-        events=None,  # type: ignore[arg-type]
-        jobs=jobs,
-        hub=hub,
-        policy=BookingFirstFifoPolicy(),
-        clock=FakeClock(T0),
-        idle_threshold=0.0,
-        poll_interval=60.0,
-    )
+    dispatcher = _dispatcher(leases, hub, _InlineDb())
     assert hub.on_change == dispatcher.recheck  # driver capacity changes are rechecks
     await dispatcher._round(QPU)
     assert len(session.sent) == 1
