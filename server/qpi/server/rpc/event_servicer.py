@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 
+from qpi.server.domain.errors import NotFoundError
 from qpi.server.domain.models import Job
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, StreamCaller
@@ -105,6 +106,10 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
     async def _translate(
         self, who: Principal, topics: set[str], topic: str, payload: Any
     ) -> pb.SubscribeResponse | None:
+        """The message for one event, None when this subscriber gets none. An event that
+        cannot be read now (database unavailable) ends the stream with that error rather
+        than vanishing: the subscriber reconnects and re-reads what it shows (the
+        dashboard re-syncs every open page when its feed reopens)."""
         if (
             topic == "job"
             and "jobs" in topics
@@ -116,13 +121,13 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
         if topic == "qpu" and "qpus" in topics:
             try:
                 row, n = await self._db.run(self._qpus.get, str(payload))
-            except Exception:  # noqa: BLE001 - deleted meanwhile: nothing to send
+            except NotFoundError:  # deleted meanwhile: nothing to send
                 return None
             return pb.SubscribeResponse(qpu=convert.qpu(row, n))
         if topic == "notification" and "notifications" in topics:
             try:
                 view = await self._db.run(self._notifications.get, who, str(payload))
-            except Exception:  # noqa: BLE001 - not visible to this subscriber
+            except NotFoundError:  # not visible to this subscriber, or deleted meanwhile
                 return None
             return pb.SubscribeResponse(
                 notification=convert.notification(view, show_targets=who.is_superuser)

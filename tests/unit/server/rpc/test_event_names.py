@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from qpi.server.domain.errors import NotFoundError, UnavailableError, database_unavailable
 from qpi.server.domain.models import Job
 from qpi.server.rpc import event_servicer
+from qpi.server.services.principal import Principal
 
 
 class _CountingDb:
@@ -75,3 +78,32 @@ async def test_names_expire_and_failures_are_retried() -> None:
     now[0] += event_servicer.NAMES_TTL + 1
     await names.of(_row())
     assert db.lookups == 3  # expired: looked up again
+
+
+class _FailingDb:
+    """A database whose every read raises `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        raise self._error
+
+
+def _servicer(db: Any) -> event_servicer.EventServicer:
+    unused: Any = SimpleNamespace(display_names=_unused_lookup, get=_unused_lookup)
+    return event_servicer.EventServicer(db, unused, unused, unused, unused, unused)
+
+
+@pytest.mark.parametrize(
+    ("topic", "topics"), [("qpu", {"qpus"}), ("notification", {"notifications"})]
+)
+async def test_an_event_that_cannot_be_read_ends_the_stream_instead_of_vanishing(
+    topic: str, topics: set[str]
+) -> None:
+    who = Principal("u1", "a@example.com", is_superuser=False)
+    gone = _servicer(_FailingDb(NotFoundError("QPU_NOT_FOUND", "deleted meanwhile")))
+    assert await gone._translate(who, topics, topic, "id1") is None  # nothing to send
+    outage = _servicer(_FailingDb(database_unavailable()))
+    with pytest.raises(UnavailableError):  # the subscriber reconnects and re-reads
+        await outage._translate(who, topics, topic, "id1")
