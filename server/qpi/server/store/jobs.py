@@ -492,10 +492,10 @@ def _oldest_pending(
     oldest: Prepared = _OLDEST,
 ) -> PendingJob | None:
     """The oldest pending job (of ``user_id``, if given) whose owner can pay for it."""
-    return _oldest_pending_and_alone(conn, qpu_id, user_id, funds, oldest)[0]
+    return _oldest_pending_and_completeness(conn, qpu_id, user_id, funds, oldest)[0]
 
 
-def _oldest_pending_and_alone(
+def _oldest_pending_and_completeness(
     conn: Connection,
     qpu_id: str,
     user_id: str | None,
@@ -740,7 +740,7 @@ class SqlJobRepository(SqlRepository):
             bookings = [Booking(*row[1:]) for row in rows if row[1] is not None]
             pending: list[PendingJob] = []
             funds = _Funds(conn, can_reserve)
-            first, complete = _oldest_pending_and_alone(conn, qpu_id, None, funds, oldest)
+            first, complete = _oldest_pending_and_completeness(conn, qpu_id, None, funds, oldest)
             if first:
                 pending.append(first)
             finished: dict[str, datetime] = {}
