@@ -14,9 +14,25 @@ from sqlalchemy.types import TypeDecorator
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
+_ID_LENGTH = 15
+_UNBIASED = 256 - 256 % len(_ID_ALPHABET)
+"""Random bytes below this map onto the alphabet uniformly (byte % 36); the rest are
+dropped."""
+
+
 def new_id() -> str:
-    """Returns a random 15-character record id (the shape PocketBase clients expect)."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(15))
+    """Returns a random 15-character record id (the shape PocketBase clients expect).
+
+    Drawn from one read of the system's random source: `secrets.choice` per character
+    made 15 `getrandom` calls per id, a measurable share of a job's system calls where
+    they are expensive (virtual machines).
+    """
+    chars: list[str] = []
+    while len(chars) < _ID_LENGTH:
+        chars += (
+            _ID_ALPHABET[b % len(_ID_ALPHABET)] for b in secrets.token_bytes(24) if b < _UNBIASED
+        )
+    return "".join(chars[:_ID_LENGTH])
 
 
 def utcnow() -> datetime:
