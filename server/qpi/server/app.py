@@ -8,6 +8,7 @@ import gc
 import logging
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -548,8 +549,19 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+GIL_SWITCH_INTERVAL = 0.001
+"""Seconds a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+
+The database threads give the GIL up for every SQLite call and PostgreSQL round trip and
+then wait to take it back from the event loop; a shorter turn bounds that wait. Measured
+on SQLite with zero-work drivers (four interleaved runs each, 2-core machine): 146-176
+completed jobs/s against 125-158 with the default, and submit→result 10.5-11.0 ms against
+11.7-13.9 ms; no difference beyond noise on PostgreSQL, whose waits are round trips."""
+
+
 def run(settings: ServerSettings) -> None:
     """Entry point used by `qpi serve`."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     asyncio.run(serve(settings))
 
 
