@@ -67,11 +67,48 @@ def timed_ms(fn: Callable[[], object], count: int) -> list[float]:
 
 def grpc_floor(channel: grpc.Channel, count: int = 300) -> Stats:
     """The floor: a bare health Check over `channel` (TLS when the server uses it)."""
+    check = floor_check(channel)
+    return summarize([check() for _ in range(count)])
+
+
+def floor_check(channel: grpc.Channel) -> Callable[[], float]:
+    """One timed floor sample (ms) per call, on a warmed connection: for spreading a
+    floor's samples over the samples it is compared with."""
     stub = health_pb2_grpc.HealthStub(channel)
     request = health_pb2.HealthCheckRequest()
     for _ in range(20):  # warm the connection
         stub.Check(request)
-    return summarize(timed_ms(lambda: stub.Check(request), count))
+
+    def sample() -> float:
+        t0 = time.perf_counter()
+        stub.Check(request)
+        return (time.perf_counter() - t0) * 1e3
+
+    return sample
+
+
+def machine_speed() -> str:
+    """How fast this machine is, for comparing runs across machines: the time of a fixed
+    pure-Python loop and of one cheap system call (both the floor and the server's own
+    work scale with them, but not equally: a machine whose system calls are slow slows the
+    server more than the floor)."""
+    loops = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        loops.append((time.perf_counter() - t0) * 1e3)
+    calls = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(20_000):
+            os.getppid()
+        calls.append((time.perf_counter() - t0) * 1e6 / 20_000)
+    return (
+        f"a pure-Python loop of 10^6 additions {min(loops):.0f} ms, "
+        f"one system call {min(calls):.2f} µs"
+    )
 
 
 class KeepAliveHttp:

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _common import (  # noqa: E402
     Stats,
+    floor_check,
     grpc_floor,
     load_average,
+    machine_speed,
     markdown_table,
     stats_row,
     summarize,
@@ -254,7 +257,7 @@ class Bench:
 
 
 def idle_rows(bench: Bench, samples: int) -> list[tuple[str, Stats]]:
-    """Submit RPC alone, and submit→result via the SDK, one at a time.
+    """The floor, then the submit RPC alone, and submit→result via the SDK, one at a time.
 
     "Idle" means nothing else in flight: each timed submit starts after the previous job
     completed (the wait is not timed). Back-to-back submits, whose predecessors are still
@@ -262,22 +265,30 @@ def idle_rows(bench: Bench, samples: int) -> list[tuple[str, Stats]]:
     """
     token = bench.tokens[0]
     client = bench.server.user(token)
+    # The floor these rows are divided by, sampled in runs spread over their samples.
+    floor_sample = floor_check(bench.channel)
+    floor: list[float] = []
     for _ in range(20):
         bench.submit(token)
     back_to_back = summarize([bench.submit(token) for _ in range(samples)])
     alone = []
-    for _ in range(samples):
+    for index in range(samples):
+        if index % FLOOR_EVERY == 0:
+            floor += floor_run(floor_sample)
         elapsed, job_id = bench.submit_returning_id(token)
         alone.append(elapsed)
         client.wait(job_id, timeout=60)
     round_trips = []
-    for _ in range(samples // 2 + 10):
+    for index in range(samples // 2 + 10):
+        if index >= 10 and index % FLOOR_EVERY == 0:
+            floor += floor_run(floor_sample)
         t0 = time.perf_counter()
         job = client.submit_job([BELL], shots=100, qpu_target="bench")
         client.wait(job.id, timeout=60)
         round_trips.append((time.perf_counter() - t0) * 1e3)
     measured = round_trips[10:]
     return [
+        ("floor: gRPC health Check (TLS)", summarize(floor)),
         ("submit RPC alone, idle (the previous job completed)", summarize(alone)),
         ("submit→result via SDK (submit_job + wait), idle", summarize(measured)),
         ("submit RPC back to back (the previous jobs still dispatching)", back_to_back),
@@ -286,6 +297,20 @@ def idle_rows(bench: Bench, samples: int) -> list[tuple[str, Stats]]:
             summarize(original_design(measured)),
         ),
     ]
+
+
+FLOOR_EVERY = 10
+"""Idle samples between two runs of floor samples."""
+
+
+def floor_run(sample: Callable[[], float]) -> list[float]:
+    """A run of back-to-back floor samples, as the floor was measured before (on a warm
+    server: the lowest floor, so the ratios err high), minus the first few, which pay for
+    the previous job's follow-up; spread over the idle rows by the caller, so a machine
+    whose speed drifts during the run moves the floor and the rows alike (the floor's
+    median was seen to drift by up to 2× between runs minutes apart)."""
+    samples = [sample() for _ in range(13)]
+    return samples[3:]
 
 
 def original_design(measured_ms: list[float]) -> list[float]:
@@ -405,9 +430,8 @@ def main() -> None:
     try:
         drivers = bench.drivers(1, ns.capacity)
         try:
-            # Measured right before the idle rows it is compared with.
-            floor = grpc_floor(bench.channel)
-            idle = idle_rows(bench, ns.samples)
+            # The floor is sampled between the idle rows' samples.
+            (_, floor), *idle = idle_rows(bench, ns.samples)
         finally:
             drivers.close()
         loads: list[tuple[str, float, Stats, float]] = []
@@ -497,7 +521,7 @@ def report(
     idle: list[tuple[str, Stats]],
     loads: list[tuple[str, float, Stats, float]],
 ) -> None:
-    rows = [stats_row("floor: gRPC health Check (TLS)", floor, floor)]
+    rows = [stats_row("floor: gRPC health Check (TLS), between the idle samples", floor, floor)]
     rows += [stats_row(label, stats, floor) for label, stats in idle]
     load_rows = [
         [
@@ -525,7 +549,7 @@ def report(
             "Bell jobs, "
             f"{ns.clients} client threads submitting {ns.jobs} jobs per run. "
             f"Load average {load_average()}; floor after the runs "
-            f"{floor_after.p50:.2f} ms.\n"
+            f"{floor_after.p50:.2f} ms. Machine: {machine_speed()}.\n"
         )
         print(markdown_table(["what", "p50", "p99", "× floor"], rows))
         print()
@@ -545,7 +569,7 @@ def report(
         print()
         print(goals(ns.database, floor, idle, loads))
         return
-    print(f"database={ns.database} load average {load_average()}")
+    print(f"database={ns.database} load average {load_average()}; machine: {machine_speed()}")
     for row in rows:
         print("  " + " | ".join(row))
     for load_row in load_rows:
