@@ -256,8 +256,9 @@ class Bench:
             drop_postgres(self.database_url)
 
 
-def idle_rows(bench: Bench, samples: int) -> list[tuple[str, Stats]]:
-    """The floor, then the submit RPC alone, and submit→result via the SDK, one at a time.
+def idle_rows(bench: Bench, samples: int) -> tuple[Stats, list[tuple[str, Stats]]]:
+    """The floor, and the rows it divides: the submit RPC alone, and submit→result via the
+    SDK, one at a time.
 
     "Idle" means nothing else in flight: each timed submit starts after the previous job
     completed (the wait is not timed). Back-to-back submits, whose predecessors are still
@@ -287,8 +288,7 @@ def idle_rows(bench: Bench, samples: int) -> list[tuple[str, Stats]]:
         client.wait(job.id, timeout=60)
         round_trips.append((time.perf_counter() - t0) * 1e3)
     measured = round_trips[10:]
-    return [
-        ("floor: gRPC health Check (TLS)", summarize(floor)),
+    return summarize(floor), [
         ("submit RPC alone, idle (the previous job completed)", summarize(alone)),
         ("submit→result via SDK (submit_job + wait), idle", summarize(measured)),
         ("submit RPC back to back (the previous jobs still dispatching)", back_to_back),
@@ -431,7 +431,7 @@ def main() -> None:
         drivers = bench.drivers(1, ns.capacity)
         try:
             # The floor is sampled between the idle rows' samples.
-            (_, floor), *idle = idle_rows(bench, ns.samples)
+            floor, idle = idle_rows(bench, ns.samples)
         finally:
             drivers.close()
         loads: list[tuple[str, float, Stats, float]] = []
