@@ -270,8 +270,10 @@ _GET_NAMED_JOB = Prepared(
     .select_from(JOBS.outerjoin(QPUS, QPUS.c.id == J.qpu_id).outerjoin(USERS, U.id == J.user_id))
     .where(J.id == bindparam("id"))
 )
-_BY_REQUEST_ID = core_select(*_JOB_COLUMNS).where(
-    J.user_id == bindparam("user_id"), J.request_id == bindparam("request_id")
+_BY_REQUEST_ID = Prepared(
+    core_select(*_JOB_COLUMNS).where(
+        J.user_id == bindparam("user_id"), J.request_id == bindparam("request_id")
+    )
 )
 _USER_COLUMNS = (U.id, U.email, U.name, U.is_superuser, U.qpu_seconds, U.created, U.updated)
 _OWNER_QUERY = core_select(*_USER_COLUMNS).where(U.id == bindparam("id"))
@@ -594,8 +596,7 @@ class SqlJobRepository(SqlRepository):
 
     def by_request_id(self, user_id: str, request_id: str) -> Job | None:
         with self._reading() as conn:  # a submit group's transaction sees its own inserts
-            row = conn.execute(_BY_REQUEST_ID, {"user_id": user_id, "request_id": request_id})
-            found = row.first()
+            found = _BY_REQUEST_ID.first(conn, {"user_id": user_id, "request_id": request_id})
         return _job(found) if found else None
 
     @contextmanager
