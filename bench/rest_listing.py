@@ -54,11 +54,11 @@ How the listings work: every collection is filtered, sorted, paged and counted i
 (`qpi.server.store.listing`); no route fetches a whole table. Each job sort has an index
 `(field, created, id)` with and without the owner in front (migration `0014_listing_sorts`),
 so a page of any single-field sort is one index range. Counts stop at 10,000 (`COUNT_CAP`,
-reported as 10,000 beyond) when one index holds every column the filter reads (about
-0.6 ms on SQLite to count that far), and at 2,000 (`READ_COUNT_CAP`) when each match costs
-a row read (e.g. a range on one field and a condition on another: 10,000 row reads took
-8–9 ms); `skipTotal=1` saves the count. `~` on states becomes `IN`, `~` on QPU names a
-semi-join on the QPU table; `~` on free text (ids, dates) and field-against-field
+reported as 10,000 with `totalItemsCapped` beyond) when one index holds every column the
+filter reads (about 0.6 ms on SQLite to count that far), and at 2,000 (`READ_COUNT_CAP`)
+when each match costs a row read (e.g. a range on one field and a condition on another:
+10,000 row reads took 8–9 ms); `skipTotal=1` saves the count. `~` and `!=` on states become
+`IN`, `~` on QPU names a semi-join on the QPU table; `~` on free text (ids, dates) and field-against-field
 conditions are evaluated on at most 2,000 index-ordered candidates (`SCAN_BUDGET`), and
 only the page's rows are then read in full; any statement running past 2 s is cancelled
 and refused as `INVALID_FILTER`. What remains is mostly the fixed cost of a request
