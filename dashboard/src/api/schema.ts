@@ -979,6 +979,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -1245,6 +1250,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -1539,6 +1549,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -1666,6 +1681,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -1957,6 +1977,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -2077,6 +2102,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -2132,6 +2162,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -2186,6 +2221,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };
@@ -2316,6 +2356,11 @@ export interface components {
              * @description Matches, counted up to 10,000 (2,000 when no one index holds every field the filter reads; that cap beyond); -1 with skipTotal.
              */
             totalItems: number;
+            /**
+             * Totalitemscapped
+             * @description True when more records match than were counted: totalItems (and totalPages) are then lower bounds, the count having stopped at its cap. False with skipTotal.
+             */
+            totalItemsCapped: boolean;
             /** Totalpages */
             totalPages: number;
         };

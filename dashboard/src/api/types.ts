@@ -24,6 +24,9 @@ export interface Page<T> {
   page: number;
   perPage: number;
   totalItems: number;
+  /** The count stopped at the server's cap: at least `totalItems` match (and there are at
+   * least `totalPages` pages). */
+  totalItemsCapped: boolean;
   totalPages: number;
   items: T[];
 }

@@ -47,6 +47,11 @@ export function formatBalance(seconds: number): string {
   return `${seconds.toLocaleString("en-US", { maximumFractionDigits: 1, minimumFractionDigits: 1 })}s`;
 }
 
+/** A count, e.g. "2,500", or "10,000+" when it is a lower bound (a capped total). */
+export function formatCount(count: number, capped = false): string {
+  return `${count.toLocaleString("en-US")}${capped ? "+" : ""}`;
+}
+
 /** First eight characters of an id, for compact display. */
 export function shortId(id: string): string {
   return id.slice(0, 8);

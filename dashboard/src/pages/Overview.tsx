@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import type { JobRecord } from "../api/types";
 import { NotificationItem } from "../components/NotificationBell";
 import { Card, EmptyState, StatusBadge } from "../components/widgets";
-import { formatBalance, formatTime, parseTime, shortId } from "../lib/format";
+import { formatBalance, formatCount, formatTime, parseTime, shortId } from "../lib/format";
 import { hrefOf } from "../lib/router";
 import { reportError } from "../state/alerts";
 import {
@@ -56,6 +56,8 @@ export function Overview({ admin }: { admin: boolean }) {
   const { next, now } = useNextSlot();
   const recent = useLiveJobPage({ page: 1, perPage: 10, status: "" });
   const online = qpus.filter((q) => q.status === "online").length;
+  const pending = formatCount(queue.pending, queue.pendingCapped);
+  const queueDetail = `${pending} pending · ${formatCount(queue.running, queue.runningCapped)} running`;
 
   let nextText = "None Scheduled";
   let nextDetail = "";
@@ -72,8 +74,8 @@ export function Overview({ admin }: { admin: boolean }) {
         <Metric label="Active QPUs" value={`${online}/${qpus.length}`} detail="online / total" href={hrefOf("qpus")} />
         <Metric
           label="Queue Status"
-          value={String(queue.pending + queue.running)}
-          detail={`${queue.pending} pending · ${queue.running} running`}
+          value={formatCount(queue.pending + queue.running, queue.pendingCapped || queue.runningCapped)}
+          detail={queueDetail}
           href={hrefOf("jobs")}
         />
         <Metric

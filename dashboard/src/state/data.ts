@@ -55,8 +55,17 @@ export function qpuName(id: string): string {
 
 /** Status of each of the caller's pending or running jobs, by id. */
 export const activeJobs = createStore<Map<string, Job["status"]>>(new Map());
+/** Pending and running jobs; a count marked capped is a lower bound (the server's count
+ * stopped at its cap). */
+export interface QueueCounts {
+  pending: number;
+  running: number;
+  pendingCapped: boolean;
+  runningCapped: boolean;
+}
+
 /** Totals when there are more active jobs than we track one by one. */
-export const activeOverflow = createStore<{ pending: number; running: number } | null>(null);
+export const activeOverflow = createStore<QueueCounts | null>(null);
 
 async function activeOf(status: "pending" | "running") {
   return listJobs({
@@ -75,7 +84,16 @@ export async function loadActiveJobs(): Promise<void> {
   for (const event of missed) if ("job" in event) map = withJob(map, event.job);
   activeJobs.set(map);
   const overflow = pending.totalItems > ACTIVE_LIMIT || running.totalItems > ACTIVE_LIMIT;
-  activeOverflow.set(overflow ? { pending: pending.totalItems, running: running.totalItems } : null);
+  activeOverflow.set(
+    overflow
+      ? {
+          pending: pending.totalItems,
+          running: running.totalItems,
+          pendingCapped: pending.totalItemsCapped,
+          runningCapped: running.totalItemsCapped,
+        }
+      : null,
+  );
 }
 
 /** `map` with `job`'s new status (terminal jobs leave it); the same map if nothing changed. */
@@ -92,7 +110,7 @@ function trackJob(job: Job): void {
   activeJobs.set((prev) => withJob(prev, job));
 }
 
-export function useQueueCounts(): { pending: number; running: number } {
+export function useQueueCounts(): QueueCounts {
   const map = useStore(activeJobs);
   const overflow = useStore(activeOverflow);
   if (overflow) return overflow;
@@ -102,7 +120,7 @@ export function useQueueCounts(): { pending: number; running: number } {
     if (status === "pending") pending += 1;
     else if (status === "running") running += 1;
   }
-  return { pending, running };
+  return { pending, running, pendingCapped: false, runningCapped: false };
 }
 
 // -- notifications --------------------------------------------------------------------------

@@ -5,7 +5,10 @@ vi.mock("../api/client", () => ({ api: {}, call: vi.fn() }));
 vi.mock("../lib/realtime", () => ({ listen: vi.fn() }));
 vi.mock("./data", () => ({ JOBS: "quantum_jobs" }));
 
-const { applyJobEvent, COUNT_CAP, pagerOf } = await import("./jobs");
+const { applyJobEvent, pagerOf } = await import("./jobs");
+
+/** The server's count cap for filters one index answers (see the API's `totalItems`). */
+const COUNT_CAP = 10_000;
 
 function job(id: string, status: Job["status"], created: string): JobRecord {
   return {
@@ -28,8 +31,8 @@ function job(id: string, status: Job["status"], created: string): JobRecord {
   };
 }
 
-function page(items: JobRecord[], totalItems = items.length): Page<JobRecord> {
-  return { page: 1, perPage: 3, totalItems, totalPages: Math.ceil(totalItems / 3), items };
+function page(items: JobRecord[], totalItems = items.length, totalItemsCapped = false): Page<JobRecord> {
+  return { page: 1, perPage: 3, totalItems, totalItemsCapped, totalPages: Math.ceil(totalItems / 3), items };
 }
 
 const query = { page: 1, perPage: 3, status: "" };
@@ -78,18 +81,29 @@ describe("pagerOf", () => {
 
   it("says when the count stopped at the cap and pages on while pages are full", () => {
     const lastCounted = Math.ceil(COUNT_CAP / 3);
-    expect(pagerOf(page(three, COUNT_CAP), lastCounted, 3)).toEqual({
+    expect(pagerOf(page(three, COUNT_CAP, true), lastCounted, 3)).toEqual({
       total: "10,000+ jobs",
       pages: `${lastCounted}+`,
       hasNext: true,
     });
     // Past the counted pages the server still serves; a short page is the last.
-    expect(pagerOf(page(three, COUNT_CAP), lastCounted + 5, 3).pages).toBe(`${lastCounted + 5}+`);
-    expect(pagerOf(page(three.slice(0, 2), COUNT_CAP), lastCounted + 6, 3).hasNext).toBe(false);
+    expect(pagerOf(page(three, COUNT_CAP, true), lastCounted + 5, 3).pages).toBe(`${lastCounted + 5}+`);
+    expect(pagerOf(page(three.slice(0, 2), COUNT_CAP, true), lastCounted + 6, 3).hasNext).toBe(false);
+  });
+
+  it("shows a total as capped only when the server says so, whatever the cap", () => {
+    // Exactly 10,000 matches: counted exactly, so the last page is known.
+    expect(pagerOf(page(three.slice(0, 1), COUNT_CAP), 3334, 3)).toEqual({
+      total: "10,000 jobs",
+      pages: "3334",
+      hasNext: false,
+    });
+    // A count that read rows stops at 2,000: a lower bound, and no last page is claimed.
+    expect(pagerOf(page(three, 2_000, true), 667, 3)).toEqual({ total: "2,000+ jobs", pages: "667+", hasNext: true });
   });
 
   it("does not count a new job past the cap", () => {
-    const capped = page(three, COUNT_CAP);
+    const capped = page(three, COUNT_CAP, true);
     const after = applyJobEvent(capped, job("d", "pending", "2026-01-01 00:00:04.000Z"), query);
     expect(after.totalItems).toBe(COUNT_CAP);
     expect(pagerOf(after, 1, 3).total).toBe("10,000+ jobs");

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, call } from "../api/client";
 import { listJobs, quote, viewJob } from "../api/collections";
 import type { Job, JobRecord, Page } from "../api/types";
-import { timeValue } from "../lib/format";
+import { formatCount, timeValue } from "../lib/format";
 import { listen, loadWithEvents } from "../lib/realtime";
 
 export interface JobPageQuery {
@@ -13,12 +13,8 @@ export interface JobPageQuery {
   status: string;
 }
 
-/** The server counts matches up to this many and reports this number beyond (see the
- * API's `totalItems`); the job list's status filters are always counted that far. */
-export const COUNT_CAP = 10_000;
-
 export interface Pager {
-  /** "12 jobs", or "10,000+ jobs" when the count stopped at the cap. */
+  /** "12 jobs", or "10,000+ jobs" when the count stopped at the cap (`totalItemsCapped`). */
   total: string;
   /** "3", or "334+" when there are more pages than the capped count shows. */
   pages: string;
@@ -29,11 +25,13 @@ export interface Pager {
 export function pagerOf(page: Page<unknown> | null, number: number, perPage: number): Pager {
   const total = page?.totalItems ?? 0;
   const pages = Math.max(1, page?.totalPages ?? 1);
-  if (total < COUNT_CAP) return { total: `${total} jobs`, pages: `${pages}`, hasNext: number < pages };
+  if (!page?.totalItemsCapped) {
+    return { total: `${formatCount(total)} jobs`, pages: `${pages}`, hasNext: number < pages };
+  }
   // Capped: more may follow while pages come back full (the server pages past the cap).
-  const full = (page?.items.length ?? 0) >= perPage;
+  const full = page.items.length >= perPage;
   return {
-    total: `${COUNT_CAP.toLocaleString("en-US")}+ jobs`,
+    total: `${formatCount(total, true)} jobs`,
     pages: `${Math.max(pages, number)}+`,
     hasNext: number < pages || full,
   };
@@ -53,7 +51,8 @@ export function applyJobEvent(page: Page<JobRecord>, job: Job, query: JobPageQue
   const isNew = !newest || timeValue(job.created) >= timeValue(newest.created);
   if (query.page !== 1 || !matches || !isNew) return page;
   const items = [job as JobRecord, ...page.items].slice(0, query.perPage);
-  const totalItems = page.totalItems >= COUNT_CAP ? page.totalItems : page.totalItems + 1;
+  // A capped total stays the lower bound the server counted.
+  const totalItems = page.totalItemsCapped ? page.totalItems : page.totalItems + 1;
   return { ...page, items, totalItems, totalPages: Math.max(1, Math.ceil(totalItems / query.perPage)) };
 }
 

@@ -95,14 +95,21 @@ def sort_records(
 
 
 def page_of(
-    items: Sequence[Mapping[str, Any]], total: int, page: int, per_page: int
+    items: Sequence[Mapping[str, Any]],
+    total: int,
+    page: int,
+    per_page: int,
+    *,
+    capped: bool = False,
 ) -> dict[str, Any]:
     """The list response for one page the server already cut out of ``total`` records
-    (-1: not counted, as PocketBase answers ``skipTotal``)."""
+    (-1: not counted, as PocketBase answers ``skipTotal``; at least ``total`` when
+    ``capped``, the server's count having stopped at its cap)."""
     return {
         "page": page,
         "perPage": per_page,
         "totalItems": total,
+        "totalItemsCapped": capped,
         "totalPages": -1 if total < 0 else math.ceil(total / per_page) if total else 0,
         "items": list(items),
     }

@@ -173,6 +173,11 @@ class RecordPage(BaseModel, Generic[R]):
         description="Matches, counted up to 10,000 (2,000 when no one index holds every "
         "field the filter reads; that cap beyond); -1 with skipTotal."
     )
+    totalItemsCapped: bool = Field(  # noqa: N815
+        description="True when more records match than were counted: totalItems (and "
+        "totalPages) are then lower bounds, the count having stopped at its cap. False "
+        "with skipTotal."
+    )
     totalPages: int  # noqa: N815
     items: list[R]
 

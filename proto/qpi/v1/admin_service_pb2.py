@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from qpi.v1 import list_query_pb2 as qpi_dot_v1_dot_list__query__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aqpi/v1/admin_service.proto\x12\x06qpi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17qpi/v1/list_query.proto\"\x13\n\x11GetVersionRequest\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\xd2\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61_fingerprint\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12\x1d\n\x15password_auth_enabled\x18\x04 \x01(\x08\x12\x16\n\x0esignup_enabled\x18\x05 \x01(\x08\x12\x11\n\tgrpc_port\x18\x06 \x01(\x05\x12\x10\n\x08grpc_tls\x18\x07 \x01(\x08\x12\x18\n\x10oauth2_providers\x18\x08 \x03(\t\"\x93\x01\n\x0eTelemetryEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tdriver_id\x18\x02 \x01(\t\x12\x0e\n\x06qpu_id\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x14\n\x0cpayload_json\x18\x05 \x01(\t\x12.\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x1aListTelemetryEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tdriver_id\x18\x04 \x01(\t\x12\x0c\n\x04skip\x18\x05 \x01(\x05\x12(\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x07 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x08 \x01(\x08\"r\n\x1bListTelemetryEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.qpi.v1.TelemetryEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"&\n\x18GetTelemetryEventRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x19GetTelemetryEventResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.qpi.v1.TelemetryEvent2\xdb\x02\n\x0c\x41\x64minService\x12\x43\n\nGetVersion\x12\x19.qpi.v1.GetVersionRequest\x1a\x1a.qpi.v1.GetVersionResponse\x12L\n\rGetServerInfo\x12\x1c.qpi.v1.GetServerInfoRequest\x1a\x1d.qpi.v1.GetServerInfoResponse\x12^\n\x13ListTelemetryEvents\x12\".qpi.v1.ListTelemetryEventsRequest\x1a#.qpi.v1.ListTelemetryEventsResponse\x12X\n\x11GetTelemetryEvent\x12 .qpi.v1.GetTelemetryEventRequest\x1a!.qpi.v1.GetTelemetryEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aqpi/v1/admin_service.proto\x12\x06qpi.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17qpi/v1/list_query.proto\"\x13\n\x11GetVersionRequest\"%\n\x12GetVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\xd2\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61_fingerprint\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x61_certificate_pem\x18\x03 \x01(\t\x12\x1d\n\x15password_auth_enabled\x18\x04 \x01(\x08\x12\x16\n\x0esignup_enabled\x18\x05 \x01(\x08\x12\x11\n\tgrpc_port\x18\x06 \x01(\x05\x12\x10\n\x08grpc_tls\x18\x07 \x01(\x08\x12\x18\n\x10oauth2_providers\x18\x08 \x03(\t\"\x93\x01\n\x0eTelemetryEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tdriver_id\x18\x02 \x01(\t\x12\x0e\n\x06qpu_id\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x14\n\x0cpayload_json\x18\x05 \x01(\t\x12.\n\nevent_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd1\x01\n\x1aListTelemetryEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x11\n\tdriver_id\x18\x04 \x01(\t\x12\x0c\n\x04skip\x18\x05 \x01(\x05\x12(\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x07 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x08 \x01(\x08\"\x8d\x01\n\x1bListTelemetryEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.qpi.v1.TelemetryEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\"&\n\x18GetTelemetryEventRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x19GetTelemetryEventResponse\x12%\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x16.qpi.v1.TelemetryEvent2\xdb\x02\n\x0c\x41\x64minService\x12\x43\n\nGetVersion\x12\x19.qpi.v1.GetVersionRequest\x1a\x1a.qpi.v1.GetVersionResponse\x12L\n\rGetServerInfo\x12\x1c.qpi.v1.GetServerInfoRequest\x1a\x1d.qpi.v1.GetServerInfoResponse\x12^\n\x13ListTelemetryEvents\x12\".qpi.v1.ListTelemetryEventsRequest\x1a#.qpi.v1.ListTelemetryEventsResponse\x12X\n\x11GetTelemetryEvent\x12 .qpi.v1.GetTelemetryEventRequest\x1a!.qpi.v1.GetTelemetryEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,12 +45,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TELEMETRYEVENT']._serialized_end=541
   _globals['_LISTTELEMETRYEVENTSREQUEST']._serialized_start=544
   _globals['_LISTTELEMETRYEVENTSREQUEST']._serialized_end=753
-  _globals['_LISTTELEMETRYEVENTSRESPONSE']._serialized_start=755
-  _globals['_LISTTELEMETRYEVENTSRESPONSE']._serialized_end=869
-  _globals['_GETTELEMETRYEVENTREQUEST']._serialized_start=871
-  _globals['_GETTELEMETRYEVENTREQUEST']._serialized_end=909
-  _globals['_GETTELEMETRYEVENTRESPONSE']._serialized_start=911
-  _globals['_GETTELEMETRYEVENTRESPONSE']._serialized_end=977
-  _globals['_ADMINSERVICE']._serialized_start=980
-  _globals['_ADMINSERVICE']._serialized_end=1327
+  _globals['_LISTTELEMETRYEVENTSRESPONSE']._serialized_start=756
+  _globals['_LISTTELEMETRYEVENTSRESPONSE']._serialized_end=897
+  _globals['_GETTELEMETRYEVENTREQUEST']._serialized_start=899
+  _globals['_GETTELEMETRYEVENTREQUEST']._serialized_end=937
+  _globals['_GETTELEMETRYEVENTRESPONSE']._serialized_start=939
+  _globals['_GETTELEMETRYEVENTRESPONSE']._serialized_end=1005
+  _globals['_ADMINSERVICE']._serialized_start=1008
+  _globals['_ADMINSERVICE']._serialized_end=1355
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,7 @@ from qpi.v1 import booking_pb2 as qpi_dot_v1_dot_booking__pb2
 from qpi.v1 import list_query_pb2 as qpi_dot_v1_dot_list__query__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cqpi/v1/booking_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x14qpi/v1/booking.proto\x1a\x17qpi/v1/list_query.proto\"\xdd\x01\n\x14ListTimeSlotsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x0e\n\x06qpu_id\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x10\n\x08order_by\x18\x06 \x01(\t\x12(\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x08 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\t \x01(\x08\"j\n\x15ListTimeSlotsResponse\x12$\n\ntime_slots\x18\x01 \x03(\x0b\x32\x10.qpi.v1.TimeSlot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\" \n\x12GetTimeSlotRequest\x12\n\n\x02id\x18\x01 \x01(\t\":\n\x13GetTimeSlotResponse\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"<\n\x15\x43reateTimeSlotRequest\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"=\n\x16\x43reateTimeSlotResponse\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"m\n\x15UpdateTimeSlotRequest\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x16UpdateTimeSlotResponse\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"#\n\x15\x44\x65leteTimeSlotRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteTimeSlotResponse\"\xd7\x01\n\x17ListTimeRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12(\n\x05state\x18\x04 \x01(\x0e\x32\x19.qpi.v1.TimeRequest.State\x12(\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x06 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x07 \x01(\x08\"s\n\x18ListTimeRequestsResponse\x12*\n\rtime_requests\x18\x01 \x03(\x0b\x32\x13.qpi.v1.TimeRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"#\n\x15GetTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"C\n\x16GetTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest\"E\n\x18\x43reateTimeRequestRequest\x12\x0f\n\x07seconds\x18\x01 \x01(\x01\x12\x18\n\x10requested_reason\x18\x02 \x01(\t\"F\n\x19\x43reateTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest\"&\n\x18\x44\x65leteTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteTimeRequestResponse\"\'\n\x19\x41pproveTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x1a\x41pproveTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest\"@\n\x18RejectTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x18\n\x10rejection_reason\x18\x02 \x01(\t\"F\n\x19RejectTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest2\xac\x07\n\x0e\x42ookingService\x12L\n\rListTimeSlots\x12\x1c.qpi.v1.ListTimeSlotsRequest\x1a\x1d.qpi.v1.ListTimeSlotsResponse\x12\x46\n\x0bGetTimeSlot\x12\x1a.qpi.v1.GetTimeSlotRequest\x1a\x1b.qpi.v1.GetTimeSlotResponse\x12O\n\x0e\x43reateTimeSlot\x12\x1d.qpi.v1.CreateTimeSlotRequest\x1a\x1e.qpi.v1.CreateTimeSlotResponse\x12O\n\x0eUpdateTimeSlot\x12\x1d.qpi.v1.UpdateTimeSlotRequest\x1a\x1e.qpi.v1.UpdateTimeSlotResponse\x12O\n\x0e\x44\x65leteTimeSlot\x12\x1d.qpi.v1.DeleteTimeSlotRequest\x1a\x1e.qpi.v1.DeleteTimeSlotResponse\x12U\n\x10ListTimeRequests\x12\x1f.qpi.v1.ListTimeRequestsRequest\x1a .qpi.v1.ListTimeRequestsResponse\x12O\n\x0eGetTimeRequest\x12\x1d.qpi.v1.GetTimeRequestRequest\x1a\x1e.qpi.v1.GetTimeRequestResponse\x12X\n\x11\x43reateTimeRequest\x12 .qpi.v1.CreateTimeRequestRequest\x1a!.qpi.v1.CreateTimeRequestResponse\x12X\n\x11\x44\x65leteTimeRequest\x12 .qpi.v1.DeleteTimeRequestRequest\x1a!.qpi.v1.DeleteTimeRequestResponse\x12[\n\x12\x41pproveTimeRequest\x12!.qpi.v1.ApproveTimeRequestRequest\x1a\".qpi.v1.ApproveTimeRequestResponse\x12X\n\x11RejectTimeRequest\x12 .qpi.v1.RejectTimeRequestRequest\x1a!.qpi.v1.RejectTimeRequestResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cqpi/v1/booking_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x14qpi/v1/booking.proto\x1a\x17qpi/v1/list_query.proto\"\xdd\x01\n\x14ListTimeSlotsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x0e\n\x06qpu_id\x18\x04 \x01(\t\x12\x0f\n\x07user_id\x18\x05 \x01(\t\x12\x10\n\x08order_by\x18\x06 \x01(\t\x12(\n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x08 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\t \x01(\x08\"\x85\x01\n\x15ListTimeSlotsResponse\x12$\n\ntime_slots\x18\x01 \x03(\x0b\x32\x10.qpi.v1.TimeSlot\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\" \n\x12GetTimeSlotRequest\x12\n\n\x02id\x18\x01 \x01(\t\":\n\x13GetTimeSlotResponse\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"<\n\x15\x43reateTimeSlotRequest\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"=\n\x16\x43reateTimeSlotResponse\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"m\n\x15UpdateTimeSlotRequest\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"=\n\x16UpdateTimeSlotResponse\x12#\n\ttime_slot\x18\x01 \x01(\x0b\x32\x10.qpi.v1.TimeSlot\"#\n\x15\x44\x65leteTimeSlotRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteTimeSlotResponse\"\xd7\x01\n\x17ListTimeRequestsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12(\n\x05state\x18\x04 \x01(\x0e\x32\x19.qpi.v1.TimeRequest.State\x12(\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x06 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x07 \x01(\x08\"\x8e\x01\n\x18ListTimeRequestsResponse\x12*\n\rtime_requests\x18\x01 \x03(\x0b\x32\x13.qpi.v1.TimeRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\"#\n\x15GetTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"C\n\x16GetTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest\"E\n\x18\x43reateTimeRequestRequest\x12\x0f\n\x07seconds\x18\x01 \x01(\x01\x12\x18\n\x10requested_reason\x18\x02 \x01(\t\"F\n\x19\x43reateTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest\"&\n\x18\x44\x65leteTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1b\n\x19\x44\x65leteTimeRequestResponse\"\'\n\x19\x41pproveTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\"G\n\x1a\x41pproveTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest\"@\n\x18RejectTimeRequestRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x18\n\x10rejection_reason\x18\x02 \x01(\t\"F\n\x19RejectTimeRequestResponse\x12)\n\x0ctime_request\x18\x01 \x01(\x0b\x32\x13.qpi.v1.TimeRequest2\xac\x07\n\x0e\x42ookingService\x12L\n\rListTimeSlots\x12\x1c.qpi.v1.ListTimeSlotsRequest\x1a\x1d.qpi.v1.ListTimeSlotsResponse\x12\x46\n\x0bGetTimeSlot\x12\x1a.qpi.v1.GetTimeSlotRequest\x1a\x1b.qpi.v1.GetTimeSlotResponse\x12O\n\x0e\x43reateTimeSlot\x12\x1d.qpi.v1.CreateTimeSlotRequest\x1a\x1e.qpi.v1.CreateTimeSlotResponse\x12O\n\x0eUpdateTimeSlot\x12\x1d.qpi.v1.UpdateTimeSlotRequest\x1a\x1e.qpi.v1.UpdateTimeSlotResponse\x12O\n\x0e\x44\x65leteTimeSlot\x12\x1d.qpi.v1.DeleteTimeSlotRequest\x1a\x1e.qpi.v1.DeleteTimeSlotResponse\x12U\n\x10ListTimeRequests\x12\x1f.qpi.v1.ListTimeRequestsRequest\x1a .qpi.v1.ListTimeRequestsResponse\x12O\n\x0eGetTimeRequest\x12\x1d.qpi.v1.GetTimeRequestRequest\x1a\x1e.qpi.v1.GetTimeRequestResponse\x12X\n\x11\x43reateTimeRequest\x12 .qpi.v1.CreateTimeRequestRequest\x1a!.qpi.v1.CreateTimeRequestResponse\x12X\n\x11\x44\x65leteTimeRequest\x12 .qpi.v1.DeleteTimeRequestRequest\x1a!.qpi.v1.DeleteTimeRequestResponse\x12[\n\x12\x41pproveTimeRequest\x12!.qpi.v1.ApproveTimeRequestRequest\x1a\".qpi.v1.ApproveTimeRequestResponse\x12X\n\x11RejectTimeRequest\x12 .qpi.v1.RejectTimeRequestRequest\x1a!.qpi.v1.RejectTimeRequestResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,48 +36,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTTIMESLOTSREQUEST']._serialized_start=122
   _globals['_LISTTIMESLOTSREQUEST']._serialized_end=343
-  _globals['_LISTTIMESLOTSRESPONSE']._serialized_start=345
-  _globals['_LISTTIMESLOTSRESPONSE']._serialized_end=451
-  _globals['_GETTIMESLOTREQUEST']._serialized_start=453
-  _globals['_GETTIMESLOTREQUEST']._serialized_end=485
-  _globals['_GETTIMESLOTRESPONSE']._serialized_start=487
-  _globals['_GETTIMESLOTRESPONSE']._serialized_end=545
-  _globals['_CREATETIMESLOTREQUEST']._serialized_start=547
-  _globals['_CREATETIMESLOTREQUEST']._serialized_end=607
-  _globals['_CREATETIMESLOTRESPONSE']._serialized_start=609
-  _globals['_CREATETIMESLOTRESPONSE']._serialized_end=670
-  _globals['_UPDATETIMESLOTREQUEST']._serialized_start=672
-  _globals['_UPDATETIMESLOTREQUEST']._serialized_end=781
-  _globals['_UPDATETIMESLOTRESPONSE']._serialized_start=783
-  _globals['_UPDATETIMESLOTRESPONSE']._serialized_end=844
-  _globals['_DELETETIMESLOTREQUEST']._serialized_start=846
-  _globals['_DELETETIMESLOTREQUEST']._serialized_end=881
-  _globals['_DELETETIMESLOTRESPONSE']._serialized_start=883
-  _globals['_DELETETIMESLOTRESPONSE']._serialized_end=907
-  _globals['_LISTTIMEREQUESTSREQUEST']._serialized_start=910
-  _globals['_LISTTIMEREQUESTSREQUEST']._serialized_end=1125
-  _globals['_LISTTIMEREQUESTSRESPONSE']._serialized_start=1127
-  _globals['_LISTTIMEREQUESTSRESPONSE']._serialized_end=1242
-  _globals['_GETTIMEREQUESTREQUEST']._serialized_start=1244
-  _globals['_GETTIMEREQUESTREQUEST']._serialized_end=1279
-  _globals['_GETTIMEREQUESTRESPONSE']._serialized_start=1281
-  _globals['_GETTIMEREQUESTRESPONSE']._serialized_end=1348
-  _globals['_CREATETIMEREQUESTREQUEST']._serialized_start=1350
-  _globals['_CREATETIMEREQUESTREQUEST']._serialized_end=1419
-  _globals['_CREATETIMEREQUESTRESPONSE']._serialized_start=1421
-  _globals['_CREATETIMEREQUESTRESPONSE']._serialized_end=1491
-  _globals['_DELETETIMEREQUESTREQUEST']._serialized_start=1493
-  _globals['_DELETETIMEREQUESTREQUEST']._serialized_end=1531
-  _globals['_DELETETIMEREQUESTRESPONSE']._serialized_start=1533
-  _globals['_DELETETIMEREQUESTRESPONSE']._serialized_end=1560
-  _globals['_APPROVETIMEREQUESTREQUEST']._serialized_start=1562
-  _globals['_APPROVETIMEREQUESTREQUEST']._serialized_end=1601
-  _globals['_APPROVETIMEREQUESTRESPONSE']._serialized_start=1603
-  _globals['_APPROVETIMEREQUESTRESPONSE']._serialized_end=1674
-  _globals['_REJECTTIMEREQUESTREQUEST']._serialized_start=1676
-  _globals['_REJECTTIMEREQUESTREQUEST']._serialized_end=1740
-  _globals['_REJECTTIMEREQUESTRESPONSE']._serialized_start=1742
-  _globals['_REJECTTIMEREQUESTRESPONSE']._serialized_end=1812
-  _globals['_BOOKINGSERVICE']._serialized_start=1815
-  _globals['_BOOKINGSERVICE']._serialized_end=2755
+  _globals['_LISTTIMESLOTSRESPONSE']._serialized_start=346
+  _globals['_LISTTIMESLOTSRESPONSE']._serialized_end=479
+  _globals['_GETTIMESLOTREQUEST']._serialized_start=481
+  _globals['_GETTIMESLOTREQUEST']._serialized_end=513
+  _globals['_GETTIMESLOTRESPONSE']._serialized_start=515
+  _globals['_GETTIMESLOTRESPONSE']._serialized_end=573
+  _globals['_CREATETIMESLOTREQUEST']._serialized_start=575
+  _globals['_CREATETIMESLOTREQUEST']._serialized_end=635
+  _globals['_CREATETIMESLOTRESPONSE']._serialized_start=637
+  _globals['_CREATETIMESLOTRESPONSE']._serialized_end=698
+  _globals['_UPDATETIMESLOTREQUEST']._serialized_start=700
+  _globals['_UPDATETIMESLOTREQUEST']._serialized_end=809
+  _globals['_UPDATETIMESLOTRESPONSE']._serialized_start=811
+  _globals['_UPDATETIMESLOTRESPONSE']._serialized_end=872
+  _globals['_DELETETIMESLOTREQUEST']._serialized_start=874
+  _globals['_DELETETIMESLOTREQUEST']._serialized_end=909
+  _globals['_DELETETIMESLOTRESPONSE']._serialized_start=911
+  _globals['_DELETETIMESLOTRESPONSE']._serialized_end=935
+  _globals['_LISTTIMEREQUESTSREQUEST']._serialized_start=938
+  _globals['_LISTTIMEREQUESTSREQUEST']._serialized_end=1153
+  _globals['_LISTTIMEREQUESTSRESPONSE']._serialized_start=1156
+  _globals['_LISTTIMEREQUESTSRESPONSE']._serialized_end=1298
+  _globals['_GETTIMEREQUESTREQUEST']._serialized_start=1300
+  _globals['_GETTIMEREQUESTREQUEST']._serialized_end=1335
+  _globals['_GETTIMEREQUESTRESPONSE']._serialized_start=1337
+  _globals['_GETTIMEREQUESTRESPONSE']._serialized_end=1404
+  _globals['_CREATETIMEREQUESTREQUEST']._serialized_start=1406
+  _globals['_CREATETIMEREQUESTREQUEST']._serialized_end=1475
+  _globals['_CREATETIMEREQUESTRESPONSE']._serialized_start=1477
+  _globals['_CREATETIMEREQUESTRESPONSE']._serialized_end=1547
+  _globals['_DELETETIMEREQUESTREQUEST']._serialized_start=1549
+  _globals['_DELETETIMEREQUESTREQUEST']._serialized_end=1587
+  _globals['_DELETETIMEREQUESTRESPONSE']._serialized_start=1589
+  _globals['_DELETETIMEREQUESTRESPONSE']._serialized_end=1616
+  _globals['_APPROVETIMEREQUESTREQUEST']._serialized_start=1618
+  _globals['_APPROVETIMEREQUESTREQUEST']._serialized_end=1657
+  _globals['_APPROVETIMEREQUESTRESPONSE']._serialized_start=1659
+  _globals['_APPROVETIMEREQUESTRESPONSE']._serialized_end=1730
+  _globals['_REJECTTIMEREQUESTREQUEST']._serialized_start=1732
+  _globals['_REJECTTIMEREQUESTREQUEST']._serialized_end=1796
+  _globals['_REJECTTIMEREQUESTRESPONSE']._serialized_start=1798
+  _globals['_REJECTTIMEREQUESTRESPONSE']._serialized_end=1868
+  _globals['_BOOKINGSERVICE']._serialized_start=1871
+  _globals['_BOOKINGSERVICE']._serialized_end=2811
 # @@protoc_insertion_point(module_scope)

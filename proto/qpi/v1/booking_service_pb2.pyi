@@ -90,11 +90,16 @@ class ListTimeSlotsResponse(_message.Message):
     TIME_SLOTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
     """Number of matches, counted up to 10,000 (2,000 when no one index holds
     every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
+    total_size_capped: _builtins.bool
+    """Set when the count stopped at its cap: `total_size` is then a lower bound (there
+    are at least that many matches, perhaps more). False when `skip_total` was set.
     """
     @_builtins.property
     def time_slots(self) -> _containers.RepeatedCompositeFieldContainer[_booking_pb2.TimeSlot]:
@@ -106,10 +111,11 @@ class ListTimeSlotsResponse(_message.Message):
         time_slots: _abc.Iterable[_booking_pb2.TimeSlot] | None = ...,
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
+        total_size_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "time_slots", b"time_slots", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "time_slots", b"time_slots", "total_size", b"total_size", "total_size_capped", b"total_size_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -363,11 +369,16 @@ class ListTimeRequestsResponse(_message.Message):
     TIME_REQUESTS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
     """Number of matches, counted up to 10,000 (2,000 when no one index holds
     every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
+    total_size_capped: _builtins.bool
+    """Set when the count stopped at its cap: `total_size` is then a lower bound (there
+    are at least that many matches, perhaps more). False when `skip_total` was set.
     """
     @_builtins.property
     def time_requests(self) -> _containers.RepeatedCompositeFieldContainer[_booking_pb2.TimeRequest]:
@@ -379,10 +390,11 @@ class ListTimeRequestsResponse(_message.Message):
         time_requests: _abc.Iterable[_booking_pb2.TimeRequest] | None = ...,
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
+        total_size_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "time_requests", b"time_requests", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "time_requests", b"time_requests", "total_size", b"total_size", "total_size_capped", b"total_size_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

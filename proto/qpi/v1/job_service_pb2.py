@@ -26,7 +26,7 @@ from qpi.v1 import job_pb2 as qpi_dot_v1_dot_job__pb2
 from qpi.v1 import list_query_pb2 as qpi_dot_v1_dot_list__query__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18qpi/v1/job_service.proto\x12\x06qpi.v1\x1a\x10qpi/v1/job.proto\x1a\x17qpi/v1/list_query.proto\"X\n\x10\x43reateJobRequest\x12#\n\x07payload\x18\x01 \x01(\x0b\x32\x12.qpi.v1.JobPayload\x12\x0b\n\x03qpu\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"-\n\x11\x43reateJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"*\n\x0eGetJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job\"\x92\x02\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12!\n\x06states\x18\x04 \x03(\x0e\x32\x11.qpi.v1.Job.State\x12\x0e\n\x06qpu_id\x18\x05 \x01(\t\x12\x10\n\x08order_by\x18\x06 \x01(\t\x12\x11\n\tall_users\x18\x07 \x01(\x08\x12(\n\x06\x66ilter\x18\x08 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\t \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\n \x01(\x08\x12\x13\n\x0b\x61ll_visible\x18\x0b \x01(\x08\"Z\n\x10ListJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.qpi.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"D\n\x16\x42\x61tchCreateJobsRequest\x12*\n\x08requests\x18\x01 \x03(\x0b\x32\x18.qpi.v1.CreateJobRequest\"4\n\x17\x42\x61tchCreateJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.qpi.v1.Job\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"-\n\x11\x43\x61ncelJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\",\n\x10WatchJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job2\x9d\x03\n\nJobService\x12@\n\tCreateJob\x12\x18.qpi.v1.CreateJobRequest\x1a\x19.qpi.v1.CreateJobResponse\x12R\n\x0f\x42\x61tchCreateJobs\x12\x1e.qpi.v1.BatchCreateJobsRequest\x1a\x1f.qpi.v1.BatchCreateJobsResponse\x12\x37\n\x06GetJob\x12\x15.qpi.v1.GetJobRequest\x1a\x16.qpi.v1.GetJobResponse\x12=\n\x08ListJobs\x12\x17.qpi.v1.ListJobsRequest\x1a\x18.qpi.v1.ListJobsResponse\x12@\n\tCancelJob\x12\x18.qpi.v1.CancelJobRequest\x1a\x19.qpi.v1.CancelJobResponse\x12?\n\x08WatchJob\x12\x17.qpi.v1.WatchJobRequest\x1a\x18.qpi.v1.WatchJobResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18qpi/v1/job_service.proto\x12\x06qpi.v1\x1a\x10qpi/v1/job.proto\x1a\x17qpi/v1/list_query.proto\"X\n\x10\x43reateJobRequest\x12#\n\x07payload\x18\x01 \x01(\x0b\x32\x12.qpi.v1.JobPayload\x12\x0b\n\x03qpu\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"-\n\x11\x43reateJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job\"\x1b\n\rGetJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"*\n\x0eGetJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job\"\x92\x02\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12!\n\x06states\x18\x04 \x03(\x0e\x32\x11.qpi.v1.Job.State\x12\x0e\n\x06qpu_id\x18\x05 \x01(\t\x12\x10\n\x08order_by\x18\x06 \x01(\t\x12\x11\n\tall_users\x18\x07 \x01(\x08\x12(\n\x06\x66ilter\x18\x08 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\t \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\n \x01(\x08\x12\x13\n\x0b\x61ll_visible\x18\x0b \x01(\x08\"u\n\x10ListJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.qpi.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\"D\n\x16\x42\x61tchCreateJobsRequest\x12*\n\x08requests\x18\x01 \x03(\x0b\x32\x18.qpi.v1.CreateJobRequest\"4\n\x17\x42\x61tchCreateJobsResponse\x12\x19\n\x04jobs\x18\x01 \x03(\x0b\x32\x0b.qpi.v1.Job\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"-\n\x11\x43\x61ncelJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job\"\x1d\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\",\n\x10WatchJobResponse\x12\x18\n\x03job\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Job2\x9d\x03\n\nJobService\x12@\n\tCreateJob\x12\x18.qpi.v1.CreateJobRequest\x1a\x19.qpi.v1.CreateJobResponse\x12R\n\x0f\x42\x61tchCreateJobs\x12\x1e.qpi.v1.BatchCreateJobsRequest\x1a\x1f.qpi.v1.BatchCreateJobsResponse\x12\x37\n\x06GetJob\x12\x15.qpi.v1.GetJobRequest\x1a\x16.qpi.v1.GetJobResponse\x12=\n\x08ListJobs\x12\x17.qpi.v1.ListJobsRequest\x1a\x18.qpi.v1.ListJobsResponse\x12@\n\tCancelJob\x12\x18.qpi.v1.CancelJobRequest\x1a\x19.qpi.v1.CancelJobResponse\x12?\n\x08WatchJob\x12\x17.qpi.v1.WatchJobRequest\x1a\x18.qpi.v1.WatchJobResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,19 +44,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTJOBSREQUEST']._serialized_start=290
   _globals['_LISTJOBSREQUEST']._serialized_end=564
   _globals['_LISTJOBSRESPONSE']._serialized_start=566
-  _globals['_LISTJOBSRESPONSE']._serialized_end=656
-  _globals['_BATCHCREATEJOBSREQUEST']._serialized_start=658
-  _globals['_BATCHCREATEJOBSREQUEST']._serialized_end=726
-  _globals['_BATCHCREATEJOBSRESPONSE']._serialized_start=728
-  _globals['_BATCHCREATEJOBSRESPONSE']._serialized_end=780
-  _globals['_CANCELJOBREQUEST']._serialized_start=782
-  _globals['_CANCELJOBREQUEST']._serialized_end=812
-  _globals['_CANCELJOBRESPONSE']._serialized_start=814
-  _globals['_CANCELJOBRESPONSE']._serialized_end=859
-  _globals['_WATCHJOBREQUEST']._serialized_start=861
-  _globals['_WATCHJOBREQUEST']._serialized_end=890
-  _globals['_WATCHJOBRESPONSE']._serialized_start=892
-  _globals['_WATCHJOBRESPONSE']._serialized_end=936
-  _globals['_JOBSERVICE']._serialized_start=939
-  _globals['_JOBSERVICE']._serialized_end=1352
+  _globals['_LISTJOBSRESPONSE']._serialized_end=683
+  _globals['_BATCHCREATEJOBSREQUEST']._serialized_start=685
+  _globals['_BATCHCREATEJOBSREQUEST']._serialized_end=753
+  _globals['_BATCHCREATEJOBSRESPONSE']._serialized_start=755
+  _globals['_BATCHCREATEJOBSRESPONSE']._serialized_end=807
+  _globals['_CANCELJOBREQUEST']._serialized_start=809
+  _globals['_CANCELJOBREQUEST']._serialized_end=839
+  _globals['_CANCELJOBRESPONSE']._serialized_start=841
+  _globals['_CANCELJOBRESPONSE']._serialized_end=886
+  _globals['_WATCHJOBREQUEST']._serialized_start=888
+  _globals['_WATCHJOBREQUEST']._serialized_end=917
+  _globals['_WATCHJOBRESPONSE']._serialized_start=919
+  _globals['_WATCHJOBRESPONSE']._serialized_end=963
+  _globals['_JOBSERVICE']._serialized_start=966
+  _globals['_JOBSERVICE']._serialized_end=1379
 # @@protoc_insertion_point(module_scope)

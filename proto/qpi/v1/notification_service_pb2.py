@@ -27,7 +27,7 @@ from qpi.v1 import notification_pb2 as qpi_dot_v1_dot_notification__pb2
 from qpi.v1 import list_query_pb2 as qpi_dot_v1_dot_list__query__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!qpi/v1/notification_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x19qpi/v1/notification.proto\x1a\x17qpi/v1/list_query.proto\"\xeb\x01\n\x18ListNotificationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x0b\n\x03\x61ll\x18\x04 \x01(\x08\x12\x19\n\x11include_dismissed\x18\x05 \x01(\x08\x12(\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x07 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x08 \x01(\x08\x12\x13\n\x0b\x61ll_visible\x18\t \x01(\x08\"u\n\x19ListNotificationsResponse\x12+\n\rnotifications\x18\x01 \x03(\x0b\x32\x14.qpi.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"$\n\x16GetNotificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"E\n\x17GetNotificationResponse\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"G\n\x19\x43reateNotificationRequest\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"H\n\x1a\x43reateNotificationResponse\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"x\n\x19UpdateNotificationRequest\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"H\n\x1aUpdateNotificationResponse\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"\'\n\x19\x44\x65leteNotificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteNotificationResponse\"(\n\x1a\x44ismissNotificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x1b\x44ismissNotificationResponse2\xba\x04\n\x13NotificationService\x12X\n\x11ListNotifications\x12 .qpi.v1.ListNotificationsRequest\x1a!.qpi.v1.ListNotificationsResponse\x12R\n\x0fGetNotification\x12\x1e.qpi.v1.GetNotificationRequest\x1a\x1f.qpi.v1.GetNotificationResponse\x12[\n\x12\x43reateNotification\x12!.qpi.v1.CreateNotificationRequest\x1a\".qpi.v1.CreateNotificationResponse\x12[\n\x12UpdateNotification\x12!.qpi.v1.UpdateNotificationRequest\x1a\".qpi.v1.UpdateNotificationResponse\x12[\n\x12\x44\x65leteNotification\x12!.qpi.v1.DeleteNotificationRequest\x1a\".qpi.v1.DeleteNotificationResponse\x12^\n\x13\x44ismissNotification\x12\".qpi.v1.DismissNotificationRequest\x1a#.qpi.v1.DismissNotificationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!qpi/v1/notification_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x19qpi/v1/notification.proto\x1a\x17qpi/v1/list_query.proto\"\xeb\x01\n\x18ListNotificationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x0b\n\x03\x61ll\x18\x04 \x01(\x08\x12\x19\n\x11include_dismissed\x18\x05 \x01(\x08\x12(\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x07 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x08 \x01(\x08\x12\x13\n\x0b\x61ll_visible\x18\t \x01(\x08\"\x90\x01\n\x19ListNotificationsResponse\x12+\n\rnotifications\x18\x01 \x03(\x0b\x32\x14.qpi.v1.Notification\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\"$\n\x16GetNotificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"E\n\x17GetNotificationResponse\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"G\n\x19\x43reateNotificationRequest\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"H\n\x1a\x43reateNotificationResponse\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"x\n\x19UpdateNotificationRequest\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"H\n\x1aUpdateNotificationResponse\x12*\n\x0cnotification\x18\x01 \x01(\x0b\x32\x14.qpi.v1.Notification\"\'\n\x19\x44\x65leteNotificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteNotificationResponse\"(\n\x1a\x44ismissNotificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x1b\x44ismissNotificationResponse2\xba\x04\n\x13NotificationService\x12X\n\x11ListNotifications\x12 .qpi.v1.ListNotificationsRequest\x1a!.qpi.v1.ListNotificationsResponse\x12R\n\x0fGetNotification\x12\x1e.qpi.v1.GetNotificationRequest\x1a\x1f.qpi.v1.GetNotificationResponse\x12[\n\x12\x43reateNotification\x12!.qpi.v1.CreateNotificationRequest\x1a\".qpi.v1.CreateNotificationResponse\x12[\n\x12UpdateNotification\x12!.qpi.v1.UpdateNotificationRequest\x1a\".qpi.v1.UpdateNotificationResponse\x12[\n\x12\x44\x65leteNotification\x12!.qpi.v1.DeleteNotificationRequest\x1a\".qpi.v1.DeleteNotificationResponse\x12^\n\x13\x44ismissNotification\x12\".qpi.v1.DismissNotificationRequest\x1a#.qpi.v1.DismissNotificationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,28 +36,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTNOTIFICATIONSREQUEST']._serialized_start=132
   _globals['_LISTNOTIFICATIONSREQUEST']._serialized_end=367
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=369
-  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=486
-  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=488
-  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=524
-  _globals['_GETNOTIFICATIONRESPONSE']._serialized_start=526
-  _globals['_GETNOTIFICATIONRESPONSE']._serialized_end=595
-  _globals['_CREATENOTIFICATIONREQUEST']._serialized_start=597
-  _globals['_CREATENOTIFICATIONREQUEST']._serialized_end=668
-  _globals['_CREATENOTIFICATIONRESPONSE']._serialized_start=670
-  _globals['_CREATENOTIFICATIONRESPONSE']._serialized_end=742
-  _globals['_UPDATENOTIFICATIONREQUEST']._serialized_start=744
-  _globals['_UPDATENOTIFICATIONREQUEST']._serialized_end=864
-  _globals['_UPDATENOTIFICATIONRESPONSE']._serialized_start=866
-  _globals['_UPDATENOTIFICATIONRESPONSE']._serialized_end=938
-  _globals['_DELETENOTIFICATIONREQUEST']._serialized_start=940
-  _globals['_DELETENOTIFICATIONREQUEST']._serialized_end=979
-  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_start=981
-  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_end=1009
-  _globals['_DISMISSNOTIFICATIONREQUEST']._serialized_start=1011
-  _globals['_DISMISSNOTIFICATIONREQUEST']._serialized_end=1051
-  _globals['_DISMISSNOTIFICATIONRESPONSE']._serialized_start=1053
-  _globals['_DISMISSNOTIFICATIONRESPONSE']._serialized_end=1082
-  _globals['_NOTIFICATIONSERVICE']._serialized_start=1085
-  _globals['_NOTIFICATIONSERVICE']._serialized_end=1655
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_start=370
+  _globals['_LISTNOTIFICATIONSRESPONSE']._serialized_end=514
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_start=516
+  _globals['_GETNOTIFICATIONREQUEST']._serialized_end=552
+  _globals['_GETNOTIFICATIONRESPONSE']._serialized_start=554
+  _globals['_GETNOTIFICATIONRESPONSE']._serialized_end=623
+  _globals['_CREATENOTIFICATIONREQUEST']._serialized_start=625
+  _globals['_CREATENOTIFICATIONREQUEST']._serialized_end=696
+  _globals['_CREATENOTIFICATIONRESPONSE']._serialized_start=698
+  _globals['_CREATENOTIFICATIONRESPONSE']._serialized_end=770
+  _globals['_UPDATENOTIFICATIONREQUEST']._serialized_start=772
+  _globals['_UPDATENOTIFICATIONREQUEST']._serialized_end=892
+  _globals['_UPDATENOTIFICATIONRESPONSE']._serialized_start=894
+  _globals['_UPDATENOTIFICATIONRESPONSE']._serialized_end=966
+  _globals['_DELETENOTIFICATIONREQUEST']._serialized_start=968
+  _globals['_DELETENOTIFICATIONREQUEST']._serialized_end=1007
+  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_start=1009
+  _globals['_DELETENOTIFICATIONRESPONSE']._serialized_end=1037
+  _globals['_DISMISSNOTIFICATIONREQUEST']._serialized_start=1039
+  _globals['_DISMISSNOTIFICATIONREQUEST']._serialized_end=1079
+  _globals['_DISMISSNOTIFICATIONRESPONSE']._serialized_start=1081
+  _globals['_DISMISSNOTIFICATIONRESPONSE']._serialized_end=1110
+  _globals['_NOTIFICATIONSERVICE']._serialized_start=1113
+  _globals['_NOTIFICATIONSERVICE']._serialized_end=1683
 # @@protoc_insertion_point(module_scope)

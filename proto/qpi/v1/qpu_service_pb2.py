@@ -27,7 +27,7 @@ from qpi.v1 import list_query_pb2 as qpi_dot_v1_dot_list__query__pb2
 from qpi.v1 import qpu_pb2 as qpi_dot_v1_dot_qpu__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18qpi/v1/qpu_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x17qpi/v1/list_query.proto\x1a\x10qpi/v1/qpu.proto\"\xba\x01\n\x0fListQpusRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x13\n\x0bonline_only\x18\x04 \x01(\x08\x12(\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x06 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x07 \x01(\x08\"Z\n\x10ListQpusResponse\x12\x19\n\x04qpus\x18\x01 \x03(\x0b\x32\x0b.qpi.v1.Qpu\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1b\n\rGetQpuRequest\x12\n\n\x02id\x18\x01 \x01(\t\"*\n\x0eGetQpuResponse\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\"o\n\x10\x43reateQpuRequest\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12\x1a\n\rcreate_driver\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x13\n\x0b\x64river_kind\x18\x03 \x01(\tB\x10\n\x0e_create_driver\"{\n\x11\x43reateQpuResponse\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12\x1e\n\x06\x64river\x18\x02 \x01(\x0b\x32\x0e.qpi.v1.Driver\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12\x16\n\x0e\x63\x61_fingerprint\x18\x04 \x01(\t\"]\n\x10UpdateQpuRequest\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"-\n\x11UpdateQpuResponse\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\"\x1e\n\x10\x44\x65leteQpuRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteQpuResponse\"5\n\x13\x43reateDriverRequest\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\"d\n\x14\x43reateDriverResponse\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_fingerprint\x18\x03 \x01(\t\"\xb8\x01\n\x12ListDriversRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06qpu_id\x18\x03 \x01(\t\x12\x0c\n\x04skip\x18\x04 \x01(\x05\x12(\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x06 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x07 \x01(\x08\"c\n\x13ListDriversResponse\x12\x1f\n\x07\x64rivers\x18\x01 \x03(\x0b\x32\x0e.qpi.v1.Driver\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1e\n\x10GetDriverRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x11GetDriverResponse\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\"f\n\x13UpdateDriverRequest\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"6\n\x14UpdateDriverResponse\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\"!\n\x13\x44\x65leteDriverRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteDriverResponse2\xb5\x05\n\nQpuService\x12=\n\x08ListQpus\x12\x17.qpi.v1.ListQpusRequest\x1a\x18.qpi.v1.ListQpusResponse\x12\x37\n\x06GetQpu\x12\x15.qpi.v1.GetQpuRequest\x1a\x16.qpi.v1.GetQpuResponse\x12@\n\tCreateQpu\x12\x18.qpi.v1.CreateQpuRequest\x1a\x19.qpi.v1.CreateQpuResponse\x12@\n\tUpdateQpu\x12\x18.qpi.v1.UpdateQpuRequest\x1a\x19.qpi.v1.UpdateQpuResponse\x12@\n\tDeleteQpu\x12\x18.qpi.v1.DeleteQpuRequest\x1a\x19.qpi.v1.DeleteQpuResponse\x12I\n\x0c\x43reateDriver\x12\x1b.qpi.v1.CreateDriverRequest\x1a\x1c.qpi.v1.CreateDriverResponse\x12\x46\n\x0bListDrivers\x12\x1a.qpi.v1.ListDriversRequest\x1a\x1b.qpi.v1.ListDriversResponse\x12@\n\tGetDriver\x12\x18.qpi.v1.GetDriverRequest\x1a\x19.qpi.v1.GetDriverResponse\x12I\n\x0cUpdateDriver\x12\x1b.qpi.v1.UpdateDriverRequest\x1a\x1c.qpi.v1.UpdateDriverResponse\x12I\n\x0c\x44\x65leteDriver\x12\x1b.qpi.v1.DeleteDriverRequest\x1a\x1c.qpi.v1.DeleteDriverResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18qpi/v1/qpu_service.proto\x12\x06qpi.v1\x1a google/protobuf/field_mask.proto\x1a\x17qpi/v1/list_query.proto\x1a\x10qpi/v1/qpu.proto\"\xba\x01\n\x0fListQpusRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0c\n\x04skip\x18\x03 \x01(\x05\x12\x13\n\x0bonline_only\x18\x04 \x01(\x08\x12(\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x06 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x07 \x01(\x08\"u\n\x10ListQpusResponse\x12\x19\n\x04qpus\x18\x01 \x03(\x0b\x32\x0b.qpi.v1.Qpu\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\"\x1b\n\rGetQpuRequest\x12\n\n\x02id\x18\x01 \x01(\t\"*\n\x0eGetQpuResponse\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\"o\n\x10\x43reateQpuRequest\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12\x1a\n\rcreate_driver\x18\x02 \x01(\x08H\x00\x88\x01\x01\x12\x13\n\x0b\x64river_kind\x18\x03 \x01(\tB\x10\n\x0e_create_driver\"{\n\x11\x43reateQpuResponse\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12\x1e\n\x06\x64river\x18\x02 \x01(\x0b\x32\x0e.qpi.v1.Driver\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x03 \x01(\t\x12\x16\n\x0e\x63\x61_fingerprint\x18\x04 \x01(\t\"]\n\x10UpdateQpuRequest\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"-\n\x11UpdateQpuResponse\x12\x18\n\x03qpu\x18\x01 \x01(\x0b\x32\x0b.qpi.v1.Qpu\"\x1e\n\x10\x44\x65leteQpuRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x13\n\x11\x44\x65leteQpuResponse\"5\n\x13\x43reateDriverRequest\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\"d\n\x14\x43reateDriverResponse\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x02 \x01(\t\x12\x16\n\x0e\x63\x61_fingerprint\x18\x03 \x01(\t\"\xb8\x01\n\x12ListDriversRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06qpu_id\x18\x03 \x01(\t\x12\x0c\n\x04skip\x18\x04 \x01(\x05\x12(\n\x06\x66ilter\x18\x05 \x01(\x0b\x32\x18.qpi.v1.FilterExpression\x12\x1f\n\x04sort\x18\x06 \x03(\x0b\x32\x11.qpi.v1.SortField\x12\x12\n\nskip_total\x18\x07 \x01(\x08\"~\n\x13ListDriversResponse\x12\x1f\n\x07\x64rivers\x18\x01 \x03(\x0b\x32\x0e.qpi.v1.Driver\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\x12\x19\n\x11total_size_capped\x18\x04 \x01(\x08\"\x1e\n\x10GetDriverRequest\x12\n\n\x02id\x18\x01 \x01(\t\"3\n\x11GetDriverResponse\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\"f\n\x13UpdateDriverRequest\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"6\n\x14UpdateDriverResponse\x12\x1e\n\x06\x64river\x18\x01 \x01(\x0b\x32\x0e.qpi.v1.Driver\"!\n\x13\x44\x65leteDriverRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14\x44\x65leteDriverResponse2\xb5\x05\n\nQpuService\x12=\n\x08ListQpus\x12\x17.qpi.v1.ListQpusRequest\x1a\x18.qpi.v1.ListQpusResponse\x12\x37\n\x06GetQpu\x12\x15.qpi.v1.GetQpuRequest\x1a\x16.qpi.v1.GetQpuResponse\x12@\n\tCreateQpu\x12\x18.qpi.v1.CreateQpuRequest\x1a\x19.qpi.v1.CreateQpuResponse\x12@\n\tUpdateQpu\x12\x18.qpi.v1.UpdateQpuRequest\x1a\x19.qpi.v1.UpdateQpuResponse\x12@\n\tDeleteQpu\x12\x18.qpi.v1.DeleteQpuRequest\x1a\x19.qpi.v1.DeleteQpuResponse\x12I\n\x0c\x43reateDriver\x12\x1b.qpi.v1.CreateDriverRequest\x1a\x1c.qpi.v1.CreateDriverResponse\x12\x46\n\x0bListDrivers\x12\x1a.qpi.v1.ListDriversRequest\x1a\x1b.qpi.v1.ListDriversResponse\x12@\n\tGetDriver\x12\x18.qpi.v1.GetDriverRequest\x1a\x19.qpi.v1.GetDriverResponse\x12I\n\x0cUpdateDriver\x12\x1b.qpi.v1.UpdateDriverRequest\x1a\x1c.qpi.v1.UpdateDriverResponse\x12I\n\x0c\x44\x65leteDriver\x12\x1b.qpi.v1.DeleteDriverRequest\x1a\x1c.qpi.v1.DeleteDriverResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,43 +37,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTQPUSREQUEST']._serialized_start=114
   _globals['_LISTQPUSREQUEST']._serialized_end=300
   _globals['_LISTQPUSRESPONSE']._serialized_start=302
-  _globals['_LISTQPUSRESPONSE']._serialized_end=392
-  _globals['_GETQPUREQUEST']._serialized_start=394
-  _globals['_GETQPUREQUEST']._serialized_end=421
-  _globals['_GETQPURESPONSE']._serialized_start=423
-  _globals['_GETQPURESPONSE']._serialized_end=465
-  _globals['_CREATEQPUREQUEST']._serialized_start=467
-  _globals['_CREATEQPUREQUEST']._serialized_end=578
-  _globals['_CREATEQPURESPONSE']._serialized_start=580
-  _globals['_CREATEQPURESPONSE']._serialized_end=703
-  _globals['_UPDATEQPUREQUEST']._serialized_start=705
-  _globals['_UPDATEQPUREQUEST']._serialized_end=798
-  _globals['_UPDATEQPURESPONSE']._serialized_start=800
-  _globals['_UPDATEQPURESPONSE']._serialized_end=845
-  _globals['_DELETEQPUREQUEST']._serialized_start=847
-  _globals['_DELETEQPUREQUEST']._serialized_end=877
-  _globals['_DELETEQPURESPONSE']._serialized_start=879
-  _globals['_DELETEQPURESPONSE']._serialized_end=898
-  _globals['_CREATEDRIVERREQUEST']._serialized_start=900
-  _globals['_CREATEDRIVERREQUEST']._serialized_end=953
-  _globals['_CREATEDRIVERRESPONSE']._serialized_start=955
-  _globals['_CREATEDRIVERRESPONSE']._serialized_end=1055
-  _globals['_LISTDRIVERSREQUEST']._serialized_start=1058
-  _globals['_LISTDRIVERSREQUEST']._serialized_end=1242
-  _globals['_LISTDRIVERSRESPONSE']._serialized_start=1244
-  _globals['_LISTDRIVERSRESPONSE']._serialized_end=1343
-  _globals['_GETDRIVERREQUEST']._serialized_start=1345
-  _globals['_GETDRIVERREQUEST']._serialized_end=1375
-  _globals['_GETDRIVERRESPONSE']._serialized_start=1377
-  _globals['_GETDRIVERRESPONSE']._serialized_end=1428
-  _globals['_UPDATEDRIVERREQUEST']._serialized_start=1430
-  _globals['_UPDATEDRIVERREQUEST']._serialized_end=1532
-  _globals['_UPDATEDRIVERRESPONSE']._serialized_start=1534
-  _globals['_UPDATEDRIVERRESPONSE']._serialized_end=1588
-  _globals['_DELETEDRIVERREQUEST']._serialized_start=1590
-  _globals['_DELETEDRIVERREQUEST']._serialized_end=1623
-  _globals['_DELETEDRIVERRESPONSE']._serialized_start=1625
-  _globals['_DELETEDRIVERRESPONSE']._serialized_end=1647
-  _globals['_QPUSERVICE']._serialized_start=1650
-  _globals['_QPUSERVICE']._serialized_end=2343
+  _globals['_LISTQPUSRESPONSE']._serialized_end=419
+  _globals['_GETQPUREQUEST']._serialized_start=421
+  _globals['_GETQPUREQUEST']._serialized_end=448
+  _globals['_GETQPURESPONSE']._serialized_start=450
+  _globals['_GETQPURESPONSE']._serialized_end=492
+  _globals['_CREATEQPUREQUEST']._serialized_start=494
+  _globals['_CREATEQPUREQUEST']._serialized_end=605
+  _globals['_CREATEQPURESPONSE']._serialized_start=607
+  _globals['_CREATEQPURESPONSE']._serialized_end=730
+  _globals['_UPDATEQPUREQUEST']._serialized_start=732
+  _globals['_UPDATEQPUREQUEST']._serialized_end=825
+  _globals['_UPDATEQPURESPONSE']._serialized_start=827
+  _globals['_UPDATEQPURESPONSE']._serialized_end=872
+  _globals['_DELETEQPUREQUEST']._serialized_start=874
+  _globals['_DELETEQPUREQUEST']._serialized_end=904
+  _globals['_DELETEQPURESPONSE']._serialized_start=906
+  _globals['_DELETEQPURESPONSE']._serialized_end=925
+  _globals['_CREATEDRIVERREQUEST']._serialized_start=927
+  _globals['_CREATEDRIVERREQUEST']._serialized_end=980
+  _globals['_CREATEDRIVERRESPONSE']._serialized_start=982
+  _globals['_CREATEDRIVERRESPONSE']._serialized_end=1082
+  _globals['_LISTDRIVERSREQUEST']._serialized_start=1085
+  _globals['_LISTDRIVERSREQUEST']._serialized_end=1269
+  _globals['_LISTDRIVERSRESPONSE']._serialized_start=1271
+  _globals['_LISTDRIVERSRESPONSE']._serialized_end=1397
+  _globals['_GETDRIVERREQUEST']._serialized_start=1399
+  _globals['_GETDRIVERREQUEST']._serialized_end=1429
+  _globals['_GETDRIVERRESPONSE']._serialized_start=1431
+  _globals['_GETDRIVERRESPONSE']._serialized_end=1482
+  _globals['_UPDATEDRIVERREQUEST']._serialized_start=1484
+  _globals['_UPDATEDRIVERREQUEST']._serialized_end=1586
+  _globals['_UPDATEDRIVERRESPONSE']._serialized_start=1588
+  _globals['_UPDATEDRIVERRESPONSE']._serialized_end=1642
+  _globals['_DELETEDRIVERREQUEST']._serialized_start=1644
+  _globals['_DELETEDRIVERREQUEST']._serialized_end=1677
+  _globals['_DELETEDRIVERRESPONSE']._serialized_start=1679
+  _globals['_DELETEDRIVERRESPONSE']._serialized_end=1701
+  _globals['_QPUSERVICE']._serialized_start=1704
+  _globals['_QPUSERVICE']._serialized_end=2397
 # @@protoc_insertion_point(module_scope)

@@ -84,11 +84,16 @@ class ListQpusResponse(_message.Message):
     QPUS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
     """Number of matching QPUs, counted up to 10,000 (2,000 when no one index holds
     every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
+    total_size_capped: _builtins.bool
+    """Set when the count stopped at its cap: `total_size` is then a lower bound (there
+    are at least that many matches, perhaps more). False when `skip_total` was set.
     """
     @_builtins.property
     def qpus(self) -> _containers.RepeatedCompositeFieldContainer[_qpu_pb2.Qpu]:
@@ -100,10 +105,11 @@ class ListQpusResponse(_message.Message):
         qpus: _abc.Iterable[_qpu_pb2.Qpu] | None = ...,
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
+        total_size_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "qpus", b"qpus", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "qpus", b"qpus", "total_size", b"total_size", "total_size_capped", b"total_size_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -439,11 +445,16 @@ class ListDriversResponse(_message.Message):
     DRIVERS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_CAPPED_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty at the end."""
     total_size: _builtins.int
     """Number of matching drivers, counted up to 10,000 (2,000 when no one index holds
     every field the filter reads; that cap beyond); -1 when `skip_total` was set.
+    """
+    total_size_capped: _builtins.bool
+    """Set when the count stopped at its cap: `total_size` is then a lower bound (there
+    are at least that many matches, perhaps more). False when `skip_total` was set.
     """
     @_builtins.property
     def drivers(self) -> _containers.RepeatedCompositeFieldContainer[_qpu_pb2.Driver]:
@@ -455,10 +466,11 @@ class ListDriversResponse(_message.Message):
         drivers: _abc.Iterable[_qpu_pb2.Driver] | None = ...,
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
+        total_size_capped: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["drivers", b"drivers", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drivers", b"drivers", "next_page_token", b"next_page_token", "total_size", b"total_size", "total_size_capped", b"total_size_capped"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from qpi.server.domain.errors import FailedPreconditionError
-from qpi.server.domain.listing import ListQuery
+from qpi.server.domain.listing import Condition, FieldRef, Junction, ListQuery, Total, Value
 from qpi.server.domain.models import (
     InstructionProperties,
     Job,
@@ -25,6 +25,7 @@ from qpi.server.domain.models import (
     User,
 )
 from qpi.server.domain.policy import Booking, QueueSnapshot
+from qpi.server.store import listing
 from qpi.server.store.base import DuplicateKeyError
 from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.store.jobs import NewJob, ReserveRule
@@ -540,6 +541,39 @@ def test_notifications_record_targets_and_dismissals(repos: Repositories) -> Non
         view.notification.id: (True, view.targets)
     }
     assert repos.notifications.targets_of("missing") is None
+
+
+def test_a_count_that_stops_at_its_cap_says_so(
+    repos: Repositories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A total is exact up to the cap, exactly the cap included, and capped beyond: the
+    count reads one match past the cap, on every path a total takes (a counting
+    statement, the last page's rows, SQLite's range probe)."""
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    monkeypatch.setattr(listing, "READ_COUNT_CAP", 2)
+    alice, bob, carol = _user(repos), _user(repos, "b@example.com"), _user(repos, "c@x.org")
+    qpu = _qpu(repos)
+    for owner, jobs in ((alice, 5), (bob, 3), (carol, 2)):
+        for i in range(jobs):
+            _job(repos, owner, qpu, NOW + timedelta(seconds=i))
+
+    def total(owner: str, query: ListQuery) -> Total | None:
+        return repos.job_listing.list_jobs_query(owner, query, NOW)[1]
+
+    # Counted by a statement (the page is full).
+    assert total(alice, ListQuery(limit=2)) == Total(3, capped=True)
+    assert total(bob, ListQuery(limit=2)) == Total(3, capped=False)
+    # Counted from a last page (not full): its rows and offset are every match.
+    assert total(alice, ListQuery(offset=4, limit=2)) == Total(3, capped=True)
+    assert total(bob, ListQuery(limit=30)) == Total(3, capped=False)
+    assert total(carol, ListQuery(limit=30)) == Total(2, capped=False)
+    # No index holds both columns: the count reads rows and stops at READ_COUNT_CAP.
+    charged = Condition(FieldRef("duration"), ">=", Value(0.0))
+    updated = Condition(FieldRef("updated"), "!=", Value(""))
+    read = ListQuery(filter=Junction("and", (charged, updated)), limit=1)
+    assert total(bob, read) == Total(2, capped=True)
+    assert total(carol, read) == Total(2, capped=False)
+    assert total(alice, ListQuery(limit=2, count_total=False)) is None
 
 
 def test_telemetry_is_pruned_by_event_time(repos: Repositories) -> None:

@@ -148,7 +148,7 @@ async def server_page(
         request.filter.CopyFrom(filter_message(query))
     resp = await ctx.call(method, request)
     items = [to_record(item) for item in getattr(resp, items_field)]
-    return page_of(items, int(resp.total_size), page, per_page)
+    return page_of(items, int(resp.total_size), page, per_page, capped=resp.total_size_capped)
 
 
 class Collection:

@@ -159,7 +159,7 @@ class TelemetryEventsCollection(Collection):
             request.filter.CopyFrom(filter_message(query))
         resp = await ctx.call(ctx.stubs.admin.ListTelemetryEvents, request)
         items = [records.telemetry_record(e) for e in resp.events]
-        return page_of(items, int(resp.total_size), page, per_page)
+        return page_of(items, int(resp.total_size), page, per_page, capped=resp.total_size_capped)
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One event."""

@@ -60,7 +60,7 @@ class JobsCollection(Collection):
             request.filter.CopyFrom(filter_message(query))
         resp = await ctx.call(ctx.stubs.jobs.ListJobs, request)
         items = [records.job_record(j) for j in resp.jobs]
-        return page_of(items, int(resp.total_size), page, per_page)
+        return page_of(items, int(resp.total_size), page, per_page, capped=resp.total_size_capped)
 
     async def view(self, ctx: Ctx, record_id: str) -> dict[str, Any]:
         """One job."""

@@ -79,3 +79,12 @@ class ListQuery:
     offset: int = 0
     limit: int = 100
     count_total: bool = True
+
+
+@dataclass(frozen=True)
+class Total:
+    """How many records match a listing: exactly :attr:`count`, or at least that many when
+    :attr:`capped` (the count stopped at its cap, see :mod:`qpi.server.store.listing`)."""
+
+    count: int
+    capped: bool = False

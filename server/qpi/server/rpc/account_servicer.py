@@ -83,10 +83,11 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         query, key = request_query(request)
         query, finish = page_of(request, query, f"users|{who.user_id}|{key}")
         rows, total = await self._db.run(self._accounts.query_users, who, query)
-        total_size, token = finish(len(rows), total)
+        total_size, capped, token = finish(len(rows), total)
         return pb.ListUsersResponse(
             users=await messages(rows, convert.user),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 
@@ -176,10 +177,11 @@ class AccountServicer(account_service_pb2_grpc.AccountServiceServicer):
         rows, total = await self._db.run(
             lambda: self._accounts.query_api_tokens(who, query, all_users=all_users)
         )
-        total_size, token = finish(len(rows), total)
+        total_size, capped, token = finish(len(rows), total)
         return pb.ListApiTokensResponse(
             api_tokens=await messages(rows, convert.api_token),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 

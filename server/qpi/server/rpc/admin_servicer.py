@@ -11,10 +11,10 @@ import grpc
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator
 from qpi.server.rpc.errors import unary
-from qpi.server.rpc.list_query import telemetry_query
+from qpi.server.rpc.list_query import page_end, telemetry_query
 from qpi.server.rpc.pages import messages
 from qpi.server.services.database import Database
-from qpi.server.services.paging import next_token, page_window
+from qpi.server.services.paging import page_window
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.v1 import admin_service_pb2 as pb
 from qpi.v1 import admin_service_pb2_grpc
@@ -87,12 +87,12 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         offset, limit = page_window(request.page_size or 200, request.page_token, request.skip, key)
         query = replace(query, offset=offset, limit=limit)
         rows, total = await self._db.run(self._telemetry.query, who, query)
-        # Without a count, a full page means there may be more.
-        known = total if total is not None else offset + len(rows) + (len(rows) == limit)
+        total_size, capped, token = page_end(offset, limit, len(rows), total, key)
         return pb.ListTelemetryEventsResponse(
             events=await messages(rows, convert.telemetry),
-            total_size=-1 if total is None else total,
-            next_page_token=next_token(offset, limit, len(rows), known, key),
+            total_size=total_size,
+            total_size_capped=capped,
+            next_page_token=token,
         )
 
     @unary

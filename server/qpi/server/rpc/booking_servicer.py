@@ -62,12 +62,13 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         default = (SortKey("start_time", descending=newest),)
         rows, total = await self._db.run(self._bookings.query_slots, who, query, default)
         mails = await self._emails(who, {r.user_id for r in rows})
-        total_size, token = finish(len(rows), total)
+        total_size, capped, token = finish(len(rows), total)
         return pb.ListTimeSlotsResponse(
             time_slots=await messages(
                 rows, lambda r: convert.time_slot(r, mails.get(r.user_id, ""))
             ),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 
@@ -147,12 +148,13 @@ class BookingServicer(booking_service_pb2_grpc.BookingServiceServicer):
         query, finish = page_of(request, query, f"requests|{who.user_id}|{key}")
         rows, total = await self._db.run(self._bookings.query_requests, who, query)
         mails = await self._emails(who, {r.user_id for r in rows})
-        total_size, token = finish(len(rows), total)
+        total_size, capped, token = finish(len(rows), total)
         return pb.ListTimeRequestsResponse(
             time_requests=await messages(
                 rows, lambda r: convert.time_request(r, mails.get(r.user_id, ""))
             ),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 

@@ -14,12 +14,12 @@ from qpi.server.domain.models import Job
 from qpi.server.rpc import convert
 from qpi.server.rpc.credentials import Authenticator, StreamCaller
 from qpi.server.rpc.errors import streaming, unary
-from qpi.server.rpc.list_query import filter_from_proto, sort_from_proto
+from qpi.server.rpc.list_query import filter_from_proto, page_end, sort_from_proto
 from qpi.server.rpc.pages import messages
 from qpi.server.services.database import Database
 from qpi.server.services.events import CLIENT_STREAM_BACKLOG, EventBus
 from qpi.server.services.job_service import JobService
-from qpi.server.services.paging import next_token, page_window
+from qpi.server.services.paging import page_window
 from qpi.server.services.submission import SubmissionService
 from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 
@@ -130,16 +130,16 @@ class JobServicer(job_service_pb2_grpc.JobServiceServicer):
         rows, total, (qpus, users) = await self._db.run(
             lambda: self._jobs.query_jobs_named(who, query, all_users=all_users)
         )
-        # Without a count, a full page means there may be more.
-        known = total if total is not None else offset + len(rows) + (len(rows) == limit)
+        total_size, capped, token = page_end(offset, limit, len(rows), total, key)
 
         jobs = await messages(
             rows, lambda r: convert.job(r, qpus.get(r.qpu_id, ""), users.get(r.user_id, ""))
         )
         return job_service_pb2.ListJobsResponse(
             jobs=jobs,
-            total_size=-1 if total is None else total,
-            next_page_token=next_token(offset, limit, len(rows), known, key),
+            total_size=total_size,
+            total_size_capped=capped,
+            next_page_token=token,
         )
 
     @unary

@@ -19,6 +19,7 @@ from qpi.server.domain.listing import (
     NowRef,
     Operand,
     SortKey,
+    Total,
     Value,
 )
 from qpi.server.services.paging import next_token, page_window
@@ -137,17 +138,33 @@ def request_query(request: Any, terms: Sequence[Filter] = ()) -> tuple[ListQuery
     return query, f"{where!r}|{sort!r}|{request.skip_total}"
 
 
+def page_end(
+    offset: int, limit: int, returned: int, total: Total | None, key: str
+) -> tuple[int, bool, str]:
+    """A list response's ``total_size``, ``total_size_capped`` and ``next_page_token`` for
+    `returned` rows of the page (`offset`, `limit`) of the query `key`, counted as `total`
+    (None: not counted)."""
+    if total is None or total.capped:
+        # Without a count, or beyond a capped one, a full page means there may be more.
+        reached = offset + returned + (returned == limit)
+        known = reached if total is None else max(total.count, reached)
+    else:
+        known = total.count
+    token = next_token(offset, limit, returned, known, key)
+    if total is None:
+        return -1, False, token
+    return total.count, total.capped, token
+
+
 def page_of(
     request: Any, query: ListQuery, key: str
-) -> tuple[ListQuery, Callable[[int, int | None], tuple[int, str]]]:
+) -> tuple[ListQuery, Callable[[int, Total | None], tuple[int, bool, str]]]:
     """The query narrowed to the request's page window, and a function of (rows returned,
-    total or None) giving the response's ``total_size`` and ``next_page_token``."""
+    total or None) giving the response's ``total_size``, ``total_size_capped`` and
+    ``next_page_token`` (see :func:`page_end`)."""
     offset, limit = page_window(request.page_size, request.page_token, request.skip, key)
 
-    def finish(returned: int, total: int | None) -> tuple[int, str]:
-        # Without a count, a full page means there may be more.
-        known = total if total is not None else offset + returned + (returned == limit)
-        token = next_token(offset, limit, returned, known, key)
-        return (-1 if total is None else total), token
+    def finish(returned: int, total: Total | None) -> tuple[int, bool, str]:
+        return page_end(offset, limit, returned, total, key)
 
     return replace(query, offset=offset, limit=limit), finish

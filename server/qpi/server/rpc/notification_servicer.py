@@ -43,12 +43,13 @@ class NotificationServicer(notification_service_pb2_grpc.NotificationServiceServ
                 who, query, all_=every, include_dismissed=request.include_dismissed
             )
         )
-        total_size, token = finish(len(page), total)
+        total_size, capped, token = finish(len(page), total)
         return pb.ListNotificationsResponse(
             notifications=await messages(
                 page, lambda v: convert.notification(v, show_targets=who.is_superuser)
             ),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 

@@ -36,10 +36,11 @@ class QpuServicer(qpu_service_pb2_grpc.QpuServiceServicer):
         query, key = request_query(request, online if request.online_only else [])
         query, finish = page_of(request, query, f"qpus|{key}")
         rows, total = await self._db.run(self._qpus.query_qpus, query)
-        total_size, token = finish(len(rows), total)
+        total_size, capped, token = finish(len(rows), total)
         return qpu_service_pb2.ListQpusResponse(
             qpus=await messages(rows, lambda row: convert.qpu(*row)),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 
@@ -122,10 +123,11 @@ class QpuServicer(qpu_service_pb2_grpc.QpuServiceServicer):
         query, key = request_query(request, own)
         query, finish = page_of(request, query, f"drivers|{key}")
         rows, total = await self._db.run(self._qpus.query_drivers, who, query)
-        total_size, token = finish(len(rows), total)
+        total_size, capped, token = finish(len(rows), total)
         return qpu_service_pb2.ListDriversResponse(
             drivers=await messages(rows, convert.driver),
             total_size=total_size,
+            total_size_capped=capped,
             next_page_token=token,
         )
 

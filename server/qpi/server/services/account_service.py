@@ -13,7 +13,7 @@ from qpi.server.domain.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from qpi.server.domain.listing import ListQuery
+from qpi.server.domain.listing import ListQuery, Total
 from qpi.server.domain.models import ApiToken, User
 from qpi.server.security.passwords import hash_password
 from qpi.server.security.tokens import (
@@ -110,7 +110,7 @@ class AccountService:
         """All users for administrators; only oneself otherwise."""
         return self._accounts.list_users(None if who.is_superuser else who.user_id, offset, limit)
 
-    def query_users(self, who: Principal, query: ListQuery) -> tuple[list[User], int | None]:
+    def query_users(self, who: Principal, query: ListQuery) -> tuple[list[User], Total | None]:
         """One page of visible users (administrators: all; others: themselves) matching an
         arbitrary filter and order, run in the database."""
         if self._listing is None:
@@ -120,7 +120,7 @@ class AccountService:
 
     def query_api_tokens(
         self, who: Principal, query: ListQuery, *, all_users: bool
-    ) -> tuple[list[ApiToken], int | None]:
+    ) -> tuple[list[ApiToken], Total | None]:
         """One page of own tokens (administrators: optionally all) matching a query."""
         if all_users:
             who.require_admin()

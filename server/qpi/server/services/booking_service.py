@@ -8,7 +8,7 @@ from qpi.server.domain import time_requests as tr
 from qpi.server.domain.bookings import WEEK, BookingPolicy, validate_slot, weeks_touched
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import NotFoundError, PermissionDeniedError
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import TimeRequest, TimeSlot
 from qpi.server.domain.policy import Booking
 from qpi.server.services.events import BOOKINGS_TOPIC, EventBus
@@ -72,7 +72,7 @@ class BookingService:
 
     def query_slots(
         self, who: Principal, query: ListQuery, default_sort: tuple[SortKey, ...]
-    ) -> tuple[list[TimeSlot], int | None]:
+    ) -> tuple[list[TimeSlot], Total | None]:
         """One page of bookings matching an arbitrary filter and order (a shared calendar:
         every signed-in user sees every booking), run in the database."""
         del who
@@ -82,7 +82,7 @@ class BookingService:
 
     def query_requests(
         self, who: Principal, query: ListQuery
-    ) -> tuple[list[TimeRequest], int | None]:
+    ) -> tuple[list[TimeRequest], Total | None]:
         """One page of own requests (administrators: all) matching a query."""
         if self._listing is None:
             raise RuntimeError("BookingService was built without a listing")

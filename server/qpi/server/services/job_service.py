@@ -17,7 +17,7 @@ from qpi.server.domain import jobs as rules
 from qpi.server.domain.capabilities import ensure_meas_level_supported
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError, QpiError
-from qpi.server.domain.listing import ListQuery
+from qpi.server.domain.listing import ListQuery, Total
 from qpi.server.domain.models import Job, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
@@ -353,7 +353,7 @@ class JobService:
 
     def query_jobs(
         self, who: Principal, query: ListQuery, *, all_users: bool
-    ) -> tuple[list[Job], int | None]:
+    ) -> tuple[list[Job], Total | None]:
         """One page of visible jobs matching an arbitrary filter and order, run in the
         database; the count of all matches unless the query skips it."""
         if all_users:
@@ -366,7 +366,7 @@ class JobService:
 
     def query_jobs_named(
         self, who: Principal, query: ListQuery, *, all_users: bool
-    ) -> tuple[list[Job], int | None, tuple[dict[str, str], dict[str, str]]]:
+    ) -> tuple[list[Job], Total | None, tuple[dict[str, str], dict[str, str]]]:
         """Like :meth:`query_jobs`, with the page's display names (see
         :meth:`display_names`) read in the same database session."""
         if all_users:

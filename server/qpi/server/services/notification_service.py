@@ -6,7 +6,7 @@ from datetime import datetime
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
-from qpi.server.domain.listing import Condition, FieldRef, ListQuery, Value
+from qpi.server.domain.listing import Condition, FieldRef, ListQuery, Total, Value
 from qpi.server.domain.models import NotificationView
 from qpi.server.domain.notifications import can_dismiss
 from qpi.server.services.events import EventBus
@@ -38,7 +38,7 @@ class NotificationService:
 
     def query(
         self, who: Principal, query: ListQuery, *, all_: bool, include_dismissed: bool
-    ) -> tuple[list[NotificationView], int | None]:
+    ) -> tuple[list[NotificationView], Total | None]:
         """One page of the caller's feed (administrators with `all_`: every notification)
         matching an arbitrary filter and order, run in the database."""
         if all_:

@@ -12,7 +12,7 @@ from qpi.server.domain.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from qpi.server.domain.listing import ListQuery
+from qpi.server.domain.listing import ListQuery, Total
 from qpi.server.domain.models import Driver, Qpu, ReportedDevice
 from qpi.server.security.tokens import generate_token, hash_token
 from qpi.server.services.events import EventBus
@@ -58,14 +58,14 @@ class QpuService:
         self._events = events
         self.ca_fingerprint = ca_fingerprint
 
-    def query_qpus(self, query: ListQuery) -> tuple[list[tuple[Qpu, int]], int | None]:
+    def query_qpus(self, query: ListQuery) -> tuple[list[tuple[Qpu, int]], Total | None]:
         """One page of QPUs (public facts) with queue lengths, matching an arbitrary filter
         and order, run in the database."""
         if self._listing is None:
             raise RuntimeError("QpuService was built without a listing")
         return self._listing.list_qpus_query(query, self._clock.now())
 
-    def query_drivers(self, who: Principal, query: ListQuery) -> tuple[list[Driver], int | None]:
+    def query_drivers(self, who: Principal, query: ListQuery) -> tuple[list[Driver], Total | None]:
         """One page of drivers matching a query (administrators)."""
         who.require_admin()
         if self._listing is None:

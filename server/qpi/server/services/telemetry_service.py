@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError
-from qpi.server.domain.listing import ListQuery
+from qpi.server.domain.listing import ListQuery, Total
 from qpi.server.domain.models import TelemetryEvent
 from qpi.server.services.principal import Principal
 from qpi.server.store.telemetry import TelemetryRepository
@@ -44,7 +44,7 @@ class TelemetryService:
             driver_id, qpu_id, type_[:100], payload_json, at or self._clock.now()
         )
 
-    def query(self, who: Principal, query: ListQuery) -> tuple[list[TelemetryEvent], int | None]:
+    def query(self, who: Principal, query: ListQuery) -> tuple[list[TelemetryEvent], Total | None]:
         """One page of events matching an arbitrary filter and order, run in the database
         (administrators); the count of all matches unless the query skips it."""
         who.require_admin()

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from sqlalchemy import literal
 
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import ApiToken, User
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, NUMBER, FieldSpec, run_listing
@@ -53,14 +53,14 @@ class AccountListing(Protocol):
 
     def list_users_query(
         self, only_user_id: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[User], int | None]:
+    ) -> tuple[list[User], Total | None]:
         """One page of users (only one when `only_user_id`) matching `query`, and the
         number of matches (None when not counted). Raises INVALID_FILTER."""
         ...
 
     def list_tokens_query(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[ApiToken], int | None]:
+    ) -> tuple[list[ApiToken], Total | None]:
         """One page of `owner`'s tokens (everyone's for None) matching `query`."""
         ...
 
@@ -70,7 +70,7 @@ class SqlAccountListing(SqlRepository):
 
     def list_users_query(
         self, only_user_id: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[User], int | None]:
+    ) -> tuple[list[User], Total | None]:
         scope = [] if only_user_id is None else [_USERS.c.id == only_user_id]
         with self._engine.connect() as conn:
             rows, total = run_listing(
@@ -87,7 +87,7 @@ class SqlAccountListing(SqlRepository):
 
     def list_tokens_query(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[ApiToken], int | None]:
+    ) -> tuple[list[ApiToken], Total | None]:
         scope = [] if owner is None else [_TOKENS.c.user_id == owner]
         with self._engine.connect() as conn:
             rows, total = run_listing(

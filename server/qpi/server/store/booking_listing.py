@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import TimeRequest, TimeSlot
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, NUMBER, FieldSpec, run_listing
@@ -61,14 +61,14 @@ class BookingListing(Protocol):
 
     def list_slots_query(
         self, query: ListQuery, now: datetime, default_sort: tuple[SortKey, ...] = BY_START
-    ) -> tuple[list[TimeSlot], int | None]:
+    ) -> tuple[list[TimeSlot], Total | None]:
         """One page of bookings matching `query`, and the number of matches (None when
         not counted). Raises INVALID_FILTER."""
         ...
 
     def list_requests_query(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[TimeRequest], int | None]:
+    ) -> tuple[list[TimeRequest], Total | None]:
         """One page of `owner`'s requests (everyone's for None) matching `query`."""
         ...
 
@@ -78,7 +78,7 @@ class SqlBookingListing(SqlRepository):
 
     def list_slots_query(
         self, query: ListQuery, now: datetime, default_sort: tuple[SortKey, ...] = BY_START
-    ) -> tuple[list[TimeSlot], int | None]:
+    ) -> tuple[list[TimeSlot], Total | None]:
         with self._engine.connect() as conn:
             rows, total = run_listing(
                 conn,
@@ -94,7 +94,7 @@ class SqlBookingListing(SqlRepository):
 
     def list_requests_query(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[TimeRequest], int | None]:
+    ) -> tuple[list[TimeRequest], Total | None]:
         scope = [] if owner is None else [_REQUESTS.c.user_id == owner]
         with self._engine.connect() as conn:
             rows, total = run_listing(

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import Job
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.jobs import read_display_names
@@ -75,14 +75,14 @@ class JobListing(Protocol):
 
     def list_jobs_query(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[Job], int | None]:
+    ) -> tuple[list[Job], Total | None]:
         """One page of `owner`'s jobs (everyone's for None) matching `query`, and the number
         of matches (None when `query.count_total` is false). Raises INVALID_FILTER."""
         ...
 
     def list_jobs_named(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[Job], int | None, tuple[dict[str, str], dict[str, str]]]:
+    ) -> tuple[list[Job], Total | None, tuple[dict[str, str], dict[str, str]]]:
         """Like :meth:`list_jobs_query`, with the page's display names (QPU names and
         owner e-mails by id) read on the same connection."""
         ...
@@ -96,13 +96,13 @@ class SqlJobListing(SqlRepository):
 
     def list_jobs_query(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[Job], int | None]:
+    ) -> tuple[list[Job], Total | None]:
         with self._engine.connect() as conn:
             return self._page(conn, owner, query, now)
 
     def list_jobs_named(
         self, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[Job], int | None, tuple[dict[str, str], dict[str, str]]]:
+    ) -> tuple[list[Job], Total | None, tuple[dict[str, str], dict[str, str]]]:
         with self._engine.connect() as conn:
             jobs, total = self._page(conn, owner, query, now)
             qpu_ids = {j.qpu_id for j in jobs if j.qpu_id}
@@ -111,7 +111,7 @@ class SqlJobListing(SqlRepository):
     @staticmethod
     def _page(
         conn: Connection, owner: str | None, query: ListQuery, now: datetime
-    ) -> tuple[list[Job], int | None]:
+    ) -> tuple[list[Job], Total | None]:
         scope = [] if owner is None else [_JOBS.c.user_id == owner]
         rows, total = run_listing(
             conn,

@@ -29,11 +29,13 @@ index probes):
   whenever the indexed conditions leave at most that many candidates, and otherwise cover
   the first :data:`SCAN_BUDGET` of them (the usual "search recent items" behaviour; narrow
   the filter with an indexed condition, e.g. a date range, to reach older rows).
-- Totals are counted up to :data:`COUNT_CAP` and reported as ``COUNT_CAP`` beyond (like a
-  search engine's "10,000+"): counting is the one step whose cost grows with the number
-  of matches, and no page needs an exact total in the hundreds of thousands. When no
-  single index holds every column the filter reads, each match costs a row read and the
-  count stops at :data:`READ_COUNT_CAP` instead. Paging past the cap still works
+- Totals are counted up to :data:`COUNT_CAP` and reported as ``COUNT_CAP`` beyond, marked
+  capped (:class:`~qpi.server.domain.listing.Total`; a search engine's "10,000+"):
+  counting is the one step whose cost grows with the number of matches, and no page
+  needs an exact total in the hundreds of thousands. A count reads one match past the cap
+  to tell "exactly the cap" from "more". When no single index holds every column the
+  filter reads, each match costs a row read and the count stops at
+  :data:`READ_COUNT_CAP` instead. Paging past the cap still works
   (``next_page_token``/``skip``), only the total is capped.
 - A backstop bounds whatever the planner does: a statement running longer than
   :data:`WORK_BUDGET_SECONDS` is cancelled (SQLite progress handler, PostgreSQL
@@ -98,6 +100,7 @@ from qpi.server.domain.listing import (
     NowRef,
     Operand,
     SortKey,
+    Total,
     Value,
 )
 
@@ -109,8 +112,9 @@ LIKE_ESCAPE = "\\"
 SCAN_BUDGET = 2_000
 """Most rows a listing examines for conditions no index answers (free-text ``~``)."""
 COUNT_CAP = 10_000
-"""Totals are exact up to this many matches and reported as this number beyond, when one
-index holds every column the filter reads (the count then reads that index alone)."""
+"""Totals are exact up to this many matches and reported as this number beyond (marked
+capped), when one index holds every column the filter reads (the count then reads that
+index alone)."""
 READ_COUNT_CAP = 2_000
 """The cap of a count that must read table rows to test the filter (no index holds all its
 columns, e.g. a range on one field and a condition on another): ~1 µs per row read, so
@@ -591,10 +595,11 @@ def run_listing(
     tie_breakers: Sequence[ColumnElement[Any]],
     default_sort: tuple[SortKey, ...],
     now: datetime,
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[dict[str, Any]], Total | None]:
     """One page of ``columns`` within ``scope`` (e.g. the owner's rows) matching ``query``,
     and the number of matches (at most :data:`COUNT_CAP`, or :data:`READ_COUNT_CAP` when
-    counting reads rows) unless the query skips counting.
+    counting reads rows, and then marked capped when more match) unless the query skips
+    counting.
 
     The page and the count are two statements on ``conn``, each bounded: index range
     scans for what an index answers, at most :data:`SCAN_BUDGET` rows for the rest (see
@@ -656,7 +661,8 @@ def run_listing(
             .offset(query.offset)
             .limit(query.limit)
         )
-        capped = select(literal(1)).select_from(table).where(*conditions).limit(cap)
+        # One row past the cap: a count above the cap is capped, one equal to it exact.
+        capped = select(literal(1)).select_from(table).where(*conditions).limit(cap + 1)
         counted = select(func.count()).select_from(capped.subquery())
     keys = query.sort or default_sort
     leading = None if scanned else _leading_key(keys, fields, table, tie_breakers)
@@ -667,15 +673,15 @@ def run_listing(
     # per match; when few match, the range's index is best and the sort small.
     ranged = [] if scanned or postgres else _ranged_columns(indexed, fields, order)
     with work_budget(conn):
-        total = None
+        total: Total | None = None
         if ranged:
             # The probe also decides the plan: it counts at least as far as SCAN_BUDGET.
-            reach = max(cap, SCAN_BUDGET) if query.count_total else SCAN_BUDGET
+            reach = max(cap + 1, SCAN_BUDGET) if query.count_total else SCAN_BUDGET
             probe = select(literal(1)).select_from(table).where(*conditions).limit(reach)
             found = int(
                 conn.execute(select(func.count()).select_from(probe.subquery())).scalar_one()
             )
-            total = min(found, cap) if query.count_total else None
+            total = _capped(found, cap) if query.count_total else None
             if found >= SCAN_BUDGET:
                 plain = _Compiler(fields, postgres, now, unindexed=ranged)
                 conditions = list(scope) + [plain.compile(t, depth) for t in indexed]
@@ -693,20 +699,28 @@ def run_listing(
             walk = _GroupWalk(conn, compiler, columns, conditions, tie_breakers, leading)
             rows = walk.page(keys, fields, query.offset, query.limit)
         if scanned and query.count_total and rows:
-            total = int(rows[0][_TOTAL])
+            # Every match within the window (at most SCAN_BUDGET rows): exact for the
+            # listing, which searches that window only.
+            total = Total(int(rows[0][_TOTAL]))
             for row in rows:
                 del row[_TOTAL]
         elif query.count_total and not ranged:
             if len(rows) < query.limit and (rows or not query.offset):
                 # A page that is not full is the last: the matches are those before it
                 # and on it (capped as a count would be).
-                total = min(query.offset + len(rows), cap)
+                total = _capped(query.offset + len(rows), cap)
             else:
-                total = int(conn.execute(counted).scalar_one())
+                total = _capped(int(conn.execute(counted).scalar_one()), cap)
     return rows, total
 
 
 _TOTAL = "_qpi_listing_total"
+
+
+def _capped(found: int, cap: int) -> Total:
+    """The total of `found` matches reported up to `cap`: capped when more were found (a
+    count that read up to ``cap + 1`` rows, or the exact count of a last page)."""
+    return Total(min(found, cap), capped=found > cap)
 
 
 def _count_cap(table: Any, conditions: Sequence[ColumnElement[bool]]) -> int:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, exists, literal, not_, or_, select
 
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import Notification, NotificationView
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, FieldSpec, Multi, run_listing
@@ -63,7 +63,7 @@ class NotificationListing(Protocol):
         show_targets: bool,
         query: ListQuery,
         now: datetime,
-    ) -> tuple[list[NotificationView], int | None]:
+    ) -> tuple[list[NotificationView], Total | None]:
         """One page of `viewer`'s feed (every notification with `everything`) matching
         `query`, with targets and the viewer's dismissals, and the number of matches
         (None when not counted). Without `show_targets` the records' target list reads
@@ -104,7 +104,7 @@ class SqlNotificationListing(SqlRepository):
         show_targets: bool,
         query: ListQuery,
         now: datetime,
-    ) -> tuple[list[NotificationView], int | None]:
+    ) -> tuple[list[NotificationView], Total | None]:
         scope = [] if everything else _feed(viewer, include_dismissed, now)
         dismissed = _dismissed_by(viewer).label("dismissed")
         with self._engine.connect() as conn:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy import Integer, cast
 
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import Driver, Qpu
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, NUMBER, FieldSpec, run_listing
@@ -74,14 +74,14 @@ class QpuListing(Protocol):
 
     def list_qpus_query(
         self, query: ListQuery, now: datetime
-    ) -> tuple[list[tuple[Qpu, int]], int | None]:
+    ) -> tuple[list[tuple[Qpu, int]], Total | None]:
         """One page of QPUs matching `query` with their (capped) queue lengths, and the
         number of matches (None when not counted). Raises INVALID_FILTER."""
         ...
 
     def list_drivers_query(
         self, query: ListQuery, now: datetime
-    ) -> tuple[list[Driver], int | None]:
+    ) -> tuple[list[Driver], Total | None]:
         """One page of drivers matching `query`, and the number of matches."""
         ...
 
@@ -91,7 +91,7 @@ class SqlQpuListing(SqlRepository):
 
     def list_qpus_query(
         self, query: ListQuery, now: datetime
-    ) -> tuple[list[tuple[Qpu, int]], int | None]:
+    ) -> tuple[list[tuple[Qpu, int]], Total | None]:
         with self._engine.connect() as conn:
             rows, total = run_listing(
                 conn,
@@ -109,7 +109,7 @@ class SqlQpuListing(SqlRepository):
 
     def list_drivers_query(
         self, query: ListQuery, now: datetime
-    ) -> tuple[list[Driver], int | None]:
+    ) -> tuple[list[Driver], Total | None]:
         with self._engine.connect() as conn:
             rows, total = run_listing(
                 conn,

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from qpi.server.domain.listing import ListQuery, SortKey
+from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import TelemetryEvent
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, FieldSpec, run_listing
@@ -35,7 +35,7 @@ class TelemetryListing(Protocol):
 
     def list_events_query(
         self, query: ListQuery, now: datetime
-    ) -> tuple[list[TelemetryEvent], int | None]:
+    ) -> tuple[list[TelemetryEvent], Total | None]:
         """One page of events matching `query`, and the number of matches (None when
         `query.count_total` is false). Raises INVALID_FILTER."""
         ...
@@ -46,7 +46,7 @@ class SqlTelemetryListing(SqlRepository):
 
     def list_events_query(
         self, query: ListQuery, now: datetime
-    ) -> tuple[list[TelemetryEvent], int | None]:
+    ) -> tuple[list[TelemetryEvent], Total | None]:
         with self._engine.connect() as conn:
             rows, total = run_listing(
                 conn,
