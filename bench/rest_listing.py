@@ -58,12 +58,12 @@ reported as 10,000 with `totalItemsCapped` beyond) when one index holds every co
 filter reads (about 0.6 ms on SQLite to count that far), and at 2,000 (`READ_COUNT_CAP`)
 when each match costs a row read (e.g. a range on one field and a condition on another:
 10,000 row reads took 8–9 ms); `skipTotal=1` saves the count. `~` and `!=` on states become
-`IN`, `~` on QPU names a semi-join on the QPU table; `~` on free text (ids, dates) and field-against-field
-conditions are evaluated on at most 2,000 index-ordered candidates (`SCAN_BUDGET`), and
-only the page's rows are then read in full; any statement running past 2 s is cancelled
-and refused as `INVALID_FILTER`. What remains is mostly the fixed cost of a request
-(HTTP, FastAPI, the gateway's in-process call, about 2–3 ms) and, for long pages, each
-record's conversions (the 200-row feed)."""
+`IN`, `~` on QPU names a semi-join on the QPU table; `~` on free text (ids, dates) and
+field-against-field conditions are evaluated on at most 2,000 index-ordered candidates
+(`SCAN_BUDGET`), and only the page's rows are then read in full; any statement running
+past 2 s is cancelled and refused as `INVALID_FILTER`. What remains is mostly the fixed
+cost of a request (HTTP, FastAPI, the gateway's in-process call, about 2–3 ms) and, for
+long pages, each record's conversions (the 200-row feed)."""
 
 JOBS = "/api/collections/quantum_jobs/records"
 MID = (BASE.replace(hour=20)).strftime("%Y-%m-%d %H:%M:%S.000Z")
