@@ -188,7 +188,9 @@ class QpiServer:
             self.clock,
             s.idle_threshold,
             s.dispatch_poll_interval,
+            alone=lambda: self.relay is None or not self.relay.sending,
         )
+        services["submissions"].use_direct_leases(dispatcher)
         # Listeners of NNG drivers come back on their ports (their daemons only redial)
         # before the server answers as ready, so nobody sees it up without them.
         await self.nng.restore()

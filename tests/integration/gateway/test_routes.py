@@ -46,7 +46,8 @@ def test_job_lifecycle_charges_balance_and_returns_real_results(rest: Rest, bell
     assert created.status_code == 201, created.text
     job = created.json()
     assert set(job) >= JOB_KEYS
-    assert job["status"] == "pending"
+    # Queued, or already leased to the idle driver by the submit itself.
+    assert job["status"] in ("pending", "running")
     assert job["payload"]["qpu_target"] == qpu_id
     done = wait_job(rest, job["id"], rest.a)
     assert done["status"] == "completed"

@@ -52,7 +52,8 @@ class MethodCounter(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInte
 
 def test_submit_wait_counts(user: Any, qpu_id: str) -> None:
     job = user.client.submit_job([BELL_QASM2], shots=500, qpu_target=qpu_id)
-    assert job.state == "pending"
+    # Queued, or already leased to the idle driver by the submit itself.
+    assert job.state in ("pending", "running")
     done = user.client.wait(job.id, timeout=30)
     assert done.state == "completed"
     assert done.qpu_id == qpu_id

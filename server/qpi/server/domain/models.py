@@ -146,6 +146,20 @@ class Job:
 
 
 @dataclass(frozen=True)
+class LeaseOffer:
+    """A free execution slot of a connected driver, offered to one submission: when no job
+    is queued ahead of it on that QPU and its owner's balance covers it, the job is stored
+    already leased to that driver (one transaction instead of a submit and a dispatch
+    round)."""
+
+    qpu_id: str
+    driver_id: str
+    session_id: str
+    expires: datetime
+    """When the lease runs out without a heartbeat (as a dispatched lease would)."""
+
+
+@dataclass(frozen=True)
 class Claim:
     """A lease handed to a driver."""
 

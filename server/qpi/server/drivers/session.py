@@ -78,19 +78,22 @@ class DriverSession:
     # The driver announced it is shutting down: it gets no new leases.
     stopping: bool = False
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Execution slots offered to submissions being stored (see Dispatcher.offer): held
+    # back from dispatch rounds until the submission settles.
+    reserved: int = 0
 
     def free_capacity(self) -> int:
         """How many more leases the driver may hold (flow control)."""
         if self.closed or self.stopping or not self.executes_jobs:
             return 0
-        return max(self.capacity + self.prefetch - len(self.leases), 0)
+        return max(self.capacity + self.prefetch - len(self.leases) - self.reserved, 0)
 
     def free_slots(self) -> int:
         """Free execution slots (capacity), not counting prefetch slots; may be negative
         while prefetched jobs wait."""
         if self.closed or self.stopping or not self.executes_jobs:
             return 0
-        return self.capacity - len(self.leases)
+        return self.capacity - len(self.leases) - self.reserved
 
     def assign(self, lease: tuple[str, int], owner: str) -> None:
         """Records a lease handed to the driver (the caller sends the assignment)."""

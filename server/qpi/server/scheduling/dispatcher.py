@@ -7,17 +7,27 @@ next. A slow safety sweep (`--dispatch-poll-interval`) catches anything missed.
 
 A loop whose last round saw no pending job at all skips the wake-ups that cannot give it
 one (a result, a driver's capacity): only "dispatch" events announce new work.
+
+Such a QPU also offers its drivers' free execution slots to submissions (:meth:`offer`):
+a job submitted while nothing is queued, no booking can give anyone priority and no round
+is running is stored already leased to the offered driver, which is what the next round
+would have decided, without the round. The store checks in the submit's transaction that
+nothing is pending on the QPU and that the owner's balance covers the job; the offered
+slot is held back from rounds until the submission settles. Only a replica alone offers:
+with others, a job they queued may not have woken this one yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from qpi.server.domain.clock import Clock
-from qpi.server.domain.models import Claim
+from qpi.server.domain.models import Claim, Job, LeaseOffer
 from qpi.server.domain.policy import (
     Dispatch,
     Hold,
@@ -27,7 +37,7 @@ from qpi.server.domain.policy import (
     next_wakeup,
 )
 from qpi.server.drivers.hub import DriverHub
-from qpi.server.drivers.session import Assign, Revoke
+from qpi.server.drivers.session import Assign, DriverSession, Revoke
 from qpi.server.services.database import Database
 from qpi.server.services.events import BOOKINGS_TOPIC, FREED_TOPIC, EventBus
 from qpi.server.services.lease_service import LeaseService
@@ -48,6 +58,7 @@ class Dispatcher:
         clock: Clock,
         idle_threshold: float,
         poll_interval: float,
+        alone: Callable[[], bool] = lambda: True,
     ) -> None:
         self._db = db
         self._events = events
@@ -64,6 +75,11 @@ class Dispatcher:
         self._calm_until: dict[str, datetime | None] = {}
         # QPUs whose last round saw no pending job, and no "dispatch" event came since.
         self._empty: set[str] = set()
+        self._busy: set[str] = set()  # QPUs whose round is running
+        self._alone = alone  # whether no other replica may queue jobs unseen here
+        self._offered: dict[int, DriverSession] = {}  # by id() of the offers out
+        self._qpu_ids: dict[str, str] = {}  # QPU name -> id, as submissions routed them
+        self._releasing: set[asyncio.Task[bool]] = set()
         hub.on_change = self.recheck
 
     def wake(self, qpu_id: str) -> None:
@@ -140,8 +156,76 @@ class Dispatcher:
                 self._empty.discard(qpu_id)
                 next_at = None
 
+    # -- slots offered to submissions -----------------------------------------------------
+
+    def offer(self, qpu: str) -> LeaseOffer | None:
+        """A free execution slot for a job submitted to `qpu` (an id or a name), held until
+        :meth:`settle`; None unless the next round would start that job at once: this
+        replica is alone, the QPU's queue was empty at its last round and no round runs,
+        no booking can give anyone priority now, and one of its drivers has a free slot
+        (not a prefetch slot: a prefetched job could have to wait)."""
+        qpu_id = qpu if qpu in self._hub.qpus_with_sessions() else self._qpu_ids.get(qpu)
+        if qpu_id is None or qpu_id not in self._empty or qpu_id in self._busy:
+            return None
+        if qpu_id not in self._calm_until or not self._alone():
+            return None
+        until = self._calm_until[qpu_id]
+        if until is not None and self._clock.now() >= until:
+            return None
+        sessions = [s for s in self._hub.sessions_for(qpu_id) if s.free_slots() > 0]
+        if not sessions:
+            return None
+        session = max(sessions, key=lambda s: s.free_slots())
+        session.reserved += 1
+        offer = LeaseOffer(qpu_id, session.driver_id, session.session_id, self._jobs.lease_expiry())
+        self._offered[id(offer)] = session
+        return offer
+
+    def settle(self, offer: LeaseOffer | None, job: Job | None) -> None:
+        """Hands a job stored leased on `offer` to its driver; otherwise gives the slot back
+        (and wakes the QPU's loop: a round may have found it held)."""
+        if job is not None and job.qpu_name:
+            if len(self._qpu_ids) >= MAX_KNOWN_NAMES:
+                self._qpu_ids.clear()
+            self._qpu_ids[job.qpu_name] = job.qpu_id
+        if offer is None:
+            return
+        session = self._offered.pop(id(offer))
+        session.reserved -= 1
+        if job is None or job.state != "running" or job.lease_driver_id != offer.driver_id:
+            self.recheck(offer.qpu_id)
+            return
+        lease = (job.id, job.attempt)
+        if session.closed or session.stopping:
+            # Its leases may have been requeued already: return this one as well.
+            self._release_later(job, offer.driver_id)
+            return
+        session.assign(lease, job.user_id)
+        session.send(Assign(job.id, job.attempt, json.loads(job.payload_json)))
+        logger.debug("[Dispatcher] job %s stored leased -> driver %s", job.id, offer.driver_id)
+
+    def _release_later(self, job: Job, driver_id: str) -> None:
+        task = asyncio.create_task(self._db.run(self._jobs.release, job.id, job.attempt, driver_id))
+        self._releasing.add(task)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[bool]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The lease then runs out unrenewed and recovery requeues the job.
+            logger.warning("[Dispatcher] could not requeue a lease: %s", task.exception())
+
+    # -- rounds -------------------------------------------------------------------------
+
     async def _round(self, qpu_id: str) -> datetime | None:
         """Leases jobs while drivers have capacity; returns when to look again."""
+        self._busy.add(qpu_id)
+        try:
+            return await self._leasing_round(qpu_id)
+        finally:
+            self._busy.discard(qpu_id)
+
+    async def _leasing_round(self, qpu_id: str) -> datetime | None:
         boundary: datetime | None = None
         checked = False
         while True:
@@ -301,6 +385,10 @@ class Dispatcher:
         if claim is not None and drained:
             return _Step(claim, boundary, retry=False, verdict=verdict, drained=True)
         return _Step(claim, None, retry=claim is None, verdict=verdict)
+
+
+MAX_KNOWN_NAMES = 10_000
+"""QPU names remembered for offers (forgotten all at once beyond: they are relearned)."""
 
 
 def _judge(snapshot: QueueSnapshot) -> _Verdict:

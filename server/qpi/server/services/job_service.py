@@ -18,7 +18,7 @@ from qpi.server.domain.capabilities import ensure_meas_level_supported
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError, QpiError
 from qpi.server.domain.listing import ListQuery, Total
-from qpi.server.domain.models import Job, Revocation, User
+from qpi.server.domain.models import Job, LeaseOffer, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.services.qasm import in_process
@@ -196,9 +196,14 @@ class JobService:
         who: Principal,
         req: SubmitRequest,
         prepared: tuple[rules.ValidatedPayload, int] | None = None,
+        offer: LeaseOffer | None = None,
     ) -> tuple[Job, bool]:
         """:meth:`submit`, and whether the job is new (False: an earlier job with the same
-        `request_id`, returned as it is now)."""
+        `request_id`, returned as it is now).
+
+        With a lease `offer` for the QPU the job is routed to, the job is stored already
+        leased to that driver when nothing is queued ahead of it (see
+        :meth:`JobRepository.insert`): the caller then hands it to the driver."""
         if req.request_id:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is not None:
@@ -221,10 +226,13 @@ class JobService:
                 json.dumps(_payload_document(validated, req, qpu.id)),
                 accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
                 qpu.name,
+                offer if offer is not None and offer.qpu_id == qpu.id else None,
             )
 
         try:
-            job = self._jobs.insert(who.user_id, req.request_id or None, now, admit)
+            job = self._jobs.insert(
+                who.user_id, req.request_id or None, now, admit, accounting.can_reserve
+            )
         except DuplicateKeyError:
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is None:
@@ -233,7 +241,8 @@ class JobService:
         if job is None:
             raise job_not_found("?")
         self._events.publish("job", job)
-        self._events.publish("dispatch", job.qpu_id)
+        if job.state == "pending":  # a job stored leased adds nothing to the queue
+            self._events.publish("dispatch", job.qpu_id)
         return job, True
 
     def validate_batch(self, reqs: Sequence[SubmitRequest]) -> list[rules.ValidatedPayload]:

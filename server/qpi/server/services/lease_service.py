@@ -81,6 +81,10 @@ class LeaseService:
         """
         return self._leases.snapshot(qpu_id, self._clock.now(), accounting.can_reserve)
 
+    def lease_expiry(self) -> datetime:
+        """When a lease taken now runs out without a heartbeat."""
+        return self._clock.now() + timedelta(seconds=self._job_timeout)
+
     def claim(self, job_id: str, driver_id: str, session_id: str = "") -> Claim | None:
         """Atomically leases a pending job to a driver, reserving its estimated seconds.
 

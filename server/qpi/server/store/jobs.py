@@ -19,7 +19,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from qpi.server.domain.models import Job, Revocation, User
+from qpi.server.domain.models import Job, LeaseOffer, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
 from qpi.server.store.prepared import Prepared
@@ -41,6 +41,9 @@ class NewJob:
     payload_json: str
     estimated_seconds: float
     qpu_name: str = ""
+    lease: LeaseOffer | None = None
+    """A driver's free slot on this QPU: the job is stored leased to it if nothing is
+    pending there and the owner can reserve the estimate (see :meth:`JobRepository.insert`)."""
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,20 @@ class JobRepository(Protocol):
         ...
 
     def insert(
-        self, user_id: str, request_id: str | None, now: datetime, admit: Admission
+        self,
+        user_id: str,
+        request_id: str | None,
+        now: datetime,
+        admit: Admission,
+        can_reserve: ReserveRule | None = None,
     ) -> Job | None:
         """Enqueues the job `admit` builds while the owner's row is locked (so one user's
         submits are serialised); None if there is no such user. DuplicateKeyError if the
-        request id was used already."""
+        request id was used already.
+
+        A job admitted with a lease offer is stored already running on that driver when
+        no job is pending on its QPU (nothing to overtake) and `can_reserve` lets its owner
+        start it, exactly as a claim would; otherwise it is stored pending."""
         ...
 
     def submit_group(self) -> AbstractContextManager[bool]:
@@ -280,6 +292,20 @@ _OWNER_QUERY = core_select(*_USER_COLUMNS).where(U.id == bindparam("id"))
 _OWNER = Prepared(_OWNER_QUERY)
 _OWNER_LOCKED = Prepared(_OWNER_QUERY.with_for_update())
 _INSERT_JOB = Prepared(insert(JOBS).values({c.name: bindparam(c.name) for c in _JOB_COLUMNS}))
+_LEASE_COLUMNS = (J.lease_session, J.lease_expires_at)
+_INSERT_LEASED_JOB = Prepared(
+    insert(JOBS).values({c.name: bindparam(c.name) for c in (*_JOB_COLUMNS, *_LEASE_COLUMNS)})
+)
+# Whether a job is pending on a QPU, and what one user's running jobs reserve: whether a
+# new job may skip the queue and start at once (read with the owner locked).
+_LEASABLE = Prepared(
+    core_select(
+        exists().where(J.qpu_id == bindparam("qpu_id"), J.state == "pending"),
+        core_select(func.coalesce(func.sum(J.estimated_seconds), 0.0))
+        .where(J.user_id == bindparam("user_id"), J.state == "running")
+        .scalar_subquery(),
+    )
+)
 _RUNNING = JOBS.alias("running_jobs")
 _RESERVED = (
     core_select(func.coalesce(func.sum(_RUNNING.c.estimated_seconds), 0.0))
@@ -543,6 +569,42 @@ def _insert_values(job: Job) -> dict[str, Any]:
     return {c.name: getattr(job, c.name) for c in _JOB_COLUMNS}
 
 
+def _leasable(conn: Connection, owner: User, new: NewJob, can_reserve: ReserveRule) -> bool:
+    """Whether a job may be stored leased: nothing pending on its QPU to overtake, and its
+    owner (locked) may reserve its estimate on top of their running jobs."""
+    row = _LEASABLE.first(conn, {"qpu_id": new.qpu_id, "user_id": owner.id})
+    assert row is not None  # an aggregate always returns its row
+    queued, reserved = row
+    return not queued and can_reserve(
+        owner.qpu_seconds, float(reserved), new.estimated_seconds, owner.is_superuser
+    )
+
+
+def _leased_job(
+    user_id: str, request_id: str | None, now: datetime, new: NewJob, lease: LeaseOffer
+) -> Job:
+    """A new job as its first claim leaves it: running, attempt 1, on the offered driver."""
+    return Job(
+        id=new_id(),
+        user_id=user_id,
+        qpu_id=new.qpu_id,
+        qpu_name=new.qpu_name,
+        request_id=request_id,
+        payload_json=new.payload_json,
+        state="running",
+        result_json=None,
+        error=None,
+        attempt=1,
+        lease_driver_id=lease.driver_id,
+        charged_seconds=0.0,
+        estimated_seconds=new.estimated_seconds,
+        created=now,
+        updated=now,
+        started_at=now,
+        finished_at=None,
+    )
+
+
 class SqlJobRepository(SqlRepository):
     """JobRepository and LeaseRepository on SQLite or PostgreSQL."""
 
@@ -624,7 +686,12 @@ class SqlJobRepository(SqlRepository):
             yield conn
 
     def insert(
-        self, user_id: str, request_id: str | None, now: datetime, admit: Admission
+        self,
+        user_id: str,
+        request_id: str | None,
+        now: datetime,
+        admit: Admission,
+        can_reserve: ReserveRule | None = None,
     ) -> Job | None:
         owner_query = _OWNER_LOCKED if self._is_postgres else _OWNER
         try:
@@ -636,7 +703,16 @@ class SqlJobRepository(SqlRepository):
                 def pending(cap: int) -> int:
                     return int(_PENDING_OF.scalar(conn, {"user_id": user_id, "cap": cap}))
 
-                new = admit(_user(owner), pending)
+                user = _user(owner)
+                new = admit(user, pending)
+                if new.lease and can_reserve and _leasable(conn, user, new, can_reserve):
+                    job = _leased_job(user_id, request_id, now, new, new.lease)
+                    lease = {
+                        "lease_session": new.lease.session_id,
+                        "lease_expires_at": new.lease.expires,
+                    }
+                    _INSERT_LEASED_JOB.write(conn, _insert_values(job) | lease)
+                    return job
                 job = Job(
                     id=new_id(),
                     user_id=user_id,
