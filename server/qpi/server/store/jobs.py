@@ -580,10 +580,11 @@ def _leasable(conn: Connection, owner: User, new: NewJob, can_reserve: ReserveRu
     )
 
 
-def _leased_job(
-    user_id: str, request_id: str | None, now: datetime, new: NewJob, lease: LeaseOffer
+def _new_job(
+    user_id: str, request_id: str | None, now: datetime, new: NewJob, lease: LeaseOffer | None
 ) -> Job:
-    """A new job as its first claim leaves it: running, attempt 1, on the offered driver."""
+    """A new job: pending, or with a `lease` as its first claim leaves it (running,
+    attempt 1, on the offered driver)."""
     return Job(
         id=new_id(),
         user_id=user_id,
@@ -591,16 +592,16 @@ def _leased_job(
         qpu_name=new.qpu_name,
         request_id=request_id,
         payload_json=new.payload_json,
-        state="running",
+        state="running" if lease else "pending",
         result_json=None,
         error=None,
-        attempt=1,
-        lease_driver_id=lease.driver_id,
+        attempt=1 if lease else 0,
+        lease_driver_id=lease.driver_id if lease else None,
         charged_seconds=0.0,
         estimated_seconds=new.estimated_seconds,
         created=now,
         updated=now,
-        started_at=now,
+        started_at=now if lease else None,
         finished_at=None,
     )
 
@@ -706,32 +707,14 @@ class SqlJobRepository(SqlRepository):
                 user = _user(owner)
                 new = admit(user, pending)
                 if new.lease and can_reserve and _leasable(conn, user, new, can_reserve):
-                    job = _leased_job(user_id, request_id, now, new, new.lease)
+                    job = _new_job(user_id, request_id, now, new, new.lease)
                     lease = {
                         "lease_session": new.lease.session_id,
                         "lease_expires_at": new.lease.expires,
                     }
                     _INSERT_LEASED_JOB.write(conn, _insert_values(job) | lease)
                     return job
-                job = Job(
-                    id=new_id(),
-                    user_id=user_id,
-                    qpu_id=new.qpu_id,
-                    qpu_name=new.qpu_name,
-                    request_id=request_id,
-                    payload_json=new.payload_json,
-                    state="pending",
-                    result_json=None,
-                    error=None,
-                    attempt=0,
-                    lease_driver_id=None,
-                    charged_seconds=0.0,
-                    estimated_seconds=new.estimated_seconds,
-                    created=now,
-                    updated=now,
-                    started_at=None,
-                    finished_at=None,
-                )
+                job = _new_job(user_id, request_id, now, new, None)
                 _INSERT_JOB.write(conn, _insert_values(job))
         except IntegrityError as exc:
             raise DuplicateKeyError(request_id or "") from exc
