@@ -117,8 +117,11 @@ class SubmissionService:
         enqueue = functools.partial(
             self._jobs.enqueue, who, prepared.request, prepared.prepared, offer
         )
-        if self._direct is None:
-            return await self._groups.run(enqueue)
+        if offer is None:  # nothing to hand over: no need to outlive the caller
+            job, new = await self._groups.run(enqueue)
+            if self._direct is not None:
+                self._direct.settle(None, job if new else None)  # learns the QPU's name
+            return job, new
         # The store runs to its end even if the caller goes away: a job stored leased
         # must reach its driver, and an offer must be given back either way.
         store = asyncio.ensure_future(self._groups.run(enqueue))
@@ -126,7 +129,7 @@ class SubmissionService:
         store.add_done_callback(functools.partial(self._settle, offer))
         return await asyncio.shield(store)
 
-    def _settle(self, offer: LeaseOffer | None, store: asyncio.Task[tuple[Job, bool]]) -> None:
+    def _settle(self, offer: LeaseOffer, store: asyncio.Task[tuple[Job, bool]]) -> None:
         assert self._direct is not None
         self._settling.discard(store)
         stored = None
