@@ -43,14 +43,15 @@ def test_a_round_skips_the_job_another_round_is_claiming(repos: Repositories) ->
     qpu, _ = repos.qpus.insert_qpu(
         "q", enabled=True, num_qubits=2, coupling_map=[], native_gates=[], driver=None
     )
-    first, second = (
+    stored = [
         repos.jobs.insert(
             user, None, NOW + timedelta(seconds=i), lambda o, p: NewJob(qpu.id, "{}", 0.0)
         )
         for i in range(2)
-    )
-    assert first is not None
-    assert second is not None
+    ]
+    assert stored[0] is not None
+    assert stored[1] is not None
+    first, second = stored[0][0], stored[1][0]
     locked, release = threading.Event(), threading.Event()
 
     def other_replica() -> None:  # holds a round open on the oldest job

@@ -3,14 +3,16 @@ the same way, on both stores (each test runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from qpi.server.store import jobs as job_statements
@@ -45,11 +47,11 @@ def _job(engine: Engine) -> str:
         "q1", enabled=True, num_qubits=5, coupling_map=[], native_gates=[], driver=None
     )
     # Microseconds of zero: SQLite's stored text must still compare as SQLAlchemy writes it.
-    job = repos.jobs.insert(
+    stored = repos.jobs.insert(
         user, "req-1", NOW, lambda owner, pending: NewJob(qpu.id, '{"circuits": []}', 1.5)
     )
-    assert job is not None
-    return job.id
+    assert stored is not None
+    return stored[0].id
 
 
 def test_rows_carry_the_same_values_and_types_as_core(engine: Engine) -> None:
@@ -111,13 +113,15 @@ def test_a_connection_keeps_one_cursor_that_holds_no_result(engine: Engine) -> N
     job_id = _job(engine)
     with engine.connect() as conn:
         job_statements._GET_JOB.first(conn, {"id": job_id})
-        kept = conn.connection.info[prepared._CURSOR]
+        kept = list(conn.connection.info[prepared._CURSOR])
         again = job_statements._GET_JOB.first(conn, {"id": job_id})
-        assert conn.connection.info[prepared._CURSOR] is kept
+        assert conn.connection.info[prepared._CURSOR] == kept
         # psycopg keeps a cursor's last result; a kept cursor must not pin a job's result
-        # (the row read is gone from it: a cleared result has no tuples).
-        result = getattr(kept, "pgresult", None)
-        assert result is None or result.ntuples == 0
+        # (the row read is gone from it: a cleared result has no tuples). Those of
+        # statements sent together (the submit that stored the job) included.
+        for cursor in kept:
+            result = getattr(cursor, "pgresult", None)
+            assert result is None or result.ntuples == 0
     assert again is not None
     assert again[0] == job_id
 
@@ -126,20 +130,128 @@ def test_the_kept_cursor_serves_again_after_a_failed_statement(engine: Engine) -
     job_id = _job(engine)
     with engine.begin() as conn:
         row = job_statements._GET_JOB.first(conn, {"id": job_id})
-        kept = conn.connection.info[prepared._CURSOR]
+        kept = list(conn.connection.info[prepared._CURSOR])
     assert row is not None
     values = dict(zip([c.name for c in job_statements._JOB_COLUMNS], row, strict=True))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         job_statements._INSERT_JOB.write(conn, values)
     with engine.begin() as conn:  # the pool's one connection, rolled back
         assert job_statements._GET_JOB.first(conn, {"id": job_id}) == row
-        assert conn.connection.info[prepared._CURSOR] is kept
+        assert conn.connection.info[prepared._CURSOR] == kept
 
 
 def test_statements_that_change_per_call_are_refused(engine: Engine) -> None:
     listed = Prepared(select(TIME_SLOTS.c.id).where(TIME_SLOTS.c.id.in_(["a", "b"])))
     with pytest.raises(ValueError, match="expanding"), engine.connect() as conn:
         listed.rows(conn)
+
+
+def test_statements_sent_together_return_what_each_returns_alone(engine: Engine) -> None:
+    job_id = _job(engine)
+    user_id = _user_of(engine, job_id)
+    steps: list[tuple[Prepared, dict[str, object]]] = [
+        (job_statements._OWNER_LOCKED, {"id": user_id}),
+        (job_statements._BY_REQUEST_ID, {"user_id": user_id, "request_id": "req-1"}),
+        (job_statements._PENDING_OF, {"user_id": user_id, "cap": 10}),
+        (job_statements._GET_JOB, {"id": "missing"}),
+    ]
+    with engine.begin() as conn:
+        together = prepared.rows_together(conn, steps)
+        cursors = len(conn.connection.info[prepared._CURSOR])
+    with engine.begin() as conn:
+        alone = [statement.rows(conn, params) for statement, params in steps]
+    assert together == alone
+    assert together[1][0][0] == job_id  # converted like the rest: datetimes included
+    created = [c.name for c in job_statements._JOB_COLUMNS].index("created")
+    assert together[1][0][created] == NOW
+    assert together[2] == [(1,)]
+    assert together[3] == []
+    assert cursors == (len(steps) if engine.dialect.name == "postgresql" else 1)
+
+
+def test_a_failure_among_statements_sent_together_is_raised_as_core_would(
+    engine: Engine,
+) -> None:
+    job_id = _job(engine)
+    gone = Prepared(select(JOBS.c.id).select_from(text("no_such_table")))
+    with pytest.raises(DBAPIError) as raised, engine.begin() as conn:
+        prepared.rows_together(
+            conn, [(job_statements._GET_JOB, {"id": job_id}), (gone, {}), (gone, {})]
+        )
+    assert "no_such_table" in str(raised.value)
+    assert not raised.value.connection_invalidated
+    with engine.begin() as conn:  # the connection serves again after its rollback
+        found = prepared.rows_together(
+            conn,
+            [(job_statements._GET_JOB, {"id": job_id}), (job_statements._GET_JOB, {"id": "x"})],
+        )
+    assert [len(rows) for rows in found] == [1, 0]
+
+
+def test_reads_sent_after_a_row_lock_see_what_its_holder_committed() -> None:
+    """A submit sends the owner's row lock and its reads together: each read must take its
+    snapshot once the lock is granted, so it sees the job of the submit that held it."""
+    url = fresh_postgres_url()
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        job_id = _job(engine)
+        user_id = _user_of(engine, job_id)
+        with engine.connect() as holder:
+            holder.begin()
+            assert job_statements._OWNER_LOCKED.first(holder, {"id": user_id}) is not None
+            with ThreadPoolExecutor(1) as pool:
+                waiting = pool.submit(_lock_then_count, engine, user_id)
+                _wait_for_a_lock_wait(url)
+                _second_job(holder, job_id)
+                holder.commit()
+                counted = waiting.result(30)
+        assert counted == 2  # the first job and the one committed under the lock
+    finally:
+        engine.dispose()
+        drop_postgres(url)
+
+
+def _user_of(engine: Engine, job_id: str) -> str:
+    with engine.connect() as conn:
+        row = job_statements._GET_JOB.first(conn, {"id": job_id})
+    assert row is not None
+    return str(row[1])
+
+
+def _lock_then_count(engine: Engine, user_id: str) -> int:
+    with engine.begin() as conn:
+        owner, pending = prepared.rows_together(
+            conn,
+            [
+                (job_statements._OWNER_LOCKED, {"id": user_id}),
+                (job_statements._PENDING_OF, {"user_id": user_id, "cap": 10}),
+            ],
+        )
+    assert owner
+    return int(pending[0][0])
+
+
+def _wait_for_a_lock_wait(url: str) -> None:
+    # A connection of its own: a transaction sees one snapshot of pg_stat_activity.
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            found = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if found and found[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the second transaction never waited for the lock")
+
+
+def _second_job(conn: Connection, job_id: str) -> None:
+    row = job_statements._GET_JOB.first(conn, {"id": job_id})
+    assert row is not None
+    values = dict(zip([c.name for c in job_statements._JOB_COLUMNS], row, strict=True))
+    job_statements._INSERT_JOB.write(conn, values | {"id": "second", "request_id": None})
 
 
 def test_a_lost_postgresql_connection_is_an_outage_and_the_pool_is_renewed() -> None:

@@ -6,7 +6,7 @@ rewrite of a repository body (Core statements, RETURNING) keeps the same meaning
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,11 +74,11 @@ def _qpu(repos: Repositories, name: str = "q1", num_qubits: int = 5) -> str:
 def _job(
     repos: Repositories, user: str, qpu: str, at: datetime = NOW, key: str = "", estimate: float = 0
 ) -> Job:
-    job = repos.jobs.insert(
+    stored = repos.jobs.insert(
         user, key or None, at, lambda owner, pending: NewJob(qpu, '{"circuits": []}', estimate)
     )
-    assert job is not None
-    return job
+    assert stored is not None
+    return stored[0]
 
 
 def _any_balance(balance: float, reserved: float, estimate: float, is_superuser: bool) -> bool:
@@ -214,8 +214,7 @@ def test_cancel_reports_the_lease_it_ends_and_honours_the_check(repos: Repositor
 def test_idempotency_keys_are_unique_per_user(repos: Repositories) -> None:
     alice, bob, qpu = _user(repos), _user(repos, "b@example.com"), _qpu(repos)
     first = _job(repos, alice, qpu, key="k1")
-    with pytest.raises(DuplicateKeyError):
-        _job(repos, alice, qpu, key="k1")
+    assert _job(repos, alice, qpu, key="k1") == first  # the same job again, as it is now
     assert _job(repos, bob, qpu, key="k1").user_id == bob
     found = repos.jobs.by_request_id(alice, "k1")
     assert found is not None
@@ -322,26 +321,35 @@ def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories)
     _job(repos, alice, qpu)
     counts: list[int] = []
 
-    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
-        # The count stops at the cap it is given (a bounded read in any queue).
-        counts.extend((pending(10), pending(1)))
+    def admit(owner: User, pending: int) -> NewJob:
+        counts.append(pending)
         assert owner.id == alice
         return NewJob(qpu, "{}", 1.5)
 
-    job = repos.jobs.insert(alice, "k", NOW, admit)
-    assert job is not None
-    assert (job.estimated_seconds, job.request_id, counts) == (1.5, "k", [2, 1])
+    # The count stops at the cap it is given (a bounded read in any queue), and is not
+    # read without one.
+    for cap in (10, 1, 0):
+        stored = repos.jobs.insert(alice, None, NOW, admit, pending_cap=cap)
+        assert stored is not None
+        repos.jobs.cancel(stored[0].id, NOW, lambda state: None)
+    assert counts == [2, 1, 0]
+    stored = repos.jobs.insert(alice, "k", NOW, admit)
+    assert stored is not None
+    job, new = stored
+    assert (job.estimated_seconds, job.request_id, new) == (1.5, "k", True)
 
-    def refuse(owner: User, pending: Callable[[int], int]) -> NewJob:
+    def refuse(owner: User, pending: int) -> NewJob:
         raise FailedPreconditionError("QPU_DISABLED", "no")
 
+    # A request id used already returns its job without admitting anything.
+    assert repos.jobs.insert(alice, "k", NOW, refuse) == (job, False)
     with pytest.raises(FailedPreconditionError):
         repos.jobs.insert(alice, None, NOW, refuse)
     assert repos.jobs.insert("ghost", None, NOW, admit) is None
     _, total = repos.jobs.list_jobs(
         alice, states=[], qpu_id="", newest_first=True, offset=0, limit=10
     )
-    assert total == 3
+    assert total == 6  # two before, three cancelled, "k"
 
 
 def test_a_submit_group_stores_its_inserts_in_one_transaction(
@@ -352,31 +360,29 @@ def test_a_submit_group_stores_its_inserts_in_one_transaction(
     event.listen(engine, "commit", commits.append)
     counts: list[int] = []
 
-    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
-        counts.append(pending(10))  # sees the group's earlier inserts of this owner
+    def admit(owner: User, pending: int) -> NewJob:
+        counts.append(pending)  # sees the group's earlier inserts of this owner
         return NewJob(qpu, "{}", 1.0)
 
-    def refuse(owner: User, pending: Callable[[int], int]) -> NewJob:
+    def refuse(owner: User, pending: int) -> NewJob:
         raise FailedPreconditionError("QPU_DISABLED", "no")
 
     with repos.jobs.submit_group() as shared:
-        first = repos.jobs.insert(alice, "k", NOW, admit)
+        first = repos.jobs.insert(alice, "k", NOW, admit, pending_cap=10)
         with pytest.raises(FailedPreconditionError):  # refused alone: the group goes on
-            repos.jobs.insert(bob, None, NOW, refuse)
-        with pytest.raises(DuplicateKeyError):  # the key the group used already
-            repos.jobs.insert(alice, "k", NOW, admit)
-        again = repos.jobs.by_request_id(alice, "k")  # the group's own, uncommitted insert
-        second = repos.jobs.insert(alice, None, NOW, admit)
-        third = repos.jobs.insert(bob, None, NOW, admit)
+            repos.jobs.insert(bob, None, NOW, refuse, pending_cap=10)
+        # the key the group used already: its own, uncommitted job
+        again = repos.jobs.insert(alice, "k", NOW, admit, pending_cap=10)
+        second = repos.jobs.insert(alice, None, NOW, admit, pending_cap=10)
+        third = repos.jobs.insert(bob, None, NOW, admit, pending_cap=10)
     assert first is not None
     assert second is not None
     assert third is not None
-    assert again is not None
-    assert again.id == first.id
-    assert counts == [0, 1, 1, 0]  # the refused duplicate was admitted, then not stored
+    assert again == (first[0], False)
+    assert counts == [0, 1, 0]  # the duplicate was not admitted
     grouped = selected_database_kind() == "sqlite"  # PostgreSQL: a transaction each
     assert shared is grouped
-    assert len(commits) == (1 if grouped else 3)
+    assert len(commits) == (1 if grouped else 4)  # the refused one rolled back
     for user, expected in ((alice, 2), (bob, 1)):
         _, total = repos.jobs.list_jobs(
             user, states=[], qpu_id="", newest_first=True, offset=0, limit=10
@@ -387,7 +393,7 @@ def test_a_submit_group_stores_its_inserts_in_one_transaction(
 def test_a_submit_group_that_fails_stores_none_of_its_inserts(repos: Repositories) -> None:
     alice, qpu = _user(repos), _qpu(repos)
 
-    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
+    def admit(owner: User, pending: int) -> NewJob:
         return NewJob(qpu, "{}", 1.0)
 
     def two_then_fail() -> None:
@@ -595,18 +601,18 @@ def test_reads_made_while_admitting_a_job_share_its_transaction(
     event.listen(engine, "checkout", lambda *_: checkouts.append(1))
     routed: list[str] = []
 
-    def admit(owner: User, pending: Callable[[int], int]) -> NewJob:
+    def admit(owner: User, pending: int) -> NewJob:
         found = repos.qpus.find("q1")  # routing, as a submit does
         assert found is not None
         routed.append(found.id)
         return NewJob(found.id, '{"circuits": []}', 0)
 
-    job = repos.jobs.insert(user, None, NOW, admit)
+    stored = repos.jobs.insert(user, None, NOW, admit)
     # the owner's lock, the QPU read and the insert: one pooled connection
     assert len(checkouts) == 1
     assert routed == [qpu]
-    assert job is not None
-    assert job.qpu_id == qpu
+    assert stored is not None
+    assert stored[0].qpu_id == qpu
     # outside a write, a read takes a connection of its own
     assert repos.qpus.find("q1") is not None
     assert len(checkouts) == 2

@@ -204,20 +204,15 @@ class JobService:
         With a lease `offer` for the QPU the job is routed to, the job is stored already
         leased to that driver when nothing is queued ahead of it (see
         :meth:`JobRepository.insert`): the caller then hands it to the driver."""
-        if req.request_id:
-            existing = self._jobs.by_request_id(who.user_id, req.request_id)
-            if existing is not None:
-                return existing, False
         validated, qubits = prepared if prepared is not None else self.prepare(req)
         now = self._clock.now()
+        limited = self._max_pending
 
-        def admit(user: User, pending: Callable[[int], int]) -> NewJob:
+        def admit(user: User, pending: int) -> NewJob:
             # Runs with the owner's row locked, so one user's submits see each other.
             rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
-            if self._max_pending and not user.is_superuser:  # superusers have no limit
-                accounting.ensure_can_queue(
-                    pending(self._max_pending), self._max_pending, user.is_superuser
-                )
+            if limited and not user.is_superuser:  # superusers have no limit
+                accounting.ensure_can_queue(pending, limited, user.is_superuser)
             qpu = self._qpus.route(req.qpu, qubits)
             ensure_meas_level_supported(qpu, validated.meas_level)
             shots = accounting.total_shots(validated.circuits, validated.shots)
@@ -226,24 +221,31 @@ class JobService:
                 json.dumps(_payload_document(validated, req, qpu.id)),
                 accounting.estimate_seconds(shots, self._shot_times.for_qpu(qpu.name)),
                 qpu.name,
-                offer if offer is not None and offer.qpu_id == qpu.id else None,
             )
 
         try:
-            job = self._jobs.insert(
-                who.user_id, req.request_id or None, now, admit, accounting.can_reserve
+            stored = self._jobs.insert(
+                who.user_id,
+                req.request_id or None,
+                now,
+                admit,
+                pending_cap=limited,
+                offer=offer,
+                can_reserve=accounting.can_reserve,
             )
-        except DuplicateKeyError:
+        except DuplicateKeyError:  # a concurrent submit of the same request id won
             existing = self._jobs.by_request_id(who.user_id, req.request_id)
             if existing is None:
                 raise
             return existing, False
-        if job is None:
+        if stored is None:
             raise job_not_found("?")
-        self._events.publish("job", job)
-        if job.state == "pending":  # a job stored leased adds nothing to the queue
-            self._events.publish("dispatch", job.qpu_id)
-        return job, True
+        job, new = stored
+        if new:
+            self._events.publish("job", job)
+            if job.state == "pending":  # a job stored leased adds nothing to the queue
+                self._events.publish("dispatch", job.qpu_id)
+        return job, new
 
     def validate_batch(self, reqs: Sequence[SubmitRequest]) -> list[rules.ValidatedPayload]:
         """:meth:`validate` for each job of a batch (after the batch's own limits); an

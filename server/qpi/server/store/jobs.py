@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from qpi.server.domain.models import Job, LeaseOffer, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
-from qpi.server.store.prepared import Prepared
+from qpi.server.store.prepared import Prepared, rows_together
 from qpi.server.store.tables import JOBS, QPUS, TIME_SLOTS, USERS, JobRow
 from qpi.server.store.types import new_id
 
@@ -41,9 +41,6 @@ class NewJob:
     payload_json: str
     estimated_seconds: float
     qpu_name: str = ""
-    lease: LeaseOffer | None = None
-    """A driver's free slot on this QPU: the job is stored leased to it if nothing is
-    pending there and the owner can reserve the estimate (see :meth:`JobRepository.insert`)."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +55,10 @@ class Completion:
     charge: ChargeRule
 
 
-Admission = Callable[[User, Callable[[int], int]], NewJob]
-"""Decides a submission given its (locked) owner and a count of the owner's pending jobs
-(counted up to the cap it is given, so the count costs the same in any queue); raises to
-refuse it."""
+Admission = Callable[[User, int], NewJob]
+"""Decides a submission given its (locked) owner and the owner's pending jobs, counted up
+to the insert's `pending_cap` (so the count costs the same in any queue; 0 without a
+cap); raises to refuse it."""
 
 
 class JobRepository(Protocol):
@@ -77,15 +74,20 @@ class JobRepository(Protocol):
         request_id: str | None,
         now: datetime,
         admit: Admission,
+        *,
+        pending_cap: int = 0,
+        offer: LeaseOffer | None = None,
         can_reserve: ReserveRule | None = None,
-    ) -> Job | None:
+    ) -> tuple[Job, bool] | None:
         """Enqueues the job `admit` builds while the owner's row is locked (so one user's
-        submits are serialised); None if there is no such user. DuplicateKeyError if the
-        request id was used already.
+        submits are serialised), and whether it is new: the owner's earlier job of the
+        same request id is returned as it is, without admitting anything. None if there
+        is no such user. DuplicateKeyError if the request id was used meanwhile.
 
-        A job admitted with a lease offer is stored already running on that driver when
-        no job is pending on its QPU (nothing to overtake) and `can_reserve` lets its owner
-        start it, exactly as a claim would; otherwise it is stored pending."""
+        With an `offer` (a driver's free slot), a job admitted to the offer's QPU is
+        stored already running on that driver when no job is pending there (nothing to
+        overtake) and `can_reserve` lets its owner start it, exactly as a claim would;
+        otherwise it is stored pending."""
         ...
 
     def submit_group(self) -> AbstractContextManager[bool]:
@@ -569,14 +571,41 @@ def _insert_values(job: Job) -> dict[str, Any]:
     return {c.name: getattr(job, c.name) for c in _JOB_COLUMNS}
 
 
-def _leasable(conn: Connection, owner: User, new: NewJob, can_reserve: ReserveRule) -> bool:
-    """Whether a job may be stored leased: nothing pending on its QPU to overtake, and its
-    owner (locked) may reserve its estimate on top of their running jobs."""
-    row = _LEASABLE.first(conn, {"qpu_id": new.qpu_id, "user_id": owner.id})
-    assert row is not None  # an aggregate always returns its row
+def _admission_reads(
+    user_id: str,
+    request_id: str | None,
+    pending_cap: int,
+    offer: LeaseOffer | None,
+    locked: bool,
+) -> list[tuple[Prepared, dict[str, Any]]]:
+    """What a submit reads before its insert, owner (and its lock) first: the statements
+    after it read with a snapshot taken once the lock is granted, so they see every
+    earlier submit of this owner."""
+    reads: list[tuple[Prepared, dict[str, Any]]] = [
+        (_OWNER_LOCKED if locked else _OWNER, {"id": user_id})
+    ]
+    if request_id:
+        reads.append((_BY_REQUEST_ID, {"user_id": user_id, "request_id": request_id}))
+    if pending_cap:
+        reads.append((_PENDING_OF, {"user_id": user_id, "cap": pending_cap}))
+    if offer is not None:
+        reads.append((_LEASABLE, {"qpu_id": offer.qpu_id, "user_id": user_id}))
+    return reads
+
+
+def _leasable(
+    owner: User, new: NewJob, offer: LeaseOffer, row: Any, can_reserve: ReserveRule
+) -> bool:
+    """Whether a job may be stored leased on `offer`: it goes to the offer's QPU, nothing
+    is pending there to overtake (`row`: _LEASABLE's), and its owner (locked) may reserve
+    its estimate on top of their running jobs."""
     queued, reserved = row
-    return not queued and can_reserve(
-        owner.qpu_seconds, float(reserved), new.estimated_seconds, owner.is_superuser
+    return (
+        new.qpu_id == offer.qpu_id
+        and not queued
+        and can_reserve(
+            owner.qpu_seconds, float(reserved), new.estimated_seconds, owner.is_superuser
+        )
     )
 
 
@@ -692,33 +721,37 @@ class SqlJobRepository(SqlRepository):
         request_id: str | None,
         now: datetime,
         admit: Admission,
+        *,
+        pending_cap: int = 0,
+        offer: LeaseOffer | None = None,
         can_reserve: ReserveRule | None = None,
-    ) -> Job | None:
-        owner_query = _OWNER_LOCKED if self._is_postgres else _OWNER
+    ) -> tuple[Job, bool] | None:
+        offer = offer if can_reserve is not None else None
+        # PostgreSQL: the owner's lock and every read after it go out in one round trip.
+        reads = _admission_reads(user_id, request_id, pending_cap, offer, self._is_postgres)
         try:
             with self._submit_transaction() as conn, self._lending(conn):
-                owner = owner_query.first(conn, {"id": user_id})
-                if owner is None:
+                found = iter(rows_together(conn, reads))
+                owner = next(found)
+                earlier = next(found) if request_id else None
+                pending = int(next(found)[0][0]) if pending_cap else 0
+                lease_row = next(found)[0] if offer is not None else None
+                if not owner:
                     return None
-
-                def pending(cap: int) -> int:
-                    return int(_PENDING_OF.scalar(conn, {"user_id": user_id, "cap": cap}))
-
-                user = _user(owner)
+                if earlier:
+                    return _job(earlier[0]), False
+                user = _user(owner[0])
                 new = admit(user, pending)
-                if new.lease and can_reserve and _leasable(conn, user, new, can_reserve):
-                    job = _new_job(user_id, request_id, now, new, new.lease)
-                    lease = {
-                        "lease_session": new.lease.session_id,
-                        "lease_expires_at": new.lease.expires,
-                    }
+                if offer and can_reserve and _leasable(user, new, offer, lease_row, can_reserve):
+                    job = _new_job(user_id, request_id, now, new, offer)
+                    lease = {"lease_session": offer.session_id, "lease_expires_at": offer.expires}
                     _INSERT_LEASED_JOB.write(conn, _insert_values(job) | lease)
-                    return job
+                    return job, True
                 job = _new_job(user_id, request_id, now, new, None)
                 _INSERT_JOB.write(conn, _insert_values(job))
         except IntegrityError as exc:
             raise DuplicateKeyError(request_id or "") from exc
-        return job
+        return job, True
 
     def get(self, job_id: str) -> Job | None:
         with self._reading() as conn:

@@ -138,21 +138,82 @@ class Prepared:
             cursor.execute(compiled.sql, arguments)
             if not fetch:
                 return [], int(cursor.rowcount)
-            raw = cursor.fetchall()
-            converting = compiled.results(cursor)
-            _release_result(cursor)
-            if converting:
-                raw = [_converted(row, converting) for row in raw]
-            return list(raw), int(cursor.rowcount)
+            return _fetched(cursor, compiled), int(cursor.rowcount)
         except dialect.loaded_dbapi.Error as error:
-            if dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor):
-                # SQLAlchemy's own handling of a lost connection (every pooled connection
-                # of its generation is replaced, the error says the connection was
-                # invalidated): let it see the failure by running the statement itself.
-                conn.exec_driver_sql(compiled.sql, arguments)
-            raise exc.DBAPIError.instance(
-                compiled.sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from error
+            raise _wrapped(conn, dbapi_connection, cursor, compiled, arguments, error) from error
+
+
+def rows_together(
+    conn: Connection, steps: Sequence[tuple[Prepared, Mapping[str, Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of several statements that do not depend on each other's results, in
+    order: on PostgreSQL sent together in one pipeline (with the transaction's BEGIN),
+    so they cost one round trip instead of one each; elsewhere run one after another.
+
+    Each statement still runs alone and in order on the server, so one that follows a
+    row lock reads with a snapshot taken after the lock was granted (READ COMMITTED).
+    """
+    dialect = conn.dialect
+    if dialect.driver != "psycopg" or len(steps) < 2:
+        return [prepared.rows(conn, params) for prepared, params in steps]
+    dbapi_connection = conn.connection.dbapi_connection
+    assert dbapi_connection is not None
+    runs = []
+    for index, (prepared, params) in enumerate(steps):
+        compiled = prepared._compiled(dialect)
+        if compiled.undoable:
+            conn.info[WROTE] = True
+        runs.append((_cursor(conn, dbapi_connection, index), compiled, compiled.arguments(params)))
+    running = runs[0]
+    try:
+        with dbapi_connection.pipeline():  # leaving the block waits for every result
+            for running in runs:
+                cursor, compiled, arguments = running
+                cursor.execute(compiled.sql, arguments)
+        return [_fetched(cursor, compiled) for cursor, compiled, _ in runs]
+    except dialect.loaded_dbapi.Error as error:
+        # The first failure aborts the rest; report the statement that failed.
+        failed = next((r for r in runs if _failed(r[0])), running)
+        cursor, compiled, arguments = failed
+        raise _wrapped(conn, dbapi_connection, cursor, compiled, arguments, error) from error
+
+
+def _failed(cursor: Any) -> bool:
+    result = getattr(cursor, "pgresult", None)
+    return result is not None and result.error_message != b""
+
+
+def _fetched(cursor: Any, compiled: _Compiled) -> list[tuple[Any, ...]]:
+    """The rows of the cursor's last statement, converted by their SQLAlchemy types."""
+    raw = cursor.fetchall()
+    converting = compiled.results(cursor)
+    _release_result(cursor)
+    if converting:
+        raw = [_converted(row, converting) for row in raw]
+    return list(raw)
+
+
+def _wrapped(
+    conn: Connection,
+    dbapi_connection: Any,
+    cursor: Any,
+    compiled: _Compiled,
+    arguments: Any,
+    error: Exception,
+) -> Exception:
+    """A driver error as SQLAlchemy would have raised it."""
+    dialect = conn.dialect
+    if dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor):
+        # SQLAlchemy's own handling of a lost connection (every pooled connection of its
+        # generation is replaced, the error says the connection was invalidated): let it
+        # see the failure by running the statement itself.
+        conn.exec_driver_sql(compiled.sql, arguments)
+    return cast(
+        Exception,
+        exc.DBAPIError.instance(
+            compiled.sql, arguments, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ),
+    )
 
 
 _CURSOR = "qpi_prepared_cursor"
@@ -167,8 +228,9 @@ def _release_result(cursor: Any) -> None:
         result.clear()
 
 
-def _cursor(conn: Connection, dbapi_connection: Any) -> Any:
-    """The DBAPI connection's cursor for prepared statements, made once and kept with it.
+def _cursor(conn: Connection, dbapi_connection: Any, index: int = 0) -> Any:
+    """The DBAPI connection's `index`-th cursor for prepared statements (several for
+    :func:`rows_together`), made once and kept with it.
 
     A new psycopg cursor per statement (its adapters, transformer and result objects)
     cost about as much Python time as the statement's round trip; one kept per
@@ -177,10 +239,12 @@ def _cursor(conn: Connection, dbapi_connection: Any) -> Any:
     one thread at a time, and every statement here is read to the end before the next.
     """
     info = conn.connection.info
-    cursor = info.get(_CURSOR)
-    if cursor is None or cursor.connection is not dbapi_connection:
-        cursor = info[_CURSOR] = dbapi_connection.cursor()
-    return cursor
+    cursors = info.get(_CURSOR)
+    if cursors is None or cursors[0].connection is not dbapi_connection:
+        cursors = info[_CURSOR] = [dbapi_connection.cursor()]
+    while len(cursors) <= index:
+        cursors.append(dbapi_connection.cursor())
+    return cursors[index]
 
 
 def _converted(row: Sequence[Any], converting: list[tuple[int, Callable[[Any], Any]]]) -> Any:
