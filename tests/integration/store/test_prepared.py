@@ -212,6 +212,56 @@ def test_reads_sent_after_a_row_lock_see_what_its_holder_committed() -> None:
         drop_postgres(url)
 
 
+def test_a_result_whose_job_update_matches_nothing_charges_no_one() -> None:
+    """PostgreSQL writes a result and its charge in one statement: the charge must follow
+    the job's update, not happen beside it."""
+    url = fresh_postgres_url()
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        job_id = _job(engine)
+        user_id = _user_of(engine, job_id)
+        outcome = {
+            "job_id": job_id,
+            "lease_attempt": 1,
+            "lease_driver": "d1",
+            "new_state": "completed",
+            "new_result": "{}",
+            "new_error": None,
+            "charged": 3.0,
+            "now": NOW,
+            "user_id": user_id,
+            "balance": 7.0,
+        }
+        with engine.begin() as conn:  # the job is pending: no lease matches
+            assert job_statements._COMPLETE_AND_CHARGE.first(conn, outcome) is None
+        with engine.begin() as conn:
+            job_statements._CLAIM.first(
+                conn,
+                {
+                    "job_id": job_id,
+                    "driver_id": "d1",
+                    "session_id": "s1",
+                    "now": NOW,
+                    "expires": NOW + timedelta(minutes=1),
+                },
+            )
+            assert _balance(conn, user_id) == 10.0
+            row = job_statements._COMPLETE_AND_CHARGE.first(conn, outcome)
+            assert row is not None
+            assert (row[0], row[5]) == (job_id, "completed")
+            assert _balance(conn, user_id) == 7.0
+    finally:
+        engine.dispose()
+        drop_postgres(url)
+
+
+def _balance(conn: Connection, user_id: str) -> float:
+    row = job_statements._OWNER.first(conn, {"id": user_id})
+    assert row is not None
+    return float(row[4])
+
+
 def _user_of(engine: Engine, job_id: str) -> str:
     with engine.connect() as conn:
         row = job_statements._GET_JOB.first(conn, {"id": job_id})

@@ -129,6 +129,9 @@ def test_a_result_is_accepted_once_from_the_lease_holder(repos: Repositories) ->
     assert (done.state, done.result_json, done.charged_seconds) == ("completed", '{"ok": 1}', 3.0)
     assert done.lease_driver_id is None
     assert done.finished_at == LATER
+    owner = repos.accounts.get_user(user)
+    assert owner is not None
+    assert owner.qpu_seconds == 7.0  # charged once, with the result
     assert (
         repos.leases.complete(
             job.id, 1, "d1", result_json="{}", error=None, now=LATER, charge=_never_charge

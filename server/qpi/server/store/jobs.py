@@ -381,6 +381,17 @@ _COMPLETE = Prepared(
 _SET_BALANCE = Prepared(
     update(USERS).where(U.id == bindparam("user_id")).values(qpu_seconds=bindparam("balance"))
 )
+# PostgreSQL: _COMPLETE and the owner's new balance in one statement (one round trip
+# fewer per result); the balance is written only if the job was.
+_COMPLETED = _COMPLETE.statement.cte("completed")
+_COMPLETE_AND_CHARGE = Prepared(
+    core_select(_COMPLETED).add_cte(
+        update(USERS)
+        .where(U.id == bindparam("user_id"), exists(core_select(_COMPLETED.c.id)))
+        .values(qpu_seconds=bindparam("balance"))
+        .cte("charged")
+    )
+)
 # Only current and future slots: ordered by end time, so an index range over end_time
 # starts at "now" and never reads the past ones (the policy takes bookings in any order).
 _UPCOMING_SLOTS = (
@@ -917,17 +928,18 @@ class SqlJobRepository(SqlRepository):
             return None  # stale or duplicate: no write at all
         user_id, balance, is_superuser = owner
         charged, left = done.charge(balance, is_superuser)
-        row = _COMPLETE.first(
-            conn,
-            {
-                **lease,
-                "new_state": "failed" if done.error is not None else "completed",
-                "new_result": done.result_json,
-                "new_error": done.error,
-                "charged": charged,
-                "now": now,
-            },
-        )
+        outcome = {
+            **lease,
+            "new_state": "failed" if done.error is not None else "completed",
+            "new_result": done.result_json,
+            "new_error": done.error,
+            "charged": charged,
+            "now": now,
+        }
+        if self._is_postgres:
+            row = _COMPLETE_AND_CHARGE.first(conn, outcome | {"user_id": user_id, "balance": left})
+            return None if row is None else _job(row)
+        row = _COMPLETE.first(conn, outcome)
         if row is None:
             return None
         _SET_BALANCE.write(conn, {"user_id": user_id, "balance": left})
