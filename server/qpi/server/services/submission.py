@@ -126,8 +126,11 @@ class SubmissionService:
         # must reach its driver, and an offer must be given back either way.
         store = asyncio.ensure_future(self._groups.run(enqueue))
         self._settling.add(store)  # the loop keeps only a weak reference to a task
+        # The shield's callback first: the caller is woken before the driver's stream is,
+        # so the answer goes out before the Assign is written (the job is safely stored).
+        answer = asyncio.shield(store)
         store.add_done_callback(functools.partial(self._settle, offer))
-        return await asyncio.shield(store)
+        return await answer
 
     def _settle(self, offer: LeaseOffer, store: asyncio.Task[tuple[Job, bool]]) -> None:
         assert self._direct is not None
