@@ -45,7 +45,7 @@ def test_a_round_skips_the_job_another_round_is_claiming(repos: Repositories) ->
     )
     stored = [
         repos.jobs.insert(
-            user, None, NOW + timedelta(seconds=i), lambda o, p: NewJob(qpu.id, "{}", 0.0)
+            user, None, NOW + timedelta(seconds=i), lambda o, p, q: NewJob(qpu.id, "{}", 0.0)
         )
         for i in range(2)
     ]

@@ -48,7 +48,7 @@ def _job(engine: Engine) -> str:
     )
     # Microseconds of zero: SQLite's stored text must still compare as SQLAlchemy writes it.
     stored = repos.jobs.insert(
-        user, "req-1", NOW, lambda owner, pending: NewJob(qpu.id, '{"circuits": []}', 1.5)
+        user, "req-1", NOW, lambda owner, pending, named: NewJob(qpu.id, '{"circuits": []}', 1.5)
     )
     assert stored is not None
     return stored[0].id

@@ -19,6 +19,7 @@ from qpi.server.domain.listing import Condition, FieldRef, Junction, ListQuery, 
 from qpi.server.domain.models import (
     InstructionProperties,
     Job,
+    Qpu,
     QpuCapabilities,
     ReportedDevice,
     Revocation,
@@ -75,7 +76,10 @@ def _job(
     repos: Repositories, user: str, qpu: str, at: datetime = NOW, key: str = "", estimate: float = 0
 ) -> Job:
     stored = repos.jobs.insert(
-        user, key or None, at, lambda owner, pending: NewJob(qpu, '{"circuits": []}', estimate)
+        user,
+        key or None,
+        at,
+        lambda owner, pending, named: NewJob(qpu, '{"circuits": []}', estimate),
     )
     assert stored is not None
     return stored[0]
@@ -324,7 +328,7 @@ def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories)
     _job(repos, alice, qpu)
     counts: list[int] = []
 
-    def admit(owner: User, pending: int) -> NewJob:
+    def admit(owner: User, pending: int, named: Qpu | None) -> NewJob:
         counts.append(pending)
         assert owner.id == alice
         return NewJob(qpu, "{}", 1.5)
@@ -341,7 +345,7 @@ def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories)
     job, new = stored
     assert (job.estimated_seconds, job.request_id, new) == (1.5, "k", True)
 
-    def refuse(owner: User, pending: int) -> NewJob:
+    def refuse(owner: User, pending: int, named: Qpu | None) -> NewJob:
         raise FailedPreconditionError("QPU_DISABLED", "no")
 
     # A request id used already returns its job without admitting anything.
@@ -355,6 +359,25 @@ def test_submits_are_admitted_with_the_owners_pending_count(repos: Repositories)
     assert total == 6  # two before, three cancelled, "k"
 
 
+def test_a_submit_reads_the_qpu_it_names_with_its_owner(repos: Repositories) -> None:
+    alice, qpu = _user(repos), _qpu(repos, "q1")
+    seen: list[Qpu | None] = []
+
+    def admit(owner: User, pending: int, named: Qpu | None) -> NewJob:
+        seen.append(named)
+        return NewJob(qpu, "{}", 1.0)
+
+    for key in ("q1", qpu, "no-such-qpu", ""):
+        assert repos.jobs.insert(alice, None, NOW, admit, qpu_key=key) is not None
+    assert [(q.id, q.name) if q else None for q in seen] == [
+        (qpu, "q1"),
+        (qpu, "q1"),
+        None,
+        None,
+    ]
+    assert seen[0] == repos.qpus.find("q1")  # the same record the QPU store gives
+
+
 def test_a_submit_group_stores_its_inserts_in_one_transaction(
     repos: Repositories, engine: Engine
 ) -> None:
@@ -363,11 +386,11 @@ def test_a_submit_group_stores_its_inserts_in_one_transaction(
     event.listen(engine, "commit", commits.append)
     counts: list[int] = []
 
-    def admit(owner: User, pending: int) -> NewJob:
+    def admit(owner: User, pending: int, named: Qpu | None) -> NewJob:
         counts.append(pending)  # sees the group's earlier inserts of this owner
         return NewJob(qpu, "{}", 1.0)
 
-    def refuse(owner: User, pending: int) -> NewJob:
+    def refuse(owner: User, pending: int, named: Qpu | None) -> NewJob:
         raise FailedPreconditionError("QPU_DISABLED", "no")
 
     with repos.jobs.submit_group() as shared:
@@ -396,7 +419,7 @@ def test_a_submit_group_stores_its_inserts_in_one_transaction(
 def test_a_submit_group_that_fails_stores_none_of_its_inserts(repos: Repositories) -> None:
     alice, qpu = _user(repos), _qpu(repos)
 
-    def admit(owner: User, pending: int) -> NewJob:
+    def admit(owner: User, pending: int, named: Qpu | None) -> NewJob:
         return NewJob(qpu, "{}", 1.0)
 
     def two_then_fail() -> None:
@@ -604,7 +627,7 @@ def test_reads_made_while_admitting_a_job_share_its_transaction(
     event.listen(engine, "checkout", lambda *_: checkouts.append(1))
     routed: list[str] = []
 
-    def admit(owner: User, pending: int) -> NewJob:
+    def admit(owner: User, pending: int, named: Qpu | None) -> NewJob:
         found = repos.qpus.find("q1")  # routing, as a submit does
         assert found is not None
         routed.append(found.id)

@@ -18,7 +18,7 @@ from qpi.server.domain.capabilities import ensure_meas_level_supported
 from qpi.server.domain.clock import Clock
 from qpi.server.domain.errors import InvalidArgumentError, NotFoundError, QpiError
 from qpi.server.domain.listing import ListQuery, Total
-from qpi.server.domain.models import Job, LeaseOffer, Revocation, User
+from qpi.server.domain.models import Job, LeaseOffer, Qpu, Revocation, User
 from qpi.server.services.events import EventBus
 from qpi.server.services.principal import Principal
 from qpi.server.services.qasm import in_process
@@ -208,12 +208,12 @@ class JobService:
         now = self._clock.now()
         limited = self._max_pending
 
-        def admit(user: User, pending: int) -> NewJob:
+        def admit(user: User, pending: int, named: Qpu | None) -> NewJob:
             # Runs with the owner's row locked, so one user's submits see each other.
             rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
             if limited and not user.is_superuser:  # superusers have no limit
                 accounting.ensure_can_queue(pending, limited, user.is_superuser)
-            qpu = self._qpus.route(req.qpu, qubits)
+            qpu = self._qpus.route(req.qpu, qubits, named)
             ensure_meas_level_supported(qpu, validated.meas_level)
             shots = accounting.total_shots(validated.circuits, validated.shots)
             return NewJob(
@@ -230,6 +230,7 @@ class JobService:
                 now,
                 admit,
                 pending_cap=limited,
+                qpu_key=req.qpu,  # read with the owner, for routing
                 offer=offer,
                 can_reserve=accounting.can_reserve,
             )

@@ -188,15 +188,16 @@ class QpuService:
         self._events.publish("qpu", qpu.id)
         self._events.publish("qpu_deleted", qpu)
 
-    def route(self, key: str, qubits_needed: int) -> Qpu:
-        """Chooses the QPU for a job: the named one, else the least-loaded eligible one.
+    def route(self, key: str, qubits_needed: int, named: Qpu | None = None) -> Qpu:
+        """Chooses the QPU for a job: the named one (`named`, when the caller read it
+        already), else the least-loaded eligible one.
 
         Routing rule for jobs that name no QPU: among enabled QPUs whose qubit count is
         unknown (0) or large enough, prefer online ones, then the shortest queue, then the
         name. A job for a known but disabled QPU is refused.
         """
         if key:
-            qpu = self.find(key)
+            qpu = named if named is not None else self.find(key)
             if not qpu.enabled:
                 raise FailedPreconditionError(
                     "QPU_DISABLED",

@@ -19,10 +19,11 @@ from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from qpi.server.domain.models import Job, LeaseOffer, Revocation, User
+from qpi.server.domain.models import Job, LeaseOffer, Qpu, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
 from qpi.server.store.prepared import Prepared, rows_together
+from qpi.server.store.qpu_rows import QPU_BY_KEY, qpu_of_row
 from qpi.server.store.tables import JOBS, QPUS, TIME_SLOTS, USERS, JobRow
 from qpi.server.store.types import new_id
 
@@ -55,10 +56,11 @@ class Completion:
     charge: ChargeRule
 
 
-Admission = Callable[[User, int], NewJob]
-"""Decides a submission given its (locked) owner and the owner's pending jobs, counted up
-to the insert's `pending_cap` (so the count costs the same in any queue; 0 without a
-cap); raises to refuse it."""
+Admission = Callable[[User, int, Qpu | None], NewJob]
+"""Decides a submission given its (locked) owner, the owner's pending jobs counted up to
+the insert's `pending_cap` (so the count costs the same in any queue; 0 without a cap),
+and the QPU its `qpu_key` names (None without a key, or if there is no such QPU); raises
+to refuse it."""
 
 
 class JobRepository(Protocol):
@@ -76,6 +78,7 @@ class JobRepository(Protocol):
         admit: Admission,
         *,
         pending_cap: int = 0,
+        qpu_key: str = "",
         offer: LeaseOffer | None = None,
         can_reserve: ReserveRule | None = None,
     ) -> tuple[Job, bool] | None:
@@ -586,6 +589,7 @@ def _admission_reads(
     user_id: str,
     request_id: str | None,
     pending_cap: int,
+    qpu_key: str,
     offer: LeaseOffer | None,
     locked: bool,
 ) -> list[tuple[Prepared, dict[str, Any]]]:
@@ -599,6 +603,8 @@ def _admission_reads(
         reads.append((_BY_REQUEST_ID, {"user_id": user_id, "request_id": request_id}))
     if pending_cap:
         reads.append((_PENDING_OF, {"user_id": user_id, "cap": pending_cap}))
+    if qpu_key:
+        reads.append((QPU_BY_KEY, {"key": qpu_key}))
     if offer is not None:
         reads.append((_LEASABLE, {"qpu_id": offer.qpu_id, "user_id": user_id}))
     return reads
@@ -734,25 +740,29 @@ class SqlJobRepository(SqlRepository):
         admit: Admission,
         *,
         pending_cap: int = 0,
+        qpu_key: str = "",
         offer: LeaseOffer | None = None,
         can_reserve: ReserveRule | None = None,
     ) -> tuple[Job, bool] | None:
         offer = offer if can_reserve is not None else None
         # PostgreSQL: the owner's lock and every read after it go out in one round trip.
-        reads = _admission_reads(user_id, request_id, pending_cap, offer, self._is_postgres)
+        reads = _admission_reads(
+            user_id, request_id, pending_cap, qpu_key, offer, self._is_postgres
+        )
         try:
             with self._submit_transaction() as conn, self._lending(conn):
                 found = iter(rows_together(conn, reads))
                 owner = next(found)
                 earlier = next(found) if request_id else None
                 pending = int(next(found)[0][0]) if pending_cap else 0
+                named = next(found) if qpu_key else None
                 lease_row = next(found)[0] if offer is not None else None
                 if not owner:
                     return None
                 if earlier:
                     return _job(earlier[0]), False
                 user = _user(owner[0])
-                new = admit(user, pending)
+                new = admit(user, pending, qpu_of_row(named[0]) if named else None)
                 if offer and can_reserve and _leasable(user, new, offer, lease_row, can_reserve):
                     job = _new_job(user_id, request_id, now, new, offer)
                     lease = {"lease_session": offer.session_id, "lease_expires_at": offer.expires}

@@ -18,7 +18,8 @@ from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import Driver, Qpu
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, NUMBER, FieldSpec, run_listing
-from qpi.server.store.qpus import queue_lengths, to_qpu
+from qpi.server.store.qpu_rows import to_qpu
+from qpi.server.store.qpus import queue_lengths
 from qpi.server.store.tables import DriverRow, QpuRow
 
 _QPUS = QpuRow.__table__  # type: ignore[attr-defined]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -18,16 +16,14 @@ from sqlmodel import Session, col, select
 
 from qpi.server.domain.models import (
     Driver,
-    InstructionProperties,
     Job,
     Qpu,
-    QpuCapabilities,
     ReportedDevice,
 )
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count
 from qpi.server.store.jobs import to_job
-from qpi.server.store.prepared import Prepared
-from qpi.server.store.tables import JOBS, QPUS, DriverRow, JobRow, QpuRow
+from qpi.server.store.qpu_rows import QPU_BY_KEY, capabilities_json, qpu_of_row, to_qpu
+from qpi.server.store.tables import JOBS, DriverRow, JobRow, QpuRow
 
 
 @dataclass(frozen=True)
@@ -155,73 +151,6 @@ class QpuRepository(Protocol):
         ...
 
 
-def to_qpu(row: QpuRow | Any) -> Qpu:
-    """The domain record of a QPU row."""
-    return Qpu(
-        id=row.id,
-        name=row.name,
-        enabled=row.enabled,
-        status=row.status,
-        num_qubits=row.num_qubits,
-        coupling_map=_coupling_map(row.coupling_map_json),
-        native_gates=_native_gates(row.native_gates_json),
-        executor=row.executor,
-        created=row.created,
-        updated=row.updated,
-        capabilities=parse_capabilities(row.capabilities_json),
-    )
-
-
-def capabilities_json(caps: QpuCapabilities) -> str:
-    """The stored form of a QPU's capabilities (unknown durations/errors omitted)."""
-    instructions = []
-    for entry in caps.instructions:
-        item: dict[str, object] = {"name": entry.name, "qubits": list(entry.qubits)}
-        if entry.duration_seconds is not None:
-            item["duration"] = entry.duration_seconds
-        if entry.error is not None:
-            item["error"] = entry.error
-        instructions.append(item)
-    return json.dumps({"meas_levels": list(caps.meas_levels), "instructions": instructions})
-
-
-# A QPU's descriptions change when its driver reconnects, yet are read on every submit
-# that routes to it: their parsed (immutable) forms are kept per stored text.
-_PARSED_KEPT = 64
-
-
-@functools.lru_cache(maxsize=_PARSED_KEPT)
-def _coupling_map(text: str) -> tuple[tuple[int, int], ...]:
-    return tuple((int(a), int(b)) for a, b in json.loads(text))
-
-
-@functools.lru_cache(maxsize=_PARSED_KEPT)
-def _native_gates(text: str) -> tuple[str, ...]:
-    return tuple(str(g) for g in json.loads(text))
-
-
-@functools.lru_cache(maxsize=_PARSED_KEPT)
-def parse_capabilities(text: str) -> QpuCapabilities:
-    """Reads `capabilities_json` back ("{}" for QPUs no driver has described yet)."""
-    data = json.loads(text or "{}")
-    return QpuCapabilities(
-        meas_levels=tuple(int(level) for level in data.get("meas_levels", [])),
-        instructions=tuple(
-            InstructionProperties(
-                name=str(item["name"]),
-                qubits=tuple(int(q) for q in item.get("qubits", [])),
-                duration_seconds=_optional_float(item.get("duration")),
-                error=_optional_float(item.get("error")),
-            )
-            for item in data.get("instructions", [])
-        ),
-    )
-
-
-def _optional_float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
-
-
 def to_driver(row: DriverRow) -> Driver:
     """The domain record of a driver row."""
     return Driver(
@@ -238,18 +167,6 @@ def to_driver(row: DriverRow) -> Driver:
         last_seen=row.last_seen,
         created=row.created,
     )
-
-
-# By id, else by name, in one statement (an id match wins).
-# A QPU row read by a prepared statement, with the table's column names.
-_QpuColumns = namedtuple("_QpuColumns", [column.name for column in QPUS.c])  # type: ignore[misc]
-
-_QPU_BY_KEY = Prepared(
-    core_select(QPUS)
-    .where(or_(QPUS.c.id == bindparam("key"), QPUS.c.name == bindparam("key")))
-    .order_by((QPUS.c.id == bindparam("key")).desc())
-    .limit(1)
-)
 
 
 def _find(s: Session, key: str) -> QpuRow | None:
@@ -307,8 +224,8 @@ class SqlQpuRepository(SqlRepository):
         # A prebuilt Core statement, in the submit's own transaction when one is lent:
         # this runs on every submit that names its QPU.
         with self._reading() as conn:
-            row = _QPU_BY_KEY.first(conn, {"key": key})
-        return to_qpu(_QpuColumns._make(row)) if row else None
+            row = QPU_BY_KEY.first(conn, {"key": key})
+        return qpu_of_row(row) if row else None
 
     def get_with_queue(self, key: str) -> tuple[Qpu, int] | None:
         with self._session() as s:
