@@ -188,72 +188,69 @@ def test_a_failure_among_statements_sent_together_is_raised_as_core_would(
     assert [len(rows) for rows in found] == [1, 0]
 
 
-def test_reads_sent_after_a_row_lock_see_what_its_holder_committed() -> None:
+@pytest.fixture
+def postgres() -> Iterator[Engine]:
+    engine = create_db_engine(fresh_postgres_url())
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        drop_postgres(engine.url.render_as_string(hide_password=False))
+
+
+def test_reads_sent_after_a_row_lock_see_what_its_holder_committed(postgres: Engine) -> None:
     """A submit sends the owner's row lock and its reads together: each read must take its
     snapshot once the lock is granted, so it sees the job of the submit that held it."""
-    url = fresh_postgres_url()
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
-        job_id = _job(engine)
-        user_id = _user_of(engine, job_id)
-        with engine.connect() as holder:
-            holder.begin()
-            assert job_statements._OWNER_LOCKED.first(holder, {"id": user_id}) is not None
-            with ThreadPoolExecutor(1) as pool:
-                waiting = pool.submit(_lock_then_count, engine, user_id)
-                _wait_for_a_lock_wait(url)
-                _second_job(holder, job_id)
-                holder.commit()
-                counted = waiting.result(30)
-        assert counted == 2  # the first job and the one committed under the lock
-    finally:
-        engine.dispose()
-        drop_postgres(url)
+    job_id = _job(postgres)
+    user_id = _user_of(postgres, job_id)
+    with postgres.connect() as holder:
+        holder.begin()
+        assert job_statements._OWNER_LOCKED.first(holder, {"id": user_id}) is not None
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(_lock_then_count, postgres, user_id)
+            _wait_for_a_lock_wait(postgres)
+            _second_job(holder, job_id)
+            holder.commit()
+            counted = waiting.result(30)
+    assert counted == 2  # the first job and the one committed under the lock
 
 
-def test_a_result_whose_job_update_matches_nothing_charges_no_one() -> None:
+def test_a_result_whose_job_update_matches_nothing_charges_no_one(postgres: Engine) -> None:
     """PostgreSQL writes a result and its charge in one statement: the charge must follow
     the job's update, not happen beside it."""
-    url = fresh_postgres_url()
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
-        job_id = _job(engine)
-        user_id = _user_of(engine, job_id)
-        outcome = {
-            "job_id": job_id,
-            "lease_attempt": 1,
-            "lease_driver": "d1",
-            "new_state": "completed",
-            "new_result": "{}",
-            "new_error": None,
-            "charged": 3.0,
-            "now": NOW,
-            "user_id": user_id,
-            "balance": 7.0,
-        }
-        with engine.begin() as conn:  # the job is pending: no lease matches
-            assert job_statements._COMPLETE_AND_CHARGE.first(conn, outcome) is None
-        with engine.begin() as conn:
-            job_statements._CLAIM.first(
-                conn,
-                {
-                    "job_id": job_id,
-                    "driver_id": "d1",
-                    "session_id": "s1",
-                    "now": NOW,
-                    "expires": NOW + timedelta(minutes=1),
-                },
-            )
-            assert _balance(conn, user_id) == 10.0
-            row = job_statements._COMPLETE_AND_CHARGE.first(conn, outcome)
-            assert row is not None
-            assert (row[0], row[5]) == (job_id, "completed")
-            assert _balance(conn, user_id) == 7.0
-    finally:
-        engine.dispose()
-        drop_postgres(url)
+    job_id = _job(postgres)
+    user_id = _user_of(postgres, job_id)
+    outcome = {
+        "job_id": job_id,
+        "lease_attempt": 1,
+        "lease_driver": "d1",
+        "new_state": "completed",
+        "new_result": "{}",
+        "new_error": None,
+        "charged": 3.0,
+        "now": NOW,
+        "user_id": user_id,
+        "balance": 7.0,
+    }
+    with postgres.begin() as conn:  # the job is pending: no lease matches
+        assert job_statements._COMPLETE_AND_CHARGE.first(conn, outcome) is None
+    with postgres.begin() as conn:
+        job_statements._CLAIM.first(
+            conn,
+            {
+                "job_id": job_id,
+                "driver_id": "d1",
+                "session_id": "s1",
+                "now": NOW,
+                "expires": NOW + timedelta(minutes=1),
+            },
+        )
+        assert _balance(conn, user_id) == 10.0
+        row = job_statements._COMPLETE_AND_CHARGE.first(conn, outcome)
+        assert row is not None
+        assert (row[0], row[5]) == (job_id, "completed")
+        assert _balance(conn, user_id) == 7.0
 
 
 def _balance(conn: Connection, user_id: str) -> float:
@@ -282,9 +279,10 @@ def _lock_then_count(engine: Engine, user_id: str) -> int:
     return int(pending[0][0])
 
 
-def _wait_for_a_lock_wait(url: str) -> None:
+def _wait_for_a_lock_wait(engine: Engine) -> None:
     # A connection of its own: a transaction sees one snapshot of pg_stat_activity.
     deadline = time.monotonic() + 30
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             found = conn.execute(
