@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
+
+from qpi.server.store.transactions import write_transaction
 
 
 class DuplicateKeyError(Exception):
@@ -76,6 +78,11 @@ class SqlRepository:
             return
         with self._reads.connect() as conn:
             yield conn
+
+    def _write_transaction(self) -> AbstractContextManager[Connection]:
+        """A write transaction whose BEGIN and COMMIT can travel with its statements (see
+        :mod:`qpi.server.store.transactions`)."""
+        return write_transaction(self._engine, self._reads)
 
     @property
     def _is_postgres(self) -> bool:

@@ -19,6 +19,7 @@ from sqlmodel import create_engine
 
 from qpi.server.domain.errors import database_unavailable, transaction_conflict
 from qpi.server.store.postgres_plans import keep_prepared_statements
+from qpi.server.store.transactions import begin_before_other_statements
 
 logger = logging.getLogger(__name__)
 # Alembic announces every plugin it loads at INFO; only migrations themselves matter.
@@ -58,6 +59,7 @@ def create_db_engine(url: str, ping_after_idle: float = PING_AFTER_IDLE_SECONDS)
     engine = create_engine(url, pool_size=10, max_overflow=20)
     _ping_when_idle(engine, ping_after_idle)
     keep_prepared_statements(engine)
+    begin_before_other_statements(engine)
     return engine
 
 

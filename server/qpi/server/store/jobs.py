@@ -682,7 +682,7 @@ class SqlJobRepository(SqlRepository):
     @contextmanager
     def _pinned_transaction(self) -> Iterator[None]:
         """One transaction that this thread's snapshots and claims use until it ends."""
-        with self._engine.begin() as conn:
+        with self._write_transaction() as conn:
             self._round.conn = conn
             try:
                 yield
@@ -729,7 +729,7 @@ class SqlJobRepository(SqlRepository):
         if grouped is not None:
             yield grouped
             return
-        with self._engine.begin() as conn:
+        with self._write_transaction() as conn:
             yield conn
 
     def insert(
@@ -766,10 +766,10 @@ class SqlJobRepository(SqlRepository):
                 if offer and can_reserve and _leasable(user, new, offer, lease_row, can_reserve):
                     job = _new_job(user_id, request_id, now, new, offer)
                     lease = {"lease_session": offer.session_id, "lease_expires_at": offer.expires}
-                    _INSERT_LEASED_JOB.write(conn, _insert_values(job) | lease)
+                    _INSERT_LEASED_JOB.write(conn, _insert_values(job) | lease, commit=True)
                     return job, True
                 job = _new_job(user_id, request_id, now, new, None)
-                _INSERT_JOB.write(conn, _insert_values(job))
+                _INSERT_JOB.write(conn, _insert_values(job), commit=True)
         except IntegrityError as exc:
             raise DuplicateKeyError(request_id or "") from exc
         return job, True
@@ -883,7 +883,8 @@ class SqlJobRepository(SqlRepository):
         # Locking the owner serialises reservations of one user across dispatchers
         # (SQLite has one writer anyway), so two QPUs cannot both spend the same seconds.
         claimable = _CLAIMABLE_LOCKED if self._is_postgres else _CLAIMABLE
-        with self._round_or(self._engine.begin) as conn:
+        alone = getattr(self._round, "conn", None) is None  # else the round commits
+        with self._round_or(self._write_transaction) as conn:
             found = claimable.first(conn, {"id": job_id})
             if found is None:
                 return None
@@ -899,6 +900,7 @@ class SqlJobRepository(SqlRepository):
                     "expires": expires,
                     "now": now,
                 },
+                commit=alone,
             )
         return _job(row) if row else None
 
@@ -914,19 +916,27 @@ class SqlJobRepository(SqlRepository):
         charge: ChargeRule,
     ) -> Job | None:
         done = Completion(job_id, attempt, driver_id, result_json, error, charge)
-        with self._engine.begin() as conn:
-            return self._complete_in(conn, done, now)
+        with self._write_transaction() as conn:
+            return self._complete_in(conn, done, now, last=True)
 
     def complete_many(self, results: Sequence[Completion], now: datetime) -> list[Job | None]:
-        with self._engine.begin() as conn:
+        with self._write_transaction() as conn:
             if self._is_postgres and len(results) > 1:
                 # Every owner of the batch locked at once, in id order: two transactions
                 # storing results of the same users (another replica's batch, a claim)
                 # then wait for each other instead of deadlocking.
                 conn.execute(_OWNERS_LOCKED, {"ids": [done.job_id for done in results]}).all()
-            return [self._complete_in(conn, done, now) for done in results]
+            last = len(results) - 1
+            return [
+                self._complete_in(conn, done, now, last=index == last)
+                for index, done in enumerate(results)
+            ]
 
-    def _complete_in(self, conn: Connection, done: Completion, now: datetime) -> Job | None:
+    def _complete_in(
+        self, conn: Connection, done: Completion, now: datetime, *, last: bool
+    ) -> Job | None:
+        """Stores one result; `last`: no statement follows in this transaction (so its
+        COMMIT may travel with this one's)."""
         lease = {
             "job_id": done.job_id,
             "lease_attempt": done.attempt,
@@ -947,7 +957,8 @@ class SqlJobRepository(SqlRepository):
             "now": now,
         }
         if self._is_postgres:
-            row = _COMPLETE_AND_CHARGE.first(conn, outcome | {"user_id": user_id, "balance": left})
+            charged_to = {"user_id": user_id, "balance": left}
+            row = _COMPLETE_AND_CHARGE.first(conn, outcome | charged_to, commit=last)
             return None if row is None else _job(row)
         row = _COMPLETE.first(conn, outcome)
         if row is None:

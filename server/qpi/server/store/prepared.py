@@ -22,12 +22,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from qpi.server.store.postgres_plans import WROTE, nothing_to_undo
+from qpi.server.store.transactions import Stage, mark, stage
 
 Processor = Callable[[Any], Any] | None
 
@@ -102,16 +104,18 @@ class Prepared:
         return found
 
     def rows(
-        self, conn: Connection, params: Mapping[str, Any] | None = None
+        self, conn: Connection, params: Mapping[str, Any] | None = None, *, commit: bool = False
     ) -> list[tuple[Any, ...]]:
-        """Every row the statement returns, with SQLAlchemy's result types."""
-        return self._run(conn, params or {}, fetch=True)[0]
+        """Every row the statement returns, with SQLAlchemy's result types. With `commit`,
+        the last statement of a :func:`~qpi.server.store.transactions.write_transaction`:
+        its COMMIT is sent with it (elsewhere the transaction commits as usual)."""
+        return self._run(conn, params or {}, fetch=True, commit=commit)[0]
 
     def first(
-        self, conn: Connection, params: Mapping[str, Any] | None = None
+        self, conn: Connection, params: Mapping[str, Any] | None = None, *, commit: bool = False
     ) -> tuple[Any, ...] | None:
         """The first row, or None."""
-        found = self.rows(conn, params)
+        found = self.rows(conn, params, commit=commit)
         return found[0] if found else None
 
     def scalar(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any:
@@ -119,12 +123,14 @@ class Prepared:
         row = self.first(conn, params)
         return None if row is None else row[0]
 
-    def write(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+    def write(
+        self, conn: Connection, params: Mapping[str, Any] | None = None, *, commit: bool = False
+    ) -> int:
         """Runs a statement without RETURNING; the number of rows it matched."""
-        return self._run(conn, params or {}, fetch=False)[1]
+        return self._run(conn, params or {}, fetch=False, commit=commit)[1]
 
     def _run(
-        self, conn: Connection, params: Mapping[str, Any], *, fetch: bool
+        self, conn: Connection, params: Mapping[str, Any], *, fetch: bool, commit: bool
     ) -> tuple[list[tuple[Any, ...]], int]:
         dialect = conn.dialect
         compiled = self._compiled(dialect)
@@ -132,6 +138,10 @@ class Prepared:
         dbapi_connection = conn.connection.dbapi_connection
         assert dbapi_connection is not None
         cursor = _cursor(conn, dbapi_connection)
+        at = stage(conn) if dialect.driver == "psycopg" else None
+        if at is not None and (at is Stage.BEGIN_PENDING or commit):
+            run = (cursor, compiled, arguments)
+            return _together(conn, dbapi_connection, [run], commit, fetch=fetch)[0]
         if compiled.undoable:  # SQLAlchemy's events do not see this statement
             conn.info[WROTE] = True
         try:
@@ -144,38 +154,88 @@ class Prepared:
 
 
 def rows_together(
-    conn: Connection, steps: Sequence[tuple[Prepared, Mapping[str, Any]]]
+    conn: Connection,
+    steps: Sequence[tuple[Prepared, Mapping[str, Any]]],
+    *,
+    commit: bool = False,
 ) -> list[list[tuple[Any, ...]]]:
     """The rows of several statements that do not depend on each other's results, in
-    order: on PostgreSQL sent together in one pipeline (with the transaction's BEGIN),
-    so they cost one round trip instead of one each; elsewhere run one after another.
+    order: on PostgreSQL sent together in one pipeline (with a pending BEGIN of a
+    :func:`~qpi.server.store.transactions.write_transaction`, and with its COMMIT if
+    `commit`), so they cost one round trip instead of one each; elsewhere run one after
+    another.
 
     Each statement still runs alone and in order on the server, so one that follows a
     row lock reads with a snapshot taken after the lock was granted (READ COMMITTED).
     """
     dialect = conn.dialect
-    if dialect.driver != "psycopg" or len(steps) < 2:
-        return [prepared.rows(conn, params) for prepared, params in steps]
+    if dialect.driver != "psycopg" or (len(steps) < 2 and stage(conn) is None):
+        return [prepared.rows(conn, params, commit=commit) for prepared, params in steps]
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
     runs = []
     for index, (prepared, params) in enumerate(steps):
         compiled = prepared._compiled(dialect)
-        if compiled.undoable:
-            conn.info[WROTE] = True
-        runs.append((_cursor(conn, dbapi_connection, index), compiled, compiled.arguments(params)))
+        cursor = _cursor(conn, dbapi_connection, index)
+        runs.append((cursor, compiled, compiled.arguments(params)))
+    return [rows for rows, _ in _together(conn, dbapi_connection, runs, commit, fetch=True)]
+
+
+_IDLE = TransactionStatus.IDLE
+_Run = tuple[Any, "_Compiled", Any]
+"""A statement ready to run: its cursor, its compiled form and its driver arguments."""
+
+
+def _together(
+    conn: Connection, dbapi_connection: Any, runs: Sequence[_Run], commit: bool, *, fetch: bool
+) -> list[tuple[list[tuple[Any, ...]], int]]:
+    """Rows and row counts of `runs`, sent in one psycopg pipeline with the write
+    transaction's pending BEGIN and, if `commit`, its COMMIT. A transaction of a single
+    statement needs neither: it runs alone, in autocommit, as its own transaction."""
+    at = stage(conn)
+    begin = at is Stage.BEGIN_PENDING
+    commit = commit and at is not None
+    alone = begin and commit and len(runs) == 1
+    if any(compiled.undoable for _, compiled, _ in runs):
+        conn.info[WROTE] = True
     running = runs[0]
     try:
         with dbapi_connection.pipeline():  # leaving the block waits for every result
+            if begin and not alone:
+                _command(conn, dbapi_connection, b"BEGIN")
             for running in runs:
                 cursor, compiled, arguments = running
                 cursor.execute(compiled.sql, arguments)
-        return [_fetched(cursor, compiled) for cursor, compiled, _ in runs]
-    except dialect.loaded_dbapi.Error as error:
-        # The first failure aborts the rest; report the statement that failed.
+            if commit and not alone:
+                _command(conn, dbapi_connection, b"COMMIT")
+        done = [
+            (_fetched(cursor, compiled) if fetch else [], int(cursor.rowcount))
+            for cursor, compiled, _ in runs
+        ]
+    except conn.dialect.loaded_dbapi.Error as error:
+        # The first failure aborts the rest (the COMMIT too); report the statement that
+        # failed. The transaction, if any, is left failed for its block to roll back.
+        if begin and dbapi_connection.info.transaction_status != _IDLE:
+            mark(conn, Stage.OPEN)
         failed = next((r for r in runs if _failed(r[0])), running)
         cursor, compiled, arguments = failed
         raise _wrapped(conn, dbapi_connection, cursor, compiled, arguments, error) from error
+    if commit:
+        mark(conn, Stage.COMMITTED)
+    elif begin:
+        mark(conn, Stage.OPEN)
+    return done
+
+
+def _command(conn: Connection, dbapi_connection: Any, command: bytes) -> None:
+    """Queues a transaction command in the current pipeline, on a cursor of its own (a
+    cursor keeps the results of its last statement, and the statements' are still to be
+    read); never prepared on the server."""
+    info = conn.connection.info
+    cursor = info.get(_COMMAND_CURSOR)
+    if cursor is None or cursor.connection is not dbapi_connection:
+        cursor = info[_COMMAND_CURSOR] = dbapi_connection.cursor()
+    cursor.execute(command, prepare=False)
 
 
 def _failed(cursor: Any) -> bool:
@@ -217,6 +277,7 @@ def _wrapped(
 
 
 _CURSOR = "qpi_prepared_cursor"
+_COMMAND_CURSOR = "qpi_command_cursor"
 
 
 def _release_result(cursor: Any) -> None:
