@@ -13,11 +13,16 @@ stays ``IntegrityError``), and a lost PostgreSQL connection is handled by SQLAlc
 (the pool replaces every connection of its generation), so callers and the outage mapping
 see no difference.
 
+On PostgreSQL the statements do not go through psycopg's cursors at all: they are
+prepared on the server and sent in libpq pipelines, several in one write with the
+transaction's BEGIN and COMMIT where they belong (:mod:`qpi.server.store.libpq_pipeline`).
+
 Only fixed-shape statements belong here: no expanding ``IN`` lists, no per-call clauses.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -28,6 +33,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from qpi.server.store import libpq_pipeline
 from qpi.server.store.postgres_plans import WROTE, nothing_to_undo
 from qpi.server.store.transactions import Stage, mark, stage
 
@@ -38,10 +44,11 @@ class _Compiled:
     """One statement's SQL, bind order and type processors for one dialect."""
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        compiled = cast(SQLCompiler, statement.compile(dialect=_placeholders_for(dialect)))
         if any(bind.expanding for bind in compiled.binds.values()):
             raise ValueError("expanding IN lists change the SQL per call: not preparable")
         self.sql = str(compiled)
+        self.sql_bytes = self.sql.encode()
         self.undoable = not nothing_to_undo(self.sql)
         self.positional = bool(compiled.positional)
         self.names: tuple[str, ...] = tuple(
@@ -73,19 +80,31 @@ class _Compiled:
             return tuple(values)
         return dict(zip(self.names, values, strict=True))
 
-    def results(self, cursor: Any) -> list[tuple[int, Callable[[Any], Any]]]:
+    def results(
+        self, column_types: Callable[[], Sequence[Any]]
+    ) -> list[tuple[int, Callable[[Any], Any]]]:
         """The result columns that need converting, with their converters; made on the
         first execution, as some types pick theirs by the column type the driver reports
-        (PostgreSQL numerics). Only that first execution reads ``cursor.description``
-        (psycopg builds it anew, a column object per column, on every read)."""
+        (PostgreSQL numerics): `column_types` is asked only then."""
         if self._results is None:
             with self._lock:
                 processors = [
-                    type_.dialect_impl(self._dialect).result_processor(self._dialect, column[1])
-                    for type_, column in zip(self._types, cursor.description, strict=True)
+                    type_.dialect_impl(self._dialect).result_processor(self._dialect, code)
+                    for type_, code in zip(self._types, column_types(), strict=True)
                 ]
                 self._results = [(i, p) for i, p in enumerate(processors) if p is not None]
         return self._results
+
+
+def _placeholders_for(dialect: Dialect) -> Dialect:
+    """The dialect to compile with: on psycopg, a copy that writes ``$1`` placeholders
+    (what libpq's prepared statements take) instead of psycopg's ``%(name)s``."""
+    if dialect.driver != "psycopg":
+        return dialect
+    numbered = copy.copy(dialect)
+    numbered.paramstyle = "numeric_dollar"
+    numbered.positional = True
+    return numbered
 
 
 class Prepared:
@@ -137,20 +156,17 @@ class Prepared:
         arguments = compiled.arguments(params)
         dbapi_connection = conn.connection.dbapi_connection
         assert dbapi_connection is not None
-        cursor = _cursor(conn, dbapi_connection)
-        at = stage(conn) if dialect.driver == "psycopg" else None
-        if at is not None and (at is Stage.BEGIN_PENDING or commit):
-            run = (cursor, compiled, arguments)
+        if dialect.driver == "psycopg":
+            run = (compiled, arguments)
             return _together(conn, dbapi_connection, [run], commit, fetch=fetch)[0]
-        if compiled.undoable:  # SQLAlchemy's events do not see this statement
-            conn.info[WROTE] = True
+        cursor = _cursor(conn, dbapi_connection)
         try:
             cursor.execute(compiled.sql, arguments)
             if not fetch:
                 return [], int(cursor.rowcount)
             return _fetched(cursor, compiled), int(cursor.rowcount)
         except dialect.loaded_dbapi.Error as error:
-            raise _wrapped(conn, dbapi_connection, cursor, compiled, arguments, error) from error
+            raise _wrapped(conn, dbapi_connection, compiled, arguments, error) from error
 
 
 def rows_together(
@@ -169,85 +185,78 @@ def rows_together(
     row lock reads with a snapshot taken after the lock was granted (READ COMMITTED).
     """
     dialect = conn.dialect
-    if dialect.driver != "psycopg" or (len(steps) < 2 and stage(conn) is None):
+    if dialect.driver != "psycopg":
         return [prepared.rows(conn, params, commit=commit) for prepared, params in steps]
     dbapi_connection = conn.connection.dbapi_connection
     assert dbapi_connection is not None
     runs = []
-    for index, (prepared, params) in enumerate(steps):
+    for prepared, params in steps:
         compiled = prepared._compiled(dialect)
-        cursor = _cursor(conn, dbapi_connection, index)
-        runs.append((cursor, compiled, compiled.arguments(params)))
+        runs.append((compiled, compiled.arguments(params)))
     return [rows for rows, _ in _together(conn, dbapi_connection, runs, commit, fetch=True)]
 
 
 _IDLE = TransactionStatus.IDLE
-_Run = tuple[Any, "_Compiled", Any]
-"""A statement ready to run: its cursor, its compiled form and its driver arguments."""
+_Run = tuple["_Compiled", Any]
+"""A statement ready to run: its compiled form and its driver arguments."""
 
 
 def _together(
     conn: Connection, dbapi_connection: Any, runs: Sequence[_Run], commit: bool, *, fetch: bool
 ) -> list[tuple[list[tuple[Any, ...]], int]]:
-    """Rows and row counts of `runs`, sent in one psycopg pipeline with the write
-    transaction's pending BEGIN and, if `commit`, its COMMIT. A transaction of a single
+    """Rows and row counts of `runs`, sent in one libpq pipeline with the BEGIN the
+    connection needs first (a write transaction's pending one, or the one psycopg would
+    send) and, if `commit`, the write transaction's COMMIT. A write transaction of a single
     statement needs neither: it runs alone, in autocommit, as its own transaction."""
     at = stage(conn)
-    begin = at is Stage.BEGIN_PENDING
+    pending = at is Stage.BEGIN_PENDING
     commit = commit and at is not None
-    alone = begin and commit and len(runs) == 1
-    if any(compiled.undoable for _, compiled, _ in runs):
-        conn.info[WROTE] = True
-    running = runs[0]
+    alone = pending and commit and len(runs) == 1
+    if pending:
+        begin = None if alone else libpq_pipeline.BEGIN
+    else:
+        begin = libpq_pipeline.begin_command(dbapi_connection)
+    if any(compiled.undoable for compiled, _ in runs):
+        conn.info[WROTE] = True  # SQLAlchemy's events do not see these statements
+    statements = [(compiled.sql_bytes, arguments) for compiled, arguments in runs]
     try:
-        with dbapi_connection.pipeline():  # leaving the block waits for every result
-            if begin and not alone:
-                _command(conn, dbapi_connection, b"BEGIN")
-            for running in runs:
-                cursor, compiled, arguments = running
-                cursor.execute(compiled.sql, arguments)
-            if commit and not alone:
-                _command(conn, dbapi_connection, b"COMMIT")
-        done = [
-            (_fetched(cursor, compiled) if fetch else [], int(cursor.rowcount))
-            for cursor, compiled, _ in runs
-        ]
-    except conn.dialect.loaded_dbapi.Error as error:
+        outcomes = libpq_pipeline.run(
+            dbapi_connection, statements, begin=begin, commit=commit and not alone
+        )
+    except libpq_pipeline.StatementFailed as failed:
         # The first failure aborts the rest (the COMMIT too); report the statement that
         # failed. The transaction, if any, is left failed for its block to roll back.
-        if begin and dbapi_connection.info.transaction_status != _IDLE:
+        if pending and dbapi_connection.info.transaction_status != _IDLE:
             mark(conn, Stage.OPEN)
-        failed = next((r for r in runs if _failed(r[0])), running)
-        cursor, compiled, arguments = failed
-        raise _wrapped(conn, dbapi_connection, cursor, compiled, arguments, error) from error
+        compiled, arguments = runs[failed.index]
+        raise _wrapped(conn, dbapi_connection, compiled, arguments, failed.error) from (
+            failed.error
+        )
+    except conn.dialect.loaded_dbapi.Error as error:  # the connection, not a statement
+        compiled, arguments = runs[0]
+        raise _wrapped(conn, dbapi_connection, compiled, arguments, error) from error
     if commit:
         mark(conn, Stage.COMMITTED)
-    elif begin:
+    elif pending:
         mark(conn, Stage.OPEN)
-    return done
+    return [
+        (_loaded(outcome, compiled) if fetch else [], outcome.rowcount)
+        for outcome, (compiled, _) in zip(outcomes, runs, strict=True)
+    ]
 
 
-def _command(conn: Connection, dbapi_connection: Any, command: bytes) -> None:
-    """Queues a transaction command in the current pipeline, on a cursor of its own (a
-    cursor keeps the results of its last statement, and the statements' are still to be
-    read); never prepared on the server."""
-    info = conn.connection.info
-    cursor = info.get(_COMMAND_CURSOR)
-    if cursor is None or cursor.connection is not dbapi_connection:
-        cursor = info[_COMMAND_CURSOR] = dbapi_connection.cursor()
-    cursor.execute(command, prepare=False)
-
-
-def _failed(cursor: Any) -> bool:
-    result = getattr(cursor, "pgresult", None)
-    return result is not None and result.error_message != b""
+def _loaded(outcome: libpq_pipeline.Outcome, compiled: _Compiled) -> list[tuple[Any, ...]]:
+    """A pipeline statement's rows, converted by their SQLAlchemy types."""
+    converting = compiled.results(lambda: outcome.column_types)
+    if not converting:
+        return outcome.rows
+    return [_converted(row, converting) for row in outcome.rows]
 
 
 def _fetched(cursor: Any, compiled: _Compiled) -> list[tuple[Any, ...]]:
     """The rows of the cursor's last statement, converted by their SQLAlchemy types."""
     raw = cursor.fetchall()
-    converting = compiled.results(cursor)
-    _release_result(cursor)
+    converting = compiled.results(lambda: [column[1] for column in cursor.description])
     if converting:
         raw = [_converted(row, converting) for row in raw]
     return list(raw)
@@ -256,18 +265,17 @@ def _fetched(cursor: Any, compiled: _Compiled) -> list[tuple[Any, ...]]:
 def _wrapped(
     conn: Connection,
     dbapi_connection: Any,
-    cursor: Any,
     compiled: _Compiled,
     arguments: Any,
     error: Exception,
 ) -> Exception:
     """A driver error as SQLAlchemy would have raised it."""
     dialect = conn.dialect
-    if dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor):
+    if dialect.is_disconnect(cast(Any, error), dbapi_connection, None):
         # SQLAlchemy's own handling of a lost connection (every pooled connection of its
         # generation is replaced, the error says the connection was invalidated): let it
-        # see the failure by running the statement itself.
-        conn.exec_driver_sql(compiled.sql, arguments)
+        # see the failure on a statement of its own.
+        conn.exec_driver_sql("SELECT 1")
     return cast(
         Exception,
         exc.DBAPIError.instance(
@@ -277,35 +285,19 @@ def _wrapped(
 
 
 _CURSOR = "qpi_prepared_cursor"
-_COMMAND_CURSOR = "qpi_command_cursor"
 
 
-def _release_result(cursor: Any) -> None:
-    """Frees the driver's copy of a result already read: psycopg keeps the last result
-    with its cursor, and a kept cursor would otherwise hold a job's result (up to the
-    result limit) for as long as its pooled connection sits idle."""
-    result = getattr(cursor, "pgresult", None)
-    if result is not None:
-        result.clear()
-
-
-def _cursor(conn: Connection, dbapi_connection: Any, index: int = 0) -> Any:
-    """The DBAPI connection's `index`-th cursor for prepared statements (several for
-    :func:`rows_together`), made once and kept with it.
-
-    A new psycopg cursor per statement (its adapters, transformer and result objects)
-    cost about as much Python time as the statement's round trip; one kept per
-    connection halves the per-statement overhead. Kept in the pool's per-connection
-    ``info``, which SQLAlchemy discards with the DBAPI connection; a connection is used by
-    one thread at a time, and every statement here is read to the end before the next.
-    """
+def _cursor(conn: Connection, dbapi_connection: Any) -> Any:
+    """The DBAPI connection's cursor for prepared statements (SQLite), made once and kept
+    with it: a new cursor per statement cost a measurable share of each statement. Kept in
+    the pool's per-connection ``info``, which SQLAlchemy discards with the DBAPI
+    connection; a connection is used by one thread at a time, and every statement here is
+    read to the end before the next."""
     info = conn.connection.info
-    cursors = info.get(_CURSOR)
-    if cursors is None or cursors[0].connection is not dbapi_connection:
-        cursors = info[_CURSOR] = [dbapi_connection.cursor()]
-    while len(cursors) <= index:
-        cursors.append(dbapi_connection.cursor())
-    return cursors[index]
+    cursor = info.get(_CURSOR)
+    if cursor is None or cursor.connection is not dbapi_connection:
+        cursor = info[_CURSOR] = dbapi_connection.cursor()
+    return cursor
 
 
 def _converted(row: Sequence[Any], converting: list[tuple[int, Callable[[Any], Any]]]) -> Any:
