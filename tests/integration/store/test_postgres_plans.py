@@ -64,7 +64,9 @@ def _session_pid(engine: Engine) -> int:
 
 @pytest.mark.parametrize("how", ["connection", "prepared", "session", "autocommit"])
 def test_reads_leave_statements_prepared(engine: Engine, how: str) -> None:
-    pid = _session_pid(engine)
+    # Autocommit reads use the engine's companion pool (store.database.autocommit_engine).
+    pooled = autocommit_reads(engine) if how == "autocommit" else engine
+    pid = _session_pid(pooled)
     for _ in range(8):  # past psycopg's prepare_threshold (5)
         if how == "connection":  # a transaction SQLAlchemy began, rolled back on close
             with engine.connect() as conn:
@@ -78,8 +80,8 @@ def test_reads_leave_statements_prepared(engine: Engine, how: str) -> None:
         else:
             with autocommit_reads(engine).connect() as conn:
                 assert _EMAIL.scalar(conn, {"id": "u1"}) == "a@example.com"
-    assert _session_pid(engine) == pid  # the same server session throughout
-    assert _prepared_here(engine) >= 1  # a ROLLBACK would have deallocated them all
+    assert _session_pid(pooled) == pid  # the same server session throughout
+    assert _prepared_here(pooled) >= 1  # a ROLLBACK would have deallocated them all
 
 
 class _UseCaseFailed(Exception):

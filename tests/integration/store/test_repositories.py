@@ -27,7 +27,7 @@ from qpi.server.domain.models import (
 )
 from qpi.server.domain.policy import Booking, QueueSnapshot
 from qpi.server.store import listing
-from qpi.server.store.base import DuplicateKeyError
+from qpi.server.store.base import DuplicateKeyError, autocommit_reads
 from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.store.jobs import NewJob, ReserveRule
 from qpi.server.store.qpus import NewDriver
@@ -637,7 +637,8 @@ def test_reads_made_while_admitting_a_job_share_its_transaction(
 ) -> None:
     user, qpu = _user(repos), _qpu(repos)
     checkouts: list[int] = []
-    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    for pooled in {engine, autocommit_reads(engine)}:  # PostgreSQL reads: the companion's
+        event.listen(pooled, "checkout", lambda *_: checkouts.append(1))
     routed: list[str] = []
 
     def admit(owner: User, pending: int, named: Qpu | None) -> NewJob:

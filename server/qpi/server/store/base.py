@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from qpi.server.store.database import autocommit_engine
 from qpi.server.store.transactions import write_transaction
 
 
@@ -28,7 +29,7 @@ def autocommit_reads(engine: Engine) -> Engine:
     transaction for reads anyway. Not for statements that need a block (``SET LOCAL``)."""
     if engine.dialect.name != "postgresql":
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return autocommit_engine(engine)
 
 
 def session_factory(engine: Engine) -> Callable[[], Session]:
