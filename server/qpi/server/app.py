@@ -72,9 +72,10 @@ from qpi.server.services.submission import SubmissionService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
 from qpi.server.store.accounts import SqlAccountRepository
-from qpi.server.store.database import create_db_engine, is_sqlite, migrate
+from qpi.server.store.database import create_db_engine, is_sqlite, migrate, sqlite_path
 from qpi.server.store.notify import conninfo
 from qpi.server.store.repositories import Repositories, sql_repositories
+from qpi.server.store.sqlite_checkpoints import WalCheckpointer
 
 logger = logging.getLogger(__name__)
 # APScheduler logs every run at INFO; recovery logs what it actually does itself.
@@ -123,6 +124,7 @@ class QpiServer:
         self.nng: NngTransport | None = None
         self._passwords: PasswordWork | None = None
         self.relay: EventRelay | None = None
+        self.checkpoints: WalCheckpointer | None = None
         self.registry: ReplicaRegistry | None = None
         self.leadership: Leadership | None = None
 
@@ -152,6 +154,9 @@ class QpiServer:
         engine = create_db_engine(s.effective_database_url)
         await asyncio.to_thread(migrate, engine)
         self._db = db = Database(engine)
+        sqlite_file = sqlite_path(engine)
+        if sqlite_file is not None:  # the database thread never waits for a checkpoint
+            self.checkpoints = WalCheckpointer(sqlite_file).start()
         events = EventBus()
         events.bind(asyncio.get_running_loop())
         self._qasm = QasmParserPool(
@@ -511,6 +516,8 @@ class QpiServer:
             # Other replicas need not wait for this one's heartbeat to expire.
             with contextlib.suppress(Exception):
                 await self._db.run(self.registry.leave)
+        if self.checkpoints is not None:
+            await asyncio.to_thread(self.checkpoints.stop)
         if self._db is not None:
             self._db.close()
         if self._qasm is not None:

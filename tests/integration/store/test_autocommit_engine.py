@@ -41,7 +41,7 @@ def _in_transaction_block(engine: Engine) -> bool:
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         conn.execute(text("SELECT 1"))
-        return dbapi.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+        return bool(dbapi.info.transaction_status != psycopg.pq.TransactionStatus.IDLE)
 
 
 def test_the_companion_keeps_its_connections_in_autocommit_mode(url: str) -> None:

@@ -20,6 +20,7 @@ from sqlmodel import create_engine
 
 from qpi.server.domain.errors import database_unavailable, transaction_conflict
 from qpi.server.store.postgres_plans import keep_prepared_statements
+from qpi.server.store.sqlite_checkpoints import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT
 from qpi.server.store.transactions import begin_before_other_statements
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,14 @@ def autocommit_engine(engine: Engine) -> Engine:
     if companion is not None:
         return companion
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def sqlite_path(engine: Engine) -> str | None:
+    """The file of a SQLite engine's database (None: not SQLite, or in memory)."""
+    if not is_sqlite(engine):
+        return None
+    database = engine.url.database
+    return database if database and database != ":memory:" else None
 
 
 def _postgres_engine(url: str, ping_after_idle: float, **options: Any) -> Engine:
@@ -202,6 +211,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # The server checkpoints the log in a thread of its own (store.sqlite_checkpoints);
+    # a committing connection does so only past this backstop.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
