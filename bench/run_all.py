@@ -59,6 +59,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
             "4",
         ],
     ),
+    ("sqlite_stalls.py", []),
     ("scheduler_scale.py", ["--database", "sqlite", "--samples", "50"]),
     ("scheduler_scale.py", ["--database", "postgres", "--samples", "50"]),
     ("dispatch_latency.py", []),

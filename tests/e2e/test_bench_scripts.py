@@ -28,6 +28,7 @@ TOY_SIZES: dict[str, list[str]] = {
         *("--real-jobs", "20", "--real-prefetch", "1", "--paced-rate", "50"),
     ],
     "scheduler_scale.py": ["--sizes", "1000", "--samples", "5"],
+    "sqlite_stalls.py": ["--seconds", "1", "--rounds", "1"],
     "dispatch_latency.py": ["--jobs", "20"],
     "driver_overhead.py": ["--jobs", "10"],
     "aer_transpile.py": ["--runs", "3"],
