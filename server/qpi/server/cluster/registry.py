@@ -128,9 +128,15 @@ class ReplicaRegistry:
 
     def sweep_dead(self) -> list[str]:
         """Removes replicas whose heartbeat expired, with their sessions, and re-derives
-        QPU and driver status; returns the removed replicas."""
+        QPU and driver status; returns the removed replicas.
+
+        The sweeper is alive by definition: it renews its own row first, so a heartbeat
+        that a stalled database thread delayed past the timeout never makes the leader
+        sweep itself (and take its own drivers' QPUs offline).
+        """
+        self.heartbeat()
         now = self._clock.now()
-        dead = self._replicas.dead(now)
+        dead = [r for r in self._replicas.dead(now) if r != self.replica_id]
         if not dead:
             return []
         self._replicas.remove(dead)

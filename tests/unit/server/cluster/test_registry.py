@@ -127,6 +127,18 @@ def test_the_leaders_sweep_removes_dead_replicas_and_takes_their_qpus_offline(
     assert b.executors(world.qpu_id) == (0, "")
 
 
+def test_a_leader_whose_own_heartbeat_ran_late_never_sweeps_itself(world: World) -> None:
+    leader = world.replica()
+    session = world.session(world.driver_id)
+    world.connect(leader, session)
+    world.clock.advance(TIMING.timeout + 1)  # its heartbeat task was starved meanwhile
+    assert leader.sweep_dead() == []
+    assert world.status() == "online"
+    assert [r.id for r in leader.live_replicas()] == [leader.replica_id]
+    assert leader.held_here() == {world.driver_id: session.session_id}
+    assert leader.executors(world.qpu_id) == (1, "mock")
+
+
 def test_a_replica_swept_while_alive_registers_again_and_reclaims_its_streams(
     world: World,
 ) -> None:
