@@ -526,6 +526,23 @@ def test_accounts_keep_emails_token_hashes_and_secrets_unique(repos: Repositorie
     assert (renamed.name, renamed.expires_at) == ("renamed", None)
 
 
+def test_authentication_reads_return_the_stored_records(repos: Repositories) -> None:
+    # The prepared lookups behind authentication give what the ORM reads give: the same
+    # values and types (aware datetimes, booleans), for a superuser with an expiring token.
+    admin = repos.accounts.upsert_superuser("root@example.com", "pbkdf2$x", NOW)
+    expires = NOW + timedelta(days=3)
+    token = repos.accounts.insert_api_token(admin.id, "e" * 64, "qpi_eee", "ci", expires)
+    found = repos.accounts.api_token_owner("e" * 64)
+    assert found == (token, repos.accounts.get_user(admin.id))
+    assert found[0].expires_at is not None and found[0].expires_at.utcoffset() is not None
+    assert found[1] is not None and found[1].is_superuser is True
+    credentials = repos.accounts.credentials(admin.id)
+    assert credentials is not None
+    assert credentials.user == repos.accounts.get_user(admin.id)
+    assert credentials.password_hash == "pbkdf2$x"
+    assert repos.accounts.credentials("nobody") is None
+
+
 def test_qpu_registry_routing_and_status(repos: Repositories) -> None:
     alice = _user(repos)
     small, wide = _qpu(repos, "small", 2), _qpu(repos, "wide", 0)
