@@ -176,7 +176,8 @@ def test_expired_leases_are_requeued(repos: Repositories) -> None:
     job = _job(repos, user, qpu)
     assert repos.leases.claim(job.id, "d1", "s1", NOW, NOW + timedelta(seconds=3), _any_balance)
     assert repos.leases.requeue_expired(NOW + timedelta(seconds=1)) == []
-    repos.leases.renew_leases("d1", NOW + timedelta(seconds=10))
+    assert repos.leases.renew_leases("d1", NOW + timedelta(seconds=10)) == [(job.id, 1)]
+    assert repos.leases.renew_leases("d2", NOW + timedelta(seconds=10)) == []
     assert repos.leases.requeue_expired(NOW + timedelta(seconds=5)) == []
     expired = repos.leases.requeue_expired(NOW + timedelta(seconds=11))
     assert [(j.id, j.state, j.started_at) for j in expired] == [(job.id, "pending", None)]

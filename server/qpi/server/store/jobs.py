@@ -381,6 +381,13 @@ _COMPLETE = Prepared(
     )
     .returning(*_JOB_COLUMNS)
 )
+# Every driver heartbeat: its leases extended, and which they are.
+_RENEW_LEASES = Prepared(
+    update(JOBS)
+    .where(J.lease_driver_id == bindparam("driver_id"), J.state == "running")
+    .values(lease_expires_at=bindparam("expires"))
+    .returning(J.id, J.attempt)
+)
 _SET_BALANCE = Prepared(
     update(USERS).where(U.id == bindparam("user_id")).values(qpu_seconds=bindparam("balance"))
 )
@@ -1011,14 +1018,10 @@ class SqlJobRepository(SqlRepository):
         return [to_job(fresh[i]) for i in ids if i in fresh]
 
     def renew_leases(self, driver_id: str, expires: datetime) -> list[tuple[str, int]]:
-        with self._session() as s:
-            renewed = s.execute(
-                update(JobRow)
-                .where(col(JobRow.lease_driver_id) == driver_id, col(JobRow.state) == "running")
-                .values(lease_expires_at=expires)
-                .returning(col(JobRow.id), col(JobRow.attempt))
-            ).all()
-            s.commit()
+        with self._write_transaction() as conn:
+            renewed = _RENEW_LEASES.rows(
+                conn, {"driver_id": driver_id, "expires": expires}, commit=True
+            )
         return [(row[0], row[1]) for row in renewed]
 
     def extend_expiring_leases(self, expires: datetime) -> int:
