@@ -110,6 +110,20 @@ def checkpoints_by_the_committing_thread() -> Iterator[None]:
         store_database.BACKSTOP_PAGES = backstop  # type: ignore[misc]
 
 
+def driver_token(harness: ServerHarness, qpu_id: str, name: str) -> str:
+    """A new driver of the QPU; its access token."""
+    from qpi.v1 import qpu_pb2, qpu_service_pb2, qpu_service_pb2_grpc
+
+    stub = qpu_service_pb2_grpc.QpuServiceStub(harness.channel())
+    created = stub.CreateDriver(
+        qpu_service_pb2.CreateDriverRequest(
+            driver=qpu_pb2.Driver(qpu_id=qpu_id, name=name, kind="mock", language="python")
+        ),
+        metadata=harness.auth(harness.admin_token),
+    )
+    return str(created.access_token)
+
+
 def one_run(seconds: float) -> dict[str, Any]:
     """One server under `seconds` of saturation; its database calls and submits."""
     harness = ServerHarness(
@@ -124,17 +138,21 @@ def one_run(seconds: float) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
     try:
-        _, driver_token = harness.register_qpu("bench", 4)
+        qpu_id, first_token = harness.register_qpu("bench", 4)
+        # One driver record per process: a driver's token holds one stream at a time.
+        driver_tokens = [first_token] + [
+            driver_token(harness, qpu_id, f"zero{i}") for i in range(1, DRIVERS)
+        ]
         tokens = [
             harness.create_user(f"s{i}@example.com", qpu_seconds=1e9)[1] for i in range(SUBMITTERS)
         ]
         drivers = [
             context.Process(
                 target=zero_work_driver,
-                args=(harness.grpc_target, harness.ca_pem, driver_token, 4, stop),
+                args=(harness.grpc_target, harness.ca_pem, token, 4, stop),
                 daemon=True,
             )
-            for _ in range(DRIVERS)
+            for token in driver_tokens
         ]
         for driver in drivers:
             driver.start()
