@@ -535,8 +535,10 @@ def test_authentication_reads_return_the_stored_records(repos: Repositories) -> 
     token = repos.accounts.insert_api_token(admin.id, "e" * 64, "qpi_eee", "ci", expires)
     found = repos.accounts.api_token_owner("e" * 64)
     assert found == (token, repos.accounts.get_user(admin.id))
-    assert found[0].expires_at is not None and found[0].expires_at.utcoffset() is not None
-    assert found[1] is not None and found[1].is_superuser is True
+    assert found[0].expires_at is not None
+    assert found[0].expires_at.utcoffset() is not None
+    assert found[1] is not None
+    assert found[1].is_superuser is True
     credentials = repos.accounts.credentials(admin.id)
     assert credentials is not None
     assert credentials.user == repos.accounts.get_user(admin.id)
