@@ -10,6 +10,7 @@ from sqlalchemy import literal
 
 from qpi.server.domain.listing import ListQuery, SortKey, Total
 from qpi.server.domain.models import ApiToken, User
+from qpi.server.store.account_rows import TOKEN_COLUMNS, USER_COLUMNS
 from qpi.server.store.base import SqlRepository
 from qpi.server.store.listing import DATE, NUMBER, FieldSpec, run_listing
 from qpi.server.store.tables import ApiTokenRow, UserRow
@@ -28,10 +29,6 @@ USER_FIELDS: Mapping[str, FieldSpec] = {
     "created": FieldSpec(_USERS.c.created, DATE),
     "updated": FieldSpec(_USERS.c.updated, DATE),
 }
-_USER_COLUMNS = [
-    _USERS.c[n]
-    for n in ("id", "email", "name", "is_superuser", "qpu_seconds", "created", "updated")
-]
 BY_EMAIL = (SortKey("email"),)
 
 # The fields of `api_tokens` records.
@@ -42,9 +39,6 @@ TOKEN_FIELDS: Mapping[str, FieldSpec] = {
     "expires_at": FieldSpec(_TOKENS.c.expires_at, DATE, nullable=True),
     "created": FieldSpec(_TOKENS.c.created, DATE),
 }
-_TOKEN_COLUMNS = [
-    _TOKENS.c[n] for n in ("id", "user_id", "prefix", "name", "expires_at", "created")
-]
 NEWEST_FIRST = (SortKey("created", descending=True),)
 
 
@@ -75,7 +69,7 @@ class SqlAccountListing(SqlRepository):
         with self._engine.connect() as conn:
             rows, total = run_listing(
                 conn,
-                _USER_COLUMNS,
+                USER_COLUMNS,
                 scope,
                 query,
                 USER_FIELDS,
@@ -92,7 +86,7 @@ class SqlAccountListing(SqlRepository):
         with self._engine.connect() as conn:
             rows, total = run_listing(
                 conn,
-                _TOKEN_COLUMNS,
+                TOKEN_COLUMNS,
                 scope,
                 query,
                 TOKEN_FIELDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import bindparam, func
 from sqlalchemy import select as core_select
@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from qpi.server.domain.models import ApiToken, User, UserCredentials
+from qpi.server.store.account_rows import TOKEN_COLUMNS, USER_COLUMNS, token_of_row, user_of_row
 from qpi.server.store.base import KEEP, DuplicateKeyError, Keep, SqlRepository
 from qpi.server.store.prepared import Prepared
 from qpi.server.store.tables import API_TOKENS, USERS, ApiTokenRow, ServerSecretRow, UserRow
@@ -132,31 +133,14 @@ def _token(row: ApiTokenRow) -> ApiToken:
 # Authentication reads (a cache miss: once a second per credential) as one prepared
 # statement each: on PostgreSQL one round trip in autocommit, instead of the ORM's
 # BEGIN, SELECT, SELECT and ROLLBACK; on SQLite a fraction of the database thread's time.
-_U = USERS.c
-_T = API_TOKENS.c
-_USER_COLUMNS = (_U.id, _U.email, _U.name, _U.is_superuser, _U.qpu_seconds, _U.created, _U.updated)
-_TOKEN_COLUMNS = (_T.id, _T.user_id, _T.prefix, _T.name, _T.expires_at, _T.created)
 _CREDENTIALS = Prepared(
-    core_select(*_USER_COLUMNS, _U.password_hash).where(_U.id == bindparam("id"))
+    core_select(*USER_COLUMNS, USERS.c.password_hash).where(USERS.c.id == bindparam("id"))
 )
 _TOKEN_OWNER = Prepared(
-    core_select(*_TOKEN_COLUMNS, *_USER_COLUMNS)
-    .select_from(API_TOKENS.outerjoin(USERS, _U.id == _T.user_id))
-    .where(_T.token_hash == bindparam("token_hash"))
+    core_select(*TOKEN_COLUMNS, *USER_COLUMNS)
+    .select_from(API_TOKENS.outerjoin(USERS, USERS.c.id == API_TOKENS.c.user_id))
+    .where(API_TOKENS.c.token_hash == bindparam("token_hash"))
 )
-
-
-def _user_of(values: Any) -> User:
-    id_, email, name, is_superuser, qpu_seconds, created, updated = values
-    return User(
-        id=id_,
-        email=email,
-        name=name,
-        is_superuser=is_superuser,
-        qpu_seconds=qpu_seconds,
-        created=created,
-        updated=updated,
-    )
 
 
 class SqlAccountRepository(SqlRepository):
@@ -173,7 +157,7 @@ class SqlAccountRepository(SqlRepository):
         if row is None:
             return None
         *user, password_hash = row
-        return UserCredentials(_user_of(user), password_hash)
+        return UserCredentials(user_of_row(user), password_hash)
 
     def credentials_by_email(self, email: str) -> UserCredentials | None:
         with self._session() as s:
@@ -185,17 +169,8 @@ class SqlAccountRepository(SqlRepository):
             row = _TOKEN_OWNER.first(conn, {"token_hash": token_hash})
         if row is None:
             return None
-        token_id, user_id, prefix, name, expires_at, created = row[: len(_TOKEN_COLUMNS)]
-        token = ApiToken(
-            id=token_id,
-            user_id=user_id,
-            prefix=prefix,
-            name=name,
-            expires_at=expires_at,
-            created=created,
-        )
-        owner = row[len(_TOKEN_COLUMNS) :]
-        return token, _user_of(owner) if owner[0] is not None else None
+        token, owner = row[: len(TOKEN_COLUMNS)], row[len(TOKEN_COLUMNS) :]
+        return token_of_row(token), user_of_row(owner) if owner[0] is not None else None
 
     def list_users(
         self, only_user_id: str | None, offset: int, limit: int

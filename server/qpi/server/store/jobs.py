@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from qpi.server.domain.models import Job, LeaseOffer, Qpu, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
+from qpi.server.store.account_rows import USER_COLUMNS, user_of_row
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
 from qpi.server.store.prepared import Prepared, rows_together
 from qpi.server.store.qpu_rows import QPU_BY_KEY, qpu_of_row
@@ -292,8 +293,7 @@ _BY_REQUEST_ID = Prepared(
         J.user_id == bindparam("user_id"), J.request_id == bindparam("request_id")
     )
 )
-_USER_COLUMNS = (U.id, U.email, U.name, U.is_superuser, U.qpu_seconds, U.created, U.updated)
-_OWNER_QUERY = core_select(*_USER_COLUMNS).where(U.id == bindparam("id"))
+_OWNER_QUERY = core_select(*USER_COLUMNS).where(U.id == bindparam("id"))
 _OWNER = Prepared(_OWNER_QUERY)
 _OWNER_LOCKED = Prepared(_OWNER_QUERY.with_for_update())
 _INSERT_JOB = Prepared(insert(JOBS).values({c.name: bindparam(c.name) for c in _JOB_COLUMNS}))
@@ -505,10 +505,6 @@ def _job(row: Any) -> Job:
     job = Job(*row)
     # qpu_id is NULL once the QPU is deleted (the job keeps its qpu_name).
     return job if job.qpu_id is not None else replace(job, qpu_id="")
-
-
-def _user(row: Any) -> User:
-    return User(*row)
 
 
 class _Funds:
@@ -768,7 +764,7 @@ class SqlJobRepository(SqlRepository):
                     return None
                 if earlier:
                     return _job(earlier[0]), False
-                user = _user(owner[0])
+                user = user_of_row(owner[0])
                 new = admit(user, pending, qpu_of_row(named[0]) if named else None)
                 if offer and can_reserve and _leasable(user, new, offer, lease_row, can_reserve):
                     job = _new_job(user_id, request_id, now, new, offer)
