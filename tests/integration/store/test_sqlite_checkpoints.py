@@ -108,6 +108,17 @@ def test_a_database_that_cannot_be_opened_is_retried(
     assert caplog.text.count("WAL checkpoint failed") == 1
 
 
+def test_the_checkpointer_never_creates_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "qpi.db"  # its directory exists, the file does not (yet)
+    checkpoints = WalCheckpointer(str(path), interval=0.01).start()
+    try:
+        wait_until(lambda: checkpoints.rounds >= 20, 10, "twenty rounds")
+        assert not path.exists()
+        assert checkpoints.last is None
+    finally:
+        checkpoints.stop()
+
+
 def test_stop_ends_the_thread(tmp_path: Path) -> None:
     checkpoints = WalCheckpointer(str(tmp_path / "qpi.db"), interval=0.01).start()
     checkpoints.stop()

@@ -28,6 +28,7 @@ import logging
 import sqlite3
 import threading
 import time
+import urllib.request
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warned_at = -_WARN_EVERY
+        self.rounds = 0
+        """Checkpoint rounds run so far, successful or not."""
         self.last: tuple[int, int] | None = None
         """What the last successful checkpoint left: (frames in the log, frames of them
         copied into the database file); equal when it caught up."""
@@ -77,6 +80,7 @@ class WalCheckpointer:
         connection = self._connect()
         try:
             while not self._stop.wait(self._interval):
+                self.rounds += 1
                 connection = connection or self._connect()
                 if connection is not None and not self._checkpoint(connection):
                     connection.close()
@@ -88,9 +92,14 @@ class WalCheckpointer:
     def _connect(self) -> sqlite3.Connection | None:
         try:
             # Autocommit (no implicit transaction around the PRAGMA); a busy database
-            # makes a PASSIVE checkpoint do less, never wait.
+            # makes a PASSIVE checkpoint do less, never wait. Read-write, never create:
+            # the database file is the server's to create.
             return sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=0
+                f"file:{urllib.request.pathname2url(self._path)}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=0,
             )
         except sqlite3.Error as error:
             self._warn(error)
@@ -102,8 +111,11 @@ class WalCheckpointer:
         except sqlite3.Error as error:
             self._warn(error)
             return False
-        if row is not None:  # (busy, frames in the log, frames copied)
-            self.last = (int(row[1]), int(row[2]))
+        if row is None or int(row[1]) < 0:
+            # Not in WAL mode as this connection saw the file when it opened it (the
+            # server had just created it): open it again next round.
+            return False
+        self.last = (int(row[1]), int(row[2]))  # (busy, frames in the log, frames copied)
         return True
 
     def _warn(self, error: sqlite3.Error) -> None:
