@@ -14,9 +14,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, exists, func, insert, or_, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    true,
+    update,
+)
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col, select
 
 from qpi.server.domain.models import Job, LeaseOffer, Qpu, Revocation, User
@@ -301,20 +313,29 @@ _LEASE_COLUMNS = (J.lease_session, J.lease_expires_at)
 _INSERT_LEASED_JOB = Prepared(
     insert(JOBS).values({c.name: bindparam(c.name) for c in (*_JOB_COLUMNS, *_LEASE_COLUMNS)})
 )
+
+
+def _in_state(table: FromClause, state: str) -> ColumnElement[bool]:
+    """`state = '<state>'` with the state written into the SQL, not bound: only then can
+    PostgreSQL use a partial index of that state (ix_jobs_pending_qpu_created_id,
+    ix_jobs_running_user) in every plan of the prepared statement, and SQLite at all."""
+    return table.c.state == literal_column(f"'{state}'")
+
+
 # Whether a job is pending on a QPU, and what one user's running jobs reserve: whether a
 # new job may skip the queue and start at once (read with the owner locked).
 _LEASABLE = Prepared(
     core_select(
-        exists().where(J.qpu_id == bindparam("qpu_id"), J.state == "pending"),
+        exists().where(J.qpu_id == bindparam("qpu_id"), _in_state(JOBS, "pending")),
         core_select(func.coalesce(func.sum(J.estimated_seconds), 0.0))
-        .where(J.user_id == bindparam("user_id"), J.state == "running")
+        .where(J.user_id == bindparam("user_id"), _in_state(JOBS, "running"))
         .scalar_subquery(),
     )
 )
 _RUNNING = JOBS.alias("running_jobs")
 _RESERVED = (
     core_select(func.coalesce(func.sum(_RUNNING.c.estimated_seconds), 0.0))
-    .where(_RUNNING.c.user_id == U.id, _RUNNING.c.state == "running")
+    .where(_RUNNING.c.user_id == U.id, _in_state(_RUNNING, "running"))
     .correlate(USERS)
     .scalar_subquery()
 )
@@ -427,7 +448,7 @@ _QPU_AND_SLOTS = Prepared(
     .select_from(QPUS.outerjoin(_UPCOMING, true()))
     .where(QPUS.c.id == bindparam("qpu_id"))
 )
-# Oldest first with the id as tie-breaker: matches ix_jobs_qpu_state_created_id exactly,
+# Oldest first with the id as tie-breaker: matches ix_jobs_pending_qpu_created_id exactly,
 # so the first row of the index range is the answer (no sort).
 # With the owner's balance, superuser flag and reservations (as _FUNDS reads them), so a
 # snapshot knows whether the candidate's owner can pay without another round trip.
@@ -436,7 +457,7 @@ _OLDEST_QUERY = (
         J.id, J.user_id, J.created, J.estimated_seconds, U.qpu_seconds, U.is_superuser, _RESERVED
     )
     .select_from(JOBS.join(USERS, USERS.c.id == J.user_id))
-    .where(J.qpu_id == bindparam("qpu_id"), J.state == "pending")
+    .where(J.qpu_id == bindparam("qpu_id"), _in_state(JOBS, "pending"))
     .order_by(J.created, J.id)
     .limit(1)
 )
@@ -454,7 +475,7 @@ _OTHERS_PENDING = (
     exists()
     .where(
         _OTHERS.c.qpu_id == bindparam("qpu_id"),
-        _OTHERS.c.state == "pending",
+        _in_state(_OTHERS, "pending"),
         _OTHERS.c.id != J.id,
     )
     .correlate(JOBS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from qpi.server.store.types import UtcDateTime, new_id, utcnow
@@ -169,6 +169,16 @@ JOB_SORT_INDEXES = {
 }
 
 
+def _open_jobs_index(name: str, state: str, *columns: str) -> Index:
+    """An index of the jobs in one open state: as small as the queue (or the running set)
+    however long the history grows. A young PostgreSQL table (not analysed yet) was seen
+    to answer the hot path's queries through a QPU's or a user's history index, filtering
+    every past job on each submit; a partial index matching the query is picked either
+    way (the queries write the state as a literal, see store/jobs.py `_in_state`)."""
+    where = text(f"state = '{state}'")
+    return Index(name, *columns, postgresql_where=where, sqlite_where=where)
+
+
 def _sort_indexes() -> list[Index]:
     out = []
     for name, pg_ops in JOB_SORT_INDEXES.items():
@@ -188,6 +198,10 @@ class JobRow(SQLModel, table=True):
         # dispatcher: oldest pending job per QPU, (created, id) order without a sort;
         # capped queue lengths; recovery: running jobs by lease expiry
         Index("ix_jobs_qpu_state_created_id", "qpu_id", "state", "created", "id"),
+        # the queue alone: a QPU's oldest pending job, and whether it has one (dispatch,
+        # a submit's direct lease); what a user's running jobs reserve (submits, claims)
+        _open_jobs_index("ix_jobs_pending_qpu_created_id", "pending", "qpu_id", "created", "id"),
+        _open_jobs_index("ix_jobs_running_user", "running", "user_id", "estimated_seconds"),
         Index("ix_jobs_state_lease", "state", "lease_expires_at"),
         # owner listings, newest first; administrators' listings of everyone's jobs (the
         # id tie-breaker of listings is in the index, so a page is one index range)
