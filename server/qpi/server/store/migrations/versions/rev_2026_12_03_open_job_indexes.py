@@ -2,8 +2,10 @@
 
 A QPU's oldest pending job (dispatch, a submit's direct lease) and what a user's running
 jobs reserve (submits, claims) are read on every job. Indexes holding only that state stay
-as small as the queue however long the history grows, and match those queries on both
-stores before PostgreSQL has gathered statistics of the table.
+as small as the queue however long the history grows, and PostgreSQL picks them for those
+queries even before it has gathered statistics of the table (it filtered a QPU's whole
+history through another index then). SQLite searches its (QPU, state) and (user, state)
+indexes for them either way.
 
 Revision ID: 0013_open_job_indexes
 Revises: 0012_listing_sorts
