@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ from qpi.server.settings import ServerSettings
 from qpi.server.store.accounts import SqlAccountRepository
 from qpi.server.store.database import create_db_engine, is_sqlite, migrate, sqlite_path
 from qpi.server.store.notify import conninfo
+from qpi.server.store.planner_statistics import analyse_unanalysed
 from qpi.server.store.repositories import Repositories, sql_repositories
 from qpi.server.store.sqlite_checkpoints import WalCheckpointer
 
@@ -238,7 +239,14 @@ class QpiServer:
             if self._scheduler is not None and self._scheduler.running:
                 self._scheduler.shutdown(wait=False)
 
-        duties = LeaderDuties(start=start, stop=stop)
+        async def planner_statistics() -> None:
+            await db.run(analyse_unanalysed, db.engine)
+
+        # PostgreSQL plans a young jobs table from guesses until it is first analysed.
+        loops: list[tuple[str, float, Callable[[], Awaitable[object]]]] = (
+            [] if is_sqlite(db.engine) else [("planner statistics", 10.0, planner_statistics)]
+        )
+        duties = LeaderDuties(loops=loops, start=start, stop=stop)
         self.leadership, tasks = start_replica(db, registry, hub, duties, self.clock)
         self._tasks += tasks
 
