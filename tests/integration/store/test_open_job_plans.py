@@ -8,21 +8,17 @@ index by the state as well as the QPU or user (or a partial index)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from qpi.server.store import jobs
-from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.store.prepared import Prepared
-from qpi.server.store.tables import JobRow, QpuRow, UserRow
-from tests.support.harness import drop_postgres, fresh_postgres_url
+from tests.integration.store.jobs_database import add_jobs, jobs_database
+from tests.support.harness import fresh_postgres_url
 
-NOW = datetime(2030, 1, 1, tzinfo=UTC)
 HISTORY = 300
 """Finished jobs of one user on one QPU: enough that a plan filtering them would show."""
 
@@ -30,31 +26,9 @@ HISTORY = 300
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     url = fresh_postgres_url() if request.param == "postgres" else f"sqlite:///{tmp_path}/q.db"
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
-        with Session(engine) as session:
-            session.add(UserRow(id="u1", email="a@example.com", password_hash=""))
-            session.add(QpuRow(id="q1", name="qpu"))
-            session.commit()
-            for index in range(HISTORY):
-                created = NOW + timedelta(seconds=index)
-                session.add(
-                    JobRow(
-                        user_id="u1",
-                        qpu_id="q1",
-                        payload_json="{}",
-                        state="completed",
-                        created=created,
-                        updated=created,
-                    )
-                )
-            session.commit()
+    with jobs_database(url) as engine:
+        add_jobs(engine, HISTORY, state="completed")
         yield engine
-    finally:
-        engine.dispose()
-        if request.param == "postgres":
-            drop_postgres(url)
 
 
 def _plan(engine: Engine, prepared: Prepared, params: dict[str, object]) -> str:
