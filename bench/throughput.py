@@ -417,6 +417,13 @@ def main() -> None:
     )
     parser.add_argument("--no-paced", action="store_true", help="skip the open-loop row")
     parser.add_argument(
+        "--paced-drivers",
+        type=int,
+        default=0,
+        help="zero-work drivers of the open-loop row (default: the largest --drivers count; "
+        "each is a process of its own, which a 2-core machine also has to run)",
+    )
+    parser.add_argument(
         "--synchronous-commit",
         choices=["on", "off"],
         default="on",
@@ -444,7 +451,7 @@ def main() -> None:
             label = f"{count} zero-work driver(s) × capacity {ns.capacity}"
             loads.append((label, rate, submit, cpu))
         if not ns.no_paced:
-            count = max(ns.drivers)
+            count = ns.paced_drivers or max(ns.drivers, default=1)
             offered = ns.paced_rate or goal_rate(ns.database)
             drivers = bench.drivers(count, ns.capacity)
             try:

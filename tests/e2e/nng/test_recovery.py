@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,13 +34,22 @@ def _submit_long(server: NngServer, token: str, reg: Registered) -> str:
 
 def _wait_executing(server: NngServer, token: str, job_id: str, driver: PublishedDriver) -> None:
     """The job is leased and the daemon's worker is running it."""
-
-    def executing() -> bool:
+    client = server.process.user(token)
+    states: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
         driver.check_alive()
-        state = server.process.user(token).get_job(job_id).state
-        return state == "running" and f"executing job {job_id}" in driver.full_log()
-
-    wait_until(executing, 120, f"job {job_id} executing on the driver")
+        state = client.get_job(job_id).state
+        states.append(state)
+        if state == "running" and f"executing job {job_id}" in driver.full_log():
+            return
+        if state not in ("pending", "running"):
+            break  # ended before it was seen running: waiting longer cannot help
+        time.sleep(0.2)
+    raise AssertionError(
+        f"job {job_id} never seen executing on the driver; states: {sorted(set(states))}"
+        f"\n--- driver ---\n{driver.log()}\n--- server ---\n{server.process.log()}"
+    )
 
 
 def _assert_long_result(job: object) -> None:
