@@ -39,7 +39,12 @@ def _wait_executing(server: NngServer, token: str, job_id: str, driver: Publishe
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         driver.check_alive()
-        state = client.get_job(job_id).state
+        try:
+            state = client.get_job(job_id).state
+        except Exception as exc:  # noqa: BLE001 - a busy server's hiccup: ask again
+            states.append(f"unread ({exc!r:.200})")
+            time.sleep(0.2)
+            continue
         states.append(state)
         if state == "running" and f"executing job {job_id}" in driver.full_log():
             return
