@@ -75,6 +75,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("nng_vs_grpc.py", []),
     ("qasm_submit_latency.py", []),
     ("soak.py", ["--database", "sqlite", "--minutes", "10"]),
+    ("soak.py", ["--database", "postgres", "--minutes", "10"]),
 ]
 
 HEADER = """# Benchmarks

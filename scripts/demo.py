@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from qpi.sdk import QPIClient, QPIError
+from qpi.sdk import QPIClient
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -73,17 +73,16 @@ def _provision(creds: dict[str, str], info: dict[str, object]) -> tuple[str, str
     target = f"127.0.0.1:{GRPC_PORT}"
     with QPIClient(target, tls=True, ca_pem=ca_pem.encode() if ca_pem else None) as admin:
         admin.login(creds["admin_email"], creds["admin_password"], superuser=True)
-        try:
-            qpu = admin.get_qpu(QPU)
+        # Listed rather than fetched by name: a first run would log a not-found error.
+        existing = [qpu for qpu in admin.list_qpus() if qpu.name == QPU]
+        if existing:  # an earlier run's QPU: a driver registration of its own for this run
             driver_token = admin.create_driver(
-                qpu.id, f"{QPU}-driver-{secrets.token_hex(2)}"
+                existing[0].id, f"{QPU}-driver-{secrets.token_hex(2)}"
             ).access_token
-        except QPIError:
+        else:
             driver_token = admin.create_qpu(QPU, num_qubits=8).access_token
-        try:
+        if not any(user.email == creds["user_email"] for user in admin.list_users()):
             admin.create_user(creds["user_email"], creds["user_password"], qpu_seconds=3600)
-        except QPIError:
-            pass  # created on an earlier run
     with QPIClient(target, tls=True, ca_pem=ca_pem.encode() if ca_pem else None) as user:
         user.login(creds["user_email"], creds["user_password"])
         api_token = user.create_api_token("demo").token

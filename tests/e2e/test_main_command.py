@@ -179,3 +179,27 @@ def test_demo_runs_a_bell_job_over_rest_and_stops_cleanly(demo: Demo, sig: int) 
     _run_bell_over_rest(demo, api_token)
     assert time.monotonic() - started < 120
     _assert_stops_cleanly(demo, sig)
+
+
+def test_demo_started_again_reuses_its_data_and_logs_no_errors(tmp_path: Path) -> None:
+    """A second `make demo` finds the QPU and the demo user of the first: it registers a
+    new driver for the same QPU, and neither run makes a request that fails (a first-hour
+    user reads such a line as something broken)."""
+    outputs = []
+    for _ in range(2):
+        demo = _start_demo(tmp_path)
+        try:
+            api_token = _wait_banner(demo)
+            _run_bell_over_rest(demo, api_token)
+            _assert_stops_cleanly(demo, signal.SIGINT)
+            outputs.append(demo.output())
+        finally:
+            demo.kill_everything()
+    first = outputs[0]
+    for output in outputs:
+        failed = [line for line in output.splitlines() if "qpi.server.rpc.errors" in line]
+        assert not failed, failed
+    connected = re.compile(r"driver \S+ \(mock_qpu\) connected for qpu (\S+)")
+    qpus = [set(connected.findall(output)) for output in outputs]
+    assert len(qpus[0]) == 1, first[-4000:]
+    assert qpus[1] == qpus[0], "the second run registered another QPU"
