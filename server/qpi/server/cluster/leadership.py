@@ -96,7 +96,7 @@ class Leadership:
                     logger.exception("[Leadership] round failed")
                 await asyncio.sleep(self._poll)
         finally:
-            await self._depose("stopping")
+            await self._depose("stopping", expected=True)
             await asyncio.to_thread(self._lock.release)
 
     async def step(self) -> None:
@@ -110,10 +110,12 @@ class Leadership:
         elif not await asyncio.to_thread(self._lock.still_held):
             await self._depose("lost the leadership lock")
 
-    async def _depose(self, why: str) -> None:
+    async def _depose(self, why: str, *, expected: bool = False) -> None:
         if not self.is_leader:
             return
         self.since = None
         await self._duties.end()
         self.on_change(None)
-        logger.warning("[Leadership] replica %s stopped leading (%s)", self._replica_id, why)
+        # A replica shutting down gives leadership up as planned; losing the lock is news.
+        level = logging.INFO if expected else logging.WARNING
+        logger.log(level, "[Leadership] replica %s stopped leading (%s)", self._replica_id, why)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from qpi.server.cluster.leadership import LeaderDuties, Leadership
 from qpi.server.domain.clock import FakeClock
@@ -54,7 +57,14 @@ async def test_duties_run_only_once_the_lock_is_taken() -> None:
     assert log == ["start", "sweep"]
 
 
-async def test_a_leader_that_loses_its_lock_stops_its_duties() -> None:
+def _stopped_leading(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if "stopped leading" in r.message]
+
+
+async def test_a_leader_that_loses_its_lock_stops_its_duties(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
     lock, log = Lock(), []
     lock.free = True
     leadership = make(lock, log)
@@ -66,9 +76,13 @@ async def test_a_leader_that_loses_its_lock_stops_its_duties() -> None:
     assert not leadership.is_leader
     assert log[-1] == "stop"
     assert changes == [True, False]
+    [(level, message)] = _stopped_leading(caplog)
+    assert level == logging.WARNING  # unplanned: an operator should hear of it
+    assert "lost the leadership lock" in message
 
 
-async def test_stopping_gives_the_lock_up() -> None:
+async def test_stopping_gives_the_lock_up(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     lock, log = Lock(), []
     lock.free = True
     leadership = make(lock, log)
@@ -78,5 +92,9 @@ async def test_stopping_gives_the_lock_up() -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert lock.released
+    # A planned stop is no warning: every orderly shutdown would otherwise print one.
+    [(level, message)] = _stopped_leading(caplog)
+    assert level == logging.INFO
+    assert "(stopping)" in message
     assert log[-1] == "stop"
     assert not leadership.is_leader
