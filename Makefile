@@ -8,9 +8,14 @@ UV    := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
 	test-deps test-py test-sqlite test-postgres test-e2e-dashboard lint format bench clean
 
 ## setup: create .venv with every part and extra installed (uv, from the lock file)
+# Bytecode is compiled here, once: where PYTHONDONTWRITEBYTECODE is set (it is on the CI
+# machines) Python never caches it, so every process (each `qpi serve`, driver and parser
+# worker the tests start) compiled its imports again: `qpi superuser upsert` took 8.6 s
+# instead of 3.8 s. A source edited later is compiled in memory until the next setup.
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.8"
-	uv sync --all-extras --locked
+	uv sync --all-extras --locked --compile-bytecode
+	$(BIN)/python -m compileall -q -j 0 proto server driver sdk gateway
 
 ## proto: regenerate the Python stubs from proto/qpi/v1/*.proto
 proto: setup
