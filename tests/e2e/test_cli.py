@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import types
@@ -38,6 +39,48 @@ def test_version(tmp_path: Path) -> None:
     assert result.stdout.strip() == "v" + metadata.version("qpi-server")
     flag = run_qpi("--version", cwd=tmp_path)
     assert flag.stdout == result.stdout
+
+
+def test_superuser_upsert_loads_the_store_not_the_server(tmp_path: Path) -> None:
+    """`make demo` runs the command before every start: it must not pay for the gRPC and
+    REST layers, whose imports took most of its time."""
+    probe = (
+        "import sys, qpi.server.superuser; "
+        "print(sorted(m for m in ('qpi.server.app', 'fastapi', 'qpi.gateway', 'qpi.server.rpc')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_superuser_upsert_saves_an_administrator_then_resets_its_password(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    hashes = []
+    for password in ("a-long-password", "another-password"):
+        done = run_qpi(
+            "superuser",
+            "upsert",
+            "root@example.com",
+            password,
+            "--data-dir",
+            str(data),
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "superuser root@example.com saved" in done.stdout
+        with sqlite3.connect(data / "qpi.db") as db:
+            rows = db.execute(
+                "SELECT is_superuser, password_hash FROM users WHERE email = ?",
+                ("root@example.com",),
+            ).fetchall()
+        assert len(rows) == 1
+        assert rows[0][0] == 1
+        assert password not in rows[0][1]  # hashed at rest
+        hashes.append(rows[0][1])
+    assert hashes[0] != hashes[1]
 
 
 def test_console_script_version(tmp_path: Path) -> None:
@@ -126,12 +169,15 @@ def fake_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeApp:
     def run(settings: ServerSettings) -> None:
         recorder.served.append(settings)
 
-    async def upsert_superuser(settings: ServerSettings, email: str, password: str) -> None:
+    def upsert_superuser(settings: ServerSettings, email: str, password: str) -> str:
         recorder.upserts.append((settings, email, password))
+        return f"Superuser {email} saved."
 
     module.run = run  # type: ignore[attr-defined]
-    module.upsert_superuser = upsert_superuser  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "qpi.server.app", module)
+    superuser = types.ModuleType("qpi.server.superuser")
+    superuser.upsert_superuser = upsert_superuser  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "qpi.server.superuser", superuser)
     monkeypatch.setattr(cli, "_configure_logging", lambda level: None)
     for key in list(os.environ):
         if key.startswith("QPI_"):

@@ -13,8 +13,9 @@ from typing import Any
 import grpc
 import psycopg
 
-from qpi.server.app import QpiServer, upsert_superuser
+from qpi.server.app import QpiServer
 from qpi.server.settings import ServerSettings
+from qpi.server.superuser import upsert_superuser
 from qpi.v1 import (
     account_service_pb2,
     account_service_pb2_grpc,

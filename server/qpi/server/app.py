@@ -71,7 +71,6 @@ from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.submission import SubmissionService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
-from qpi.server.store.accounts import SqlAccountRepository
 from qpi.server.store.database import create_db_engine, is_sqlite, migrate, sqlite_path
 from qpi.server.store.notify import conninfo
 from qpi.server.store.planner_statistics import analyse_unanalysed
@@ -580,18 +579,3 @@ def run(settings: ServerSettings) -> None:
     """Entry point used by `qpi serve`."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     asyncio.run(serve(settings))
-
-
-def upsert_superuser(settings: ServerSettings, email: str, password: str) -> str:
-    """Creates or updates an administrator; used by `qpi superuser upsert`."""
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    engine = create_db_engine(settings.effective_database_url)
-    migrate(engine)
-    try:
-        accounts = SqlAccountRepository(engine)
-        user = AccountService(accounts, SystemClock(), allow_signup=False).upsert_superuser(
-            email, password
-        )
-    finally:
-        engine.dispose()
-    return f"Superuser {user.email} saved."

@@ -116,7 +116,8 @@ def superuser_upsert(email: str, password: str, **flags: object) -> None:
         raise _UsageError("the password must not be empty")
     settings = _load(given)
     _configure_logging(settings.log_level)
-    _run(_app().upsert_superuser(settings, email, password))
+    # Its own module: the command needs the store, not the whole server (see there).
+    importlib.import_module("qpi.server.superuser").upsert_superuser(settings, email, password)
     print(f"superuser {email} saved")
 
 
