@@ -10,7 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from qpi.server.rpc.notification_servicer import NotificationServicer
 from qpi.server.rpc.qpu_servicer import QpuServicer
 from qpi.server.rpc.server import build_server
 from qpi.server.scheduling.dispatcher import Dispatcher
-from qpi.server.scheduling.recovery import start_maintenance
+from qpi.server.scheduling.recovery import maintenance_duties
 from qpi.server.security.oauth2_providers import parse_providers
 from qpi.server.security.passwords import PasswordWork
 from qpi.server.security.pki import PkiMaterial, ca_due, load_or_create_pki
@@ -78,8 +78,6 @@ from qpi.server.store.repositories import Repositories, sql_repositories
 from qpi.server.store.sqlite_checkpoints import WalCheckpointer
 
 logger = logging.getLogger(__name__)
-# APScheduler logs every run at INFO; recovery logs what it actually does itself.
-logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 PKI_CHECK_SECONDS = 3600.0
 CHECKOUT_DASHBOARD = Path(__file__).resolve().parents[3] / "dashboard" / "dist"
@@ -117,7 +115,6 @@ class QpiServer:
         self._uvicorn: uvicorn.Server | None = None
         self._uvicorn_task: asyncio.Task[None] | None = None
         self._db: Database | None = None
-        self._scheduler: Any = None
         self._socket_dir = ""
         self._qasm: QasmParserPool | None = None
         self._oauth2_http: OAuth2Http | None = None
@@ -225,27 +222,17 @@ class QpiServer:
         )
         await db.run(registry.announce)
 
-        def start() -> None:
-            self._scheduler = start_maintenance(
-                db,
-                services["leases"],
-                services["telemetry"],
-                s.recovery_interval,
-                s.events_prune_interval,
-            )
-
-        def stop() -> None:
-            if self._scheduler is not None and self._scheduler.running:
-                self._scheduler.shutdown(wait=False)
-
         async def planner_statistics() -> None:
             await db.run(analyse_unanalysed, db.engine)
 
         # PostgreSQL plans a young jobs table from guesses until it is first analysed.
-        loops: list[tuple[str, float, Callable[[], Awaitable[object]]]] = (
-            [] if is_sqlite(db.engine) else [("planner statistics", 10.0, planner_statistics)]
-        )
-        duties = LeaderDuties(loops=loops, start=start, stop=stop)
+        loops = maintenance_duties(
+            db, services["leases"], services["telemetry"], s.recovery_interval,
+            s.events_prune_interval,
+        )  # fmt: skip
+        if not is_sqlite(db.engine):
+            loops.append(("planner statistics", 10.0, planner_statistics))
+        duties = LeaderDuties(loops=loops)
         self.leadership, tasks = start_replica(db, registry, hub, duties, self.clock)
         self._tasks += tasks
 
@@ -510,8 +497,6 @@ class QpiServer:
             await self._grpc.stop(grace)
         if self.nng is not None:
             await self.nng.stop()
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

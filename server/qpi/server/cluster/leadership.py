@@ -26,20 +26,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class LeaderDuties:
-    """Periodic tasks only the leader runs, and scheduled work it starts and stops.
+    """Periodic tasks only the leader runs.
 
-    `loops` are coroutine functions run every given number of seconds (the first run at
-    once); `start`/`stop` bracket work with its own scheduling (APScheduler jobs).
+    `loops` are coroutine functions run every given number of seconds after the end of
+    their previous run (the first run at once), so a run never overlaps the next.
     """
 
     loops: list[tuple[str, float, Callable[[], Awaitable[object]]]] = field(default_factory=list)
-    start: Callable[[], None] = lambda: None
-    stop: Callable[[], None] = lambda: None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def begin(self) -> None:
         """Starts every duty."""
-        self.start()
         self._tasks = [asyncio.create_task(self._every(n, s, f)) for n, s, f in self.loops]
 
     async def end(self) -> None:
@@ -50,7 +47,6 @@ class LeaderDuties:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        self.stop()
 
     @staticmethod
     async def _every(name: str, seconds: float, duty: Callable[[], Awaitable[object]]) -> None:

@@ -1,11 +1,11 @@
 """Stale-lease recovery, the last resort when a lease holder vanished without a trace
-(e.g. the server itself restarted and the driver never came back)."""
+(e.g. the server itself restarted and the driver never came back), and telemetry pruning:
+the leader's maintenance duties (see :mod:`qpi.server.cluster.leadership`)."""
 
 from __future__ import annotations
 
 import logging
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from collections.abc import Awaitable, Callable
 
 from qpi.server.services.database import Database
 from qpi.server.services.lease_service import LeaseService
@@ -13,15 +13,20 @@ from qpi.server.services.telemetry_service import TelemetryService
 
 logger = logging.getLogger(__name__)
 
+Duty = tuple[str, float, Callable[[], Awaitable[object]]]
+"""A named coroutine function and the seconds between its runs."""
 
-def start_maintenance(
+
+def maintenance_duties(
     db: Database,
     jobs: LeaseService,
     telemetry: TelemetryService,
     recovery_interval: float,
     prune_interval: float,
-) -> AsyncIOScheduler:
-    """Schedules recovery and telemetry pruning on the running event loop."""
+) -> list[Duty]:
+    """Recovery and telemetry pruning, as the leader's periodic duties: each runs once
+    leadership is taken, then every interval after its previous run ended, so a slow run
+    never overlaps the next."""
 
     async def recover() -> None:
         ids = await db.run(jobs.recover_stale)
@@ -31,22 +36,4 @@ def start_maintenance(
     async def prune() -> None:
         await db.run(telemetry.prune)
 
-    scheduler = AsyncIOScheduler()
-    scheduler.add_job(
-        recover,
-        "interval",
-        seconds=recovery_interval,
-        id="recovery",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        prune,
-        "interval",
-        seconds=prune_interval,
-        id="telemetry-prune",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.start()
-    return scheduler
+    return [("recovery", recovery_interval, recover), ("telemetry pruning", prune_interval, prune)]
