@@ -126,10 +126,13 @@ class SubmissionService:
         # must reach its driver, and an offer must be given back either way.
         store = asyncio.ensure_future(self._groups.run(enqueue))
         self._settling.add(store)  # the loop keeps only a weak reference to a task
-        # The shield's callback first: the caller is woken before the driver's stream is,
-        # so the answer goes out before the Assign is written (the job is safely stored).
+        # The answer goes out before the Assign is written (the job is safely stored):
+        # the shield's callback wakes the caller, and the hand-over waits one more turn
+        # of the loop, after the caller has resumed and sent its answer. A plain done
+        # callback would run first, before the caller resumes.
         answer = asyncio.shield(store)
-        store.add_done_callback(functools.partial(self._settle, offer))
+        loop = asyncio.get_running_loop()
+        store.add_done_callback(lambda done: loop.call_soon(self._settle, offer, done))
         return await answer
 
     def _settle(self, offer: LeaseOffer, store: asyncio.Task[tuple[Job, bool]]) -> None:
