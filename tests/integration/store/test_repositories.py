@@ -644,9 +644,15 @@ def test_a_count_that_stops_at_its_cap_says_so(
 def test_telemetry_is_pruned_by_event_time(repos: Repositories) -> None:
     qpu = _qpu(repos)
     driver = repos.qpus.insert_driver(qpu, NewDriver("d", "mock", "python", "t" * 64))
-    repos.telemetry.insert(driver.id, qpu, "temp", "{}", NOW - timedelta(days=2))
+    for days in (4, 3, 2):
+        repos.telemetry.insert(driver.id, qpu, "temp", "{}", NOW - timedelta(days=days))
     repos.telemetry.insert(driver.id, qpu, "temp", "{}", NOW)
-    repos.telemetry.delete_before(NOW - timedelta(days=1))
+    # In batches, oldest first: a backlog never goes in one long transaction.
+    assert repos.telemetry.delete_before(NOW - timedelta(days=1), limit=2) == 2
+    events, total = repos.telemetry.list_events("temp", "", 0, 10)
+    assert [e.event_time for e in events] == [NOW, NOW - timedelta(days=2)]
+    assert repos.telemetry.delete_before(NOW - timedelta(days=1), limit=2) == 1
+    assert repos.telemetry.delete_before(NOW - timedelta(days=1), limit=2) == 0
     events, total = repos.telemetry.list_events("temp", "", 0, 10)
     assert total == 1
     assert [e.event_time for e in events] == [NOW]

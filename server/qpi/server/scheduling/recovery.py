@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from qpi.server.services.database import Database
 from qpi.server.services.lease_service import LeaseService
-from qpi.server.services.telemetry_service import TelemetryService
+from qpi.server.services.telemetry_service import PRUNE_BATCH, TelemetryService
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ def maintenance_duties(
             logger.warning("[Recovery] requeued %d job(s) with expired leases: %s", len(ids), ids)
 
     async def prune() -> None:
-        await db.run(telemetry.prune)
+        # A batch per hop: other database work runs between the batches.
+        while await db.run(telemetry.prune) == PRUNE_BATCH:
+            pass
 
     return [("recovery", recovery_interval, recover), ("telemetry pruning", prune_interval, prune)]

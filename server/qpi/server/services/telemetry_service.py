@@ -13,6 +13,9 @@ from qpi.server.services.principal import Principal
 from qpi.server.store.telemetry import TelemetryRepository
 from qpi.server.store.telemetry_listing import TelemetryListing
 
+PRUNE_BATCH = 5000
+"""Most telemetry events one pruning transaction deletes."""
+
 
 class TelemetryService:
     """Stores and lists telemetry events."""
@@ -64,9 +67,12 @@ class TelemetryService:
             )
         return event
 
-    def prune(self) -> None:
-        """Deletes events older than the retention period (0 keeps everything)."""
+    def prune(self, limit: int = PRUNE_BATCH) -> int:
+        """Deletes up to `limit` of the events older than the retention period (0 keeps
+        everything), oldest first; returns how many. Callers repeat while a whole batch
+        went, so one large backlog (a shortened retention, a long outage) never holds
+        the database in one long transaction."""
         if self._retention <= 0:
-            return
+            return 0
         cutoff = self._clock.now() - timedelta(seconds=self._retention)
-        self._telemetry.delete_before(cutoff)
+        return self._telemetry.delete_before(cutoff, limit)

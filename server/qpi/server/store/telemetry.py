@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import CursorResult, func
 from sqlmodel import col, delete, select
 
 from qpi.server.domain.models import TelemetryEvent
@@ -32,8 +32,9 @@ class TelemetryRepository(Protocol):
         """One event."""
         ...
 
-    def delete_before(self, cutoff: datetime) -> None:
-        """Deletes events older than `cutoff`."""
+    def delete_before(self, cutoff: datetime, limit: int) -> int:
+        """Deletes the oldest events older than `cutoff`, at most `limit` of them, in one
+        transaction; returns how many it deleted."""
         ...
 
 
@@ -82,7 +83,15 @@ class SqlTelemetryRepository(SqlRepository):
             row = s.get(TelemetryEventRow, event_id)
         return to_event(row) if row else None
 
-    def delete_before(self, cutoff: datetime) -> None:
+    def delete_before(self, cutoff: datetime, limit: int) -> int:
+        oldest = (
+            select(TelemetryEventRow.id)
+            .where(col(TelemetryEventRow.event_time) < cutoff)
+            .order_by(col(TelemetryEventRow.event_time), col(TelemetryEventRow.id))
+            .limit(limit)
+        )  # ix_telemetry_time_id: the batch is found without a scan
+        batch = delete(TelemetryEventRow).where(col(TelemetryEventRow.id).in_(oldest))
         with self._session() as s:
-            s.execute(delete(TelemetryEventRow).where(col(TelemetryEventRow.event_time) < cutoff))
+            result: CursorResult[Any] = s.execute(batch)  # type: ignore[assignment]
             s.commit()
+        return int(result.rowcount)
