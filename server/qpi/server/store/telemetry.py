@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, func
+from sqlalchemy import CursorResult
 from sqlmodel import col, delete, select
 
 from qpi.server.domain.models import TelemetryEvent
@@ -14,18 +14,12 @@ from qpi.server.store.tables import TelemetryEventRow
 
 
 class TelemetryRepository(Protocol):
-    """Append, list and prune telemetry events."""
+    """Append, read and prune telemetry events (listings: `telemetry_listing.py`)."""
 
     def insert(
         self, driver_id: str, qpu_id: str, type_: str, payload_json: str, at: datetime
     ) -> None:
         """Appends one event."""
-        ...
-
-    def list_events(
-        self, type_: str, driver_id: str, offset: int, limit: int
-    ) -> tuple[list[TelemetryEvent], int]:
-        """Events newest first, optionally of one type or driver, with the total."""
         ...
 
     def get(self, event_id: str) -> TelemetryEvent | None:
@@ -63,20 +57,6 @@ class SqlTelemetryRepository(SqlRepository):
         with self._session() as s:
             s.add(row)
             s.commit()
-
-    def list_events(
-        self, type_: str, driver_id: str, offset: int, limit: int
-    ) -> tuple[list[TelemetryEvent], int]:
-        query = select(TelemetryEventRow)
-        if type_:
-            query = query.where(TelemetryEventRow.type == type_)
-        if driver_id:
-            query = query.where(TelemetryEventRow.driver_id == driver_id)
-        newest_first = (col(TelemetryEventRow.event_time).desc(), col(TelemetryEventRow.id))
-        with self._session() as s:
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = s.exec(query.order_by(*newest_first).offset(offset).limit(limit)).all()
-        return [to_event(r) for r in rows], int(total)
 
     def get(self, event_id: str) -> TelemetryEvent | None:
         with self._session() as s:
