@@ -363,24 +363,12 @@ class JobService:
         qpus = {job.qpu_id: qpu_name} if job.qpu_id and qpu_name else {}
         return job, (qpus, {job.user_id: email} if email else {})
 
-    def query_jobs(
-        self, who: Principal, query: ListQuery, *, all_users: bool
-    ) -> tuple[list[Job], Total | None]:
-        """One page of visible jobs matching an arbitrary filter and order, run in the
-        database; the count of all matches unless the query skips it."""
-        if all_users:
-            who.require_admin()
-        if self._listing is None:
-            raise RuntimeError("JobService was built without a job listing")
-        return self._listing.list_jobs_query(
-            None if all_users else who.user_id, query, self._clock.now()
-        )
-
     def query_jobs_named(
         self, who: Principal, query: ListQuery, *, all_users: bool
     ) -> tuple[list[Job], Total | None, tuple[dict[str, str], dict[str, str]]]:
-        """Like :meth:`query_jobs`, with the page's display names (see
-        :meth:`display_names`) read in the same database session."""
+        """One page of visible jobs matching an arbitrary filter and order, run in the
+        database; the count of all matches unless the query skips it; and the page's
+        display names (see :meth:`display_names`), read in the same database session."""
         if all_users:
             who.require_admin()
         if self._listing is None:

@@ -122,19 +122,6 @@ class JobRepository(Protocol):
         """One job with its QPU's current name and its owner's e-mail ("" when gone)."""
         ...
 
-    def list_jobs(
-        self,
-        user_id: str | None,
-        *,
-        states: Sequence[str],
-        qpu_id: str,
-        newest_first: bool,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Job], int]:
-        """Jobs by creation time (one owner's, or everyone's for None), with the total."""
-        ...
-
     def cancel(
         self, job_id: str, now: datetime, check: Callable[[str], None]
     ) -> tuple[Job, Revocation | None] | None:
@@ -810,29 +797,6 @@ class SqlJobRepository(SqlRepository):
             return None
         *job, qpu_name, email = row
         return _job(job), qpu_name or "", email or ""
-
-    def list_jobs(
-        self,
-        user_id: str | None,
-        *,
-        states: Sequence[str],
-        qpu_id: str,
-        newest_first: bool,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Job], int]:
-        query = select(JobRow)
-        if user_id is not None:
-            query = query.where(JobRow.user_id == user_id)
-        if states:
-            query = query.where(col(JobRow.state).in_(list(states)))
-        if qpu_id:
-            query = query.where(JobRow.qpu_id == qpu_id)
-        order = col(JobRow.created).desc() if newest_first else col(JobRow.created).asc()
-        with self._session() as s:
-            total = s.exec(select(func.count()).select_from(query.subquery())).one()
-            rows = s.exec(query.order_by(order, col(JobRow.id)).offset(offset).limit(limit)).all()
-        return [to_job(r) for r in rows], int(total)
 
     def cancel(
         self, job_id: str, now: datetime, check: Callable[[str], None]

@@ -921,18 +921,6 @@ class _GroupWalk:
         return _dicts(self.conn.execute(stmt.offset(offset).limit(limit)))
 
 
-def _field_columns(fields: Mapping[str, FieldSpec]) -> list[ColumnElement[Any]]:
-    """The listed table's columns that fields read (their expressions' columns)."""
-    found: list[ColumnElement[Any]] = []
-    for spec in fields.values():
-        found.extend(spec.column.base_columns)
-        if spec.lookup is not None:
-            found.append(spec.lookup.key)
-        if spec.multi is not None:
-            found.append(spec.multi.key)
-    return found
-
-
 @contextmanager
 def work_budget(conn: Connection) -> Iterator[None]:
     """Cancel the statements run inside after :data:`WORK_BUDGET_SECONDS` (SQLite: a
