@@ -11,15 +11,13 @@ import pytest
 from qpi.server.cluster.relay import decode, encode
 from qpi.server.domain.models import Job, Qpu, Revocation
 from qpi.server.services.events import EventBus
+from tests.support.domain_jobs import make_job
 
 T = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def _job(result: str) -> Job:
-    return Job(
-        "job1", "user1", "qpu1", "q", None, "{}", "completed", result, None, 1, None,
-        1.0, 1.0, T, T, T, T,
-    )  # fmt: skip
+    return make_job(id="job1", state="completed", result_json=result, attempt=1)
 
 
 def test_a_job_travels_as_its_id_never_its_result() -> None:

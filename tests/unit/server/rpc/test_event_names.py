@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -14,6 +13,7 @@ from qpi.server.domain.errors import NotFoundError, UnavailableError, database_u
 from qpi.server.domain.models import Job
 from qpi.server.rpc import event_servicer
 from qpi.server.services.principal import Principal
+from tests.support.domain_jobs import make_job
 
 
 class _CountingDb:
@@ -29,28 +29,8 @@ class _CountingDb:
         return {"q1": "Q-one"}, {"u1": "a@example.com"}
 
 
-_T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
 def _row() -> Job:
-    return Job(
-        id="j1",
-        user_id="u1",
-        qpu_id="q1",
-        request_id=None,
-        payload_json="{}",
-        state="pending",
-        result_json=None,
-        error=None,
-        attempt=0,
-        lease_driver_id=None,
-        charged_seconds=0.0,
-        estimated_seconds=0.0,
-        created=_T0,
-        updated=_T0,
-        started_at=None,
-        finished_at=None,
-    )
+    return make_job()
 
 
 def _unused_lookup(jobs: object) -> Any:

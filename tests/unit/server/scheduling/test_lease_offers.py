@@ -14,6 +14,7 @@ from qpi.server.domain.models import Claim, Job
 from qpi.server.domain.policy import Booking, BookingFirstFifoPolicy, QueueSnapshot
 from qpi.server.drivers.session import Assign, DriverSession
 from qpi.server.scheduling.dispatcher import Dispatcher
+from tests.support.domain_jobs import make_job
 
 QPU = "qpu1"
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -81,23 +82,17 @@ def _setup(
 
 
 def _job(offer_driver: str | None, state: str = "running", name: str = "q1") -> Job:
-    return Job(
-        id="j1",
-        user_id="u1",
+    running = state == "running"
+    return make_job(
         qpu_id=QPU,
-        request_id=None,
         payload_json='{"circuits": []}',
         state=state,
-        result_json=None,
-        error=None,
-        attempt=1 if state == "running" else 0,
+        attempt=1 if running else 0,
         lease_driver_id=offer_driver,
-        charged_seconds=0.0,
         estimated_seconds=1.0,
         created=T0,
         updated=T0,
-        started_at=T0 if state == "running" else None,
-        finished_at=None,
+        started_at=T0 if running else None,
         qpu_name=name,
     )
 

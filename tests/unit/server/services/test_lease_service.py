@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -13,29 +13,11 @@ from qpi.server.domain.models import Job
 from qpi.server.services.events import EventBus
 from qpi.server.services.lease_service import LeaseService
 from qpi.server.store.jobs import ChargeRule
-
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
+from tests.support.domain_jobs import T0, make_job
 
 
 def _job(state: str) -> Job:
-    return Job(
-        id="j1",
-        user_id="u1",
-        qpu_id="q1",
-        request_id=None,
-        payload_json="{}",
-        state=state,
-        result_json=None,
-        error=None,
-        attempt=1,
-        lease_driver_id=None,
-        charged_seconds=0.0,
-        estimated_seconds=0.0,
-        created=T0,
-        updated=T0,
-        started_at=T0,
-        finished_at=T0,
-    )
+    return make_job(state=state, attempt=1, started_at=T0, finished_at=T0)
 
 
 @dataclass

@@ -13,28 +13,11 @@ from typing import Any
 
 from qpi.server.domain.models import Job, LeaseOffer
 from qpi.server.services.submission import PreparedSubmission, SubmissionService
+from tests.support.domain_jobs import running_job
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 OFFER = LeaseOffer(qpu_id="q1", driver_id="d1", session_id="s1", expires=NOW)
-JOB = Job(
-    id="j1",
-    user_id="u1",
-    qpu_id="q1",
-    qpu_name="mock",
-    request_id=None,
-    payload_json="{}",
-    state="running",
-    result_json=None,
-    error=None,
-    attempt=1,
-    lease_driver_id="d1",
-    charged_seconds=0.0,
-    estimated_seconds=1.0,
-    created=NOW,
-    updated=NOW,
-    started_at=NOW,
-    finished_at=None,
-)
+JOB = running_job(qpu_name="mock")
 
 
 class _Db:
