@@ -17,9 +17,15 @@ import httpx
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from qpi.v1 import job_service_pb2, job_service_pb2_grpc
+from qpi.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
 from tests.reliability.conftest import LaunchDriver, StartServer
-from tests.reliability.workload import assert_ended_exactly_once, new_tenant, submit_short
+from tests.reliability.workload import (
+    SHORT,
+    SHORT_SHOTS,
+    assert_ended_exactly_once,
+    new_tenant,
+    submit_short,
+)
 from tests.support.pg_cluster import PgCluster
 from tests.support.processes import ServeProcess, wait_until
 
@@ -39,14 +45,26 @@ def _rest_probe(server: ServeProcess, token: str) -> tuple[int, str | None]:
 
 def _grpc_probe(server: ServeProcess, token: str, job_id: str) -> tuple[Any, str, float]:
     """(code, ErrorInfo reason, RetryInfo delay) of a GetJob; the code is OK on success."""
+    return _grpc_call(server, token, "GetJob", job_service_pb2.GetJobRequest(id=job_id))
+
+
+def _submit_probe(server: ServeProcess, token: str, qpu: str) -> tuple[Any, str, float]:
+    """:func:`_grpc_probe` of one CreateJob, without the SDK's retries."""
+    payload = job_pb2.JobPayload(circuits=[job_pb2.Circuit(qasm=SHORT[0])], shots=SHORT_SHOTS)
+    return _grpc_call(
+        server, token, "CreateJob", job_service_pb2.CreateJobRequest(payload=payload, qpu=qpu)
+    )
+
+
+def _grpc_call(
+    server: ServeProcess, token: str, method: str, request: Any
+) -> tuple[Any, str, float]:
     credentials = grpc.ssl_channel_credentials(root_certificates=server.ca_pem)
     with grpc.secure_channel(server.grpc_target, credentials) as channel:
         stub = job_service_pb2_grpc.JobServiceStub(channel)
         try:
-            stub.GetJob(
-                job_service_pb2.GetJobRequest(id=job_id),
-                metadata=(("authorization", f"Bearer {token}"),),
-                timeout=10,
+            getattr(stub, method)(
+                request, metadata=(("authorization", f"Bearer {token}"),), timeout=10
             )
         except grpc.RpcError as err:
             reason, delay = "", 0.0
@@ -96,6 +114,7 @@ def test_postgres_restart_mid_run_every_job_ends_once(
         20,
         "a gRPC outage",
     )
+    submit = _submit_probe(server, token, drivers[0].name)
     time.sleep(max(OUTAGE_SECONDS - (time.monotonic() - down_at), 0.0))
     pg_cluster.start()
     back_at = time.monotonic()
@@ -107,6 +126,10 @@ def test_postgres_restart_mid_run_every_job_ends_once(
     assert recovered < 30, f"jobs took {recovered:.1f} s after the database came back"
     for driver in drivers:
         assert driver.alive(), driver.log()
+    # Submits work again at once: no connection the restart ended is used (the event
+    # loop's own ones included, which a submit uses first).
+    for driver in drivers:
+        assert _submit_probe(server, token, driver.name)[0] == grpc.StatusCode.OK
 
     assert rest[0] == 503, rest
     assert rest[1] is not None, rest
@@ -114,3 +137,4 @@ def test_postgres_restart_mid_run_every_job_ends_once(
     assert rpc[0] == grpc.StatusCode.UNAVAILABLE, rpc
     assert rpc[1] == "DATABASE_UNAVAILABLE", rpc
     assert rpc[2] > 0, rpc
+    assert submit[:2] == (grpc.StatusCode.UNAVAILABLE, "DATABASE_UNAVAILABLE"), submit

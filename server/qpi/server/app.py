@@ -71,7 +71,14 @@ from qpi.server.services.qpu_service import QpuService
 from qpi.server.services.submission import SubmissionService
 from qpi.server.services.telemetry_service import TelemetryService
 from qpi.server.settings import ServerSettings
-from qpi.server.store.database import create_db_engine, is_sqlite, migrate, sqlite_path
+from qpi.server.store.database import (
+    PING_AFTER_IDLE_SECONDS,
+    create_db_engine,
+    is_sqlite,
+    migrate,
+    sqlite_path,
+)
+from qpi.server.store.loop_connections import LoopConnections
 from qpi.server.store.notify import conninfo
 from qpi.server.store.planner_statistics import analyse_unanalysed
 from qpi.server.store.repositories import Repositories, sql_repositories
@@ -122,6 +129,7 @@ class QpiServer:
         self._passwords: PasswordWork | None = None
         self.relay: EventRelay | None = None
         self.checkpoints: WalCheckpointer | None = None
+        self._loop_connections: LoopConnections | None = None
         self.registry: ReplicaRegistry | None = None
         self.leadership: Leadership | None = None
 
@@ -164,7 +172,11 @@ class QpiServer:
                 s.parser_processes,
             )
         )
-        repos = sql_repositories(engine)
+        if not is_sqlite(engine):  # submits stored from the event loop (loop_connections)
+            self._loop_connections = LoopConnections(
+                conninfo(engine), engine.dialect, ping_after_idle=PING_AFTER_IDLE_SECONDS
+            )
+        repos = sql_repositories(engine, self._loop_connections)
         services = self._services(db, repos, events, pki)
         if not is_sqlite(engine):
             # Replicas on one PostgreSQL database see each other's events (SQLite: one server).
@@ -304,7 +316,11 @@ class QpiServer:
             "qpus": qpus,
             "jobs": jobs,
             "submissions": SubmissionService(
-                db, jobs, self._qasm.max_qubits, self._qasm.max_qubits_each
+                db,
+                jobs,
+                self._qasm.max_qubits,
+                self._qasm.max_qubits_each,
+                on_loop=self._loop_connections is not None,
             ),
             "leases": leases,
             "telemetry": telemetry,
@@ -510,6 +526,8 @@ class QpiServer:
                 await self._db.run(self.registry.leave)
         if self.checkpoints is not None:
             await asyncio.to_thread(self.checkpoints.stop)
+        if self._loop_connections is not None:
+            await self._loop_connections.close()
         if self._db is not None:
             self._db.close()
         if self._qasm is not None:

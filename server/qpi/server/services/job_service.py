@@ -27,7 +27,7 @@ from qpi.server.store.accounts import AccountRepository
 from qpi.server.store.base import DuplicateKeyError
 from qpi.server.store.job_batches import JobBatches
 from qpi.server.store.job_listing import JobListing
-from qpi.server.store.jobs import JobRepository, NewJob
+from qpi.server.store.jobs import JobRepository, NewJob, NotStored
 
 MEAS_RETURNS = {"single", "avg"}
 MAX_BATCH = 1000
@@ -197,22 +197,80 @@ class JobService:
         req: SubmitRequest,
         prepared: tuple[rules.ValidatedPayload, int] | None = None,
         offer: LeaseOffer | None = None,
+        *,
+        built: bool = True,
     ) -> tuple[Job, bool]:
         """:meth:`submit`, and whether the job is new (False: an earlier job with the same
         `request_id`, returned as it is now).
 
         With a lease `offer` for the QPU the job is routed to, the job is stored already
         leased to that driver when nothing is queued ahead of it (see
-        :meth:`JobRepository.insert`): the caller then hands it to the driver."""
+        :meth:`JobRepository.insert`): the caller then hands it to the driver. Without
+        `built`, the store does not try its one-round-trip way first (:meth:`enqueue_on_loop`
+        was refused already)."""
         validated, qubits = prepared if prepared is not None else self.prepare(req)
-        now = self._clock.now()
         limited = self._max_pending
+        route = self._router(req, validated, qubits)
 
         def admit(user: User, pending: int, named: Qpu | None) -> NewJob:
             # Runs with the owner's row locked, so one user's submits see each other.
+            # The store may check these two rules itself instead (admission_guards).
             rules.ensure_can_submit(user.qpu_seconds, user.is_superuser)
             if limited and not user.is_superuser:  # superusers have no limit
                 accounting.ensure_can_queue(pending, limited, user.is_superuser)
+            return route(named)
+
+        try:
+            stored = self._jobs.insert(
+                who.user_id,
+                req.request_id or None,
+                self._clock.now(),
+                admit,
+                pending_cap=limited,
+                qpu_key=req.qpu,  # read with the owner, for routing
+                offer=offer,
+                can_reserve=accounting.can_reserve,
+                route=route if built else None,
+            )
+        except DuplicateKeyError:  # a concurrent submit of the same request id won
+            existing = self._jobs.by_request_id(who.user_id, req.request_id)
+            if existing is None:
+                raise
+            return existing, False
+        if stored is None:
+            raise job_not_found("?")
+        return self._published(*stored)
+
+    async def enqueue_on_loop(
+        self,
+        who: Principal,
+        req: SubmitRequest,
+        prepared: tuple[rules.ValidatedPayload, int],
+        offer: LeaseOffer | None = None,
+    ) -> tuple[Job, bool] | NotStored:
+        """:meth:`enqueue` in one round trip from the event loop, where the store can
+        (PostgreSQL, a QPU the store read before, a free connection); what it could not
+        store goes to :meth:`enqueue` (with ``built=False`` if it was refused)."""
+        validated, qubits = prepared
+        stored = await self._jobs.insert_on_loop(
+            who.user_id,
+            req.request_id or None,
+            self._clock.now(),
+            self._router(req, validated, qubits),
+            qpu_key=req.qpu,
+            pending_cap=self._max_pending,
+            offer=offer,
+        )
+        if isinstance(stored, NotStored):
+            return stored
+        return self._published(*stored)
+
+    def _router(
+        self, req: SubmitRequest, validated: rules.ValidatedPayload, qubits: int
+    ) -> Callable[[Qpu | None], NewJob]:
+        """The part of a submit's admission that depends on the QPU it is routed to."""
+
+        def route(named: Qpu | None) -> NewJob:
             qpu = self._qpus.route(req.qpu, qubits, named)
             ensure_meas_level_supported(qpu, validated.meas_level)
             shots = accounting.total_shots(validated.circuits, validated.shots)
@@ -223,25 +281,10 @@ class JobService:
                 qpu.name,
             )
 
-        try:
-            stored = self._jobs.insert(
-                who.user_id,
-                req.request_id or None,
-                now,
-                admit,
-                pending_cap=limited,
-                qpu_key=req.qpu,  # read with the owner, for routing
-                offer=offer,
-                can_reserve=accounting.can_reserve,
-            )
-        except DuplicateKeyError:  # a concurrent submit of the same request id won
-            existing = self._jobs.by_request_id(who.user_id, req.request_id)
-            if existing is None:
-                raise
-            return existing, False
-        if stored is None:
-            raise job_not_found("?")
-        job, new = stored
+        return route
+
+    def _published(self, job: Job, new: bool) -> tuple[Job, bool]:
+        """Announces a newly stored job (and wakes the dispatcher for a pending one)."""
         if new:
             self._events.publish("job", job)
             if job.state == "pending":  # a job stored leased adds nothing to the queue

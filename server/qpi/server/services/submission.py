@@ -33,6 +33,8 @@ from qpi.server.services.job_service import JobService, SubmitRequest, at_index
 from qpi.server.services.principal import Principal
 from qpi.server.services.qasm import BatchWidths
 from qpi.server.services.submit_group import SubmitGroups
+from qpi.server.store.database import outages_as_unavailable
+from qpi.server.store.jobs import NotStored
 
 MaxQubits = Callable[[list[str]], Awaitable[int]]
 """Parses a job's circuits (in a worker) and returns the widest one's qubit count."""
@@ -78,13 +80,18 @@ class SubmissionService:
         jobs: JobService,
         max_qubits: MaxQubits,
         max_qubits_each: MaxQubitsEach | None = None,
+        *,
+        on_loop: bool = False,
     ) -> None:
+        """`on_loop`: the store can write submits from the event loop (see
+        :meth:`JobService.enqueue_on_loop`)."""
         self._db = db
         self._jobs = jobs
         self._groups: SubmitGroups[tuple[Job, bool]] = SubmitGroups(db, jobs)
         self._max_qubits = max_qubits
         self._max_qubits_each = max_qubits_each
         self._direct: DirectLeases | None = None
+        self._on_loop = on_loop
         self._settling: set[asyncio.Task[tuple[Job, bool]]] = set()
 
     def use_direct_leases(self, leases: DirectLeases) -> None:
@@ -114,17 +121,15 @@ class SubmissionService:
         same time where the store allows (see :mod:`qpi.server.services.submit_group`);
         the job and whether it is new (False: an earlier job of the same request id)."""
         offer = self._direct.offer(prepared.request.qpu) if self._direct else None
-        enqueue = functools.partial(
-            self._jobs.enqueue, who, prepared.request, prepared.prepared, offer
-        )
-        if offer is None:  # nothing to hand over: no need to outlive the caller
-            job, new = await self._groups.run(enqueue)
+        if offer is None and not self._on_loop:  # nothing can outlive the caller
+            job, new = await self._stored(who, prepared, None)
             if self._direct is not None:
                 self._direct.settle(None, job if new else None)  # learns the QPU's name
             return job, new
-        # The store runs to its end even if the caller goes away: a job stored leased
-        # must reach its driver, and an offer must be given back either way.
-        store = asyncio.ensure_future(self._groups.run(enqueue))
+        # The store runs to its end even if the caller goes away: a job stored from the
+        # loop must still be announced (the dispatcher waits for that), a job stored
+        # leased must reach its driver, and an offer must be given back either way.
+        store = asyncio.ensure_future(self._stored(who, prepared, offer))
         self._settling.add(store)  # the loop keeps only a weak reference to a task
         # The answer goes out before the Assign is written (the job is safely stored):
         # the shield's callback wakes the caller, and the hand-over waits one more turn
@@ -135,14 +140,33 @@ class SubmissionService:
         store.add_done_callback(lambda done: loop.call_soon(self._settle, offer, done))
         return await answer
 
-    def _settle(self, offer: LeaseOffer, store: asyncio.Task[tuple[Job, bool]]) -> None:
-        assert self._direct is not None
+    async def _stored(
+        self, who: Principal, prepared: PreparedSubmission, offer: LeaseOffer | None
+    ) -> tuple[Job, bool]:
+        """The job stored from the event loop in one round trip where it can be (see
+        :meth:`JobService.enqueue_on_loop`), else by a database thread."""
+        built = True
+        if self._on_loop:
+            with outages_as_unavailable():
+                stored = await self._jobs.enqueue_on_loop(
+                    who, prepared.request, prepared.prepared, offer
+                )
+            if not isinstance(stored, NotStored):
+                return stored
+            built = stored is NotStored.UNTRIED
+        enqueue = functools.partial(
+            self._jobs.enqueue, who, prepared.request, prepared.prepared, offer, built=built
+        )
+        return await self._groups.run(enqueue)
+
+    def _settle(self, offer: LeaseOffer | None, store: asyncio.Task[tuple[Job, bool]]) -> None:
         self._settling.discard(store)
         stored = None
         if not store.cancelled() and store.exception() is None:
             job, new = store.result()
             stored = job if new else None
-        self._direct.settle(offer, stored)
+        if self._direct is not None:
+            self._direct.settle(offer, stored)
 
     async def submit(self, who: Principal, req: SubmitRequest) -> Job:
         """Validates, then enqueues one job."""

@@ -12,8 +12,10 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import Enum
 from typing import Any, Protocol
 
+import psycopg
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -31,10 +33,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col, select
 
+from qpi.server.domain.errors import QpiError
 from qpi.server.domain.models import Job, LeaseOffer, Qpu, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
 from qpi.server.store.account_rows import USER_COLUMNS, user_of_row
+from qpi.server.store.admission_guards import GENERIC_PLANS, guarded_insert, qpu_params
 from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
+from qpi.server.store.loop_connections import BUSY, LoopConnections
 from qpi.server.store.prepared import Prepared, rows_together
 from qpi.server.store.qpu_rows import QPU_BY_KEY, qpu_of_row
 from qpi.server.store.tables import JOBS, QPUS, TIME_SLOTS, USERS, JobRow
@@ -75,6 +80,20 @@ the insert's `pending_cap` (so the count costs the same in any queue; 0 without 
 and the QPU its `qpu_key` names (None without a key, or if there is no such QPU); raises
 to refuse it."""
 
+Route = Callable[[Qpu], NewJob]
+"""An :data:`Admission` for a known QPU, without the owner's checks (see `insert`)."""
+
+
+class NotStored(Enum):
+    """Why :meth:`JobRepository.insert_on_loop` stored nothing."""
+
+    UNTRIED = "untried"
+    """Nothing was sent: no QPU row known for the key, or no free connection on the loop;
+    :meth:`JobRepository.insert` may still build the job."""
+    REFUSED = "refused"
+    """A guard refused (or the known QPU refuses the job): only the full admission of
+    :meth:`JobRepository.insert`, with `route` left out, can decide and say why."""
+
 
 class JobRepository(Protocol):
     """What users' job use cases read and write."""
@@ -94,6 +113,7 @@ class JobRepository(Protocol):
         qpu_key: str = "",
         offer: LeaseOffer | None = None,
         can_reserve: ReserveRule | None = None,
+        route: Route | None = None,
     ) -> tuple[Job, bool] | None:
         """Enqueues the job `admit` builds while the owner's row is locked (so one user's
         submits are serialised), and whether it is new: the owner's earlier job of the
@@ -103,7 +123,30 @@ class JobRepository(Protocol):
         With an `offer` (a driver's free slot), a job admitted to the offer's QPU is
         stored already running on that driver when no job is pending there (nothing to
         overtake) and `can_reserve` lets its owner start it, exactly as a claim would;
-        otherwise it is stored pending."""
+        otherwise it is stored pending.
+
+        `route` is `admit` without the owner's checks (the rules of
+        :mod:`qpi.server.store.admission_guards`): given, and the QPU `qpu_key` names
+        read before, the store may build the job first and insert it with those checks
+        as SQL conditions, in one round trip."""
+        ...
+
+    async def insert_on_loop(
+        self,
+        user_id: str,
+        request_id: str | None,
+        now: datetime,
+        route: Route,
+        *,
+        qpu_key: str,
+        pending_cap: int = 0,
+        offer: LeaseOffer | None = None,
+    ) -> tuple[Job, bool] | NotStored:
+        """:meth:`insert`'s one-round-trip way only (a QPU named by `qpu_key` read before),
+        sent from the event loop where the store can (PostgreSQL); never waits for a
+        connection. A leased job's `offer` is taken only when its owner can reserve the
+        estimate (the guard's form of `can_reserve`). A request id used before is
+        REFUSED: `insert` returns the job that used it."""
         ...
 
     def submit_group(self) -> AbstractContextManager[bool]:
@@ -300,6 +343,9 @@ _LEASE_COLUMNS = (J.lease_session, J.lease_expires_at)
 _INSERT_LEASED_JOB = Prepared(
     insert(JOBS).values({c.name: bindparam(c.name) for c in (*_JOB_COLUMNS, *_LEASE_COLUMNS)})
 )
+_GUARDED_INSERT = Prepared(guarded_insert(_JOB_COLUMNS, leased=False))
+_GUARDED_LEASED_INSERT = Prepared(guarded_insert((*_JOB_COLUMNS, *_LEASE_COLUMNS), leased=True))
+_QPU_ROWS_KEPT = 1024
 
 
 def _in_state(table: FromClause, state: str) -> ColumnElement[bool]:
@@ -637,6 +683,32 @@ def _leasable(
     )
 
 
+def _built_insert(
+    user_id: str,
+    request_id: str | None,
+    now: datetime,
+    route: Route,
+    qpu_row: Any,
+    pending_cap: int,
+    offer: LeaseOffer | None,
+) -> tuple[Job, list[tuple[Prepared, dict[str, Any]]]] | None:
+    """The job `route` builds for a QPU row read before, and the statements that store it
+    if every guard agrees: on PostgreSQL generic plans (see GENERIC_PLANS) and the owner's
+    lock (the insert's snapshot follows it), then the guarded insert, on any store. None
+    if the QPU as read refuses the job."""
+    try:
+        new = route(qpu_of_row(qpu_row))
+    except QpiError:
+        return None
+    lease = offer if offer is not None and new.qpu_id == offer.qpu_id else None
+    job = _new_job(user_id, request_id, now, new, lease)
+    params = _insert_values(job) | qpu_params(qpu_row) | {"cap": pending_cap}
+    if lease is not None:
+        params |= {"lease_session": lease.session_id, "lease_expires_at": lease.expires}
+    insert_job = _GUARDED_LEASED_INSERT if lease is not None else _GUARDED_INSERT
+    return job, [(GENERIC_PLANS, {}), (_OWNER_LOCKED, {"id": user_id}), (insert_job, params)]
+
+
 def _new_job(
     user_id: str, request_id: str | None, now: datetime, new: NewJob, lease: LeaseOffer | None
 ) -> Job:
@@ -666,10 +738,12 @@ def _new_job(
 class SqlJobRepository(SqlRepository):
     """JobRepository and LeaseRepository on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, loop: LoopConnections | None = None) -> None:
         super().__init__(engine)
+        self._loop = loop  # PostgreSQL connections the event loop drives (insert_on_loop)
         self._round = threading.local()  # a dispatch round's connection, per thread
         self._group = threading.local()  # a submit group's connection, per thread
+        self._qpu_rows: dict[str, tuple[Any, ...]] = {}  # by submit key, see _insert_built
 
     @contextmanager
     def claim_batch(self) -> Iterator[None]:
@@ -754,8 +828,14 @@ class SqlJobRepository(SqlRepository):
         qpu_key: str = "",
         offer: LeaseOffer | None = None,
         can_reserve: ReserveRule | None = None,
+        route: Route | None = None,
     ) -> tuple[Job, bool] | None:
         offer = offer if can_reserve is not None else None
+        known = self._qpu_rows.get(qpu_key) if route is not None and qpu_key else None
+        if known is not None and route is not None:
+            built = self._insert_built(user_id, request_id, now, route, known, pending_cap, offer)
+            if built is not None:
+                return built
         # PostgreSQL: the owner's lock and every read after it go out in one round trip.
         reads = _admission_reads(
             user_id, request_id, pending_cap, qpu_key, offer, self._is_postgres
@@ -768,6 +848,7 @@ class SqlJobRepository(SqlRepository):
                 pending = int(next(found)[0][0]) if pending_cap else 0
                 named = next(found) if qpu_key else None
                 lease_row = next(found)[0] if offer is not None else None
+                self._remember_qpu(qpu_key, named[0] if named else None)
                 if not owner:
                     return None
                 if earlier:
@@ -784,6 +865,71 @@ class SqlJobRepository(SqlRepository):
         except IntegrityError as exc:
             raise DuplicateKeyError(request_id or "") from exc
         return job, True
+
+    def _insert_built(
+        self,
+        user_id: str,
+        request_id: str | None,
+        now: datetime,
+        route: Route,
+        qpu_row: Any,
+        pending_cap: int,
+        offer: LeaseOffer | None,
+    ) -> tuple[Job, bool] | None:
+        """The job built by `route` for the QPU row an earlier submit read, stored by one
+        guarded insert (see :mod:`qpi.server.store.admission_guards`) after the owner's
+        lock, in one round trip; None, with nothing written, when a guard refuses (or the
+        QPU as read before refuses the job): the full admission then decides and says why.
+        """
+        built = _built_insert(user_id, request_id, now, route, qpu_row, pending_cap, offer)
+        if built is None:
+            return None
+        job, steps = built
+        if not self._is_postgres:  # one writer: no lock needed to serialise an owner
+            steps = steps[-1:]
+        try:
+            with self._submit_transaction() as conn:
+                inserted = rows_together(conn, steps, commit=True)[-1]
+        except IntegrityError:
+            return None  # the request id was used: the full admission returns that job
+        return (job, True) if inserted else None
+
+    async def insert_on_loop(
+        self,
+        user_id: str,
+        request_id: str | None,
+        now: datetime,
+        route: Route,
+        *,
+        qpu_key: str,
+        pending_cap: int = 0,
+        offer: LeaseOffer | None = None,
+    ) -> tuple[Job, bool] | NotStored:
+        known = self._qpu_rows.get(qpu_key) if qpu_key else None
+        if self._loop is None or known is None:
+            return NotStored.UNTRIED
+        built = _built_insert(user_id, request_id, now, route, known, pending_cap, offer)
+        if built is None:
+            return NotStored.REFUSED
+        job, steps = built
+        try:
+            rows = await self._loop.transaction(steps)
+        except psycopg.IntegrityError:
+            return NotStored.REFUSED  # the request id was used (see _insert_built)
+        if rows is BUSY:
+            return NotStored.UNTRIED
+        return (job, True) if rows[-1] else NotStored.REFUSED
+
+    def _remember_qpu(self, key: str, row: Any) -> None:
+        """Keeps the QPU row a submit read by `key`, for the next submits' guarded insert."""
+        if not key:
+            return
+        if row is None:
+            self._qpu_rows.pop(key, None)
+            return
+        if len(self._qpu_rows) >= _QPU_ROWS_KEPT and key not in self._qpu_rows:
+            self._qpu_rows.clear()  # names and ids of existing QPUs only: rarely reached
+        self._qpu_rows[key] = tuple(row)
 
     def get(self, job_id: str) -> Job | None:
         with self._reading() as conn:

@@ -84,19 +84,76 @@ def run(
             is open, is left failed.
         psycopg.OperationalError: the connection was lost.
     """
-    pgconn = connection.pgconn
-    transformer = Transformer.from_context(connection)
-    # Values are converted before anything is queued: one that cannot be (a NUL in a
-    # string) fails alone, leaving the connection as it was.
-    params = [transformer.dump_sequence(v, [PyFormat.TEXT] * len(v)) for _, v in statements]
-    names = _prepared_names(connection)
-    expected: list[_Reply] = []  # what each reply answers, in the order sent
-    pgconn.enter_pipeline_mode()
+    queued = _Queued(connection, statements, begin, commit)
     try:
-        if begin is not None:
-            pgconn.send_query_params(begin, None)
+        queued.send()
+        connection.wait(generators.send(connection.pgconn))
+        replies: list[Any] = []
+        while queued.more(connection.wait(generators.fetch_many(connection.pgconn)), replies):
+            pass
+    finally:
+        _leave_pipeline_mode(connection)
+    return queued.outcomes(replies)
+
+
+async def run_async(
+    connection: psycopg.AsyncConnection[Any],
+    statements: Sequence[tuple[bytes, Sequence[Any]]],
+    *,
+    begin: bytes | None = None,
+    commit: bool = False,
+) -> list[Outcome]:
+    """:func:`run` on an asynchronous connection: the event loop waits for the socket.
+
+    If the wait is interrupted (the task cancelled) with replies still to come, the
+    connection is closed: what the server did with the statements sent is unknown.
+    """
+    queued = _Queued(connection, statements, begin, commit)
+    try:
+        queued.send()
+        await connection.wait(generators.send(connection.pgconn))
+        replies: list[Any] = []
+        pgconn = connection.pgconn
+        while queued.more(await connection.wait(generators.fetch_many(pgconn)), replies):
+            pass
+    finally:
+        _leave_pipeline_mode(connection)
+    return queued.outcomes(replies)
+
+
+class _Queued:
+    """A pipeline's statements as queued in libpq, and how to read their replies."""
+
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+        statements: Sequence[tuple[bytes, Sequence[Any]]],
+        begin: bytes | None,
+        commit: bool,
+    ) -> None:
+        self._connection = connection
+        self._statements = statements
+        self._begin = begin
+        self._commit = commit
+        self._transformer = Transformer.from_context(connection)
+        # Values are converted before anything is queued: one that cannot be (a NUL in a
+        # string) fails alone, leaving the connection as it was.
+        self._params = [
+            self._transformer.dump_sequence(v, [PyFormat.TEXT] * len(v)) for _, v in statements
+        ]
+        self._names = _prepared_names(connection)
+        self._expected: list[_Reply] = []  # what each reply answers, in the order sent
+
+    def send(self) -> None:
+        """Queues every command in pipeline mode and marks the sync point (the caller
+        then flushes and reads)."""
+        pgconn = self._connection.pgconn
+        names, expected = self._names, self._expected
+        pgconn.enter_pipeline_mode()
+        if self._begin is not None:
+            pgconn.send_query_params(self._begin, None)
             expected.append(_Reply(0))
-        for index, (sql, _) in enumerate(statements):
+        for index, (sql, _) in enumerate(self._statements):
             key = (sql, _OUR_TYPES)
             name = names.get(key)
             if name is None:
@@ -105,17 +162,23 @@ def run(
                 expected.append(_Reply(index, key, name))
             else:
                 names.move_to_end(key)  # psycopg evicts the least recently used first
-            pgconn.send_query_prepared(name, params[index])
+            pgconn.send_query_prepared(name, self._params[index])
             expected.append(_Reply(index, returns=True))
-        if commit:
+        if self._commit:
             pgconn.send_query_params(_COMMIT, None)
-            expected.append(_Reply(max(len(statements) - 1, 0)))
+            expected.append(_Reply(max(len(self._statements) - 1, 0)))
         pgconn.pipeline_sync()
-        connection.wait(generators.send(pgconn))
-        replies = _read_until_sync(connection)
-    finally:
-        _leave_pipeline_mode(connection)
-    return _outcomes(connection, transformer, names, expected, replies)
+
+    def more(self, results: list[Any], replies: list[Any]) -> bool:
+        """Adds one command's `results` to `replies`; False at the sync point."""
+        if results and results[0].status == _PIPELINE_SYNC:
+            return False
+        replies.append(results[-1] if results else None)
+        return True
+
+    def outcomes(self, replies: list[Any]) -> list[Outcome]:
+        """The statements' outcomes; registers the statements prepared on the way."""
+        return _outcomes(self._connection, self._transformer, self._names, self._expected, replies)
 
 
 def begin_command(connection: psycopg.Connection[Any]) -> bytes | None:
@@ -141,37 +204,28 @@ class _Reply:
     """The statement's own reply (rows and row count)."""
 
 
-def _prepared_names(connection: psycopg.Connection[Any]) -> Any:
+def _prepared_names(connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> Any:
     """psycopg's registry of the connection's prepared statements (key -> name)."""
     return connection._prepared._names  # noqa: SLF001 (see the module's docstring)
 
 
-def _read_until_sync(connection: psycopg.Connection[Any]) -> list[Any]:
-    """Every command's result, in order, up to the pipeline's sync point."""
-    pgconn = connection.pgconn
-    replies: list[Any] = []
-    while True:
-        results = connection.wait(generators.fetch_many(pgconn))
-        if results and results[0].status == _PIPELINE_SYNC:
-            return replies
-        replies.append(results[-1] if results else None)
-
-
-def _leave_pipeline_mode(connection: psycopg.Connection[Any]) -> None:
+def _leave_pipeline_mode(
+    connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+) -> None:
     """Back to normal mode. If results are still pending (the connection was lost, or the
     wait was interrupted) the connection cannot be used again: it is closed, which the
-    pool recognises as a lost connection."""
+    pools recognise as a lost connection."""
     pgconn = connection.pgconn
     if not pgconn.pipeline_status:
         return
     try:
         pgconn.exit_pipeline_mode()
     except psycopg.OperationalError:
-        connection.close()
+        pgconn.finish()
 
 
 def _outcomes(
-    connection: psycopg.Connection[Any],
+    connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
     transformer: Any,
     names: Any,
     expected: list[_Reply],

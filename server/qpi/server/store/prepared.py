@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection, Dialect
@@ -194,6 +195,33 @@ def rows_together(
         compiled = prepared._compiled(dialect)
         runs.append((compiled, compiled.arguments(params)))
     return [rows for rows, _ in _together(conn, dbapi_connection, runs, commit, fetch=True)]
+
+
+async def transaction_on_loop(
+    connection: psycopg.AsyncConnection[Any],
+    dialect: Dialect,
+    steps: Sequence[tuple[Prepared, Mapping[str, Any]]],
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of `steps` run as one transaction (BEGIN, the statements, COMMIT) in one
+    libpq pipeline on an asynchronous PostgreSQL connection in autocommit mode, with
+    SQLAlchemy's result types as :func:`rows_together` gives them.
+
+    Raises:
+        libpq_pipeline.StatementFailed: a statement failed, and the transaction with it.
+        psycopg.OperationalError: the connection was lost.
+    """
+    runs = []
+    for prepared, params in steps:
+        compiled = prepared._compiled(dialect)
+        runs.append((compiled, compiled.arguments(params)))
+    # Positional arguments: these statements are compiled for psycopg ($n placeholders).
+    statements = [(compiled.sql_bytes, cast(Sequence[Any], args)) for compiled, args in runs]
+    outcomes = await libpq_pipeline.run_async(
+        connection, statements, begin=libpq_pipeline.BEGIN, commit=True
+    )
+    return [
+        _loaded(outcome, compiled) for outcome, (compiled, _) in zip(outcomes, runs, strict=True)
+    ]
 
 
 _IDLE = TransactionStatus.IDLE

@@ -14,6 +14,7 @@ from qpi.server.store.bookings import BookingRepository, SqlBookingRepository
 from qpi.server.store.job_batches import JobBatches, SqlJobBatches
 from qpi.server.store.job_listing import JobListing, SqlJobListing
 from qpi.server.store.jobs import JobRepository, LeaseRepository, SqlJobRepository
+from qpi.server.store.loop_connections import LoopConnections
 from qpi.server.store.nng_ports import NngPortStore
 from qpi.server.store.notification_listing import NotificationListing, SqlNotificationListing
 from qpi.server.store.notifications import NotificationRepository, SqlNotificationRepository
@@ -48,9 +49,10 @@ class Repositories:
     qpu_listing: QpuListing
 
 
-def sql_repositories(engine: Engine) -> Repositories:
-    """The SQL implementations over `engine` (SQLite or PostgreSQL)."""
-    jobs = SqlJobRepository(engine)
+def sql_repositories(engine: Engine, loop: LoopConnections | None = None) -> Repositories:
+    """The SQL implementations over `engine` (SQLite or PostgreSQL), with `loop`'s
+    connections for the writes the event loop can send itself (PostgreSQL)."""
+    jobs = SqlJobRepository(engine, loop)
     return Repositories(
         accounts=SqlAccountRepository(engine),
         qpus=SqlQpuRepository(engine),

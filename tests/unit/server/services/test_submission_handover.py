@@ -33,7 +33,9 @@ class _Jobs:
     def submit_group(self) -> Iterator[bool]:
         yield False
 
-    def enqueue(self, who: Any, req: Any, prepared: Any, offer: Any) -> tuple[Job, bool]:
+    def enqueue(
+        self, who: Any, req: Any, prepared: Any, offer: Any, *, built: bool = True
+    ) -> tuple[Job, bool]:
         assert offer is OFFER
         return JOB, True
 
