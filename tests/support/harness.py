@@ -7,14 +7,18 @@ import dataclasses
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 import psycopg
+from sqlalchemy.engine import Engine
 
 from qpi.server.app import QpiServer
 from qpi.server.settings import ServerSettings
+from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.superuser import upsert_superuser
 from qpi.v1 import (
     account_service_pb2,
@@ -50,6 +54,21 @@ def drop_postgres(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def migrated_engine(kind: str, sqlite_dir: Path) -> Iterator[Engine]:
+    """An engine on a new migrated database of `kind`: "sqlite" (a file in `sqlite_dir`)
+    or "postgres" (a database of its own, dropped afterwards); disposed of afterwards."""
+    url = fresh_postgres_url() if kind == "postgres" else f"sqlite:///{sqlite_dir / 'store.db'}"
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        if kind == "postgres":
+            drop_postgres(url)
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> ServerSettings:

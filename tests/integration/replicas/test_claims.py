@@ -8,30 +8,24 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.store.jobs import NewJob
 from qpi.server.store.repositories import Repositories, sql_repositories
 from qpi.v1 import job_pb2
 from tests.integration.replicas.conftest import Cluster
 from tests.integration.replicas.test_relay import BELL
-from tests.support.harness import ServerHarness, drop_postgres, fresh_postgres_url
+from tests.support.harness import ServerHarness, migrated_engine
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def repos() -> Iterator[Repositories]:
-    url = fresh_postgres_url()
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
+def repos(tmp_path: Path) -> Iterator[Repositories]:
+    with migrated_engine("postgres", tmp_path) as engine:
         yield sql_repositories(engine)
-    finally:
-        engine.dispose()
-        drop_postgres(url)
 
 
 def _any_balance(balance: float, reserved: float, estimate: float, is_superuser: bool) -> bool:

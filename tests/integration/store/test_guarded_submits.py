@@ -22,36 +22,24 @@ from qpi.server.domain import jobs as rules
 from qpi.server.domain.errors import FailedPreconditionError, ResourceExhaustedError
 from qpi.server.domain.listing import ListQuery
 from qpi.server.domain.models import Job, LeaseOffer, Qpu, User
-from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.store.jobs import NewJob
 from qpi.server.store.repositories import Repositories, sql_repositories
-from tests.support.harness import drop_postgres, fresh_postgres_url
+from tests.support.harness import migrated_engine
 from tests.support.processes import wait_until
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
-def _engine(kind: str, tmp_path: Path) -> Iterator[Engine]:
-    url = fresh_postgres_url() if kind == "postgres" else f"sqlite:///{tmp_path / 'g.db'}"
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        if kind == "postgres":
-            drop_postgres(url)
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def repos(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repositories]:
-    for engine in _engine(request.param, tmp_path):
+    with migrated_engine(request.param, tmp_path) as engine:
         yield sql_repositories(engine)
 
 
 @pytest.fixture
 def pg_engine(tmp_path: Path) -> Iterator[Engine]:
-    yield from _engine("postgres", tmp_path)
+    with migrated_engine("postgres", tmp_path) as engine:
+        yield engine
 
 
 @dataclass

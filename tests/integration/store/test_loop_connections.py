@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,12 +14,12 @@ import pytest
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Engine
 
-from qpi.server.store.database import create_db_engine, migrate
+from qpi.server.store.database import create_db_engine
 from qpi.server.store.loop_connections import APPLICATION_NAME, BUSY, LoopConnections
 from qpi.server.store.notify import conninfo
 from qpi.server.store.prepared import Prepared
 from qpi.server.store.tables import USERS
-from tests.support.harness import drop_postgres, fresh_postgres_url
+from tests.support.harness import drop_postgres, fresh_postgres_url, migrated_engine
 
 U = USERS.c
 _ADD = Prepared(
@@ -40,15 +41,9 @@ _COUNT = Prepared(select(U.id).order_by(U.id))
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
-    url = fresh_postgres_url()
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    with migrated_engine("postgres", tmp_path) as engine:
         yield engine
-    finally:
-        engine.dispose()
-        drop_postgres(url)
 
 
 def _stock(engine: Engine, size: int = 2) -> LoopConnections:

@@ -22,22 +22,15 @@ from qpi.server.store.jobs import NewJob
 from qpi.server.store.prepared import Prepared
 from qpi.server.store.repositories import sql_repositories
 from qpi.server.store.tables import JOBS, TIME_SLOTS
-from tests.support.harness import PG_ADMIN_URL, drop_postgres, fresh_postgres_url
+from tests.support.harness import PG_ADMIN_URL, drop_postgres, fresh_postgres_url, migrated_engine
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = fresh_postgres_url() if request.param == "postgres" else f"sqlite:///{tmp_path / 'p.db'}"
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
+    with migrated_engine(request.param, tmp_path) as engine:
         yield engine
-    finally:
-        engine.dispose()
-        if request.param == "postgres":
-            drop_postgres(url)
 
 
 def _job(engine: Engine) -> str:

@@ -28,11 +28,10 @@ from qpi.server.domain.models import (
 from qpi.server.domain.policy import Booking, QueueSnapshot
 from qpi.server.store import listing
 from qpi.server.store.base import DuplicateKeyError, autocommit_reads
-from qpi.server.store.database import create_db_engine, migrate
 from qpi.server.store.jobs import NewJob, ReserveRule
 from qpi.server.store.qpus import NewDriver
 from qpi.server.store.repositories import Repositories, sql_repositories
-from tests.support.harness import drop_postgres, fresh_postgres_url, selected_database_kind
+from tests.support.harness import migrated_engine, selected_database_kind
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -41,19 +40,8 @@ LATER = NOW + timedelta(minutes=5)
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
     """A migrated database of the selected kind, dropped afterwards."""
-    url = (
-        fresh_postgres_url()
-        if selected_database_kind() == "postgres"
-        else f"sqlite:///{tmp_path / 'r.db'}"
-    )
-    engine = create_db_engine(url)
-    try:
-        migrate(engine)
+    with migrated_engine(selected_database_kind(), tmp_path) as engine:
         yield engine
-    finally:
-        engine.dispose()
-        if url.startswith("postgresql"):
-            drop_postgres(url)
 
 
 @pytest.fixture
