@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from qpi.gateway import filters
-from qpi.gateway.listing import parse_sort, sort_records
+from qpi.gateway.listing import parse_sort
 from tests.integration.gateway.conftest import Rest, envelope
+from tests.support.sort_oracle import sort_records
 
 BASE = "/api/collections"
 

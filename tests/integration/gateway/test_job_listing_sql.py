@@ -14,13 +14,14 @@ import pytest
 from sqlalchemy import insert, select
 
 from qpi.gateway import filters
-from qpi.gateway.listing import parse_sort, sort_records
+from qpi.gateway.listing import parse_sort
 from qpi.server.store.database import create_db_engine
 from qpi.server.store.tables import DriverRow, TelemetryEventRow
 from qpi.server.store.types import new_id
 from qpi.v1 import job_service_pb2, job_service_pb2_grpc, list_query_pb2
 from tests.integration.gateway.conftest import Rest, envelope
 from tests.support.job_seed import BASE, seed_jobs
+from tests.support.sort_oracle import sort_records
 
 JOBS = "/api/collections/quantum_jobs/records"
 FIELDS = frozenset(

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from qpi.gateway import filters
-from qpi.gateway.listing import parse_sort, sort_records
+from qpi.gateway.listing import parse_sort
 from qpi.server.store import listing
 from tests.integration.gateway.conftest import Rest
 from tests.support.job_seed import BASE, seed_jobs
+from tests.support.sort_oracle import sort_records
 
 JOBS = "/api/collections/quantum_jobs/records"
 FIELDS = frozenset(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qpi.gateway.filters import FilterError
-from qpi.gateway.listing import SortKey, parse_sort, sort_records
+from qpi.gateway.listing import SortKey, parse_sort
+from tests.support.sort_oracle import sort_records
 
 FIELDS = frozenset({"created", "name", "start_time", "seconds"})
 
