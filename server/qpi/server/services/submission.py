@@ -6,7 +6,9 @@ A submission goes through three steps, and only the last touches the database:
 2. the QASM pre-scan and parse in the parser pool (:mod:`qpi.server.services.qasm`),
    which bounds time and memory per job and runs several jobs side by side;
 3. :meth:`JobService.submit` with the prepared payload: idempotency, balance and queue
-   checks, routing and the insert, in one short transaction on the database thread.
+   checks, routing and the insert, in one short transaction on the database thread; on
+   PostgreSQL, for a QPU submitted to before, from the event loop in one round trip
+   (:meth:`JobService.enqueue_on_loop`), the checks then being conditions of the insert.
 
 When a driver of the job's QPU has a free slot and nothing is queued there, the
 dispatcher offers that slot before step 3 (:class:`DirectLeases`), and the job is stored
