@@ -338,6 +338,7 @@ _BY_REQUEST_ID = Prepared(
 _OWNER_QUERY = core_select(*USER_COLUMNS).where(U.id == bindparam("id"))
 _OWNER = Prepared(_OWNER_QUERY)
 _OWNER_LOCKED = Prepared(_OWNER_QUERY.with_for_update())
+_LOCK_OWNER = Prepared(core_select(U.id).where(U.id == bindparam("id")).with_for_update())
 _INSERT_JOB = Prepared(insert(JOBS).values({c.name: bindparam(c.name) for c in _JOB_COLUMNS}))
 _LEASE_COLUMNS = (J.lease_session, J.lease_expires_at)
 _INSERT_LEASED_JOB = Prepared(
@@ -706,7 +707,7 @@ def _built_insert(
     if lease is not None:
         params |= {"lease_session": lease.session_id, "lease_expires_at": lease.expires}
     insert_job = _GUARDED_LEASED_INSERT if lease is not None else _GUARDED_INSERT
-    return job, [(GENERIC_PLANS, {}), (_OWNER_LOCKED, {"id": user_id}), (insert_job, params)]
+    return job, [(GENERIC_PLANS, {}), (_LOCK_OWNER, {"id": user_id}), (insert_job, params)]
 
 
 def _new_job(
