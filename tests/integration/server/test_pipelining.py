@@ -6,6 +6,7 @@ those queued jobs must never let anyone jump a booking.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
@@ -104,8 +105,12 @@ def test_batched_claims_lease_each_job_once_and_charge_every_result(
 
 
 def test_prefetched_job_of_another_user_is_taken_back_when_a_booking_starts(
-    qpi_server: ServerHarness, bell_qasm: str
+    server_factory: Callable[..., ServerHarness], bell_qasm: str
 ) -> None:
+    # The hand-driven stream sends no heartbeats while the test waits for the booking to
+    # start (wall-clock time): on a loaded machine the harness's 2 s timeout ended the
+    # driver's session first, so this server waits longer for a silent driver.
+    qpi_server = server_factory(heartbeat_timeout=30.0)
     qpu_id, driver_token = qpi_server.register_qpu("q1")
     _, bob = qpi_server.create_user("bob@example.com")
     _, alice = qpi_server.create_user("alice@example.com")
