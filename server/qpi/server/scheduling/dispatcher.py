@@ -44,6 +44,12 @@ from qpi.server.services.lease_service import LeaseService
 
 logger = logging.getLogger(__name__)
 
+ROUND_RETRY_FIRST = 0.05
+"""Seconds before a failed round (typically a database outage) is retried, doubling up to
+`ROUND_RETRY_MAX`: the wake-ups sent while it failed are spent, and the safety poll may
+be long, so without a retry the QPU's queue would wait for the next event."""
+ROUND_RETRY_MAX = 2.0
+
 
 class Dispatcher:
     """Runs one dispatch loop per QPU that has connected drivers."""
@@ -140,10 +146,13 @@ class Dispatcher:
 
     async def _qpu_rounds(self, qpu_id: str, event: asyncio.Event) -> None:
         next_at: datetime | None = None
+        retry_in = 0.0  # after a failed round: no wake-up may come for what it missed
         while qpu_id in self._hub.qpus_with_sessions():
             timeout = self._poll_interval
             if next_at is not None:
                 timeout = min(timeout, max((next_at - self._clock.now()).total_seconds(), 0.0))
+            if retry_in:
+                timeout = min(timeout, retry_in)
             try:
                 await asyncio.wait_for(event.wait(), timeout=timeout)
             except TimeoutError:
@@ -151,10 +160,12 @@ class Dispatcher:
             event.clear()
             try:
                 next_at = await self._round(qpu_id)
-            except Exception:  # keep the QPU's loop alive; the next wake-up retries
+                retry_in = 0.0
+            except Exception:  # keep the QPU's loop alive and retry, backing off
                 logger.exception("[Dispatcher] round failed for qpu %s", qpu_id)
                 self._empty.discard(qpu_id)
                 next_at = None
+                retry_in = min(max(retry_in * 2, ROUND_RETRY_FIRST), ROUND_RETRY_MAX)
 
     # -- slots offered to submissions -----------------------------------------------------
 

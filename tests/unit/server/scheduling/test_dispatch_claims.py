@@ -140,3 +140,39 @@ async def test_results_do_not_wake_a_loop_whose_queue_is_known_to_be_empty(
         for task in dispatcher._loops.values():
             task.cancel()
         await asyncio.gather(*dispatcher._loops.values(), return_exceptions=True)
+
+
+class _LeasesAfterAnOutage(_Leases):
+    """A queue whose first `failures` snapshots fail, as during a database outage."""
+
+    def __init__(self, jobs: list[str], failures: int) -> None:
+        super().__init__(jobs, knows_all=True)
+        self.failures = failures
+
+    def snapshot(self, qpu_id: str) -> tuple[QueueSnapshot, bool]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("the database went away")
+        return super().snapshot(qpu_id)
+
+
+async def test_a_failed_round_is_retried_without_waiting_for_a_wake_up_or_the_poll() -> None:
+    leases = _LeasesAfterAnOutage(["a"], failures=3)
+    session = _Session(capacity=4)
+    hub: Any = SimpleNamespace(
+        on_change=None,
+        sessions_for=lambda qpu_id: [session],
+        qpus_with_sessions=lambda: {QPU},
+    )
+    dispatcher = _dispatcher(leases, hub, _InlineDb())  # its safety poll: a minute
+    dispatcher.wake(QPU)  # the one wake-up: the rounds it starts fail three times
+    try:
+        async with asyncio.timeout(30):  # the poll would take 60 s
+            while not session.sent:
+                await asyncio.sleep(0.01)
+        assert leases.failures == 0
+        assert leases.pending == []
+    finally:
+        for task in dispatcher._loops.values():
+            task.cancel()
+        await asyncio.gather(*dispatcher._loops.values(), return_exceptions=True)
