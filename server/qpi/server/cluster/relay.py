@@ -28,7 +28,9 @@ others answered). A replica that learns of a new peer catches up as after a reco
 
 After the LISTEN connection is re-established (database outage, terminated backend),
 every local QPU loop and every watched job is woken, since messages sent meanwhile are
-lost (the dispatcher's safety poll remains the last resort).
+lost (the dispatcher's safety poll remains the last resort). Both retry what the database
+cannot answer yet: a failed dispatch round, and a watched job's re-read for as long as it
+is watched.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+import tenacity
+
+from qpi.server.domain.errors import UnavailableError
 from qpi.server.domain.models import Job, Qpu, Revocation
 from qpi.server.services.database import Database
 from qpi.server.services.events import (
@@ -80,6 +85,8 @@ START_GRACE = 2.0
 replica answers a hello within milliseconds, and one heard later triggers a catch-up on
 both sides anyway. (Sending for a whole PEER_TTL cost a lone server a NOTIFY per job
 event for its first half minute.)"""
+REREAD_BACKOFF = tenacity.wait_exponential_jitter(initial=0.05, max=2.0)
+"""Between attempts to re-read a watched job the database could not give (an outage)."""
 
 
 def encode(topic: str, payload: Any) -> Any:
@@ -259,7 +266,9 @@ class EventRelay:
         try:
             while True:
                 try:
-                    job = await self._db.run(self._read_job, job_id)
+                    job = await self._read_while_watched(job_id)
+                except tenacity.RetryError:
+                    return  # nobody here watches the job any more
                 except Exception:  # a watcher still has the safety of its own deadline
                     logger.warning("[Relay] could not re-read job %s", job_id, exc_info=True)
                     job = None
@@ -270,3 +279,25 @@ class EventRelay:
                 self._reading[job_id] = False
         finally:
             self._reading.pop(job_id, None)
+
+    async def _read_while_watched(self, job_id: str) -> Job | None:
+        """The job as stored, read again while the database is unavailable (its
+        events sent meanwhile are lost, so this read is the watchers' only news) for as
+        long as someone here watches it.
+
+        Raises:
+            tenacity.RetryError: the last watcher left before a read succeeded.
+        """
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(UnavailableError),
+            wait=REREAD_BACKOFF,
+            stop=lambda _: not self._events.job_watched(job_id),
+            before_sleep=lambda state: logger.warning(
+                "[Relay] could not re-read job %s (attempt %d): %s",
+                job_id,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else None,
+            ),
+        )
+        job: Job | None = await retrying(self._db.run, self._read_job, job_id)
+        return job
