@@ -29,7 +29,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     or_,
     text,
 )
@@ -39,7 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import Insert
 
-from qpi.server.store.base import capped_count
+from qpi.server.store.base import capped_count, in_state
 from qpi.server.store.prepared import Prepared
 from qpi.server.store.tables import JOBS, QPUS, USERS
 
@@ -96,12 +95,6 @@ def _cast(element: _Typed, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(cast(element.bind, element.type), **kw)
 
 
-def _in_state(state: Any, name: str) -> Any:
-    # Written into the SQL, not bound: the partial indexes of a state then serve every
-    # plan of the prepared statement (as in qpi.server.store.jobs).
-    return state == literal_column(f"'{name}'")
-
-
 def guarded_insert(columns: Sequence[Any], *, leased: bool) -> Insert:
     """``INSERT INTO jobs (columns) SELECT :values WHERE <admitted> RETURNING id``.
 
@@ -132,7 +125,7 @@ def guarded_insert(columns: Sequence[Any], *, leased: bool) -> Insert:
         running = JOBS.alias("running")
         reserved = (
             core_select(func.coalesce(func.sum(running.c.estimated_seconds), 0.0))
-            .where(running.c.user_id == user, _in_state(running.c.state, "running"))
+            .where(running.c.user_id == user, in_state(running.c.state, "running"))
             .scalar_subquery()
         )
         estimate = bindparam("estimated_seconds", type_=J.estimated_seconds.type)
@@ -141,7 +134,7 @@ def guarded_insert(columns: Sequence[Any], *, leased: bool) -> Insert:
         conditions.append(
             ~exists().where(
                 queued.c.qpu_id == bindparam("qpu_id", type_=J.qpu_id.type),
-                _in_state(queued.c.state, "pending"),
+                in_state(queued.c.state, "pending"),
             )
         )
     # No condition on the request id: a used one fails the insert on the unique index

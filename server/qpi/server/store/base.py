@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -99,6 +99,13 @@ def capped_count(query: Any, cap: Any) -> Any:
     """``SELECT count(*) FROM (query LIMIT cap)``: a count that reads at most `cap` rows,
     so checks like "fewer than N pending" cost the same whatever the queue length."""
     return select(func.count()).select_from(query.limit(cap).subquery())
+
+
+def in_state(state: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """`state = '<name>'` with the state written into the SQL, not bound: only then can
+    PostgreSQL use a partial index of that state (ix_jobs_pending_qpu_created_id,
+    ix_jobs_running_user) in every plan of a prepared statement, and SQLite at all."""
+    return state == literal_column(f"'{name}'")
 
 
 class Keep(Enum):

@@ -23,7 +23,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal_column,
     or_,
     true,
     update,
@@ -38,7 +37,13 @@ from qpi.server.domain.models import Job, LeaseOffer, Qpu, Revocation, User
 from qpi.server.domain.policy import Booking, PendingJob, QueueSnapshot
 from qpi.server.store.account_rows import USER_COLUMNS, user_of_row
 from qpi.server.store.admission_guards import GENERIC_PLANS, guarded_insert, qpu_params
-from qpi.server.store.base import DuplicateKeyError, SqlRepository, capped_count, rowcount
+from qpi.server.store.base import (
+    DuplicateKeyError,
+    SqlRepository,
+    capped_count,
+    in_state,
+    rowcount,
+)
 from qpi.server.store.loop_connections import BUSY, LoopConnections
 from qpi.server.store.prepared import Prepared, rows_together
 from qpi.server.store.qpu_rows import QPU_BY_KEY, qpu_of_row
@@ -350,10 +355,7 @@ _QPU_ROWS_KEPT = 1024
 
 
 def _in_state(table: FromClause, state: str) -> ColumnElement[bool]:
-    """`state = '<state>'` with the state written into the SQL, not bound: only then can
-    PostgreSQL use a partial index of that state (ix_jobs_pending_qpu_created_id,
-    ix_jobs_running_user) in every plan of the prepared statement, and SQLite at all."""
-    return table.c.state == literal_column(f"'{state}'")
+    return in_state(table.c.state, state)
 
 
 # Whether a job is pending on a QPU, and what one user's running jobs reserve: whether a
